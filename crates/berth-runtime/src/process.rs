@@ -1,0 +1,205 @@
+//! The last steps before `execve`, shared by a container's init and `exec`'d processes:
+//! rlimits, no_new_privs, the user (uid, gid, additional gids, umask), the five capability sets,
+//! seccomp, the working directory, and the lookup of the executable in the container's `PATH`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Capability, PosixRlimitType, Process};
+
+use crate::error::{Context, Error, Result};
+use crate::seccomp::LoadedFilter;
+
+/// Everything needed to turn the current (privileged, in-container) process into the container
+/// process.
+pub struct Plan {
+    pub exe: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub process: Process,
+    pub seccomp: Option<LoadedFilter>,
+    /// Descriptors 3..3+n stay open in the container (`--preserve-fds`).
+    pub preserve_fds: u32,
+}
+
+fn cap_name(c: &Capability) -> String {
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Capability names (`CAP_…`) to a bit mask; names this kernel does not know are skipped.
+fn cap_mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
+    let mut m = 0u64;
+    for c in caps {
+        if let Ok(cap) = cap_name(c).parse::<caps::Capability>() {
+            if caps::runtime::thread_all_supported().contains(&cap) {
+                m |= cap.bitmask();
+            }
+        }
+    }
+    m
+}
+
+/// Names of the capabilities in a process's bounding set (for seccomp's `includes.caps`).
+pub fn bounding_names(p: &Process) -> Vec<String> {
+    p.capabilities().as_ref().and_then(|c| c.bounding().clone()).unwrap_or_default().iter().map(cap_name).collect()
+}
+
+/// Find `cmd` as execvp would, with the container's `PATH` (resolved inside the container: call
+/// after `pivot_root` or `setns` into its mount namespace).
+pub fn lookup(cmd: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
+    let check = |p: &Path| -> Result<PathBuf> {
+        let full = if p.is_absolute() { p.to_owned() } else { cwd.join(p) };
+        let meta = std::fs::metadata(&full).map_err(|e| {
+            Error::Init(format!("exec: {cmd:?}: {}", if e.kind() == std::io::ErrorKind::NotFound { "no such file or directory".to_owned() } else { e.to_string() }))
+        })?;
+        use std::os::unix::fs::PermissionsExt;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(Error::Init(format!("exec: {cmd:?}: permission denied")));
+        }
+        Ok(p.to_owned())
+    };
+    if cmd.contains('/') {
+        return check(Path::new(cmd));
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let cand = Path::new(dir).join(cmd);
+        if let Ok(p) = check(&cand) {
+            return Ok(p);
+        }
+    }
+    Err(Error::Init(format!("exec: {cmd:?}: executable file not found in $PATH")))
+}
+
+/// Build the plan for `process` (call inside the container's mount namespace).
+pub fn plan(process: &Process, seccomp: Option<LoadedFilter>, preserve_fds: u32) -> Result<Plan> {
+    let args = process.args().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    let first = args.first().ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
+    let exe = lookup(first, &env, process.cwd())?;
+    let c = |s: &str| CString::new(s).map_err(|_| Error::Spec(format!("{s:?} holds a NUL byte")));
+    Ok(Plan {
+        exe: CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("exe path holds NUL".into()))?,
+        argv: args.iter().map(|a| c(a)).collect::<Result<_>>()?,
+        envp: env.iter().map(|a| c(a)).collect::<Result<_>>()?,
+        process: process.clone(),
+        seccomp,
+        preserve_fds,
+    })
+}
+
+/// The home directory of `uid` in the container's /etc/passwd, or `/`.
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 5 && f[2].parse() == Ok(uid)).then(|| f[5].to_owned())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as R;
+    Some(match t {
+        PosixRlimitType::RlimitCpu => R::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => R::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => R::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => R::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => R::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => R::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => R::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => R::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => R::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => R::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => R::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => R::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => R::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => R::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => R::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => R::RLIMIT_RTTIME,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// Apply the process's rlimits (before dropping privileges).
+pub fn set_rlimits(p: &Process) -> Result<()> {
+    for r in p.rlimits().iter().flatten() {
+        let res = rlimit_resource(r.typ()).ok_or_else(|| Error::Spec(format!("unsupported rlimit {:?}", r.typ())))?;
+        nix::sys::resource::setrlimit(res, r.soft(), r.hard()).ctx(|| format!("setrlimit {:?} to {}/{}", r.typ(), r.soft(), r.hard()))?;
+    }
+    Ok(())
+}
+
+/// Drop privileges as the spec says and exec. Only returns on error.
+pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
+    let p = &plan.process;
+    let nnp = p.no_new_privileges() == Some(true);
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+    }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+    if !nnp {
+        if let Some(f) = &plan.seccomp {
+            crate::seccomp::load(f)?;
+        }
+    }
+    let caps = p.capabilities().as_ref();
+    if let Some(c) = caps {
+        let bounding = cap_mask(c.bounding().iter().flatten());
+        for cap in caps::runtime::thread_all_supported() {
+            if bounding & cap.bitmask() == 0 {
+                caps::drop(None, caps::CapSet::Bounding, cap).map_err(|e| Error::Other(format!("drop {cap} from bounding set: {e}")))?;
+            }
+        }
+    }
+    let user = p.user();
+    // Keep the permitted set across the uid change; capset below trims it.
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "keepcaps".into())?;
+    let gids: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        // setgroups is denied in user namespaces whose gid_map was written without it.
+        if !(gids.is_empty() && e == nix::errno::Errno::EPERM) {
+            return Err(Error::Sys { ctx: "setgroups".into(), source: e });
+        }
+    }
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {}", user.gid()))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid {}", user.uid()))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "keepcaps".into())?;
+    if let Some(c) = caps {
+        let e = cap_mask(c.effective().iter().flatten());
+        let pm = cap_mask(c.permitted().iter().flatten());
+        let i = cap_mask(c.inheritable().iter().flatten());
+        crate::linux::capset(e, pm, i)?;
+        caps::clear(None, caps::CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
+        for a in c.ambient().iter().flatten() {
+            if let Ok(cap) = cap_name(a).parse::<caps::Capability>() {
+                caps::raise(None, caps::CapSet::Ambient, cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+            }
+        }
+    }
+    if let Some(m) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    } else {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    }
+    nix::unistd::chdir(p.cwd()).ctx(|| format!("chdir to cwd {:?} set in config.json", p.cwd()))?;
+    crate::linux::cloexec_from(3 + plan.preserve_fds)?;
+    if nnp {
+        if let Some(f) = &plan.seccomp {
+            crate::seccomp::load(f)?;
+        }
+    }
+    let e = nix::unistd::execve(&plan.exe, &plan.argv, &plan.envp).unwrap_err();
+    Err(Error::Init(format!("exec {:?}: {e}", plan.exe)))
+}
