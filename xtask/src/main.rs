@@ -1,1 +1,75 @@
-fn main() {}
+//! `cargo xtask <task>`: `bundle DIR` builds a busybox bundle; `demo` builds Berth and runs a
+//! container from such a bundle; `bench runtime` runs the runtime benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn build_release() -> Result<PathBuf> {
+    let ok = Command::new(env!("CARGO")).args(["build", "--release", "-p", "berth"]).current_dir(workspace()).status()?.success();
+    if !ok {
+        bail!("cargo build failed");
+    }
+    Ok(workspace().join("target/release/berth"))
+}
+
+/// config.json from `berth runtime spec`, with the terminal off and `args`.
+fn spec_with(berth: &Path, dir: &Path, args: &[&str]) -> Result<()> {
+    let _ = std::fs::remove_file(dir.join("config.json"));
+    let ok = Command::new(berth).args(["runtime", "spec", "--bundle"]).arg(dir).status()?.success();
+    if !ok {
+        bail!("berth runtime spec failed");
+    }
+    let path = dir.join("config.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    v["process"]["terminal"] = false.into();
+    v["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+    std::fs::write(&path, serde_json::to_string_pretty(&v)?)?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["bundle", dir] => {
+            let dir = PathBuf::from(dir);
+            xtask::busybox_rootfs(&dir.join("rootfs"))?;
+            let berth = build_release()?;
+            spec_with(&berth, &dir, &["sh"])?;
+            println!("bundle ready in {}", dir.display());
+        }
+        ["demo"] => {
+            let berth = build_release()?;
+            let dir = std::env::temp_dir().join(format!("berth-demo-{}", std::process::id()));
+            xtask::busybox_rootfs(&dir.join("rootfs"))?;
+            spec_with(&berth, &dir, &["sh", "-c", "echo Hello from a Berth container: $(hostname), pid $$; grep -E 'CapEff|Seccomp:' /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null"])?;
+            let status = Command::new(&berth)
+                .args(["runtime", "--root"])
+                .arg(dir.join("state"))
+                .args(["run", "--bundle"])
+                .arg(&dir)
+                .arg(format!("demo-{}", std::process::id()))
+                .status()
+                .context("run berth")?;
+            let _ = std::fs::remove_dir_all(&dir);
+            if !status.success() {
+                bail!("berth runtime run failed: {status}");
+            }
+        }
+        ["bench", "runtime", rest @ ..] => {
+            let berth = build_release()?;
+            let script = workspace().join("bench/runtime/run.sh");
+            let ok = Command::new("bash").arg(script).arg(&berth).args(rest).status()?.success();
+            if !ok {
+                bail!("benchmark failed");
+            }
+        }
+        _ => bail!("usage: cargo xtask bundle DIR | demo | bench runtime [RUNS]"),
+    }
+    Ok(())
+}
