@@ -568,7 +568,7 @@ mod tests {
     #[test]
     fn v2_converts_units() {
         let r = res(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"shares":1024,"quota":50000,"period":100000},
-            "pids":{"limit":-1},"blockIO":{"weight":500,"throttleWriteIopsDevice":[{"major":8,"minor":0,"rate":10}]}}"#);
+            "pids":{"limit":-1},"blockIO":{"weight":500,"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":10}]}}"#);
         let ws = v2_writes(&r);
         let get = |f: &str| ws.iter().find(|x| x.file == f).map(|x| x.value.clone());
         assert_eq!(get("memory.max").as_deref(), Some("1000"));
@@ -576,7 +576,7 @@ mod tests {
         assert_eq!(get("cpu.weight").as_deref(), Some("39"));
         assert_eq!(get("cpu.max").as_deref(), Some("50000 100000"));
         assert_eq!(get("pids.max").as_deref(), Some("max"));
-        assert_eq!(get("io.weight").as_deref(), Some("default 5000"));
+        assert_eq!(get("io.weight").as_deref(), Some("default 4950"));
         assert_eq!(get("io.max").as_deref(), Some("8:0 wiops=10"));
     }
 }

@@ -58,31 +58,57 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-fn normal_components(rel: &Path) -> Vec<&std::ffi::OsStr> {
-    rel.components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect()
+/// The components of `rel` with `.` dropped and `..` applied lexically, never above the root.
+fn clamp(rel: &Path) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_owned()),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Create directory `rel` (and its parents) inside `root`, resolving every component inside
-/// it; returns an `O_PATH` descriptor of the directory.
+/// it (a symlink, even a dangling or absolute one, is followed as if `root` were `/`); returns
+/// an `O_PATH` descriptor of the directory.
 pub fn mkdir_all_in_root(root: RawFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
-    let comps = normal_components(rel);
+    mkdir_rec(root, rel, mode, 0)
+}
+
+fn mkdir_rec(root: RawFd, rel: &Path, mode: u32, depth: u32) -> Result<OwnedFd> {
+    if depth > 40 {
+        return Err(Error::Sys { ctx: format!("mkdir {}", rel.display()), source: Errno::ELOOP });
+    }
+    let comps = clamp(rel);
     let mut cur = PathBuf::from("/");
     let mut fd = open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::Sys { ctx: "open rootfs".into(), source: e })?;
-    for c in comps {
+    for (i, c) in comps.iter().enumerate() {
+        let parent_path = cur.clone();
         cur.push(c);
         fd = match open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(f) => f,
             Err(Errno::ENOENT) => {
-                let parent = open_in_root(root, cur.parent().unwrap_or(Path::new("/")), libc::O_DIRECTORY)
-                    .map_err(|e| Error::Sys { ctx: format!("open {}", cur.display()), source: e })?;
-                match nix::sys::stat::mkdirat(&parent, c, nix::sys::stat::Mode::from_bits_truncate(mode)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                let parent = open_in_root(root, &parent_path, libc::O_DIRECTORY)
+                    .map_err(|e| Error::Sys { ctx: format!("open {}", parent_path.display()), source: e })?;
+                match nix::sys::stat::mkdirat(&parent, c.as_os_str(), nix::sys::stat::Mode::from_bits_truncate(mode)) {
+                    Ok(()) => {}
+                    Err(Errno::EEXIST) => {
+                        // A dangling symlink: create what it points to, inside the root.
+                        let target = nix::fcntl::readlinkat(&parent, c.as_os_str())
+                            .map_err(|e| Error::Sys { ctx: format!("mkdir {}", cur.display()), source: e })?;
+                        let target = Path::new(&target);
+                        let mut next = if target.is_absolute() { target.to_owned() } else { parent_path.join(target) };
+                        for rest in &comps[i + 1..] {
+                            next.push(rest);
+                        }
+                        return mkdir_rec(root, &next, mode, depth + 1);
+                    }
                     Err(e) => return Err(Error::Sys { ctx: format!("mkdir {}", cur.display()), source: e }),
                 }
                 open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)

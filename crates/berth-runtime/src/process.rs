@@ -194,6 +194,13 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     }
     nix::unistd::chdir(p.cwd()).ctx(|| format!("chdir to cwd {:?} set in config.json", p.cwd()))?;
+    // CVE-2024-21626: a cwd such as /proc/self/fd/N could lead through a descriptor inherited
+    // from the caller to a directory outside the container: the kernel then reports it as
+    // unreachable from our root.
+    match nix::unistd::getcwd() {
+        Ok(c) if c.is_absolute() => {}
+        _ => return Err(Error::Init(format!("cwd {:?} is outside the container", p.cwd()))),
+    }
     crate::linux::cloexec_from(3 + plan.preserve_fds)?;
     if nnp {
         if let Some(f) = &plan.seccomp {

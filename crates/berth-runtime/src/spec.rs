@@ -133,6 +133,25 @@ impl Bundle {
         if s.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
             return Err(Error::Spec("unable to set hostname without a private UTS namespace".into()));
         }
+        for k in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
+            let own = |t| nss.iter().any(|n| n.typ() == t);
+            let needs = if k.starts_with("net.") {
+                Some((LinuxNamespaceType::Network, "network"))
+            } else if k.starts_with("kernel.shm") || k.starts_with("kernel.msg") || k.starts_with("kernel.sem") || k.starts_with("fs.mqueue.") {
+                Some((LinuxNamespaceType::Ipc, "ipc"))
+            } else if k == "kernel.hostname" || k == "kernel.domainname" {
+                Some((LinuxNamespaceType::Uts, "uts"))
+            } else {
+                None
+            };
+            match needs {
+                Some((t, name)) if !own(t) => {
+                    return Err(Error::Spec(format!("sysctl {k:?} is not allowed: the container has no {name} namespace of its own")));
+                }
+                Some(_) => {}
+                None => return Err(Error::Spec(format!("sysctl {k:?} is not namespaced and would change the host: not allowed"))),
+            }
+        }
         if let Some(p) = s.process() {
             if let Some(profile) = p.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
                 if !Path::new("/sys/kernel/security/apparmor").exists() {
