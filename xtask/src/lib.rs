@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Where Debian's busybox-static installs its binary.
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -13,26 +13,38 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub fn busybox_rootfs(dir: &Path) -> Result<()> {
     let bb = Path::new(BUSYBOX);
     if !bb.exists() {
-        bail!("{BUSYBOX} not found: install Debian's busybox-static (apt-get install -y busybox-static)");
+        bail!(
+            "{BUSYBOX} not found: install Debian's busybox-static (apt-get install -y busybox-static)"
+        );
     }
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
     std::fs::copy(bb, bin.join("busybox")).context("copy busybox")?;
-    let out = std::process::Command::new(bb).arg("--list").output().context("busybox --list")?;
+    let out = std::process::Command::new(bb)
+        .arg("--list")
+        .output()
+        .context("busybox --list")?;
     for applet in String::from_utf8_lossy(&out.stdout).lines() {
         if applet == "busybox" || applet.is_empty() {
             continue;
         }
         let link = bin.join(applet);
         if !link.exists() {
-            std::os::unix::fs::symlink("busybox", &link).with_context(|| format!("symlink {}", link.display()))?;
+            std::os::unix::fs::symlink("busybox", &link)
+                .with_context(|| format!("symlink {}", link.display()))?;
         }
     }
     for d in ["proc", "sys", "dev", "etc", "tmp", "root", "mnt", "var"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")?;
-    std::fs::write(dir.join("etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")?;
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )?;
+    std::fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+    )?;
     Ok(())
 }
 

@@ -4,14 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn build_release() -> Result<PathBuf> {
-    let ok = Command::new(env!("CARGO")).args(["build", "--release", "-p", "berth"]).current_dir(workspace()).status()?.success();
+    let ok = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "berth"])
+        .current_dir(workspace())
+        .status()?
+        .success();
     if !ok {
         bail!("cargo build failed");
     }
@@ -21,7 +28,11 @@ fn build_release() -> Result<PathBuf> {
 /// config.json from `berth runtime spec`, with the terminal off and `args`.
 fn spec_with(berth: &Path, dir: &Path, args: &[&str]) -> Result<()> {
     let _ = std::fs::remove_file(dir.join("config.json"));
-    let ok = Command::new(berth).args(["runtime", "spec", "--bundle"]).arg(dir).status()?.success();
+    let ok = Command::new(berth)
+        .args(["runtime", "spec", "--bundle"])
+        .arg(dir)
+        .status()?
+        .success();
     if !ok {
         bail!("berth runtime spec failed");
     }
@@ -35,7 +46,12 @@ fn spec_with(berth: &Path, dir: &Path, args: &[&str]) -> Result<()> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["bundle", dir] => {
             let dir = PathBuf::from(dir);
             xtask::busybox_rootfs(&dir.join("rootfs"))?;
@@ -47,7 +63,15 @@ fn main() -> Result<()> {
             let berth = build_release()?;
             let dir = std::env::temp_dir().join(format!("berth-demo-{}", std::process::id()));
             xtask::busybox_rootfs(&dir.join("rootfs"))?;
-            spec_with(&berth, &dir, &["sh", "-c", "echo Hello from a Berth container: $(hostname), pid $$; grep -E 'CapEff|Seccomp:' /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null"])?;
+            spec_with(
+                &berth,
+                &dir,
+                &[
+                    "sh",
+                    "-c",
+                    "echo Hello from a Berth container: $(hostname), pid $$; grep -E 'CapEff|Seccomp:' /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null",
+                ],
+            )?;
             let status = Command::new(&berth)
                 .args(["runtime", "--root"])
                 .arg(dir.join("state"))
@@ -64,7 +88,12 @@ fn main() -> Result<()> {
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
             let script = workspace().join("bench/runtime/run.sh");
-            let ok = Command::new("bash").arg(script).arg(&berth).args(rest).status()?.success();
+            let ok = Command::new("bash")
+                .arg(script)
+                .arg(&berth)
+                .args(rest)
+                .status()?
+                .success();
             if !ok {
                 bail!("benchmark failed");
             }

@@ -18,7 +18,11 @@ pub struct Write {
 }
 
 fn w(controller: &'static str, file: &str, value: impl ToString) -> Write {
-    Write { controller, file: file.to_owned(), value: value.to_string() }
+    Write {
+        controller,
+        file: file.to_owned(),
+        value: value.to_string(),
+    }
 }
 
 /// A container's cgroup.
@@ -69,9 +73,14 @@ pub fn is_unified() -> bool {
 pub fn open(path: &str) -> Result<Box<dyn Cgroup>> {
     let path = normalize(path)?;
     if is_unified() {
-        Ok(Box::new(V2 { dir: Path::new("/sys/fs/cgroup").join(&path[1..]) }))
+        Ok(Box::new(V2 {
+            dir: Path::new("/sys/fs/cgroup").join(&path[1..]),
+        }))
     } else {
-        Ok(Box::new(V1 { path, mounts: v1_mounts() }))
+        Ok(Box::new(V1 {
+            path,
+            mounts: v1_mounts(),
+        }))
     }
 }
 
@@ -80,19 +89,27 @@ fn v1_mounts() -> Vec<(Vec<String>, PathBuf)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut post = post.split(' ');
         if post.next() != Some("cgroup") {
             continue;
         }
         let superopts = post.nth(1).unwrap_or("");
-        let Some(mnt) = pre.split(' ').nth(4) else { continue };
+        let Some(mnt) = pre.split(' ').nth(4) else {
+            continue;
+        };
         let ctrls: Vec<String> = superopts
             .split(',')
             .filter(|o| KNOWN_V1.contains(o))
             .map(str::to_owned)
             .collect();
-        if !ctrls.is_empty() && !out.iter().any(|(_, m): &(Vec<String>, PathBuf)| m == Path::new(mnt)) {
+        if !ctrls.is_empty()
+            && !out
+                .iter()
+                .any(|(_, m): &(Vec<String>, PathBuf)| m == Path::new(mnt))
+        {
             out.push((ctrls, PathBuf::from(mnt)));
         }
     }
@@ -100,12 +117,24 @@ fn v1_mounts() -> Vec<(Vec<String>, PathBuf)> {
 }
 
 const KNOWN_V1: [&str; 12] = [
-    "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "hugetlb", "net_cls",
-    "net_prio", "perf_event",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "pids",
+    "blkio",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
 ];
 
 fn read(p: &Path) -> Result<String> {
-    std::fs::read_to_string(p).map(|s| s.trim().to_owned()).map_err(|e| Error::Cgroup(format!("read {}: {e}", p.display())))
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| Error::Cgroup(format!("read {}: {e}", p.display())))
 }
 
 fn write(p: &Path, v: &str) -> Result<()> {
@@ -113,7 +142,10 @@ fn write(p: &Path, v: &str) -> Result<()> {
 }
 
 fn procs_of(dir: &Path) -> Result<Vec<i32>> {
-    Ok(read(&dir.join("cgroup.procs"))?.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    Ok(read(&dir.join("cgroup.procs"))?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect())
 }
 
 /// Remove a cgroup dir; the kernel may need a moment after the last process exits.
@@ -132,7 +164,10 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
 }
 
 fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let typ = d.typ().map(|t| t.as_str().to_owned()).unwrap_or_else(|| "a".into());
+    let typ = d
+        .typ()
+        .map(|t| t.as_str().to_owned())
+        .unwrap_or_else(|| "a".into());
     let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
     if typ == "a" && d.major().is_none() && d.minor().is_none() {
         return "a".into();
@@ -144,8 +179,16 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
 /// Devices every container may use (as runc allows them): null, zero, full, random, urandom,
 /// tty, ptmx, /dev/pts/*, and mknod of any device (creating a node does not open it).
 pub const DEFAULT_DEVICE_RULES: [&str; 10] = [
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-    "c 5:2 rwm", "c 136:* rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
 ];
 
 /// The v1 writes for `r`, in order.
@@ -153,7 +196,11 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(devs) = r.devices() {
         for d in devs {
-            let file = if d.allow() { "devices.allow" } else { "devices.deny" };
+            let file = if d.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             out.push(w("devices", file, device_rule(d)));
         }
         if !devs.is_empty() {
@@ -205,7 +252,15 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
     if let Some(p) = r.pids() {
         let l = p.limit();
         if l != 0 {
-            out.push(w("pids", "pids.max", if l < 0 { "max".to_owned() } else { l.to_string() }));
+            out.push(w(
+                "pids",
+                "pids.max",
+                if l < 0 {
+                    "max".to_owned()
+                } else {
+                    l.to_string()
+                },
+            ));
         }
     }
     if let Some(b) = r.block_io() {
@@ -217,33 +272,65 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         }
         for d in b.weight_device().iter().flatten() {
             if let Some(wt) = d.weight() {
-                out.push(w("blkio", "blkio.weight_device", format!("{}:{} {wt}", d.major(), d.minor())));
+                out.push(w(
+                    "blkio",
+                    "blkio.weight_device",
+                    format!("{}:{} {wt}", d.major(), d.minor()),
+                ));
             }
             if let Some(wt) = d.leaf_weight() {
-                out.push(w("blkio", "blkio.leaf_weight_device", format!("{}:{} {wt}", d.major(), d.minor())));
+                out.push(w(
+                    "blkio",
+                    "blkio.leaf_weight_device",
+                    format!("{}:{} {wt}", d.major(), d.minor()),
+                ));
             }
         }
         let thr = [
-            ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-            ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-            ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-            ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+            (
+                "blkio.throttle.read_bps_device",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                "blkio.throttle.write_bps_device",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                "blkio.throttle.read_iops_device",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                "blkio.throttle.write_iops_device",
+                b.throttle_write_iops_device(),
+            ),
         ];
         for (file, list) in thr {
             for d in list.iter().flatten() {
-                out.push(w("blkio", file, format!("{}:{} {}", d.major(), d.minor(), d.rate())));
+                out.push(w(
+                    "blkio",
+                    file,
+                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+                ));
             }
         }
     }
     for h in r.hugepage_limits().iter().flatten() {
-        out.push(w("hugetlb", &format!("hugetlb.{}.limit_in_bytes", h.page_size()), h.limit()));
+        out.push(w(
+            "hugetlb",
+            &format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            h.limit(),
+        ));
     }
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
             out.push(w("net_cls", "net_cls.classid", id));
         }
         for p in n.priorities().iter().flatten() {
-            out.push(w("net_prio", "net_prio.ifpriomap", format!("{} {}", p.name(), p.priority())));
+            out.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+            ));
         }
     }
     out
@@ -251,7 +338,11 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
 
 /// cgroup v1 `cpu.shares` (2..262144) to v2 `cpu.weight` (1..10000), as runc converts it.
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 { 0 } else { 1 + (shares.saturating_sub(2) * 9999) / 262_142 }
+    if shares == 0 {
+        0
+    } else {
+        1 + (shares.saturating_sub(2) * 9999) / 262_142
+    }
 }
 
 /// blkio weight (10..1000) to io.weight (1..10000).
@@ -265,10 +356,18 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
         if let Some(l) = m.limit() {
-            out.push(w("", "memory.max", if l < 0 { "max".into() } else { l.to_string() }));
+            out.push(w(
+                "",
+                "memory.max",
+                if l < 0 { "max".into() } else { l.to_string() },
+            ));
             // v1's memsw is memory+swap; v2's swap.max is swap alone.
             if let Some(s) = m.swap() {
-                let v = if s < 0 { "max".into() } else { (s - l.max(0)).max(0).to_string() };
+                let v = if s < 0 {
+                    "max".into()
+                } else {
+                    (s - l.max(0)).max(0).to_string()
+                };
                 out.push(w("", "memory.swap.max", v));
             }
         }
@@ -281,8 +380,16 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
             out.push(w("", "cpu.weight", shares_to_weight(s)));
         }
         if c.quota().is_some() || c.period().is_some() {
-            let q = c.quota().filter(|q| *q > 0).map(|q| q.to_string()).unwrap_or_else(|| "max".into());
-            out.push(w("", "cpu.max", format!("{q} {}", c.period().unwrap_or(100_000))));
+            let q = c
+                .quota()
+                .filter(|q| *q > 0)
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "max".into());
+            out.push(w(
+                "",
+                "cpu.max",
+                format!("{q} {}", c.period().unwrap_or(100_000)),
+            ));
         }
         if let Some(v) = c.idle() {
             out.push(w("", "cpu.idle", v));
@@ -297,12 +404,24 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
     if let Some(p) = r.pids() {
         let l = p.limit();
         if l != 0 {
-            out.push(w("", "pids.max", if l < 0 { "max".to_owned() } else { l.to_string() }));
+            out.push(w(
+                "",
+                "pids.max",
+                if l < 0 {
+                    "max".to_owned()
+                } else {
+                    l.to_string()
+                },
+            ));
         }
     }
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight() {
-            out.push(w("", "io.weight", format!("default {}", blkio_to_io_weight(v))));
+            out.push(w(
+                "",
+                "io.weight",
+                format!("default {}", blkio_to_io_weight(v)),
+            ));
         }
         let thr = [
             ("rbps", b.throttle_read_bps_device()),
@@ -312,7 +431,11 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
         ];
         for (key, list) in thr {
             for d in list.iter().flatten() {
-                out.push(w("", "io.max", format!("{}:{} {key}={}", d.major(), d.minor(), d.rate())));
+                out.push(w(
+                    "",
+                    "io.max",
+                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                ));
             }
         }
     }
@@ -330,7 +453,9 @@ pub struct V1 {
 
 impl V1 {
     fn dirs(&self) -> impl Iterator<Item = (&Vec<String>, PathBuf)> {
-        self.mounts.iter().map(|(c, m)| (c, m.join(&self.path[1..])))
+        self.mounts
+            .iter()
+            .map(|(c, m)| (c, m.join(&self.path[1..])))
     }
 }
 
@@ -346,7 +471,8 @@ impl Cgroup for V1 {
                     d = d.parent().unwrap_or(Path::new("/"));
                 }
                 for m in missing.iter().rev() {
-                    std::fs::create_dir(m).or_else(|e| if m.exists() { Ok(()) } else { Err(e) })
+                    std::fs::create_dir(m)
+                        .or_else(|e| if m.exists() { Ok(()) } else { Err(e) })
                         .map_err(|e| Error::Cgroup(format!("create {}: {e}", m.display())))?;
                     let parent = m.parent().unwrap_or(Path::new("/"));
                     for f in ["cpuset.cpus", "cpuset.mems"] {
@@ -356,7 +482,8 @@ impl Cgroup for V1 {
                     }
                 }
             } else {
-                std::fs::create_dir_all(&dir).map_err(|e| Error::Cgroup(format!("create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::Cgroup(format!("create {}: {e}", dir.display())))?;
             }
         }
         Ok(())
@@ -375,21 +502,32 @@ impl Cgroup for V1 {
         while i < writes.len() {
             let x = &writes[i];
             let Some(dir) = self.dir(x.controller) else {
-                return Err(Error::Cgroup(format!("{} needs the {} controller, which is not mounted", x.file, x.controller)));
+                return Err(Error::Cgroup(format!(
+                    "{} needs the {} controller, which is not mounted",
+                    x.file, x.controller
+                )));
             };
             let res = write(&dir.join(&x.file), &x.value);
             // Raising memory.limit above memsw (or lowering memsw below it) fails until the other
             // is written: write the pair in the other order.
             if res.is_err() && x.file == "memory.limit_in_bytes" {
-                if let Some(next) = writes.get(i + 1).filter(|n| n.file == "memory.memsw.limit_in_bytes") {
+                if let Some(next) = writes
+                    .get(i + 1)
+                    .filter(|n| n.file == "memory.memsw.limit_in_bytes")
+                {
                     write(&dir.join(&next.file), &next.value)?;
                     write(&dir.join(&x.file), &x.value)?;
                     i += 2;
                     continue;
                 }
             }
-            if res.is_err() && x.file == "memory.memsw.limit_in_bytes" && !dir.join(&x.file).exists() {
-                return Err(Error::Cgroup("memory swap limit set but swap accounting is disabled on this host".into()));
+            if res.is_err()
+                && x.file == "memory.memsw.limit_in_bytes"
+                && !dir.join(&x.file).exists()
+            {
+                return Err(Error::Cgroup(
+                    "memory swap limit set but swap accounting is disabled on this host".into(),
+                ));
             }
             res?;
             i += 1;
@@ -398,7 +536,10 @@ impl Cgroup for V1 {
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        let dir = self.dir("pids").or_else(|| self.dir("memory")).or_else(|| self.dirs().next().map(|(_, d)| d));
+        let dir = self
+            .dir("pids")
+            .or_else(|| self.dir("memory"))
+            .or_else(|| self.dirs().next().map(|(_, d)| d));
         match dir {
             Some(d) => procs_of(&d),
             None => Ok(Vec::new()),
@@ -406,7 +547,9 @@ impl Cgroup for V1 {
     }
 
     fn freeze(&self, frozen: bool) -> Result<()> {
-        let dir = self.dir("freezer").ok_or_else(|| Error::Cgroup("the freezer controller is not mounted".into()))?;
+        let dir = self
+            .dir("freezer")
+            .ok_or_else(|| Error::Cgroup("the freezer controller is not mounted".into()))?;
         let want = if frozen { "FROZEN" } else { "THAWED" };
         for _ in 0..1000 {
             write(&dir.join("freezer.state"), want)?;
@@ -415,11 +558,15 @@ impl Cgroup for V1 {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Err(Error::Cgroup(format!("freezer of {} did not reach {want}", self.path)))
+        Err(Error::Cgroup(format!(
+            "freezer of {} did not reach {want}",
+            self.path
+        )))
     }
 
     fn frozen(&self) -> bool {
-        self.dir("freezer").is_some_and(|d| read(&d.join("freezer.state")).is_ok_and(|s| s == "FROZEN"))
+        self.dir("freezer")
+            .is_some_and(|d| read(&d.join("freezer.state")).is_ok_and(|s| s == "FROZEN"))
     }
 
     fn destroy(&self) -> Result<()> {
@@ -433,14 +580,19 @@ impl Cgroup for V1 {
     }
 
     fn dir(&self, controller: &str) -> Option<PathBuf> {
-        self.dirs().find(|(c, _)| c.iter().any(|x| x == controller)).map(|(_, d)| d)
+        self.dirs()
+            .find(|(c, _)| c.iter().any(|x| x == controller))
+            .map(|(_, d)| d)
     }
 
     fn hierarchies(&self) -> Vec<(String, PathBuf)> {
         self.mounts
             .iter()
             .map(|(c, m)| {
-                let name = m.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| c.join(","));
+                let name = m
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| c.join(","));
                 (name, m.join(&self.path[1..]))
             })
             .collect()
@@ -458,7 +610,8 @@ pub struct V2 {
 
 impl Cgroup for V2 {
     fn create(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Cgroup(format!("create {}: {e}", self.dir.display())))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::Cgroup(format!("create {}: {e}", self.dir.display())))?;
         // Enable the controllers the root offers in every ancestor below the root.
         let root = Path::new("/sys/fs/cgroup");
         let avail = read(&root.join("cgroup.controllers")).unwrap_or_default();
@@ -492,14 +645,21 @@ impl Cgroup for V2 {
     }
 
     fn freeze(&self, frozen: bool) -> Result<()> {
-        write(&self.dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+        write(
+            &self.dir.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+        )?;
         for _ in 0..1000 {
             if self.frozen() == frozen {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Err(Error::Cgroup(format!("{} did not {}", self.dir.display(), if frozen { "freeze" } else { "thaw" })))
+        Err(Error::Cgroup(format!(
+            "{} did not {}",
+            self.dir.display(),
+            if frozen { "freeze" } else { "thaw" }
+        )))
     }
 
     fn frozen(&self) -> bool {
@@ -537,18 +697,28 @@ mod tests {
         assert_eq!(normalize("/a/b/").ok().as_deref(), Some("/a/b"));
         assert!(normalize("/a/../b").is_err());
         assert!(normalize("").is_err());
-        assert!(normalize("machine.slice:libpod:abc").unwrap_err().to_string().contains("systemd"));
+        assert!(
+            normalize("machine.slice:libpod:abc")
+                .unwrap_err()
+                .to_string()
+                .contains("systemd")
+        );
     }
 
     #[test]
     fn v1_maps_every_resource() {
-        let r = res(r#"{"memory":{"limit":1048576,"swap":2097152,"reservation":1000,"swappiness":10},
+        let r = res(
+            r#"{"memory":{"limit":1048576,"swap":2097152,"reservation":1000,"swappiness":10},
             "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},
             "pids":{"limit":2048},
             "blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1024}]},
-            "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":200,"access":"rw"}]}"#);
+            "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":200,"access":"rw"}]}"#,
+        );
         let ws = v1_writes(&r);
-        let has = |c: &str, f: &str, v: &str| ws.iter().any(|x| x.controller == c && x.file == f && x.value == v);
+        let has = |c: &str, f: &str, v: &str| {
+            ws.iter()
+                .any(|x| x.controller == c && x.file == f && x.value == v)
+        };
         assert!(has("devices", "devices.deny", "a"));
         assert!(has("devices", "devices.allow", "c 10:200 rw"));
         assert!(has("devices", "devices.allow", "c 136:* rwm"));
@@ -567,8 +737,10 @@ mod tests {
 
     #[test]
     fn v2_converts_units() {
-        let r = res(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"shares":1024,"quota":50000,"period":100000},
-            "pids":{"limit":-1},"blockIO":{"weight":500,"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":10}]}}"#);
+        let r = res(
+            r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"shares":1024,"quota":50000,"period":100000},
+            "pids":{"limit":-1},"blockIO":{"weight":500,"throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":10}]}}"#,
+        );
         let ws = v2_writes(&r);
         let get = |f: &str| ws.iter().find(|x| x.file == f).map(|x| x.value.clone());
         assert_eq!(get("memory.max").as_deref(), Some("1000"));

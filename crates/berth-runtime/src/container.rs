@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 use serde_json::Value;
@@ -23,7 +23,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::error::{Context, Error, Result};
 use crate::seccomp::{self, LoadedFilter, Profile};
 use crate::spec::Bundle;
-use crate::state::{self, Root, State, Status, EXEC_FIFO};
+use crate::state::{self, EXEC_FIFO, Root, State, Status};
 use crate::sync::{self, Channel};
 
 /// Options of `create` and `run`.
@@ -106,8 +106,12 @@ fn seccomp_of(raw: &Value, root: &Root) -> Result<Option<LoadedFilter>> {
     match raw.pointer("/linux/seccomp") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
-            let p: Profile = serde_json::from_value(v.clone()).map_err(|e| Error::Seccomp(format!("invalid linux.seccomp: {e}")))?;
-            Ok(Some(seccomp::compile_cached(&p, &root.dir.join(".seccomp-cache"))?))
+            let p: Profile = serde_json::from_value(v.clone())
+                .map_err(|e| Error::Seccomp(format!("invalid linux.seccomp: {e}")))?;
+            Ok(Some(seccomp::compile_cached(
+                &p,
+                &root.dir.join(".seccomp-cache"),
+            )?))
         }
     }
 }
@@ -117,23 +121,33 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     state::check_id(&o.id)?;
     let bundle = Bundle::load(&o.bundle)?;
     let spec = &bundle.spec;
-    let process = spec.process().clone().ok_or_else(|| Error::Spec("process is required".into()))?;
+    let process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::Spec("process is required".into()))?;
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !foreground_tty {
-        return Err(Error::Spec("cannot allocate tty if runtime will detach without setting console socket".into()));
+        return Err(Error::Spec(
+            "cannot allocate tty if runtime will detach without setting console socket".into(),
+        ));
     }
     if !terminal && o.console_socket.is_some() {
-        return Err(Error::Spec("cannot use console socket if runtime will not detach or allocate tty".into()));
+        return Err(Error::Spec(
+            "cannot use console socket if runtime will not detach or allocate tty".into(),
+        ));
     }
     let linux = spec.linux().clone().unwrap_or_default();
     let mut flags = CloneFlags::empty();
     let mut joins = Vec::new();
-    let (mut pid_join, mut time_join, mut new_time, mut new_cgroupns, mut has_mnt) = (None, None, false, false, false);
+    let (mut pid_join, mut time_join, mut new_time, mut new_cgroupns, mut has_mnt) =
+        (None, None, false, false, false);
     for ns in linux.namespaces().iter().flatten() {
         has_mnt |= ns.typ() == LinuxNamespaceType::Mount;
         match ns.path() {
             Some(p) => {
-                let fd: OwnedFd = std::fs::File::open(p).ctx(|| format!("open {} namespace {}", ns.typ(), p.display()))?.into();
+                let fd: OwnedFd = std::fs::File::open(p)
+                    .ctx(|| format!("open {} namespace {}", ns.typ(), p.display()))?
+                    .into();
                 match ns.typ() {
                     LinuxNamespaceType::Pid => pid_join = Some(fd),
                     LinuxNamespaceType::Time => time_join = Some(fd),
@@ -159,7 +173,13 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     let filter = seccomp_of(&bundle.raw, root)?;
 
     let dir = root.claim(&o.id)?;
-    let mut undo = Undo { root, id: o.id.clone(), cgroup: None, pid: None, armed: true };
+    let mut undo = Undo {
+        root,
+        id: o.id.clone(),
+        cgroup: None,
+        pid: None,
+        armed: true,
+    };
     let cg_path = linux
         .cgroups_path()
         .as_ref()
@@ -174,8 +194,17 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        owner: nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         cgroup_path: cg_path.clone(),
         config: bundle.raw.clone(),
     };
@@ -188,13 +217,24 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         cg.apply(r)?;
     }
     let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", fifo_path.display()))?;
     // Past the umask: a container root mapped to another host uid must be able to open it.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622)).ctx(|| format!("chmod {}", fifo_path.display()))?;
-    let fifo: OwnedFd = nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("open {}", fifo_path.display()))?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .ctx(|| format!("chmod {}", fifo_path.display()))?;
+    let fifo: OwnedFd = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", fifo_path.display()))?;
     let console = match &o.console_socket {
-        Some(p) => Some(UnixStream::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?),
+        Some(p) => Some(
+            UnixStream::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?,
+        ),
         None => None,
     };
     let (parent_chan, child_chan) = sync::pair()?;
@@ -205,9 +245,11 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
     }
     if let Some(fd) = &time_join {
-        nix::sched::setns(fd, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "join time namespace".into())?;
+        nix::sched::setns(fd, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .ctx(|| "join time namespace".into())?;
     } else if new_time {
-        nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "new time namespace".into())?;
+        nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .ctx(|| "new time namespace".into())?;
         write_time_offsets(&bundle.raw)?;
     }
 
@@ -231,8 +273,15 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     let mut stack = vec![0u8; 1 << 20];
     // SAFETY: this process is single-threaded (the runtime starts no threads before create), so
     // the child gets a consistent copy of the address space, as with fork.
-    let pid = unsafe { nix::sched::clone(Box::new(|| child_main(&ctx)), &mut stack, flags, Some(libc::SIGCHLD)) }
-        .ctx(|| "clone container process".into())?;
+    let pid = unsafe {
+        nix::sched::clone(
+            Box::new(|| child_main(&ctx)),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    }
+    .ctx(|| "clone container process".into())?;
     drop(ctx);
     undo.pid = Some(pid);
     if new_user {
@@ -269,17 +318,24 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
 fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
     };
     let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
     let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).ctx(|| format!("write uid_map {uid:?}"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).ctx(|| format!("write gid_map {gid:?}"))?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
+        .ctx(|| format!("write uid_map {uid:?}"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid)
+        .ctx(|| format!("write gid_map {gid:?}"))?;
     Ok(())
 }
 
 fn write_time_offsets(raw: &Value) -> Result<()> {
-    let Some(offs) = raw.pointer("/linux/timeOffsets").and_then(Value::as_object) else { return Ok(()) };
+    let Some(offs) = raw.pointer("/linux/timeOffsets").and_then(Value::as_object) else {
+        return Ok(());
+    };
     let mut out = String::new();
     for (clock, v) in offs {
         let secs = v.get("secs").and_then(Value::as_i64).unwrap_or(0);
@@ -312,8 +368,10 @@ fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
         nix::sched::setns(fd, ns_flag(*t)).ctx(|| format!("join {t} namespace"))?;
     }
     if c.new_user || c.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "become root in user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "become root in user namespace".into())?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "become root in user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "become root in user namespace".into())?;
     }
     if c.new_cgroupns {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "new cgroup namespace".into())?;
@@ -322,10 +380,14 @@ fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
         nix::unistd::sethostname(h).ctx(|| format!("sethostname {h:?}"))?;
     }
     if let Some(d) = c.spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        let n = std::ffi::CString::new(d).map_err(|_| Error::Spec("domainname holds NUL".into()))?;
+        let n =
+            std::ffi::CString::new(d).map_err(|_| Error::Spec("domainname holds NUL".into()))?;
         // SAFETY: a valid buffer and its length.
         if unsafe { libc::setdomainname(n.as_ptr(), d.len()) } != 0 {
-            return Err(Error::Sys { ctx: format!("setdomainname {d:?}"), source: Errno::last() });
+            return Err(Error::Sys {
+                ctx: format!("setdomainname {d:?}"),
+                source: Errno::last(),
+            });
         }
     }
     if !c.opts.no_new_keyring {
@@ -345,7 +407,9 @@ fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
         crate::rootfs::pivot(c.rootfs, c.opts.no_pivot)?;
     }
     if process.terminal() == Some(true) {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         let master = crate::terminal::setup_pty(size)?;
         if let Some(sock) = &c.console {
             crate::terminal::send_master(sock, &master)?;
@@ -357,8 +421,18 @@ fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
     finish_setup(c, &process, None)
 }
 
-fn finish_setup(c: &ChildCtx, process: &Process, pty: Option<OwnedFd>) -> Result<crate::process::Plan> {
-    for (k, v) in c.spec.linux().as_ref().and_then(|l| l.sysctl().clone()).unwrap_or_default() {
+fn finish_setup(
+    c: &ChildCtx,
+    process: &Process,
+    pty: Option<OwnedFd>,
+) -> Result<crate::process::Plan> {
+    for (k, v) in c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default()
+    {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, &v).ctx(|| format!("sysctl {k}={v}"))?;
     }
@@ -366,23 +440,30 @@ fn finish_setup(c: &ChildCtx, process: &Process, pty: Option<OwnedFd>) -> Result
         crate::rootfs::finish(c.spec)?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx(|| format!("oom_score_adj {adj}"))?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("oom_score_adj {adj}"))?;
     }
     crate::process::set_rlimits(process)?;
     let plan = crate::process::plan(process, c.seccomp.clone(), c.opts.preserve_fds)?;
-    c.chan.send_fd(b"ready", pty.as_ref().map(|p| p.as_raw_fd()))?;
+    c.chan
+        .send_fd(b"ready", pty.as_ref().map(|p| p.as_raw_fd()))?;
     Ok(plan)
 }
 
 /// After `create` returned: wait for `start`, run startContainer hooks, exec.
 fn child_run(c: &ChildCtx, plan: crate::process::Plan) -> Result<std::convert::Infallible> {
     let msg = c.chan.recv()?;
-    let state = msg.strip_prefix(b"continue").ok_or_else(|| Error::Init("runtime went away before the container was created".into()))?;
+    let state = msg
+        .strip_prefix(b"continue")
+        .ok_or_else(|| Error::Init("runtime went away before the container was created".into()))?;
     let state: Value = serde_json::from_slice(state).unwrap_or(Value::Null);
     let _ = nix::sys::prctl::set_pdeathsig(None);
     // Opening the fifo for writing blocks until `start` opens it for reading.
     let path = format!("/proc/self/fd/{}", c.fifo.as_raw_fd());
-    let mut f = std::fs::OpenOptions::new().write(true).open(&path).ctx(|| "open exec fifo (is /proc mounted?)".into())?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .ctx(|| "open exec fifo (is /proc mounted?)".into())?;
     f.write_all(b"0").ctx(|| "write exec fifo".into())?;
     drop(f);
     if let Some(h) = c.spec.hooks() {
@@ -402,32 +483,55 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             return Err(Error::BadState {
                 id: id.into(),
                 status: s.to_string(),
-                msg: if s == Status::Stopped { "cannot start a container that has stopped".into() } else { "cannot start an already running container".into() },
+                msg: if s == Status::Stopped {
+                    "cannot start a container that has stopped".into()
+                } else {
+                    "cannot start an already running container".into()
+                },
             });
         }
     }
     let fifo = root.container_dir(id).join(EXEC_FIFO);
-    let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("open {}", fifo.display()))?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", fifo.display()))?;
     let mut buf = [0u8; 1];
     loop {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&fd), PollFlags::POLLIN)];
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            PollFlags::POLLIN,
+        )];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match nix::unistd::read(&fd, &mut buf) {
             Ok(1) => break,
             Ok(_) | Err(Errno::EAGAIN) => {
                 if !st.alive() {
-                    return Err(Error::BadState { id: id.into(), status: "stopped".into(), msg: "container process exited before start".into() });
+                    return Err(Error::BadState {
+                        id: id.into(),
+                        status: "stopped".into(),
+                        msg: "container process exited before start".into(),
+                    });
                 }
             }
-            Err(e) => return Err(Error::Sys { ctx: "read exec fifo".into(), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: "read exec fifo".into(),
+                    source: e,
+                });
+            }
         }
     }
     let _ = std::fs::remove_file(&fifo);
     let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
     if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {
-        if let Err(e) = crate::hooks::run(h.poststart().as_deref().unwrap_or_default(), &st.oci(Status::Running)) {
+        if let Err(e) = crate::hooks::run(
+            h.poststart().as_deref().unwrap_or_default(),
+            &st.oci(Status::Running),
+        ) {
             eprintln!("berth-runtime: warning: poststart hook: {e}");
         }
     }
@@ -446,7 +550,15 @@ extern "C" fn forward(sig: libc::c_int) {
 
 fn forward_signals(pid: i32) {
     FORWARD_PID.store(pid, Ordering::SeqCst);
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
         let act = nix::sys::signal::SigAction::new(
             nix::sys::signal::SigHandler::Handler(forward),
             nix::sys::signal::SaFlags::SA_RESTART,
@@ -464,7 +576,12 @@ fn wait_exit(pid: i32) -> Result<i32> {
             Ok(WaitStatus::Exited(_, c)) => return Ok(c),
             Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
             Ok(_) | Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Sys { ctx: format!("wait for {pid}"), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("wait for {pid}"),
+                    source: e,
+                });
+            }
         }
     }
 }
@@ -497,12 +614,24 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::Other(format!("invalid signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     if let Some(rt) = name.strip_prefix("SIGRTMIN") {
-        let off: i32 = if rt.is_empty() { 0 } else { rt.trim_start_matches('+').parse().map_err(|_| Error::Other(format!("invalid signal {s:?}")))? };
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.trim_start_matches('+')
+                .parse()
+                .map_err(|_| Error::Other(format!("invalid signal {s:?}")))?
+        };
         return Ok(libc::SIGRTMIN() + off);
     }
-    name.parse::<Signal>().map(|s| s as i32).map_err(|_| Error::Other(format!("invalid signal {s:?}")))
+    name.parse::<Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| Error::Other(format!("invalid signal {s:?}")))
 }
 
 fn send(pid: i32, sig: i32) -> Result<()> {
@@ -510,7 +639,10 @@ fn send(pid: i32, sig: i32) -> Result<()> {
     if unsafe { libc::kill(pid, sig) } != 0 {
         let e = Errno::last();
         if e != Errno::ESRCH {
-            return Err(Error::Sys { ctx: format!("kill {pid}"), source: e });
+            return Err(Error::Sys {
+                ctx: format!("kill {pid}"),
+                source: e,
+            });
         }
     }
     Ok(())
@@ -530,7 +662,11 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = root.load(id)?;
     let status = st.status(root);
     if status == Status::Stopped && !all {
-        return Err(Error::BadState { id: id.into(), status: status.to_string(), msg: "container not running".into() });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "container not running".into(),
+        });
     }
     if all {
         let cg = cgroups::open(&st.cgroup_path)?;
@@ -553,13 +689,18 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Ok(s) => s,
         Err(Error::NotFound(_)) if root.container_dir(id).exists() => {
             // A create that died before writing any state: nothing but the directory exists.
-            return std::fs::remove_dir_all(root.container_dir(id)).ctx(|| format!("remove {}", root.container_dir(id).display()));
+            return std::fs::remove_dir_all(root.container_dir(id))
+                .ctx(|| format!("remove {}", root.container_dir(id).display()));
         }
         Err(e) => return Err(e),
     };
     let status = st.status(root);
     if matches!(status, Status::Running | Status::Paused) && !force {
-        return Err(Error::BadState { id: id.into(), status: status.to_string(), msg: "cannot delete a container that is not stopped (use --force)".into() });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot delete a container that is not stopped (use --force)".into(),
+        });
     }
     let cg = cgroups::open(&st.cgroup_path)?;
     if status != Status::Stopped && st.alive() {
@@ -572,10 +713,14 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         std::thread::sleep(Duration::from_millis(2));
     }
     cg.destroy()?;
-    std::fs::remove_dir_all(root.container_dir(id)).ctx(|| format!("remove {}", root.container_dir(id).display()))?;
+    std::fs::remove_dir_all(root.container_dir(id))
+        .ctx(|| format!("remove {}", root.container_dir(id).display()))?;
     let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
     if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {
-        if let Err(e) = crate::hooks::run(h.poststop().as_deref().unwrap_or_default(), &st.oci(Status::Stopped)) {
+        if let Err(e) = crate::hooks::run(
+            h.poststop().as_deref().unwrap_or_default(),
+            &st.oci(Status::Stopped),
+        ) {
             eprintln!("berth-runtime: warning: poststop hook: {e}");
         }
     }
@@ -592,10 +737,22 @@ pub fn state(root: &Root, id: &str) -> Result<Value> {
 pub fn pause(root: &Root, id: &str, frozen: bool) -> Result<()> {
     let st = root.load(id)?;
     let status = st.status(root);
-    let ok = if frozen { status == Status::Running } else { status == Status::Paused };
+    let ok = if frozen {
+        status == Status::Running
+    } else {
+        status == Status::Paused
+    };
     if !ok {
-        let msg = if frozen { "container not running" } else { "container not paused" };
-        return Err(Error::BadState { id: id.into(), status: status.to_string(), msg: msg.into() });
+        let msg = if frozen {
+            "container not running"
+        } else {
+            "container not paused"
+        };
+        return Err(Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: msg.into(),
+        });
     }
     cgroups::open(&st.cgroup_path)?.freeze(frozen)
 }
@@ -611,9 +768,14 @@ pub fn update(root: &Root, id: &str, resources: &Value) -> Result<()> {
     let mut st = root.load(id)?;
     let status = st.status(root);
     if status == Status::Stopped {
-        return Err(Error::BadState { id: id.into(), status: status.to_string(), msg: "cannot update a stopped container".into() });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot update a stopped container".into(),
+        });
     }
-    let r: LinuxResources = serde_json::from_value(resources.clone()).map_err(|e| Error::Spec(format!("invalid resources: {e}")))?;
+    let r: LinuxResources = serde_json::from_value(resources.clone())
+        .map_err(|e| Error::Spec(format!("invalid resources: {e}")))?;
     cgroups::open(&st.cgroup_path)?.apply(&r)?;
     let cur = &mut st.config["linux"]["resources"];
     if !cur.is_object() {
@@ -661,7 +823,11 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let st = root.load(&o.id)?;
     let status = st.status(root);
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(Error::BadState { id: o.id.clone(), status: status.to_string(), msg: format!("cannot exec in a {status} container") });
+        return Err(Error::BadState {
+            id: o.id.clone(),
+            status: status.to_string(),
+            msg: format!("cannot exec in a {status} container"),
+        });
     }
     let process = match &o.process {
         Some(p) => p.clone(),
@@ -669,14 +835,19 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     };
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && o.detach {
-        return Err(Error::Spec("cannot allocate tty if runtime will detach without setting console socket".into()));
+        return Err(Error::Spec(
+            "cannot allocate tty if runtime will detach without setting console socket".into(),
+        ));
     }
     let filter = seccomp_of(&st.config, root)?;
     let cg = cgroups::open(&st.cgroup_path)?;
     let mut joins = Vec::new();
     for (name, t) in NS_ORDER {
         let theirs = format!("/proc/{}/ns/{name}", st.pid);
-        let same = match (std::fs::metadata(&theirs), std::fs::metadata(format!("/proc/self/ns/{name}"))) {
+        let same = match (
+            std::fs::metadata(&theirs),
+            std::fs::metadata(format!("/proc/self/ns/{name}")),
+        ) {
             (Ok(a), Ok(b)) => {
                 use std::os::unix::fs::MetadataExt;
                 a.ino() == b.ino() && a.dev() == b.dev()
@@ -684,7 +855,9 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             _ => true,
         };
         if !same {
-            let fd: OwnedFd = std::fs::File::open(&theirs).ctx(|| format!("open {theirs}"))?.into();
+            let fd: OwnedFd = std::fs::File::open(&theirs)
+                .ctx(|| format!("open {theirs}"))?
+                .into();
             joins.push((t, fd));
         }
     }
@@ -694,7 +867,9 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         }
     }
     let console = match &o.console_socket {
-        Some(p) => Some(UnixStream::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?),
+        Some(p) => Some(
+            UnixStream::connect(p).ctx(|| format!("connect to console socket {}", p.display()))?,
+        ),
         None => None,
     };
     let (parent, child) = sync::pair()?;
@@ -765,7 +940,9 @@ fn exec_child(
     }
     nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
     if process.terminal() == Some(true) {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         let master = crate::terminal::setup_pty(size)?;
         match console {
             Some(sock) => crate::terminal::send_master(sock, &master)?,

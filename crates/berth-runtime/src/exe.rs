@@ -6,13 +6,16 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use crate::error::{Context, Error, Result};
 
 const SEALS: SealFlag = SealFlag::from_bits_truncate(
-    SealFlag::F_SEAL_SEAL.bits() | SealFlag::F_SEAL_SHRINK.bits() | SealFlag::F_SEAL_GROW.bits() | SealFlag::F_SEAL_WRITE.bits(),
+    SealFlag::F_SEAL_SEAL.bits()
+        | SealFlag::F_SEAL_SHRINK.bits()
+        | SealFlag::F_SEAL_GROW.bits()
+        | SealFlag::F_SEAL_WRITE.bits(),
 );
 
 /// Is this process running from a sealed memfd?
@@ -30,13 +33,18 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     let mut src = std::fs::File::open("/proc/self/exe").ctx(|| "open /proc/self/exe".into())?;
-    let fd = memfd_create(c"berth-runtime", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-        .ctx(|| "memfd_create".into())?;
+    let fd = memfd_create(
+        c"berth-runtime",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .ctx(|| "memfd_create".into())?;
     let mut dst = std::fs::File::from(fd);
     std::io::copy(&mut src, &mut dst).ctx(|| "copy runtime binary".into())?;
     fcntl(&dst, FcntlArg::F_ADD_SEALS(SEALS)).ctx(|| "seal runtime copy".into())?;
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| Error::Other("argument holds a NUL byte".into())))
+        .map(|a| {
+            CString::new(a.as_bytes()).map_err(|_| Error::Other("argument holds a NUL byte".into()))
+        })
         .collect::<Result<_>>()?;
     let env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
@@ -47,5 +55,8 @@ pub fn ensure_sealed() -> Result<()> {
         })
         .collect();
     let err = nix::unistd::fexecve(&dst, &args, &env).unwrap_err();
-    Err(Error::Sys { ctx: "re-exec from sealed copy".into(), source: err })
+    Err(Error::Sys {
+        ctx: "re-exec from sealed copy".into(),
+        source: err,
+    })
 }

@@ -1,10 +1,13 @@
 //! `features`: what this runtime supports, in the runtime-spec's features document shape.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The features document.
 pub fn features() -> Value {
-    let caps: Vec<String> = caps::runtime::thread_all_supported().iter().map(|c| c.to_string()).collect();
+    let caps: Vec<String> = caps::runtime::thread_all_supported()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,

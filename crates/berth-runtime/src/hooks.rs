@@ -21,7 +21,10 @@ pub fn run(hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
 
 fn run_one(h: &Hook, input: &[u8]) -> Result<()> {
     let path = h.path().display().to_string();
-    let err = |msg: String| Error::Hook { path: path.clone(), msg };
+    let err = |msg: String| Error::Hook {
+        path: path.clone(),
+        msg,
+    };
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((arg0, rest)) = args.split_first() {
@@ -39,14 +42,20 @@ fn run_one(h: &Hook, input: &[u8]) -> Result<()> {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(input);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
         match child.try_wait().map_err(|e| err(e.to_string()))? {
             Some(s) => break s,
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(err(format!("timed out after {}s", h.timeout().unwrap_or(0))));
+                return Err(err(format!(
+                    "timed out after {}s",
+                    h.timeout().unwrap_or(0)
+                )));
             }
             None => std::thread::sleep(Duration::from_millis(2)),
         }

@@ -23,14 +23,19 @@ struct OpenHow {
 }
 
 fn cstr(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Spec(format!("path {p:?} holds a NUL byte")))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Spec(format!("path {p:?} holds a NUL byte")))
 }
 
 /// Open `rel` inside the directory `root` as if `root` were `/`: `..` and symlinks (absolute or
 /// not) can never leave it.
 pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> nix::Result<OwnedFd> {
     let rel = rel.strip_prefix("/").unwrap_or(rel);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     let path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -40,7 +45,13 @@ pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> nix::Result<OwnedFd>
     loop {
         // SAFETY: `path` is a valid C string and `how` a valid open_how of the size we pass.
         let fd = unsafe {
-            libc::syscall(libc::SYS_openat2, root, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         if fd >= 0 {
             // SAFETY: openat2 returned a new descriptor we own.
@@ -82,39 +93,76 @@ pub fn mkdir_all_in_root(root: RawFd, rel: &Path, mode: u32) -> Result<OwnedFd> 
 
 fn mkdir_rec(root: RawFd, rel: &Path, mode: u32, depth: u32) -> Result<OwnedFd> {
     if depth > 40 {
-        return Err(Error::Sys { ctx: format!("mkdir {}", rel.display()), source: Errno::ELOOP });
+        return Err(Error::Sys {
+            ctx: format!("mkdir {}", rel.display()),
+            source: Errno::ELOOP,
+        });
     }
     let comps = clamp(rel);
     let mut cur = PathBuf::from("/");
-    let mut fd = open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| Error::Sys { ctx: "open rootfs".into(), source: e })?;
+    let mut fd =
+        open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| Error::Sys {
+            ctx: "open rootfs".into(),
+            source: e,
+        })?;
     for (i, c) in comps.iter().enumerate() {
         let parent_path = cur.clone();
         cur.push(c);
         fd = match open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(f) => f,
             Err(Errno::ENOENT) => {
-                let parent = open_in_root(root, &parent_path, libc::O_DIRECTORY)
-                    .map_err(|e| Error::Sys { ctx: format!("open {}", parent_path.display()), source: e })?;
-                match nix::sys::stat::mkdirat(&parent, c.as_os_str(), nix::sys::stat::Mode::from_bits_truncate(mode)) {
+                let parent = open_in_root(root, &parent_path, libc::O_DIRECTORY).map_err(|e| {
+                    Error::Sys {
+                        ctx: format!("open {}", parent_path.display()),
+                        source: e,
+                    }
+                })?;
+                match nix::sys::stat::mkdirat(
+                    &parent,
+                    c.as_os_str(),
+                    nix::sys::stat::Mode::from_bits_truncate(mode),
+                ) {
                     Ok(()) => {}
                     Err(Errno::EEXIST) => {
                         // A dangling symlink: create what it points to, inside the root.
-                        let target = nix::fcntl::readlinkat(&parent, c.as_os_str())
-                            .map_err(|e| Error::Sys { ctx: format!("mkdir {}", cur.display()), source: e })?;
+                        let target =
+                            nix::fcntl::readlinkat(&parent, c.as_os_str()).map_err(|e| {
+                                Error::Sys {
+                                    ctx: format!("mkdir {}", cur.display()),
+                                    source: e,
+                                }
+                            })?;
                         let target = Path::new(&target);
-                        let mut next = if target.is_absolute() { target.to_owned() } else { parent_path.join(target) };
+                        let mut next = if target.is_absolute() {
+                            target.to_owned()
+                        } else {
+                            parent_path.join(target)
+                        };
                         for rest in &comps[i + 1..] {
                             next.push(rest);
                         }
                         return mkdir_rec(root, &next, mode, depth + 1);
                     }
-                    Err(e) => return Err(Error::Sys { ctx: format!("mkdir {}", cur.display()), source: e }),
+                    Err(e) => {
+                        return Err(Error::Sys {
+                            ctx: format!("mkdir {}", cur.display()),
+                            source: e,
+                        });
+                    }
                 }
-                open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
-                    .map_err(|e| Error::Sys { ctx: format!("open {}", cur.display()), source: e })?
+                open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
+                    Error::Sys {
+                        ctx: format!("open {}", cur.display()),
+                        source: e,
+                    }
+                })?
             }
-            Err(e) => return Err(Error::Sys { ctx: format!("open {}", cur.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("open {}", cur.display()),
+                    source: e,
+                });
+            }
         };
     }
     Ok(fd)
@@ -126,24 +174,45 @@ pub fn mkfile_in_root(root: RawFd, rel: &Path) -> Result<OwnedFd> {
         return Ok(fd);
     }
     let parent_rel = rel.parent().unwrap_or(Path::new("/"));
-    let name = rel.file_name().ok_or_else(|| Error::Spec(format!("mount destination {rel:?} has no file name")))?;
+    let name = rel
+        .file_name()
+        .ok_or_else(|| Error::Spec(format!("mount destination {rel:?} has no file name")))?;
     mkdir_all_in_root(root, parent_rel, 0o755)?;
-    let parent = open_in_root(root, parent_rel, libc::O_DIRECTORY)
-        .map_err(|e| Error::Sys { ctx: format!("open {}", parent_rel.display()), source: e })?;
+    let parent = open_in_root(root, parent_rel, libc::O_DIRECTORY).map_err(|e| Error::Sys {
+        ctx: format!("open {}", parent_rel.display()),
+        source: e,
+    })?;
     match nix::fcntl::openat(
         &parent,
         name,
-        nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::fcntl::OFlag::O_CREAT
+            | nix::fcntl::OFlag::O_WRONLY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::from_bits_truncate(0o644),
     ) {
         Ok(_) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(Error::Sys { ctx: format!("create {}", rel.display()), source: e }),
+        Err(e) => {
+            return Err(Error::Sys {
+                ctx: format!("create {}", rel.display()),
+                source: e,
+            });
+        }
     }
-    open_in_root(root, rel, libc::O_PATH).map_err(|e| Error::Sys { ctx: format!("open {}", rel.display()), source: e })
+    open_in_root(root, rel, libc::O_PATH).map_err(|e| Error::Sys {
+        ctx: format!("open {}", rel.display()),
+        source: e,
+    })
 }
 
 /// mount(2) with a target given as a descriptor (so the target resolved safely is the one used).
-pub fn mount_on_fd(src: Option<&Path>, target: &OwnedFd, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
+pub fn mount_on_fd(
+    src: Option<&Path>,
+    target: &OwnedFd,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
     nix::mount::mount(src, &fd_path(target), fstype, flags, data)
 }
 
@@ -162,17 +231,31 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
         permitted: u32,
         inheritable: u32,
     }
-    let mut hdr = Header { version: 0x2008_0522, pid: 0 };
+    let mut hdr = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
     let lo = |v: u64| v as u32;
     let hi = |v: u64| (v >> 32) as u32;
     let data = [
-        Data { effective: lo(effective), permitted: lo(permitted), inheritable: lo(inheritable) },
-        Data { effective: hi(effective), permitted: hi(permitted), inheritable: hi(inheritable) },
+        Data {
+            effective: lo(effective),
+            permitted: lo(permitted),
+            inheritable: lo(inheritable),
+        },
+        Data {
+            effective: hi(effective),
+            permitted: hi(permitted),
+            inheritable: hi(inheritable),
+        },
     ];
     // SAFETY: header and a two-element data array as capset(2) v3 expects.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) };
     if r != 0 {
-        return Err(Error::Sys { ctx: "capset".into(), source: Errno::last() });
+        return Err(Error::Sys {
+            ctx: "capset".into(),
+            source: Errno::last(),
+        });
     }
     Ok(())
 }
@@ -184,7 +267,10 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range only changes descriptor flags.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
     if r != 0 {
-        return Err(Error::Sys { ctx: "close_range".into(), source: Errno::last() });
+        return Err(Error::Sys {
+            ctx: "close_range".into(),
+            source: Errno::last(),
+        });
     }
     Ok(())
 }
@@ -197,7 +283,10 @@ pub fn join_session_keyring(name: &str) -> Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, n.as_ptr()) };
     // ENOSYS/EACCES: keyrings disabled or restricted (e.g. by a seccomp policy above us).
     if r < 0 && !matches!(Errno::last(), Errno::ENOSYS | Errno::EACCES | Errno::EPERM) {
-        return Err(Error::Sys { ctx: "join session keyring".into(), source: Errno::last() });
+        return Err(Error::Sys {
+            ctx: "join session keyring".into(),
+            source: Errno::last(),
+        });
     }
     Ok(())
 }

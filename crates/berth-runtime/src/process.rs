@@ -24,7 +24,10 @@ pub struct Plan {
 }
 
 fn cap_name(c: &Capability) -> String {
-    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Capability names (`CAP_…`) to a bit mask; names this kernel does not know are skipped.
@@ -42,16 +45,33 @@ fn cap_mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
 
 /// Names of the capabilities in a process's bounding set (for seccomp's `includes.caps`).
 pub fn bounding_names(p: &Process) -> Vec<String> {
-    p.capabilities().as_ref().and_then(|c| c.bounding().clone()).unwrap_or_default().iter().map(cap_name).collect()
+    p.capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(cap_name)
+        .collect()
 }
 
 /// Find `cmd` as execvp would, with the container's `PATH` (resolved inside the container: call
 /// after `pivot_root` or `setns` into its mount namespace).
 pub fn lookup(cmd: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
     let check = |p: &Path| -> Result<PathBuf> {
-        let full = if p.is_absolute() { p.to_owned() } else { cwd.join(p) };
+        let full = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            cwd.join(p)
+        };
         let meta = std::fs::metadata(&full).map_err(|e| {
-            Error::Init(format!("exec: {cmd:?}: {}", if e.kind() == std::io::ErrorKind::NotFound { "no such file or directory".to_owned() } else { e.to_string() }))
+            Error::Init(format!(
+                "exec: {cmd:?}: {}",
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    "no such file or directory".to_owned()
+                } else {
+                    e.to_string()
+                }
+            ))
         })?;
         use std::os::unix::fs::PermissionsExt;
         if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
@@ -62,14 +82,19 @@ pub fn lookup(cmd: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
     if cmd.contains('/') {
         return check(Path::new(cmd));
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(cmd);
         if let Ok(p) = check(&cand) {
             return Ok(p);
         }
     }
-    Err(Error::Init(format!("exec: {cmd:?}: executable file not found in $PATH")))
+    Err(Error::Init(format!(
+        "exec: {cmd:?}: executable file not found in $PATH"
+    )))
 }
 
 /// Build the plan for `process` (call inside the container's mount namespace).
@@ -79,11 +104,14 @@ pub fn plan(process: &Process, seccomp: Option<LoadedFilter>, preserve_fds: u32)
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }
-    let first = args.first().ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
+    let first = args
+        .first()
+        .ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
     let exe = lookup(first, &env, process.cwd())?;
     let c = |s: &str| CString::new(s).map_err(|_| Error::Spec(format!("{s:?} holds a NUL byte")));
     Ok(Plan {
-        exe: CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("exe path holds NUL".into()))?,
+        exe: CString::new(exe.as_os_str().as_bytes())
+            .map_err(|_| Error::Spec("exe path holds NUL".into()))?,
         argv: args.iter().map(|a| c(a)).collect::<Result<_>>()?,
         envp: env.iter().map(|a| c(a)).collect::<Result<_>>()?,
         process: process.clone(),
@@ -133,8 +161,10 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<nix::sys::resource::Resource> {
 /// Apply the process's rlimits (before dropping privileges).
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten() {
-        let res = rlimit_resource(r.typ()).ok_or_else(|| Error::Spec(format!("unsupported rlimit {:?}", r.typ())))?;
-        nix::sys::resource::setrlimit(res, r.soft(), r.hard()).ctx(|| format!("setrlimit {:?} to {}/{}", r.typ(), r.soft(), r.hard()))?;
+        let res = rlimit_resource(r.typ())
+            .ok_or_else(|| Error::Spec(format!("unsupported rlimit {:?}", r.typ())))?;
+        nix::sys::resource::setrlimit(res, r.soft(), r.hard())
+            .ctx(|| format!("setrlimit {:?} to {}/{}", r.typ(), r.soft(), r.hard()))?;
     }
     Ok(())
 }
@@ -157,18 +187,27 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
         let bounding = cap_mask(c.bounding().iter().flatten());
         for cap in caps::runtime::thread_all_supported() {
             if bounding & cap.bitmask() == 0 {
-                caps::drop(None, caps::CapSet::Bounding, cap).map_err(|e| Error::Other(format!("drop {cap} from bounding set: {e}")))?;
+                caps::drop(None, caps::CapSet::Bounding, cap)
+                    .map_err(|e| Error::Other(format!("drop {cap} from bounding set: {e}")))?;
             }
         }
     }
     let user = p.user();
     // Keep the permitted set across the uid change; capset below trims it.
     nix::sys::prctl::set_keepcaps(true).ctx(|| "keepcaps".into())?;
-    let gids: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
     if let Err(e) = nix::unistd::setgroups(&gids) {
         // setgroups is denied in user namespaces whose gid_map was written without it.
         if !(gids.is_empty() && e == nix::errno::Errno::EPERM) {
-            return Err(Error::Sys { ctx: "setgroups".into(), source: e });
+            return Err(Error::Sys {
+                ctx: "setgroups".into(),
+                source: e,
+            });
         }
     }
     let gid = nix::unistd::Gid::from_raw(user.gid());
@@ -181,10 +220,12 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
         let pm = cap_mask(c.permitted().iter().flatten());
         let i = cap_mask(c.inheritable().iter().flatten());
         crate::linux::capset(e, pm, i)?;
-        caps::clear(None, caps::CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
+        caps::clear(None, caps::CapSet::Ambient)
+            .map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
         for a in c.ambient().iter().flatten() {
             if let Ok(cap) = cap_name(a).parse::<caps::Capability>() {
-                caps::raise(None, caps::CapSet::Ambient, cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+                caps::raise(None, caps::CapSet::Ambient, cap)
+                    .map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
             }
         }
     }
@@ -199,7 +240,12 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     // unreachable from our root.
     match nix::unistd::getcwd() {
         Ok(c) if c.is_absolute() => {}
-        _ => return Err(Error::Init(format!("cwd {:?} is outside the container", p.cwd()))),
+        _ => {
+            return Err(Error::Init(format!(
+                "cwd {:?} is outside the container",
+                p.cwd()
+            )));
+        }
     }
     crate::linux::cloexec_from(3 + plan.preserve_fds)?;
     if nnp {

@@ -26,7 +26,13 @@ pub struct MountOpts {
 
 /// Split `options` into mount flags, propagation changes and filesystem data.
 pub fn parse_options(options: &[String]) -> MountOpts {
-    let mut o = MountOpts { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), bind: false, recursive: false };
+    let mut o = MountOpts {
+        flags: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: Vec::new(),
+        bind: false,
+        recursive: false,
+    };
     for opt in options {
         let (set, clear) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -60,19 +66,26 @@ pub fn parse_options(options: &[String]) -> MountOpts {
                 o.recursive = true;
                 continue;
             }
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 let base = match opt.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "shared" => MsFlags::MS_SHARED,
                     "slave" => MsFlags::MS_SLAVE,
                     _ => MsFlags::MS_UNBINDABLE,
                 };
-                let rec = if opt.starts_with('r') { MsFlags::MS_REC } else { MsFlags::empty() };
+                let rec = if opt.starts_with('r') {
+                    MsFlags::MS_REC
+                } else {
+                    MsFlags::empty()
+                };
                 o.propagation.push(base | rec);
                 continue;
             }
             // Options for other tools (Podman's tmpcopyup, idmap handled elsewhere): not kernel's.
-            "tmpcopyup" | "notmpcopyup" | "copy-symlink" | "rro" | "rrw" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" | "notmpcopyup" | "copy-symlink" | "rro" | "rrw" | "idmap" | "ridmap" => {
+                continue;
+            }
             other => {
                 o.data.push(other.to_owned());
                 continue;
@@ -100,23 +113,37 @@ fn sys<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> Result<T> {
 /// Everything before `pivot_root`: propagation, the rootfs bind, the spec's mounts, devices.
 pub fn prepare(c: &Ctx) -> Result<()> {
     let linux = c.spec.linux().as_ref();
-    let prop = match linux.and_then(|l| l.rootfs_propagation().clone()).as_deref() {
+    let prop = match linux
+        .and_then(|l| l.rootfs_propagation().clone())
+        .as_deref()
+    {
         Some("shared") => MsFlags::MS_SHARED,
         Some("private") => MsFlags::MS_PRIVATE,
         Some("unbindable") => MsFlags::MS_UNBINDABLE,
         Some("slave") | None | Some("") => MsFlags::MS_SLAVE,
         Some(other) => return Err(Error::Spec(format!("unknown rootfsPropagation {other:?}"))),
     };
-    sys(nix::mount::mount::<str, str, str, str>(None, "/", None, prop | MsFlags::MS_REC, None), || "make / ".to_owned() + "slave")?;
     sys(
-        nix::mount::mount::<Path, Path, str, str>(Some(c.rootfs), c.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None),
+        nix::mount::mount::<str, str, str, str>(None, "/", None, prop | MsFlags::MS_REC, None),
+        || "make / ".to_owned() + "slave",
+    )?;
+    sys(
+        nix::mount::mount::<Path, Path, str, str>(
+            Some(c.rootfs),
+            c.rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        ),
         || format!("bind rootfs {}", c.rootfs.display()),
     )?;
-    let root = std::fs::File::open(c.rootfs).ctx(|| format!("open rootfs {}", c.rootfs.display()))?;
+    let root =
+        std::fs::File::open(c.rootfs).ctx(|| format!("open rootfs {}", c.rootfs.display()))?;
     let root = OwnedFd::from(root);
     let mounts = c.spec.mounts().clone().unwrap_or_default();
     for m in &mounts {
-        mount_one(c, &root, m).map_err(|e| Error::Init(format!("mount {}: {e}", m.destination().display())))?;
+        mount_one(c, &root, m)
+            .map_err(|e| Error::Init(format!("mount {}: {e}", m.destination().display())))?;
     }
     let dev_is_tmpfs = mounts.iter().any(|m| m.destination() == Path::new("/dev"));
     if dev_is_tmpfs {
@@ -127,14 +154,32 @@ pub fn prepare(c: &Ctx) -> Result<()> {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => return Err(Error::Spec(format!("device {} has type a", d.path().display()))),
+            LinuxDeviceType::A => {
+                return Err(Error::Spec(format!(
+                    "device {} has type a",
+                    d.path().display()
+                )));
+            }
         };
-        make_device(&root, d.path(), kind, d.major() as u64, d.minor() as u64, d.file_mode().unwrap_or(0o666), c.in_userns)?;
+        make_device(
+            &root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            d.file_mode().unwrap_or(0o666),
+            c.in_userns,
+        )?;
         if d.uid().is_some() || d.gid().is_some() {
-            let fd = open_in_root(root.as_raw_fd(), d.path(), libc::O_PATH).ctx(|| format!("open {}", d.path().display()))?;
+            let fd = open_in_root(root.as_raw_fd(), d.path(), libc::O_PATH)
+                .ctx(|| format!("open {}", d.path().display()))?;
             let p = crate::linux::fd_path(&fd);
-            nix::unistd::chown(&p, d.uid().map(nix::unistd::Uid::from_raw), d.gid().map(nix::unistd::Gid::from_raw))
-                .ctx(|| format!("chown {}", d.path().display()))?;
+            nix::unistd::chown(
+                &p,
+                d.uid().map(nix::unistd::Uid::from_raw),
+                d.gid().map(nix::unistd::Gid::from_raw),
+            )
+            .ctx(|| format!("chown {}", d.path().display()))?;
         }
     }
     if dev_is_tmpfs {
@@ -154,31 +199,50 @@ fn mount_one(c: &Ctx, root: &OwnedFd, m: &Mount) -> Result<()> {
         return mount_cgroup(c, root, dest, &opts);
     }
     if opts.bind || typ == "bind" {
-        let src = m.source().clone().ok_or_else(|| Error::Spec(format!("bind mount to {} has no source", dest.display())))?;
-        let src = if src.is_absolute() { src } else { c.spec_dir_relative(&src) };
+        let src = m.source().clone().ok_or_else(|| {
+            Error::Spec(format!("bind mount to {} has no source", dest.display()))
+        })?;
+        let src = if src.is_absolute() {
+            src
+        } else {
+            c.spec_dir_relative(&src)
+        };
         let meta = std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?;
-        let target = if meta.is_dir() { mkdir_all_in_root(rfd, dest, 0o755)? } else { mkfile_in_root(rfd, dest)? };
+        let target = if meta.is_dir() {
+            mkdir_all_in_root(rfd, dest, 0o755)?
+        } else {
+            mkfile_in_root(rfd, dest)?
+        };
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {
             flags |= MsFlags::MS_REC;
         }
-        sys(mount_on_fd(Some(&src), &target, None, flags, None), || format!("bind {}", src.display()))?;
+        sys(mount_on_fd(Some(&src), &target, None, flags, None), || {
+            format!("bind {}", src.display())
+        })?;
         // Bind mounts ignore flags on the first call: remount to apply them.
         let want = opts.flags & !MsFlags::MS_REMOUNT;
         if !want.is_empty() {
-            let target = open_in_root(rfd, dest, libc::O_PATH).ctx(|| format!("reopen {}", dest.display()))?;
+            let target = open_in_root(rfd, dest, libc::O_PATH)
+                .ctx(|| format!("reopen {}", dest.display()))?;
             let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | want;
             // Keep locked flags of the source mount (e.g. nosuid) or the kernel refuses.
             if let Ok(st) = nix::sys::statvfs::statvfs(&src) {
                 use nix::sys::statvfs::FsFlags;
                 let f = st.flags();
-                for (fs, ms) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+                for (fs, ms) in [
+                    (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                    (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                    (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                ] {
                     if f.contains(fs) {
                         flags |= ms;
                     }
                 }
             }
-            sys(mount_on_fd(None, &target, None, flags, None), || format!("remount {}", dest.display()))?;
+            sys(mount_on_fd(None, &target, None, flags, None), || {
+                format!("remount {}", dest.display())
+            })?;
         }
         apply_propagation(rfd, dest, &opts.propagation)?;
         return Ok(());
@@ -192,15 +256,40 @@ fn mount_one(c: &Ctx, root: &OwnedFd, m: &Mount) -> Result<()> {
         // mountable: bind the host's, as runc does.
         Err(Errno::EPERM) if typ == "sysfs" => {
             sys(
-                mount_on_fd(Some(Path::new("/sys")), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None),
+                mount_on_fd(
+                    Some(Path::new("/sys")),
+                    &target,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                ),
                 || "bind /sys".into(),
             )?;
             if opts.flags.contains(MsFlags::MS_RDONLY) {
                 let t = open_in_root(rfd, dest, libc::O_PATH).ctx(|| "reopen /sys".into())?;
-                sys(mount_on_fd(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None), || "remount /sys".into())?;
+                sys(
+                    mount_on_fd(
+                        None,
+                        &t,
+                        None,
+                        MsFlags::MS_BIND
+                            | MsFlags::MS_REMOUNT
+                            | MsFlags::MS_RDONLY
+                            | MsFlags::MS_NOSUID
+                            | MsFlags::MS_NODEV
+                            | MsFlags::MS_NOEXEC,
+                        None,
+                    ),
+                    || "remount /sys".into(),
+                )?;
             }
         }
-        Err(e) => return Err(Error::Sys { ctx: format!("mount {typ}"), source: e }),
+        Err(e) => {
+            return Err(Error::Sys {
+                ctx: format!("mount {typ}"),
+                source: e,
+            });
+        }
     }
     apply_propagation(rfd, dest, &opts.propagation)
 }
@@ -214,8 +303,11 @@ impl Ctx<'_> {
 
 fn apply_propagation(rfd: i32, dest: &Path, props: &[MsFlags]) -> Result<()> {
     for p in props {
-        let t = open_in_root(rfd, dest, libc::O_PATH).ctx(|| format!("reopen {}", dest.display()))?;
-        sys(mount_on_fd(None, &t, None, *p, None), || format!("propagation of {}", dest.display()))?;
+        let t =
+            open_in_root(rfd, dest, libc::O_PATH).ctx(|| format!("reopen {}", dest.display()))?;
+        sys(mount_on_fd(None, &t, None, *p, None), || {
+            format!("propagation of {}", dest.display())
+        })?;
     }
     Ok(())
 }
@@ -229,73 +321,187 @@ fn mount_cgroup(c: &Ctx, root: &OwnedFd, dest: &Path, opts: &MountOpts) -> Resul
     let target = mkdir_all_in_root(rfd, dest, 0o755)?;
     if c.cgroup.is_v2() {
         let dir = c.cgroup.dir("").unwrap_or_default();
-        let flags = base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+        let flags = base
+            | if ro {
+                MsFlags::MS_RDONLY
+            } else {
+                MsFlags::empty()
+            };
         if c.new_cgroupns {
-            if mount_on_fd(Some(Path::new("cgroup2")), &target, Some("cgroup2"), flags, None).is_ok() {
+            if mount_on_fd(
+                Some(Path::new("cgroup2")),
+                &target,
+                Some("cgroup2"),
+                flags,
+                None,
+            )
+            .is_ok()
+            {
                 return Ok(());
             }
         }
-        sys(mount_on_fd(Some(&dir), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None), || "bind cgroup".into())?;
+        sys(
+            mount_on_fd(
+                Some(&dir),
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            ),
+            || "bind cgroup".into(),
+        )?;
         if ro {
             let t = open_in_root(rfd, dest, libc::O_PATH).ctx(|| "reopen cgroup".into())?;
-            sys(mount_on_fd(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None), || "remount cgroup ro".into())?;
+            sys(
+                mount_on_fd(
+                    None,
+                    &t,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+                    None,
+                ),
+                || "remount cgroup ro".into(),
+            )?;
         }
         return Ok(());
     }
-    sys(mount_on_fd(Some(Path::new("tmpfs")), &target, Some("tmpfs"), base, Some("mode=755")), || "mount cgroup tmpfs".into())?;
+    sys(
+        mount_on_fd(
+            Some(Path::new("tmpfs")),
+            &target,
+            Some("tmpfs"),
+            base,
+            Some("mode=755"),
+        ),
+        || "mount cgroup tmpfs".into(),
+    )?;
     for (name, dir) in c.cgroup.hierarchies() {
         let sub = dest.join(&name);
         let t = mkdir_all_in_root(rfd, &sub, 0o755)?;
-        sys(mount_on_fd(Some(&dir), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None), || format!("bind cgroup {name}"))?;
-        let t = open_in_root(rfd, &sub, libc::O_PATH).ctx(|| format!("reopen {}", sub.display()))?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
-        sys(mount_on_fd(None, &t, None, flags, None), || format!("remount cgroup {name}"))?;
+        sys(
+            mount_on_fd(
+                Some(&dir),
+                &t,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            ),
+            || format!("bind cgroup {name}"),
+        )?;
+        let t =
+            open_in_root(rfd, &sub, libc::O_PATH).ctx(|| format!("reopen {}", sub.display()))?;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | base
+            | if ro {
+                MsFlags::MS_RDONLY
+            } else {
+                MsFlags::empty()
+            };
+        sys(mount_on_fd(None, &t, None, flags, None), || {
+            format!("remount cgroup {name}")
+        })?;
     }
     if ro {
         let t = open_in_root(rfd, dest, libc::O_PATH).ctx(|| "reopen cgroup".into())?;
-        sys(mount_on_fd(None, &t, None, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base, None), || "remount cgroup tmpfs ro".into())?;
+        sys(
+            mount_on_fd(
+                None,
+                &t,
+                None,
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
+                None,
+            ),
+            || "remount cgroup tmpfs ro".into(),
+        )?;
     }
     Ok(())
 }
 
-fn make_device(root: &OwnedFd, path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32, in_userns: bool) -> Result<()> {
+fn make_device(
+    root: &OwnedFd,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    in_userns: bool,
+) -> Result<()> {
     let rfd = root.as_raw_fd();
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| Error::Spec(format!("device path {path:?}")))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Spec(format!("device path {path:?}")))?;
     let pfd = mkdir_all_in_root(rfd, parent, 0o755)?;
-    let pdir = open_in_root(rfd, parent, libc::O_DIRECTORY).ctx(|| format!("open {}", parent.display()))?;
+    let pdir = open_in_root(rfd, parent, libc::O_DIRECTORY)
+        .ctx(|| format!("open {}", parent.display()))?;
     drop(pfd);
     let dev = nix::sys::stat::makedev(major, minor);
     if !in_userns {
         match nix::sys::stat::mknodat(&pdir, name, kind, Mode::from_bits_truncate(mode), dev) {
             Ok(()) | Err(Errno::EEXIST) => return Ok(()),
             Err(Errno::EPERM) => {}
-            Err(e) => return Err(Error::Sys { ctx: format!("mknod {}", path.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("mknod {}", path.display()),
+                    source: e,
+                });
+            }
         }
     }
     // In a user namespace (or without CAP_MKNOD) bind the host's node instead.
     let host = Path::new("/").join(path.strip_prefix("/").unwrap_or(path));
     let target = mkfile_in_root(rfd, path)?;
-    sys(mount_on_fd(Some(&host), &target, None, MsFlags::MS_BIND, None), || format!("bind device {}", host.display()))
+    sys(
+        mount_on_fd(Some(&host), &target, None, MsFlags::MS_BIND, None),
+        || format!("bind device {}", host.display()),
+    )
 }
 
 fn default_devices(root: &OwnedFd, in_userns: bool) -> Result<()> {
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
-        make_device(root, &Path::new("/dev").join(name), SFlag::S_IFCHR, major, minor, 0o666, in_userns)?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        make_device(
+            root,
+            &Path::new("/dev").join(name),
+            SFlag::S_IFCHR,
+            major,
+            minor,
+            0o666,
+            in_userns,
+        )?;
     }
     Ok(())
 }
 
 fn dev_symlinks(root: &OwnedFd) -> Result<()> {
-    let dev = open_in_root(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY).ctx(|| "open /dev".into())?;
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")];
+    let dev = open_in_root(root.as_raw_fd(), Path::new("/dev"), libc::O_DIRECTORY)
+        .ctx(|| "open /dev".into())?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "core"));
     }
     for (src, name) in links {
         match nix::unistd::symlinkat(src, &dev, name) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(Error::Sys { ctx: format!("symlink /dev/{name}"), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("symlink /dev/{name}"),
+                    source: e,
+                });
+            }
         }
     }
     Ok(())
@@ -305,12 +511,24 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
-        sys(nix::mount::mount::<str, str, str, str>(Some("."), "/", None, MsFlags::MS_MOVE, None), || "move rootfs".into())?;
+        sys(
+            nix::mount::mount::<str, str, str, str>(Some("."), "/", None, MsFlags::MS_MOVE, None),
+            || "move rootfs".into(),
+        )?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; detach it right away.
         nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root".into())?;
-        sys(nix::mount::mount::<str, str, str, str>(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None), || "make old root slave".into())?;
+        sys(
+            nix::mount::mount::<str, str, str, str>(
+                None,
+                ".",
+                None,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None,
+            ),
+            || "make old root slave".into(),
+        )?;
         nix::mount::umount2(".", MntFlags::MNT_DETACH).ctx(|| "unmount old root".into())?;
     }
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
@@ -322,53 +540,120 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 pub fn finish(spec: &Spec) -> Result<()> {
     let root = std::fs::File::open("/").ctx(|| "open /".into())?;
     let rfd = root.as_raw_fd();
-    let null = open_in_root(rfd, Path::new("/dev/null"), libc::O_PATH).ctx(|| "open /dev/null".into());
+    let null =
+        open_in_root(rfd, Path::new("/dev/null"), libc::O_PATH).ctx(|| "open /dev/null".into());
     let null = null.and_then(|fd| {
         let st = nix::sys::stat::fstat(&fd).ctx(|| "stat /dev/null".into())?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
-            return Err(Error::Spec("/dev/null in the container is not the null device".into()));
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3)
+        {
+            return Err(Error::Spec(
+                "/dev/null in the container is not the null device".into(),
+            ));
         }
         Ok(fd)
     });
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
         let fd = match open_in_root(rfd, Path::new(&p), libc::O_PATH) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(Error::Sys { ctx: format!("readonly path {p}"), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("readonly path {p}"),
+                    source: e,
+                });
+            }
         };
-        sys(mount_on_fd(Some(&crate::linux::fd_path(&fd)), &fd, None, MsFlags::MS_BIND | MsFlags::MS_REC, None), || format!("bind readonly path {p}"))?;
+        sys(
+            mount_on_fd(
+                Some(&crate::linux::fd_path(&fd)),
+                &fd,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            ),
+            || format!("bind readonly path {p}"),
+        )?;
         let fd = open_in_root(rfd, Path::new(&p), libc::O_PATH).ctx(|| format!("reopen {p}"))?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_REC;
-        sys(mount_on_fd(None, &fd, None, flags, None), || format!("remount readonly path {p}"))?;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_REC;
+        sys(mount_on_fd(None, &fd, None, flags, None), || {
+            format!("remount readonly path {p}")
+        })?;
     }
-    for p in linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
         let fd = match open_in_root(rfd, Path::new(&p), libc::O_PATH) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(Error::Sys { ctx: format!("masked path {p}"), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    ctx: format!("masked path {p}"),
+                    source: e,
+                });
+            }
         };
-        let is_dir = nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        let is_dir =
+            nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR);
         let res = if is_dir {
-            mount_on_fd(Some(Path::new("tmpfs")), &fd, Some("tmpfs"), MsFlags::MS_RDONLY, None)
+            mount_on_fd(
+                Some(Path::new("tmpfs")),
+                &fd,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+            )
         } else {
-            let null = null.as_ref().map_err(|e| Error::Spec(format!("cannot mask {p}: {e}")))?;
-            mount_on_fd(Some(&crate::linux::fd_path(null)), &fd, None, MsFlags::MS_BIND, None)
+            let null = null
+                .as_ref()
+                .map_err(|e| Error::Spec(format!("cannot mask {p}: {e}")))?;
+            mount_on_fd(
+                Some(&crate::linux::fd_path(null)),
+                &fd,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )
         };
         sys(res, || format!("mask {p}"))?;
     }
-    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         // Keep flags the kernel locks on the mount.
-        let extra = nix::sys::statvfs::statvfs("/").map(|s| {
-            use nix::sys::statvfs::FsFlags;
-            let mut m = MsFlags::empty();
-            if s.flags().contains(FsFlags::ST_NOSUID) { m |= MsFlags::MS_NOSUID }
-            if s.flags().contains(FsFlags::ST_NODEV) { m |= MsFlags::MS_NODEV }
-            if s.flags().contains(FsFlags::ST_NOEXEC) { m |= MsFlags::MS_NOEXEC }
-            m
-        }).unwrap_or(MsFlags::empty());
-        sys(nix::mount::mount::<str, str, str, str>(None, "/", None, flags | extra, None), || "remount / read-only".into())?;
+        let extra = nix::sys::statvfs::statvfs("/")
+            .map(|s| {
+                use nix::sys::statvfs::FsFlags;
+                let mut m = MsFlags::empty();
+                if s.flags().contains(FsFlags::ST_NOSUID) {
+                    m |= MsFlags::MS_NOSUID
+                }
+                if s.flags().contains(FsFlags::ST_NODEV) {
+                    m |= MsFlags::MS_NODEV
+                }
+                if s.flags().contains(FsFlags::ST_NOEXEC) {
+                    m |= MsFlags::MS_NOEXEC
+                }
+                m
+            })
+            .unwrap_or(MsFlags::empty());
+        sys(
+            nix::mount::mount::<str, str, str, str>(None, "/", None, flags | extra, None),
+            || "remount / read-only".into(),
+        )?;
     }
     Ok(())
 }
@@ -379,7 +664,12 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_propagation_and_data() {
-        let o = parse_options(&["nosuid", "ro", "rbind", "rslave", "mode=755", "size=64k", "rw"].map(String::from));
+        let o = parse_options(
+            &[
+                "nosuid", "ro", "rbind", "rslave", "mode=755", "size=64k", "rw",
+            ]
+            .map(String::from),
+        );
         assert!(o.flags.contains(MsFlags::MS_NOSUID));
         assert!(!o.flags.contains(MsFlags::MS_RDONLY), "rw after ro wins");
         assert!(o.bind && o.recursive);

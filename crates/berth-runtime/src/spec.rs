@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::seccomp::profile::{Profile, Target};
@@ -43,8 +43,13 @@ pub const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Docker's read-only paths.
-pub const READONLY_PATHS: [&str; 5] =
-    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Berth's default pids limit (fork bombs).
 pub const DEFAULT_PIDS_LIMIT: i64 = 2048;
@@ -61,26 +66,48 @@ pub struct Bundle {
 impl Bundle {
     /// Read and validate `<dir>/config.json`.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::fs::canonicalize(dir)
-            .map_err(|e| Error::Config { path: dir.to_owned(), msg: format!("bundle: {e}") })?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::Config {
+            path: dir.to_owned(),
+            msg: format!("bundle: {e}"),
+        })?;
         let path = dir.join("config.json");
-        let data = std::fs::read(&path)
-            .map_err(|e| Error::Config { path: path.clone(), msg: e.to_string() })?;
-        let raw: Value = serde_json::from_slice(&data)
-            .map_err(|e| Error::Config { path: path.clone(), msg: format!("invalid JSON: {e}") })?;
-        let spec: Spec = serde_json::from_value(raw.clone())
-            .map_err(|e| Error::Config { path: path.clone(), msg: e.to_string() })?;
-        let root = spec
-            .root()
-            .as_ref()
-            .ok_or_else(|| Error::Config { path: path.clone(), msg: "root.path is missing".into() })?;
-        let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
+        let data = std::fs::read(&path).map_err(|e| Error::Config {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
+        let raw: Value = serde_json::from_slice(&data).map_err(|e| Error::Config {
+            path: path.clone(),
+            msg: format!("invalid JSON: {e}"),
+        })?;
+        let spec: Spec = serde_json::from_value(raw.clone()).map_err(|e| Error::Config {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
+        let root = spec.root().as_ref().ok_or_else(|| Error::Config {
+            path: path.clone(),
+            msg: "root.path is missing".into(),
+        })?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            dir.join(root.path())
+        };
         match std::fs::metadata(&rootfs) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(Error::Spec(format!("rootfs {} is not a directory", rootfs.display()))),
+            Ok(_) => {
+                return Err(Error::Spec(format!(
+                    "rootfs {} is not a directory",
+                    rootfs.display()
+                )));
+            }
             Err(e) => return Err(Error::Spec(format!("rootfs {}: {e}", rootfs.display()))),
         }
-        let b = Bundle { dir, spec, raw, rootfs };
+        let b = Bundle {
+            dir,
+            spec,
+            raw,
+            rootfs,
+        };
         b.validate()?;
         Ok(b)
     }
@@ -105,11 +132,17 @@ impl Bundle {
                 return Err(Error::Spec("process.args must not be empty".into()));
             }
             if !p.cwd().is_absolute() {
-                return Err(Error::Spec(format!("process.cwd {:?} must be an absolute path", p.cwd())));
+                return Err(Error::Spec(format!(
+                    "process.cwd {:?} must be an absolute path",
+                    p.cwd()
+                )));
             }
         }
         let linux = s.linux().as_ref();
-        let nss = linux.and_then(|l| l.namespaces().as_ref()).cloned().unwrap_or_default();
+        let nss = linux
+            .and_then(|l| l.namespaces().as_ref())
+            .cloned()
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for ns in &nss {
             if !seen.insert(ns.typ()) {
@@ -117,27 +150,48 @@ impl Bundle {
             }
             if let Some(p) = ns.path() {
                 if !p.exists() {
-                    return Err(Error::Spec(format!("{} namespace path {}: does not exist", ns.typ(), p.display())));
+                    return Err(Error::Spec(format!(
+                        "{} namespace path {}: does not exist",
+                        ns.typ(),
+                        p.display()
+                    )));
                 }
             }
         }
         let has = |t: LinuxNamespaceType| nss.iter().any(|n| n.typ() == t);
         let maps = linux.is_some_and(|l| l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()));
         if maps && !has(LinuxNamespaceType::User) {
-            return Err(Error::Spec("uidMappings given without a user namespace".into()));
+            return Err(Error::Spec(
+                "uidMappings given without a user namespace".into(),
+            ));
         }
-        let new_user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+        let new_user = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
         if new_user && !maps {
-            return Err(Error::Spec("a new user namespace needs uidMappings and gidMappings".into()));
+            return Err(Error::Spec(
+                "a new user namespace needs uidMappings and gidMappings".into(),
+            ));
         }
         if s.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-            return Err(Error::Spec("unable to set hostname without a private UTS namespace".into()));
+            return Err(Error::Spec(
+                "unable to set hostname without a private UTS namespace".into(),
+            ));
         }
-        for k in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
+        for k in linux
+            .and_then(|l| l.sysctl().as_ref())
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
             let own = |t| nss.iter().any(|n| n.typ() == t);
             let needs = if k.starts_with("net.") {
                 Some((LinuxNamespaceType::Network, "network"))
-            } else if k.starts_with("kernel.shm") || k.starts_with("kernel.msg") || k.starts_with("kernel.sem") || k.starts_with("fs.mqueue.") {
+            } else if k.starts_with("kernel.shm")
+                || k.starts_with("kernel.msg")
+                || k.starts_with("kernel.sem")
+                || k.starts_with("fs.mqueue.")
+            {
                 Some((LinuxNamespaceType::Ipc, "ipc"))
             } else if k == "kernel.hostname" || k == "kernel.domainname" {
                 Some((LinuxNamespaceType::Uts, "uts"))
@@ -146,10 +200,16 @@ impl Bundle {
             };
             match needs {
                 Some((t, name)) if !own(t) => {
-                    return Err(Error::Spec(format!("sysctl {k:?} is not allowed: the container has no {name} namespace of its own")));
+                    return Err(Error::Spec(format!(
+                        "sysctl {k:?} is not allowed: the container has no {name} namespace of its own"
+                    )));
                 }
                 Some(_) => {}
-                None => return Err(Error::Spec(format!("sysctl {k:?} is not namespaced and would change the host: not allowed"))),
+                None => {
+                    return Err(Error::Spec(format!(
+                        "sysctl {k:?} is not namespaced and would change the host: not allowed"
+                    )));
+                }
             }
         }
         if let Some(p) = s.process() {
@@ -159,7 +219,9 @@ impl Bundle {
                         "apparmor profile {profile:?} requested but AppArmor is not enabled on this host"
                     )));
                 }
-                return Err(Error::Unsupported(format!("apparmor profile {profile:?}: AppArmor is not supported yet")));
+                return Err(Error::Unsupported(format!(
+                    "apparmor profile {profile:?}: AppArmor is not supported yet"
+                )));
             }
             if let Some(label) = p.selinux_label().as_ref().filter(|l| !l.is_empty()) {
                 return Err(Error::Unsupported(format!(
@@ -167,12 +229,20 @@ impl Bundle {
                 )));
             }
         }
-        if let Some(l) = linux.and_then(|l| l.mount_label().as_ref()).filter(|l| !l.is_empty()) {
-            return Err(Error::Unsupported(format!("selinux mount label {l:?} requested but SELinux is not enabled on this host")));
+        if let Some(l) = linux
+            .and_then(|l| l.mount_label().as_ref())
+            .filter(|l| !l.is_empty())
+        {
+            return Err(Error::Unsupported(format!(
+                "selinux mount label {l:?} requested but SELinux is not enabled on this host"
+            )));
         }
         for m in s.mounts().as_ref().map(Vec::as_slice).unwrap_or_default() {
             if !m.destination().is_absolute() {
-                return Err(Error::Spec(format!("mount destination {:?} must be absolute", m.destination())));
+                return Err(Error::Spec(format!(
+                    "mount destination {:?} must be absolute",
+                    m.destination()
+                )));
             }
         }
         self.seccomp()?;
@@ -235,10 +305,16 @@ mod tests {
     fn default_spec_parses_as_a_spec() {
         let v = default_spec();
         let s: Spec = serde_json::from_value(v.clone()).expect("default spec is a valid spec");
-        let caps = s.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.bounding().clone());
+        let caps = s
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().clone())
+            .and_then(|c| c.bounding().clone());
         assert_eq!(caps.map(|c| c.len()), Some(11));
         assert_eq!(v.pointer("/linux/resources/pids/limit"), Some(&json!(2048)));
-        let p: Profile = serde_json::from_value(v.pointer("/linux/seccomp").cloned().unwrap_or_default()).expect("profile");
+        let p: Profile =
+            serde_json::from_value(v.pointer("/linux/seccomp").cloned().unwrap_or_default())
+                .expect("profile");
         assert!(p.arch_map.is_empty() && !p.syscalls.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::error::{Context, Error, Result};
 
@@ -69,8 +69,14 @@ pub fn check_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id != "."
         && id != ".."
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
-    if ok { Ok(()) } else { Err(Error::InvalidId(id.to_owned())) }
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_owned()))
+    }
 }
 
 impl Root {
@@ -95,7 +101,9 @@ impl Root {
         let dir = self.container_dir(id);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists(id.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Exists(id.to_owned()))
+            }
             Err(e) => Err(e).ctx(|| format!("create {}", dir.display())),
         }
     }
@@ -105,15 +113,21 @@ impl Root {
         let path = self.container_dir(id).join("state.json");
         let data = match std::fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_owned()));
+            }
             Err(e) => return Err(e).ctx(|| format!("read {}", path.display())),
         };
-        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: corrupt state: {e}", path.display())))
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", path.display())))
     }
 
     pub fn save(&self, st: &State) -> Result<()> {
         let dir = self.container_dir(&st.id);
-        write_atomic(&dir.join("state.json"), &serde_json::to_vec(st).expect("state serializes"))
+        write_atomic(
+            &dir.join("state.json"),
+            &serde_json::to_vec(st).expect("state serializes"),
+        )
     }
 
     /// Ids of all containers with a state file.
@@ -199,7 +213,9 @@ impl State {
 
 /// Now, as RFC 3339 in UTC with nanoseconds (as runc prints `created`).
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's days-from-civil inverse; a 10-line formula is not worth a date crate here.

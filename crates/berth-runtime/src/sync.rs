@@ -4,7 +4,9 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 
 use crate::error::{Context, Error, Result};
 
@@ -14,8 +16,13 @@ pub struct Channel(pub OwnedFd);
 
 /// A connected pair (parent end, child end).
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .ctx(|| "socketpair".into())?;
+    let (a, b) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())?;
     Ok((Channel(a), Channel(b)))
 }
 
@@ -34,8 +41,14 @@ impl Channel {
             }
             None => Vec::new(),
         };
-        socket::sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-            .ctx(|| "sync: send".into())?;
+        socket::sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .ctx(|| "sync: send".into())?;
         Ok(())
     }
 
@@ -49,7 +62,12 @@ impl Channel {
         let mut cbuf = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match socket::recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match socket::recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cbuf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(m) => {
                     let mut fd = None;
                     for c in m.cmsgs().into_iter().flatten() {
@@ -61,7 +79,12 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::Sys { ctx: "sync: receive".into(), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        ctx: "sync: receive".into(),
+                        source: e,
+                    });
+                }
             }
         };
         buf.truncate(n);
@@ -80,6 +103,9 @@ impl Channel {
         if m.is_empty() {
             return Err(Error::Init("container process exited during setup".into()));
         }
-        Err(Error::Init(format!("unexpected message {:?}", String::from_utf8_lossy(&m))))
+        Err(Error::Init(format!(
+            "unexpected message {:?}",
+            String::from_utf8_lossy(&m)
+        )))
     }
 }

@@ -12,27 +12,44 @@ use crate::error::{Context, Result};
 /// Open a pty in the container (call after `pivot_root`), make its slave our controlling
 /// terminal and stdio, and return the master.
 pub fn setup_pty(size: Option<(u16, u16)>) -> Result<OwnedFd> {
-    let master = posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC)
-        .ctx(|| "open /dev/ptmx".into())?;
+    let master = posix_openpt(
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+    )
+    .ctx(|| "open /dev/ptmx".into())?;
     grantpt(&master).ctx(|| "grantpt".into())?;
     unlockpt(&master).ctx(|| "unlockpt".into())?;
     let name = ptsname_r(&master).ctx(|| "ptsname".into())?;
-    let slave = nix::fcntl::open(name.as_str(), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("open {name}"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {name}"))?;
     if let Some((h, w)) = size {
-        let ws = libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: h,
+            ws_col: w,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads a winsize struct from the pointer.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     // SAFETY: TIOCSCTTY takes an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(crate::Error::Sys { ctx: "TIOCSCTTY".into(), source: nix::errno::Errno::last() });
+        return Err(crate::Error::Sys {
+            ctx: "TIOCSCTTY".into(),
+            source: nix::errno::Errno::last(),
+        });
     }
     for target in 0..3 {
         // SAFETY: dup2 onto the standard descriptors, which we intend to replace.
         if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(crate::Error::Sys { ctx: "dup2 pty".into(), source: nix::errno::Errno::last() });
+            return Err(crate::Error::Sys {
+                ctx: "dup2 pty".into(),
+                source: nix::errno::Errno::last(),
+            });
         }
     }
     drop(slave);
@@ -68,10 +85,14 @@ pub fn send_master(sock: &UnixStream, master: &OwnedFd) -> Result<()> {
 
 /// Copy between our stdio and a pty master until the master hangs up (foreground `run -t`).
 pub fn proxy(master: &OwnedFd) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let stdin = std::io::stdin();
     let is_tty = nix::unistd::isatty(&stdin).unwrap_or(false);
-    let saved = if is_tty { nix::sys::termios::tcgetattr(&stdin).ok() } else { None };
+    let saved = if is_tty {
+        nix::sys::termios::tcgetattr(&stdin).ok()
+    } else {
+        None
+    };
     if let Some(t) = &saved {
         let mut raw = t.clone();
         nix::sys::termios::cfmakeraw(&mut raw);
@@ -88,7 +109,10 @@ pub fn proxy(master: &OwnedFd) {
             continue;
         }
         let m = fds[0].revents().unwrap_or(PollFlags::empty());
-        let s = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let s = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if m.intersects(PollFlags::POLLIN) {
             match nix::unistd::read(master, &mut buf) {
                 Ok(0) | Err(_) => break,

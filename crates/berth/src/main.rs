@@ -8,7 +8,13 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let argv0 = args
         .first()
-        .map(|a| std::path::Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .unwrap_or_default();
     let code = if argv0 == "berth-runtime" {
         runtime_cli::main("berth-runtime", &args[1..])

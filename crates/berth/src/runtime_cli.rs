@@ -6,13 +6,16 @@ use std::io::Read;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use berth_runtime::container::{self, CreateOpts, ExecOpts};
-use berth_runtime::state::{Root, DEFAULT_ROOT};
+use berth_runtime::state::{DEFAULT_ROOT, Root};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(disable_version_flag = true, about = "Berth's OCI runtime (runc-compatible)")]
+#[command(
+    disable_version_flag = true,
+    about = "Berth's OCI runtime (runc-compatible)"
+)]
 struct Cli {
     /// Root directory for container state
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
@@ -246,11 +249,17 @@ pub fn main(name: &str, args: &[OsString]) -> i32 {
 fn report(msg: &str, log: Option<&Path>, format: LogFormat) {
     let time = berth_runtime::state::now_rfc3339();
     let line = match format {
-        LogFormat::Json => serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string(),
+        LogFormat::Json => {
+            serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+        }
         LogFormat::Text => format!("time={time:?} level=error msg={msg:?}"),
     };
     if let Some(p) = log {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
@@ -262,16 +271,25 @@ fn report(msg: &str, log: Option<&Path>, format: LogFormat) {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("json serializes"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("json serializes")
+    );
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
     if cli.version {
-        println!("berth-runtime version {}\nspec: {}", berth_runtime::VERSION, berth_runtime::OCI_VERSION);
+        println!(
+            "berth-runtime version {}\nspec: {}",
+            berth_runtime::VERSION,
+            berth_runtime::OCI_VERSION
+        );
         return Ok(0);
     }
     if cli.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by berth-runtime; use cgroupfs");
+        bail!(
+            "--systemd-cgroup: the systemd cgroup driver is not supported by berth-runtime; use cgroupfs"
+        );
     }
     let root = Root::new(&cli.root);
     let rootless = cli.rootless.as_deref().is_some_and(|r| r == "true");
@@ -299,7 +317,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             berth_runtime::exe::ensure_sealed()?;
             return Ok(container::exec(&root, &opts)?);
         }
-        Cmd::Ps { format, id, ps_args } => ps(&root, &id, format, &ps_args)?,
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&root, &id, format, &ps_args)?,
         Cmd::List { format, quiet } => list(&root, format, quiet)?,
         Cmd::Features => print_json(&berth_runtime::features::features()),
         Cmd::Spec { bundle } => {
@@ -311,9 +333,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let data = serde_json::to_string_pretty(&berth_runtime::spec::default_spec())?;
-            std::fs::write(&path, data + "\n").with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, data + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
         }
-        Cmd::Update { resources, memory, memory_swap, cpu_shares, cpu_quota, cpu_period, cpuset_cpus, pids_limit, id } => {
+        Cmd::Update {
+            resources,
+            memory,
+            memory_swap,
+            cpu_shares,
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus,
+            pids_limit,
+            id,
+        } => {
             let mut r = match resources.as_deref() {
                 Some("-") => {
                     let mut s = String::new();
@@ -322,20 +355,35 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 }
                 Some(f) => {
                     let s = std::fs::read_to_string(f).with_context(|| format!("read {f}"))?;
-                    serde_json::from_str(&s).with_context(|| format!("invalid resources JSON in {f}"))?
+                    serde_json::from_str(&s)
+                        .with_context(|| format!("invalid resources JSON in {f}"))?
                 }
                 None => serde_json::json!({}),
             };
             let set = |r: &mut serde_json::Value, a: &str, b: &str, v: serde_json::Value| {
                 r[a][b] = v;
             };
-            if let Some(v) = memory { set(&mut r, "memory", "limit", v.into()) }
-            if let Some(v) = memory_swap { set(&mut r, "memory", "swap", v.into()) }
-            if let Some(v) = cpu_shares { set(&mut r, "cpu", "shares", v.into()) }
-            if let Some(v) = cpu_quota { set(&mut r, "cpu", "quota", v.into()) }
-            if let Some(v) = cpu_period { set(&mut r, "cpu", "period", v.into()) }
-            if let Some(v) = cpuset_cpus { set(&mut r, "cpu", "cpus", v.into()) }
-            if let Some(v) = pids_limit { set(&mut r, "pids", "limit", v.into()) }
+            if let Some(v) = memory {
+                set(&mut r, "memory", "limit", v.into())
+            }
+            if let Some(v) = memory_swap {
+                set(&mut r, "memory", "swap", v.into())
+            }
+            if let Some(v) = cpu_shares {
+                set(&mut r, "cpu", "shares", v.into())
+            }
+            if let Some(v) = cpu_quota {
+                set(&mut r, "cpu", "quota", v.into())
+            }
+            if let Some(v) = cpu_period {
+                set(&mut r, "cpu", "period", v.into())
+            }
+            if let Some(v) = cpuset_cpus {
+                set(&mut r, "cpu", "cpus", v.into())
+            }
+            if let Some(v) = pids_limit {
+                set(&mut r, "pids", "limit", v.into())
+            }
             container::update(&root, &id, &r)?;
         }
         Cmd::Pause { id } => container::pause(&root, &id, true)?,
@@ -347,8 +395,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
 fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
     let process = match &a.process {
         Some(f) => {
-            let s = std::fs::read_to_string(f).with_context(|| format!("read process file {}", f.display()))?;
-            let p: oci_process::Process = serde_json::from_str(&s).with_context(|| format!("invalid process JSON in {}", f.display()))?;
+            let s = std::fs::read_to_string(f)
+                .with_context(|| format!("read process file {}", f.display()))?;
+            let p: oci_process::Process = serde_json::from_str(&s)
+                .with_context(|| format!("invalid process JSON in {}", f.display()))?;
             p
         }
         None => {
@@ -371,8 +421,14 @@ fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
             if let Some(u) = &a.user {
                 let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
                 let mut user = p.user().clone();
-                user.set_uid(uid.parse().with_context(|| format!("invalid --user {u:?}"))?);
-                user.set_gid(gid.parse().with_context(|| format!("invalid --user {u:?}"))?);
+                user.set_uid(
+                    uid.parse()
+                        .with_context(|| format!("invalid --user {u:?}"))?,
+                );
+                user.set_gid(
+                    gid.parse()
+                        .with_context(|| format!("invalid --user {u:?}"))?,
+                );
                 p.set_user(user);
             }
             if !a.additional_gids.is_empty() {
@@ -385,15 +441,17 @@ fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
             }
             if !a.cap.is_empty() {
                 let mut caps = p.capabilities().clone().unwrap_or_default();
-                let add = |set: Option<oci_process::Capabilities>| -> Result<oci_process::Capabilities> {
-                    let mut s = set.unwrap_or_default();
-                    for c in &a.cap {
-                        let v: oci_process::Capability = serde_json::from_value(serde_json::Value::String(c.clone()))
-                            .with_context(|| format!("unknown capability {c:?}"))?;
-                        s.insert(v);
-                    }
-                    Ok(s)
-                };
+                let add =
+                    |set: Option<oci_process::Capabilities>| -> Result<oci_process::Capabilities> {
+                        let mut s = set.unwrap_or_default();
+                        for c in &a.cap {
+                            let v: oci_process::Capability =
+                                serde_json::from_value(serde_json::Value::String(c.clone()))
+                                    .with_context(|| format!("unknown capability {c:?}"))?;
+                            s.insert(v);
+                        }
+                        Ok(s)
+                    };
                 caps.set_bounding(Some(add(caps.bounding().clone())?));
                 caps.set_effective(Some(add(caps.effective().clone())?));
                 caps.set_permitted(Some(add(caps.permitted().clone())?));
@@ -422,15 +480,29 @@ fn ps(root: &Root, id: &str, format: Format, ps_args: &[String]) -> Result<()> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let col = header.split_whitespace().position(|c| c == "PID").context("ps output has no PID column")?;
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for l in lines {
-        if l.split_whitespace().nth(col).and_then(|p| p.parse().ok()).is_some_and(|p: i32| pids.contains(&p)) {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse().ok())
+            .is_some_and(|p: i32| pids.contains(&p))
+        {
             println!("{l}");
         }
     }
@@ -445,15 +517,33 @@ fn list(root: &Root, format: Format, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
-    let states: Vec<serde_json::Value> = ids.iter().filter_map(|id| container::state(root, id).ok()).collect();
+    let states: Vec<serde_json::Value> = ids
+        .iter()
+        .filter_map(|id| container::state(root, id).ok())
+        .collect();
     if format == Format::Json {
         println!("{}", serde_json::to_string(&states)?);
         return Ok(());
     }
-    println!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    println!(
+        "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for s in states {
-        let f = |k: &str| s[k].as_str().map(str::to_owned).unwrap_or_else(|| s[k].to_string());
-        println!("{:<20} {:<8} {:<10} {:<40} {:<32} {}", f("id"), f("pid"), f("status"), f("bundle"), f("created"), f("owner"));
+        let f = |k: &str| {
+            s[k].as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| s[k].to_string())
+        };
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
+            f("id"),
+            f("pid"),
+            f("status"),
+            f("bundle"),
+            f("created"),
+            f("owner")
+        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -21,10 +21,22 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("berth-rt-").tempdir_in("/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rt-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         let root = dir.path().join("state");
-        let cg_parent = format!("berthtest-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-        World { dir, root, cg_parent, netns: Vec::new() }
+        let cg_parent = format!(
+            "berthtest-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        World {
+            dir,
+            root,
+            cg_parent,
+            netns: Vec::new(),
+        }
     }
 
     fn cmd(&self) -> Command {
@@ -37,7 +49,10 @@ impl World {
     /// container inherits them and keeps them open long after `create` returns.
     fn berth(&self, args: &[&str]) -> Output {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let (o, e) = (self.dir.path().join(format!("out{n}")), self.dir.path().join(format!("err{n}")));
+        let (o, e) = (
+            self.dir.path().join(format!("out{n}")),
+            self.dir.path().join(format!("err{n}")),
+        );
         let status = self
             .cmd()
             .args(args)
@@ -46,7 +61,11 @@ impl World {
             .stderr(std::fs::File::create(&e).expect("err file"))
             .status()
             .expect("run berth");
-        Output { status, stdout: std::fs::read(&o).unwrap_or_default(), stderr: std::fs::read(&e).unwrap_or_default() }
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap_or_default(),
+            stderr: std::fs::read(&e).unwrap_or_default(),
+        }
     }
 
     /// A bundle named `id` whose process runs `args`; `edit` may change the config.
@@ -69,13 +88,19 @@ impl World {
 
     fn state(&self, id: &str) -> Value {
         let o = self.berth(&["state", id]);
-        assert!(o.status.success(), "state {id}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "state {id}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).expect("state json")
     }
 
     fn netns(&mut self) -> String {
         let name = format!("{}-ns{}", self.cg_parent, self.netns.len());
-        sh(&format!("ip netns add {name} && ip netns exec {name} ip link set lo up"));
+        sh(&format!(
+            "ip netns add {name} && ip netns exec {name} ip link set lo up"
+        ));
         self.netns.push(name.clone());
         name
     }
@@ -93,7 +118,11 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        for id in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+        for id in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let id = id.file_name().to_string_lossy().into_owned();
             if !id.starts_with('.') {
                 let _ = self.berth(&["delete", "--force", &id]);
@@ -115,7 +144,11 @@ impl Drop for World {
 
 /// Copy a dynamically linked binary and the libraries ldd lists into a rootfs.
 fn copy_with_libs(bin: &Path, rootfs: &Path) {
-    assert!(bin.exists(), "{} is missing: apt-get install -y iputils-ping", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: apt-get install -y iputils-ping",
+        bin.display()
+    );
     let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
     let mut files = vec![bin.to_owned()];
     for l in String::from_utf8_lossy(&ldd.stdout).lines() {
@@ -131,7 +164,11 @@ fn copy_with_libs(bin: &Path, rootfs: &Path) {
 }
 
 fn sh(script: &str) {
-    let s = Command::new("sh").arg("-c").arg(script).status().expect("sh");
+    let s = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .expect("sh");
     assert!(s.success(), "{script}");
 }
 
@@ -151,15 +188,32 @@ fn run_prints_output_and_returns_exit_code() {
     assert_eq!(o.status.code(), Some(3));
     // SIGKILL from outside (pid 1 of a pid namespace cannot be killed from inside it).
     let b = w.bundle("killed", &["sleep", "300"], |_| {});
-    let mut child = w.cmd().args(["run", "--bundle", b.to_str().expect("utf8"), "killed"]).stdin(Stdio::null()).spawn().expect("spawn run");
+    let mut child = w
+        .cmd()
+        .args(["run", "--bundle", b.to_str().expect("utf8"), "killed"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn run");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while w.berth(&["state", "killed"]).stdout.windows(9).all(|x| x != b"\"running\"") && std::time::Instant::now() < deadline {
+    while w
+        .berth(&["state", "killed"])
+        .stdout
+        .windows(9)
+        .all(|x| x != b"\"running\"")
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(w.berth(&["kill", "killed", "SIGKILL"]).status.success());
     assert_eq!(child.wait().expect("wait run").code(), Some(137));
-    assert!(!w.root.join("exit3").exists() && !w.root.join("killed").exists(), "run removes its state");
-    assert!(w.cgroup_dirs().iter().all(|d| !d.join("exit3").exists()), "run removes its cgroup");
+    assert!(
+        !w.root.join("exit3").exists() && !w.root.join("killed").exists(),
+        "run removes its state"
+    );
+    assert!(
+        w.cgroup_dirs().iter().all(|d| !d.join("exit3").exists()),
+        "run removes its cgroup"
+    );
 }
 
 #[test]
@@ -169,27 +223,44 @@ fn lifecycle_and_state_json() {
         c["annotations"] = json!({"org.example/key": "v"});
     });
     let pidfile = w.dir.path().join("pid");
-    let o = w.berth(&["create", "--bundle", b.to_str().expect("utf8"), "--pid-file", pidfile.to_str().expect("utf8"), "life"]);
+    let o = w.berth(&[
+        "create",
+        "--bundle",
+        b.to_str().expect("utf8"),
+        "--pid-file",
+        pidfile.to_str().expect("utf8"),
+        "life",
+    ]);
     assert!(o.status.success(), "{}", err(&o));
     let s = w.state("life");
     assert_eq!(s["status"], "created");
     assert_eq!(s["id"], "life");
     assert_eq!(s["ociVersion"], berth_runtime::OCI_VERSION);
-    assert_eq!(s["bundle"], b.canonicalize().expect("bundle").to_str().expect("utf8"));
+    assert_eq!(
+        s["bundle"],
+        b.canonicalize().expect("bundle").to_str().expect("utf8")
+    );
     assert_eq!(s["annotations"]["org.example/key"], "v");
     assert!(s["created"].as_str().is_some_and(|c| c.ends_with('Z')));
     assert!(s["rootfs"].as_str().is_some_and(|r| r.ends_with("rootfs")));
     assert_eq!(s["owner"], "root");
     let pid = s["pid"].as_i64().expect("pid");
     assert!(pid > 0);
-    assert_eq!(std::fs::read_to_string(&pidfile).expect("pid file"), pid.to_string());
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).expect("pid file"),
+        pid.to_string()
+    );
     let o = w.berth(&["start", "life"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(w.state("life")["status"], "running");
     let o = w.berth(&["start", "life"]);
     assert!(!o.status.success(), "second start must fail");
     let o = w.berth(&["delete", "life"]);
-    assert!(!o.status.success() && err(&o).contains("not stopped"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("not stopped"),
+        "{}",
+        err(&o)
+    );
     let o = w.berth(&["kill", "life", "KILL"]);
     assert!(o.status.success(), "{}", err(&o));
     for _ in 0..500 {
@@ -204,7 +275,11 @@ fn lifecycle_and_state_json() {
     let o = w.berth(&["delete", "life"]);
     assert!(o.status.success(), "{}", err(&o));
     let o = w.berth(&["state", "life"]);
-    assert!(!o.status.success() && err(&o).contains("does not exist"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("does not exist"),
+        "{}",
+        err(&o)
+    );
     assert!(w.cgroup_dirs().iter().all(|d| !d.join("life").exists()));
 }
 
@@ -217,7 +292,11 @@ fn delete_force_kills_a_running_container() {
     let pid = w.state("forced")["pid"].as_i64().expect("pid");
     let o = w.berth(&["delete", "--force", "forced"]);
     assert!(o.status.success(), "{}", err(&o));
-    assert!(!Path::new(&format!("/proc/{pid}/cmdline")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z")));
+    assert!(
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+    );
     assert!(!w.root.join("forced").exists());
 }
 
@@ -243,10 +322,22 @@ fn default_container_is_hardened() {
     let text = out(&o);
     assert!(o.status.success(), "{text}{}", err(&o));
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP
-    let want: u64 = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 31].iter().map(|b| 1u64 << b).sum();
+    let want: u64 = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 31]
+        .iter()
+        .map(|b| 1u64 << b)
+        .sum();
     assert!(text.contains(&format!("CapEff:\t{want:016x}")), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
-    for bad in ["PROCSYS-WRITABLE", "SYS-WRITABLE", "KCORE-VISIBLE", "MOUNT-WORKS", "UNSHARE-WORKS", "UNSHARE-M-WORKS", "ROOT-WRITABLE", "MKNOD-WORKS"] {
+    for bad in [
+        "PROCSYS-WRITABLE",
+        "SYS-WRITABLE",
+        "KCORE-VISIBLE",
+        "MOUNT-WORKS",
+        "UNSHARE-WORKS",
+        "UNSHARE-M-WORKS",
+        "ROOT-WRITABLE",
+        "MKNOD-WORKS",
+    ] {
         assert!(!text.contains(bad), "{bad}: {text}");
     }
     assert!(text.contains("\n2048\n"), "pids.max: {text}");
@@ -278,25 +369,40 @@ fn cve_2019_5736_runtime_runs_from_a_sealed_copy() {
     // Until start, the container's init is still the runtime: its exe must be the sealed memfd.
     let pid = w.state("sealed")["pid"].as_i64().expect("pid");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe link");
-    assert!(exe.to_string_lossy().starts_with("/memfd:berth-runtime"), "{exe:?}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:berth-runtime"),
+        "{exe:?}"
+    );
     let f = std::fs::File::open(format!("/proc/{pid}/exe")).expect("open exe");
     // SAFETY: F_GET_SEALS on a valid descriptor.
     let seals = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_GET_SEALS) };
     assert!(seals & libc::F_SEAL_WRITE != 0, "seals {seals:#x}");
-    let w2 = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    let w2 = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
     assert!(w2.is_err(), "the runtime image must not be writable");
 }
 
 #[test]
 fn cve_2024_21626_no_leaked_fds_or_cwd() {
     let w = World::new();
-    let o = w.run("fds", &["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '; readlink /proc/self/cwd"], |_| {});
+    let o = w.run(
+        "fds",
+        &[
+            "sh",
+            "-c",
+            "ls /proc/self/fd | tr '\\n' ' '; readlink /proc/self/cwd",
+        ],
+        |_| {},
+    );
     assert!(o.status.success(), "{}", err(&o));
     // sh's stdio and the directory fd of ls itself.
     assert_eq!(out(&o), "0 1 2 3 /\n");
     // A host directory leaked to the runtime as fd 7, and a cwd pointing through it.
     let host_dir = std::fs::File::open("/sys/fs/cgroup").expect("open host dir");
-    let b = w.bundle("cwd", &["pwd"], |c| c["process"]["cwd"] = json!("/proc/self/fd/7"));
+    let b = w.bundle("cwd", &["pwd"], |c| {
+        c["process"]["cwd"] = json!("/proc/self/fd/7")
+    });
     let fd = std::os::fd::AsRawFd::as_raw_fd(&host_dir);
     let mut cmd = w.cmd();
     cmd.args(["run", "--bundle", b.to_str().expect("utf8"), "cwd"]);
@@ -310,7 +416,11 @@ fn cve_2024_21626_no_leaked_fds_or_cwd() {
         });
     }
     let o = cmd.output().expect("run");
-    assert!(!o.status.success(), "a cwd through a leaked fd must be refused: {}", out(&o));
+    assert!(
+        !o.status.success(),
+        "a cwd through a leaked fd must be refused: {}",
+        out(&o)
+    );
     assert!(!out(&o).contains("cgroup"), "{}", out(&o));
 }
 
@@ -321,9 +431,20 @@ fn preserve_fds_passes_exactly_the_requested_descriptors() {
     std::fs::write(&file, "through fd 3\n").expect("write");
     let f = std::fs::File::open(&file).expect("open");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
-    let b = w.bundle("pres", &["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"], |_| {});
+    let b = w.bundle(
+        "pres",
+        &["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"],
+        |_| {},
+    );
     let mut cmd = w.cmd();
-    cmd.args(["run", "--preserve-fds", "1", "--bundle", b.to_str().expect("utf8"), "pres"]);
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.to_str().expect("utf8"),
+        "pres",
+    ]);
     // SAFETY: dup2 in the child before exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -346,10 +467,20 @@ fn symlinked_mount_targets_resolve_inside_the_rootfs() {
     let w = World::new();
     let outside = w.dir.path().join("outside");
     std::fs::create_dir(&outside).expect("outside dir");
-    let b = w.bundle("symlink", &["sh", "-c", "cat /proc/mounts | grep -c /escape || true"], |c| {
-        c["mounts"].as_array_mut().expect("mounts").push(json!({"destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"}));
-        c["linux"]["maskedPaths"].as_array_mut().expect("masked").push(json!("/masklink"));
-    });
+    let b = w.bundle(
+        "symlink",
+        &["sh", "-c", "cat /proc/mounts | grep -c /escape || true"],
+        |c| {
+            c["mounts"]
+                .as_array_mut()
+                .expect("mounts")
+                .push(json!({"destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"}));
+            c["linux"]["maskedPaths"]
+                .as_array_mut()
+                .expect("masked")
+                .push(json!("/masklink"));
+        },
+    );
     // /escape points at a host path (absolute symlink) and /masklink at a host file.
     std::os::unix::fs::symlink(&outside, b.join("rootfs/escape")).expect("symlink");
     let secret = w.dir.path().join("secret");
@@ -357,9 +488,21 @@ fn symlinked_mount_targets_resolve_inside_the_rootfs() {
     std::os::unix::fs::symlink(&secret, b.join("rootfs/masklink")).expect("symlink");
     let o = w.berth(&["run", "--bundle", b.to_str().expect("utf8"), "symlink"]);
     assert!(o.status.success(), "{}", err(&o));
-    assert!(!outside.join("x").exists(), "mount target created on the host");
-    assert!(b.join("rootfs").join(outside.strip_prefix("/").expect("abs")).join("x").exists(), "target resolved inside rootfs");
-    assert_eq!(std::fs::read_to_string(&secret).expect("secret"), "host secret");
+    assert!(
+        !outside.join("x").exists(),
+        "mount target created on the host"
+    );
+    assert!(
+        b.join("rootfs")
+            .join(outside.strip_prefix("/").expect("abs"))
+            .join("x")
+            .exists(),
+        "target resolved inside rootfs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&secret).expect("secret"),
+        "host secret"
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(!mounts.contains(outside.to_str().expect("utf8")));
 }
@@ -367,36 +510,102 @@ fn symlinked_mount_targets_resolve_inside_the_rootfs() {
 #[test]
 fn bad_input_fails_cleanly() {
     let w = World::new();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
-        ("badjson", Box::new(|b: &Path| std::fs::write(b.join("config.json"), "{ not json").expect("w")), "config.json"),
-        ("badns", Box::new(|b: &Path| edit(b, |c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "bogus"}]))), "bogus"),
-        ("norootfs", Box::new(|b: &Path| edit(b, |c| c["root"]["path"] = json!("nope"))), "nope"),
-        ("badseccomp", Box::new(|b: &Path| edit(b, |c| c["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_WHATEVER"))), "SCMP_ACT_WHATEVER"),
-        ("noexe", Box::new(|b: &Path| edit(b, |c| c["process"]["args"] = json!(["/no/such/binary"]))), "/no/such/binary"),
-        ("hostsysctl", Box::new(|b: &Path| edit(b, |c| c["linux"]["sysctl"] = json!({"vm.swappiness": "1"}))), "vm.swappiness"),
-        ("badhook", Box::new(|b: &Path| edit(b, |c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]}))), "/bin/false"),
+    type Breaker = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Breaker, &str)> = vec![
+        (
+            "badjson",
+            Box::new(|b: &Path| std::fs::write(b.join("config.json"), "{ not json").expect("w")),
+            "config.json",
+        ),
+        (
+            "badns",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "bogus"}])
+                })
+            }),
+            "bogus",
+        ),
+        (
+            "norootfs",
+            Box::new(|b: &Path| edit(b, |c| c["root"]["path"] = json!("nope"))),
+            "nope",
+        ),
+        (
+            "badseccomp",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    c["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_WHATEVER")
+                })
+            }),
+            "SCMP_ACT_WHATEVER",
+        ),
+        (
+            "noexe",
+            Box::new(|b: &Path| edit(b, |c| c["process"]["args"] = json!(["/no/such/binary"]))),
+            "/no/such/binary",
+        ),
+        (
+            "hostsysctl",
+            Box::new(|b: &Path| edit(b, |c| c["linux"]["sysctl"] = json!({"vm.swappiness": "1"}))),
+            "vm.swappiness",
+        ),
+        (
+            "badhook",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]})
+                })
+            }),
+            "/bin/false",
+        ),
     ];
     for (id, break_it, needle) in cases {
         let b = w.bundle(id, &["true"], |_| {});
         break_it(&b);
         let o = w.berth(&["create", "--bundle", b.to_str().expect("utf8"), id]);
         assert!(!o.status.success(), "{id} must fail");
-        assert!(err(&o).contains(needle), "{id}: error should name {needle:?}: {}", err(&o));
-        assert_eq!(err(&o).trim().lines().count(), 1, "{id}: one line: {}", err(&o));
+        assert!(
+            err(&o).contains(needle),
+            "{id}: error should name {needle:?}: {}",
+            err(&o)
+        );
+        assert_eq!(
+            err(&o).trim().lines().count(),
+            1,
+            "{id}: one line: {}",
+            err(&o)
+        );
         assert!(!w.root.join(id).exists(), "{id}: state dir left behind");
-        assert!(w.cgroup_dirs().iter().all(|d| !d.join(id).exists()), "{id}: cgroup left behind");
+        assert!(
+            w.cgroup_dirs().iter().all(|d| !d.join(id).exists()),
+            "{id}: cgroup left behind"
+        );
     }
     // An id that exists already.
     let b = w.bundle("twice", &["sleep", "100"], |_| {});
-    assert!(w.berth(&["create", "--bundle", b.to_str().expect("utf8"), "twice"]).status.success());
+    assert!(
+        w.berth(&["create", "--bundle", b.to_str().expect("utf8"), "twice"])
+            .status
+            .success()
+    );
     let o = w.berth(&["create", "--bundle", b.to_str().expect("utf8"), "twice"]);
-    assert!(!o.status.success() && err(&o).contains("already exists"), "{}", err(&o));
-    assert_eq!(w.state("twice")["status"], "created", "the first container is untouched");
+    assert!(
+        !o.status.success() && err(&o).contains("already exists"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(
+        w.state("twice")["status"],
+        "created",
+        "the first container is untouched"
+    );
 }
 
 fn edit(bundle: &Path, f: impl FnOnce(&mut Value)) {
     let p = bundle.join("config.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     f(&mut v);
     std::fs::write(&p, serde_json::to_string(&v).expect("json")).expect("write");
 }
@@ -407,29 +616,71 @@ fn exec_pause_resume_ps_update() {
     let b = w.bundle("busy", &["sleep", "300"], |_| {});
     let o = w.berth(&["run", "-d", "--bundle", b.to_str().expect("utf8"), "busy"]);
     assert!(o.status.success(), "{}", err(&o));
-    let o = w.berth(&["exec", "busy", "sh", "-c", "echo in; grep CapEff /proc/self/status; exit 5"]);
+    let o = w.berth(&[
+        "exec",
+        "busy",
+        "sh",
+        "-c",
+        "echo in; grep CapEff /proc/self/status; exit 5",
+    ]);
     assert_eq!(o.status.code(), Some(5), "{}", err(&o));
-    assert!(out(&o).starts_with("in\nCapEff:\t00000000800405fb"), "{}", out(&o));
-    let o = w.berth(&["exec", "--user", "65534:65534", "--env", "FOO=bar", "--cwd", "/tmp", "busy", "sh", "-c", "id -u; echo $FOO; pwd"]);
+    assert!(
+        out(&o).starts_with("in\nCapEff:\t00000000800405fb"),
+        "{}",
+        out(&o)
+    );
+    let o = w.berth(&[
+        "exec",
+        "--user",
+        "65534:65534",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "busy",
+        "sh",
+        "-c",
+        "id -u; echo $FOO; pwd",
+    ]);
     assert_eq!(out(&o), "65534\nbar\n/tmp\n", "{}", err(&o));
     let proc_file = w.dir.path().join("process.json");
     std::fs::write(&proc_file, json!({"args": ["hostname"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]}).to_string()).expect("w");
-    let o = w.berth(&["exec", "--process", proc_file.to_str().expect("utf8"), "busy"]);
+    let o = w.berth(&[
+        "exec",
+        "--process",
+        proc_file.to_str().expect("utf8"),
+        "busy",
+    ]);
     assert_eq!(out(&o), "berth\n", "{}", err(&o));
     let o = w.berth(&["exec", "busy", "/no/such"]);
-    assert!(!o.status.success() && err(&o).contains("/no/such"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("/no/such"),
+        "{}",
+        err(&o)
+    );
     let o = w.berth(&["ps", "--format", "json", "busy"]);
     let pids: Vec<i64> = serde_json::from_slice(&o.stdout).expect("ps json");
-    assert!(pids.contains(&w.state("busy")["pid"].as_i64().expect("pid")), "{pids:?}");
+    assert!(
+        pids.contains(&w.state("busy")["pid"].as_i64().expect("pid")),
+        "{pids:?}"
+    );
     assert!(w.berth(&["pause", "busy"]).status.success());
     assert_eq!(w.state("busy")["status"], "paused");
-    assert!(!w.berth(&["exec", "busy", "true"]).status.success(), "exec into a paused container");
+    assert!(
+        !w.berth(&["exec", "busy", "true"]).status.success(),
+        "exec into a paused container"
+    );
     assert!(w.berth(&["resume", "busy"]).status.success());
     assert_eq!(w.state("busy")["status"], "running");
     let o = w.berth(&["update", "--pids-limit", "77", "busy"]);
     assert!(o.status.success(), "{}", err(&o));
-    let pids_max = Path::new("/sys/fs/cgroup/pids").join(&w.cg_parent).join("busy/pids.max");
-    assert_eq!(std::fs::read_to_string(pids_max).expect("pids.max").trim(), "77");
+    let pids_max = Path::new("/sys/fs/cgroup/pids")
+        .join(&w.cg_parent)
+        .join("busy/pids.max");
+    assert_eq!(
+        std::fs::read_to_string(pids_max).expect("pids.max").trim(),
+        "77"
+    );
     let o = w.berth(&["kill", "--all", "busy", "9"]);
     assert!(o.status.success(), "{}", err(&o));
 }
@@ -447,12 +698,26 @@ fn resources_reach_the_cgroup() {
 #[test]
 fn user_rlimits_hostname_and_readonly_root() {
     let w = World::new();
-    let o = w.run("user", &["sh", "-c", "id; ulimit -n; hostname; umask; touch /x 2>/dev/null || echo ro"], |c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 63});
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
-        c["hostname"] = json!("box");
-    });
-    assert_eq!(out(&o), "uid=1000 gid=1000 groups=5(tty)\n256\nbox\n0077\nro\n", "{}", err(&o));
+    let o = w.run(
+        "user",
+        &[
+            "sh",
+            "-c",
+            "id; ulimit -n; hostname; umask; touch /x 2>/dev/null || echo ro",
+        ],
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 63});
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+            c["hostname"] = json!("box");
+        },
+    );
+    assert_eq!(
+        out(&o),
+        "uid=1000 gid=1000 groups=5(tty)\n256\nbox\n0077\nro\n",
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -470,10 +735,23 @@ fn hooks_run_with_state_and_poststop_failure_only_warns() {
         });
     });
     assert!(o.status.success(), "{}", err(&o));
-    assert!(err(&o).contains("poststop"), "a warning names the failed hook: {}", err(&o));
+    assert!(
+        err(&o).contains("poststop"),
+        "a warning names the failed hook: {}",
+        err(&o)
+    );
     let text = std::fs::read_to_string(&log).expect("hook log");
-    for name in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
-        assert!(text.contains(&format!(" {name}\n")), "{name} missing: {text}");
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ] {
+        assert!(
+            text.contains(&format!(" {name}\n")),
+            "{name} missing: {text}"
+        );
     }
     assert!(text.contains("\"id\":\"hooked\""), "{text}");
 }
@@ -481,17 +759,32 @@ fn hooks_run_with_state_and_poststop_failure_only_warns() {
 #[test]
 fn user_namespace_with_mappings() {
     let w = World::new();
-    let o = w.run("userns", &["sh", "-c", "cat /proc/self/uid_map; id -u; ls /proc/1/exe >/dev/null && echo procok"], |c| {
-        let ns = c["linux"]["namespaces"].as_array_mut().expect("ns");
-        ns.push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        // Only gids mapped into the user namespace may be named.
-        c["linux"]["sysctl"]["net.ipv4.ping_group_range"] = json!("0 65535");
-    });
+    let o = w.run(
+        "userns",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; id -u; ls /proc/1/exe >/dev/null && echo procok",
+        ],
+        |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().expect("ns");
+            ns.push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            // Only gids mapped into the user namespace may be named.
+            c["linux"]["sysctl"]["net.ipv4.ping_group_range"] = json!("0 65535");
+        },
+    );
     let text = out(&o);
     assert!(o.status.success(), "{text}{}", err(&o));
-    assert!(text.split_whitespace().collect::<Vec<_>>().starts_with(&["0", "100000", "65536", "0"]), "{text}");
+    assert!(
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .starts_with(&["0", "100000", "65536", "0"]),
+        "{text}"
+    );
 }
 
 #[test]
@@ -499,17 +792,32 @@ fn version_features_and_spec() {
     let w = World::new();
     let o = w.berth(&["--version"]);
     let v = out(&o);
-    assert!(v.starts_with("berth-runtime version ") && v.contains("\nspec: 1."), "{v}");
+    assert!(
+        v.starts_with("berth-runtime version ") && v.contains("\nspec: 1."),
+        "{v}"
+    );
     let f: Value = serde_json::from_slice(&w.berth(&["features"]).stdout).expect("features json");
     assert_eq!(f["linux"]["seccomp"]["enabled"], true);
-    assert!(f["linux"]["namespaces"].as_array().is_some_and(|n| n.len() == 8));
+    assert!(
+        f["linux"]["namespaces"]
+            .as_array()
+            .is_some_and(|n| n.len() == 8)
+    );
     let dir = w.dir.path().join("specdir");
     std::fs::create_dir(&dir).expect("dir");
-    assert!(w.berth(&["spec", "--bundle", dir.to_str().expect("utf8")]).status.success());
+    assert!(
+        w.berth(&["spec", "--bundle", dir.to_str().expect("utf8")])
+            .status
+            .success()
+    );
     let again = w.berth(&["spec", "--bundle", dir.to_str().expect("utf8")]);
     assert!(!again.status.success(), "spec refuses to overwrite");
     let o = w.berth(&["--systemd-cgroup", "state", "x"]);
-    assert!(!o.status.success() && err(&o).contains("systemd"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("systemd"),
+        "{}",
+        err(&o)
+    );
     let o = w.berth(&["--log-format", "json", "state", "nosuch"]);
     let line: Value = serde_json::from_str(err(&o).trim()).expect("json error line");
     assert_eq!(line["level"], "error");

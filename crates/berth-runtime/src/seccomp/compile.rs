@@ -5,7 +5,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use sha2::{Digest, Sha256};
 
 use super::profile::Profile;
@@ -106,7 +108,8 @@ pub fn compile(p: &Profile) -> Result<LoadedFilter> {
     for a in &p.architectures {
         let arch = parse_arch(a)?;
         if arch != ScmpArch::native() {
-            ctx.add_arch(arch).map_err(|e| seccomp_err(&format!("add architecture {a}"), e))?;
+            ctx.add_arch(arch)
+                .map_err(|e| seccomp_err(&format!("add architecture {a}"), e))?;
         }
     }
     let mut notify = default == ScmpAction::Notify;
@@ -129,19 +132,25 @@ pub fn compile(p: &Profile) -> Result<LoadedFilter> {
         let names = rule.names.iter().chain(rule.name.iter());
         for name in names {
             // Unknown names (newer or other-arch syscalls) are skipped, as Docker and runc do.
-            let Ok(sys) = ScmpSyscall::from_name(name) else { continue };
+            let Ok(sys) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
             let res = if split {
-                conds.iter().try_for_each(|c| ctx.add_rule_conditional(action, sys, &[*c]).map(|_| ()))
+                conds
+                    .iter()
+                    .try_for_each(|c| ctx.add_rule_conditional(action, sys, &[*c]).map(|_| ()))
             } else {
                 ctx.add_rule_conditional(action, sys, &conds).map(|_| ())
             };
             res.map_err(|e| seccomp_err(&format!("rule for {name}"), e))?;
         }
     }
-    let fd = nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| Error::Seccomp(format!("memfd: {e}")))?;
+    let fd =
+        nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| Error::Seccomp(format!("memfd: {e}")))?;
     let mut file = std::fs::File::from(fd);
-    ctx.export_bpf(&file).map_err(|e| seccomp_err("export", e))?;
+    ctx.export_bpf(&file)
+        .map_err(|e| seccomp_err("export", e))?;
     let mut bpf = Vec::new();
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut bpf))
@@ -159,15 +168,26 @@ pub fn compile(p: &Profile) -> Result<LoadedFilter> {
 pub fn compile_cached(p: &Profile, dir: &Path) -> Result<LoadedFilter> {
     let json = serde_json::to_vec(p).map_err(|e| Error::Seccomp(e.to_string()))?;
     let mut h = Sha256::new();
-    h.update(format!("{:?}\0", libseccomp::ScmpVersion::current().ok().map(|v| (v.major, v.minor, v.micro))));
+    h.update(format!(
+        "{:?}\0",
+        libseccomp::ScmpVersion::current()
+            .ok()
+            .map(|v| (v.major, v.minor, v.micro))
+    ));
     h.update(&json);
     let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("{key}.bpf"));
     if let Ok(bpf) = std::fs::read(&path) {
         if !bpf.is_empty() && bpf.len() % 8 == 0 {
             p.validate()?;
-            let notify = p.default_action == "SCMP_ACT_NOTIFY" || p.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY");
-            return Ok(LoadedFilter { bpf, flags: flag_bits(&p.flags)?, notify, listener_path: p.listener_path.clone() });
+            let notify = p.default_action == "SCMP_ACT_NOTIFY"
+                || p.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY");
+            return Ok(LoadedFilter {
+                bpf,
+                flags: flag_bits(&p.flags)?,
+                notify,
+                listener_path: p.listener_path.clone(),
+            });
         }
     }
     let f = compile(p)?;
@@ -197,15 +217,28 @@ pub fn load(f: &LoadedFilter) -> Result<Option<OwnedFd>> {
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect();
-    let prog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut _ };
+    let prog = libc::sock_fprog {
+        len: insns.len() as u16,
+        filter: insns.as_ptr() as *mut _,
+    };
     let mut flags = f.flags as libc::c_ulong;
     if f.notify {
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }
     // SAFETY: `prog` points at `insns`, which outlives the call; the kernel copies the program.
-    let ret = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const _) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const _,
+        )
+    };
     if ret < 0 {
-        return Err(Error::Seccomp(format!("load filter: {}", std::io::Error::last_os_error())));
+        return Err(Error::Seccomp(format!(
+            "load filter: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     if f.notify {
         // SAFETY: with NEW_LISTENER the kernel returns a new file descriptor we now own.

@@ -55,19 +55,37 @@ fn names(list: &str) -> Vec<String> {
 }
 
 fn allow(list: &str) -> Rule {
-    Rule { names: names(list), action: "SCMP_ACT_ALLOW".into(), ..Rule::default() }
+    Rule {
+        names: names(list),
+        action: "SCMP_ACT_ALLOW".into(),
+        ..Rule::default()
+    }
 }
 
 fn with_caps(list: &str, caps: &[&str]) -> Rule {
-    Rule { includes: Filter::caps(caps), ..allow(list) }
+    Rule {
+        includes: Filter::caps(caps),
+        ..allow(list)
+    }
 }
 
 fn on_arches(list: &str, arches: &[&str]) -> Rule {
-    Rule { includes: Filter::arches(arches), ..allow(list) }
+    Rule {
+        includes: Filter::arches(arches),
+        ..allow(list)
+    }
 }
 
 fn arg0(name: &str, op: &str, value: u64) -> Rule {
-    Rule { args: vec![Arg { index: 0, value, value_two: 0, op: op.into() }], ..allow(name) }
+    Rule {
+        args: vec![Arg {
+            index: 0,
+            value,
+            value_two: 0,
+            op: op.into(),
+        }],
+        ..allow(name)
+    }
 }
 
 fn arch_map(arch: &str, subs: &[&str]) -> ArchMap {
@@ -84,8 +102,13 @@ pub fn profile() -> Profile {
     const CLONE_NS_MASK: u64 = 0x7E02_0000;
     let mut syscalls = vec![
         allow(BASE),
-        Rule { includes: Filter { min_kernel: Some("4.8".into()), ..Filter::default() },
-               ..allow("process_vm_readv process_vm_writev ptrace") },
+        Rule {
+            includes: Filter {
+                min_kernel: Some("4.8".into()),
+                ..Filter::default()
+            },
+            ..allow("process_vm_readv process_vm_writev ptrace")
+        },
         // No AF_ALG (38) and no AF_VSOCK (40) sockets.
         arg0("socket", "SCMP_CMP_LT", 38),
         arg0("socket", "SCMP_CMP_EQ", 39),
@@ -96,21 +119,44 @@ pub fn profile() -> Profile {
         arg0("personality", "SCMP_CMP_EQ", 0x20008),
         arg0("personality", "SCMP_CMP_EQ", 0xffffffff),
         on_arches("sync_file_range2 swapcontext", &["ppc64le"]),
-        on_arches("arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint cacheflush set_tls", &["arm", "arm64"]),
+        on_arches(
+            "arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint cacheflush set_tls",
+            &["arm", "arm64"],
+        ),
         on_arches("arch_prctl", &["amd64", "x32"]),
         on_arches("modify_ldt", &["amd64", "x32", "x86"]),
-        on_arches("s390_pci_mmio_read s390_pci_mmio_write s390_runtime_instr", &["s390", "s390x"]),
+        on_arches(
+            "s390_pci_mmio_read s390_pci_mmio_write s390_runtime_instr",
+            &["s390", "s390x"],
+        ),
         on_arches("riscv_flush_icache", &["riscv64"]),
         with_caps("open_by_handle_at", &["CAP_DAC_READ_SEARCH"]),
-        with_caps("bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie lsm_get_self_attr lsm_list_modules lsm_set_self_attr mount mount_setattr move_mount open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare", &["CAP_SYS_ADMIN"]),
+        with_caps(
+            "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie lsm_get_self_attr lsm_list_modules lsm_set_self_attr mount mount_setattr move_mount open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare",
+            &["CAP_SYS_ADMIN"],
+        ),
         // Without CAP_SYS_ADMIN, clone may not create namespaces (s390 passes flags in arg 1).
         Rule {
-            args: vec![Arg { index: 0, value: CLONE_NS_MASK, value_two: 0, op: "SCMP_CMP_MASKED_EQ".into() }],
-            excludes: Filter { caps: vec!["CAP_SYS_ADMIN".into()], arches: vec!["s390".into(), "s390x".into()], ..Filter::default() },
+            args: vec![Arg {
+                index: 0,
+                value: CLONE_NS_MASK,
+                value_two: 0,
+                op: "SCMP_CMP_MASKED_EQ".into(),
+            }],
+            excludes: Filter {
+                caps: vec!["CAP_SYS_ADMIN".into()],
+                arches: vec!["s390".into(), "s390x".into()],
+                ..Filter::default()
+            },
             ..allow("clone")
         },
         Rule {
-            args: vec![Arg { index: 1, value: CLONE_NS_MASK, value_two: 0, op: "SCMP_CMP_MASKED_EQ".into() }],
+            args: vec![Arg {
+                index: 1,
+                value: CLONE_NS_MASK,
+                value_two: 0,
+                op: "SCMP_CMP_MASKED_EQ".into(),
+            }],
             includes: Filter::arches(&["s390", "s390x"]),
             excludes: Filter::caps(&["CAP_SYS_ADMIN"]),
             ..allow("clone")
@@ -125,13 +171,25 @@ pub fn profile() -> Profile {
         },
         with_caps("reboot", &["CAP_SYS_BOOT"]),
         with_caps("chroot", &["CAP_SYS_CHROOT"]),
-        with_caps("delete_module init_module finit_module", &["CAP_SYS_MODULE"]),
+        with_caps(
+            "delete_module init_module finit_module",
+            &["CAP_SYS_MODULE"],
+        ),
         with_caps("acct", &["CAP_SYS_PACCT"]),
-        with_caps("kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace", &["CAP_SYS_PTRACE"]),
+        with_caps(
+            "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace",
+            &["CAP_SYS_PTRACE"],
+        ),
         with_caps("iopl ioperm", &["CAP_SYS_RAWIO"]),
-        with_caps("settimeofday stime clock_settime clock_settime64", &["CAP_SYS_TIME"]),
+        with_caps(
+            "settimeofday stime clock_settime clock_settime64",
+            &["CAP_SYS_TIME"],
+        ),
         with_caps("vhangup", &["CAP_SYS_TTY_CONFIG"]),
-        with_caps("get_mempolicy mbind set_mempolicy set_mempolicy_home_node", &["CAP_SYS_NICE"]),
+        with_caps(
+            "get_mempolicy mbind set_mempolicy set_mempolicy_home_node",
+            &["CAP_SYS_NICE"],
+        ),
         with_caps("syslog", &["CAP_SYSLOG"]),
         with_caps("bpf", &["CAP_BPF"]),
         with_caps("perf_event_open", &["CAP_PERFMON"]),
@@ -143,10 +201,22 @@ pub fn profile() -> Profile {
         arch_map: vec![
             arch_map("SCMP_ARCH_X86_64", &["SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
             arch_map("SCMP_ARCH_AARCH64", &["SCMP_ARCH_ARM"]),
-            arch_map("SCMP_ARCH_MIPS64", &["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64N32"]),
-            arch_map("SCMP_ARCH_MIPS64N32", &["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64"]),
-            arch_map("SCMP_ARCH_MIPSEL64", &["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64N32"]),
-            arch_map("SCMP_ARCH_MIPSEL64N32", &["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64"]),
+            arch_map(
+                "SCMP_ARCH_MIPS64",
+                &["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64N32"],
+            ),
+            arch_map(
+                "SCMP_ARCH_MIPS64N32",
+                &["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64"],
+            ),
+            arch_map(
+                "SCMP_ARCH_MIPSEL64",
+                &["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64N32"],
+            ),
+            arch_map(
+                "SCMP_ARCH_MIPSEL64N32",
+                &["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64"],
+            ),
             arch_map("SCMP_ARCH_S390X", &["SCMP_ARCH_S390"]),
             arch_map("SCMP_ARCH_RISCV64", &[]),
             arch_map("SCMP_ARCH_LOONGARCH64", &[]),
@@ -155,4 +225,3 @@ pub fn profile() -> Profile {
         ..Profile::default()
     }
 }
-

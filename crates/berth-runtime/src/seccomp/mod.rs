@@ -11,5 +11,5 @@ pub mod compile;
 pub mod default;
 pub mod profile;
 
-pub use compile::{compile, compile_cached, load, LoadedFilter};
+pub use compile::{LoadedFilter, compile, compile_cached, load};
 pub use profile::Profile;

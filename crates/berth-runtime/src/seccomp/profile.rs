@@ -48,7 +48,11 @@ pub struct Rule {
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno_ret: Option<u32>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub args: Vec<Arg>,
     #[serde(default, skip_serializing_if = "Filter::is_empty")]
     pub includes: Filter,
@@ -71,9 +75,17 @@ pub struct Arg {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Filter {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub caps: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub arches: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_kernel: Option<String>,
@@ -89,10 +101,16 @@ where
 
 impl Filter {
     pub fn caps(caps: &[&str]) -> Self {
-        Filter { caps: caps.iter().map(|c| (*c).to_owned()).collect(), ..Filter::default() }
+        Filter {
+            caps: caps.iter().map(|c| (*c).to_owned()).collect(),
+            ..Filter::default()
+        }
     }
     pub fn arches(arches: &[&str]) -> Self {
-        Filter { arches: arches.iter().map(|c| (*c).to_owned()).collect(), ..Filter::default() }
+        Filter {
+            arches: arches.iter().map(|c| (*c).to_owned()).collect(),
+            ..Filter::default()
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.caps.is_empty() && self.arches.is_empty() && self.min_kernel.is_none()
@@ -111,7 +129,11 @@ pub struct Target {
 impl Target {
     /// The running machine, with the given capabilities.
     pub fn host(caps: &[String]) -> Self {
-        Target { arch: native_arch().to_owned(), caps: caps.to_vec(), kernel: kernel_version() }
+        Target {
+            arch: native_arch().to_owned(),
+            caps: caps.to_vec(),
+            kernel: kernel_version(),
+        }
     }
 }
 
@@ -145,7 +167,10 @@ fn scmp_arch_of(go: &str) -> &'static str {
 /// The running kernel's (major, minor).
 pub fn kernel_version() -> (u32, u32) {
     let uts = nix::sys::utsname::uname().ok();
-    let release = uts.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let release = uts
+        .as_ref()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
     parse_version(&release).unwrap_or((0, 0))
 }
 
@@ -223,10 +248,21 @@ impl Profile {
             .map(|r| {
                 let mut names = r.names.clone();
                 names.extend(r.name.clone());
-                Rule { names, name: None, includes: Filter::default(), excludes: Filter::default(), ..r.clone() }
+                Rule {
+                    names,
+                    name: None,
+                    includes: Filter::default(),
+                    excludes: Filter::default(),
+                    ..r.clone()
+                }
             })
             .collect();
-        Profile { architectures, arch_map: Vec::new(), syscalls, ..self.clone() }
+        Profile {
+            architectures,
+            arch_map: Vec::new(),
+            syscalls,
+            ..self.clone()
+        }
     }
 }
 
@@ -235,16 +271,25 @@ mod tests {
     use super::*;
 
     fn target(caps: &[&str]) -> Target {
-        Target { arch: "amd64".into(), caps: caps.iter().map(|c| c.to_string()).collect(), kernel: (6, 1) }
+        Target {
+            arch: "amd64".into(),
+            caps: caps.iter().map(|c| c.to_string()).collect(),
+            kernel: (6, 1),
+        }
     }
 
     #[test]
     fn resolve_picks_arches_and_caps() {
         let p = super::super::default::profile();
         let plain = p.resolve(&target(&[]));
-        assert_eq!(plain.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+        assert_eq!(
+            plain.architectures,
+            ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        );
         let allowed = |p: &Profile, n: &str| {
-            p.syscalls.iter().any(|r| r.action == "SCMP_ACT_ALLOW" && r.args.is_empty() && r.names.iter().any(|x| x == n))
+            p.syscalls.iter().any(|r| {
+                r.action == "SCMP_ACT_ALLOW" && r.args.is_empty() && r.names.iter().any(|x| x == n)
+            })
         };
         assert!(!allowed(&plain, "mount"));
         assert!(allowed(&plain, "arch_prctl"));
@@ -261,7 +306,11 @@ mod tests {
         let mut t = target(&[]);
         t.kernel = (4, 4);
         let old = p.resolve(&t);
-        assert!(!old.syscalls.iter().any(|r| r.names.iter().any(|n| n == "ptrace")));
+        assert!(
+            !old.syscalls
+                .iter()
+                .any(|r| r.names.iter().any(|n| n == "ptrace"))
+        );
     }
 
     #[test]
