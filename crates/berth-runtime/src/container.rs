@@ -311,6 +311,8 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     let mut cont = b"continue".to_vec();
     cont.extend(serde_json::to_vec(&st.oci(Status::Created)).unwrap_or_default());
     parent_chan.send(&cont)?;
+    // Wait until the child no longer dies with us (it drops its parent-death signal first).
+    parent_chan.expect(b"ack")?;
     undo.armed = false;
     Ok(Created { pid: st.pid, pty })
 }
@@ -457,7 +459,8 @@ fn child_run(c: &ChildCtx, plan: crate::process::Plan) -> Result<std::convert::I
         .strip_prefix(b"continue")
         .ok_or_else(|| Error::Init("runtime went away before the container was created".into()))?;
     let state: Value = serde_json::from_slice(state).unwrap_or(Value::Null);
-    let _ = nix::sys::prctl::set_pdeathsig(None);
+    nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
+    c.chan.send(b"ack")?;
     // Opening the fifo for writing blocks until `start` opens it for reading.
     let path = format!("/proc/self/fd/{}", c.fifo.as_raw_fd());
     let mut f = std::fs::OpenOptions::new()

@@ -253,6 +253,8 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
             crate::seccomp::load(f)?;
         }
     }
+    // A detached `exec` outlives the runtime that started it.
+    nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
     let e = nix::unistd::execve(&plan.exe, &plan.argv, &plan.envp).unwrap_err();
     Err(Error::Init(format!("exec {:?}: {e}", plan.exe)))
 }
