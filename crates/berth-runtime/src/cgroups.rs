@@ -219,7 +219,7 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         if let Some(v) = m.reservation() {
             out.push(w("memory", "memory.soft_limit_in_bytes", v));
         }
-        if let Some(v) = m.swappiness() {
+        if let Some(v) = m.swappiness().filter(|v| *v <= 100) {
             out.push(w("memory", "memory.swappiness", v));
         }
         if m.disable_oom_killer() == Some(true) {
@@ -264,10 +264,11 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         }
     }
     if let Some(b) = r.block_io() {
-        if let Some(v) = b.weight() {
+        // A weight of 0 means "not set" (Docker sends it).
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w("blkio", "blkio.weight", v));
         }
-        if let Some(v) = b.leaf_weight() {
+        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
             out.push(w("blkio", "blkio.leaf_weight", v));
         }
         for d in b.weight_device().iter().flatten() {

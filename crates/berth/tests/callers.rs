@@ -1,0 +1,346 @@
+//! Real callers use `berth-runtime` unchanged: Podman (`--runtime`) and Docker (`dockerd
+//! --add-runtime`, then `docker run --runtime berth`). Each test runs its own instance with its
+//! own storage, state, cgroup parent and — for dockerd — network namespace, and skips with a
+//! clear message only when the caller is not installed (`apt-get install podman docker.io`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A temp dir with a `berth-runtime` symlink, a busybox rootfs tarball, and a unique name used
+/// for the cgroup parent and network namespace; everything is removed on drop.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    name: String,
+    netns: bool,
+    pidfile: Option<PathBuf>,
+}
+
+impl Sandbox {
+    fn new(tag: &str) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-{tag}-"))
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_berth"),
+            dir.path().join("berth-runtime"),
+        )
+        .expect("symlink");
+        let rootfs = dir.path().join("rootfs");
+        xtask::busybox_rootfs(&rootfs).expect("rootfs");
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-cf"])
+            .arg(dir.path().join("busybox.tar"))
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(ok.success());
+        let name = format!("berthtest-{tag}-{}", std::process::id());
+        Sandbox {
+            dir,
+            name,
+            netns: false,
+            pidfile: None,
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn runtime(&self) -> PathBuf {
+        self.path("berth-runtime")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(pf) = &self.pidfile {
+            if let Ok(pid) = std::fs::read_to_string(pf) {
+                let pid: i32 = pid.trim().parse().unwrap_or(0);
+                if pid > 0 {
+                    // SAFETY: signalling the dockerd this test started (its own pid file).
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        // Unmount whatever the caller left under our directory, deepest first.
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mounts: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(self.dir.path().to_str().unwrap_or("/nonexistent")))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix_umount(m);
+        }
+        for entry in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let parent = entry.path().join(&self.name);
+            for sub in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if sub.path().is_dir() {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&parent);
+        }
+        if self.netns {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.name])
+                .status();
+        }
+    }
+}
+
+fn nix_umount(path: &str) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path).map_err(|_| std::io::Error::other("nul"))?;
+    // SAFETY: umount2 of a mount point under the test's own directory.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn podman_runs_containers_with_berth_runtime() {
+    if !have("podman") {
+        eprintln!("skipped: podman is not installed (apt-get install -y podman)");
+        return;
+    }
+    let sb = Sandbox::new("podman");
+    // Podman asks for nofile/nproc 1048576 by default; root here cannot raise rlimits that high.
+    std::fs::write(
+        sb.path("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n",
+    )
+    .expect("conf");
+    let podman = |args: &[&str]| -> Output {
+        Command::new("podman")
+            .env("CONTAINERS_CONF", sb.path("containers.conf"))
+            .arg("--root")
+            .arg(sb.path("storage"))
+            .arg("--runroot")
+            .arg(sb.path("run"))
+            .arg("--tmpdir")
+            .arg(sb.path("tmp"))
+            .args([
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+                "--storage-driver",
+                "vfs",
+                "--runtime",
+            ])
+            .arg(sb.runtime())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman")
+    };
+    let o = podman(&[
+        "import",
+        sb.path("busybox.tar").to_str().expect("utf8"),
+        "localhost/busybox:latest",
+    ]);
+    assert!(o.status.success(), "import: {}", text(&o));
+    let parent = format!("/{}", sb.name);
+    let o = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &parent,
+        "localhost/busybox",
+        "echo",
+        "ok",
+    ]);
+    assert!(o.status.success(), "podman run: {}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    let o = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &parent,
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "exit 9",
+    ]);
+    assert_eq!(o.status.code(), Some(9), "{}", text(&o));
+    let o = podman(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &parent,
+        "localhost/busybox",
+        "sleep",
+        "100",
+    ]);
+    assert!(o.status.success(), "podman run -d: {}", text(&o));
+    let o = podman(&["exec", "bg", "sh", "-c", "echo exec-ok"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec-ok\n",
+        "{}",
+        text(&o)
+    );
+    let o = podman(&["rm", "-f", "-t", "0", "bg"]);
+    assert!(o.status.success(), "podman rm: {}", text(&o));
+}
+
+#[test]
+fn docker_runs_containers_with_berth_runtime() {
+    if !have("dockerd") || !have("docker") {
+        eprintln!("skipped: dockerd or docker is not installed (apt-get install -y docker.io)");
+        return;
+    }
+    let mut sb = Sandbox::new("docker");
+    // dockerd's own network namespace, so no firewall rule of its reaches the host's.
+    let ok = Command::new("ip")
+        .args(["netns", "add", &sb.name])
+        .status()
+        .expect("ip");
+    assert!(ok.success());
+    sb.netns = true;
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &sb.name, "ip", "link", "set", "lo", "up"])
+        .status();
+    let sock = sb.path("docker.sock");
+    sb.pidfile = Some(sb.path("docker.pid"));
+    let log = std::fs::File::create(sb.path("dockerd.log")).expect("log");
+    // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchies.
+    let mut daemon = Command::new("nsenter");
+    daemon
+        .arg(format!("--net=/var/run/netns/{}", sb.name))
+        .arg("dockerd")
+        .arg("--data-root")
+        .arg(sb.path("data"))
+        .arg("--exec-root")
+        .arg(sb.path("exec"))
+        .arg("--pidfile")
+        .arg(sb.path("docker.pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--storage-driver=vfs",
+        ])
+        .arg(format!("--cgroup-parent=/{}", sb.name))
+        .arg(format!("--add-runtime=berth={}", sb.runtime().display()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    let mut child = daemon.spawn().expect("start dockerd");
+    let docker = |args: &[&str]| -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !docker(&["version"]).status.success() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let log = std::fs::read_to_string(sb.path("dockerd.log")).unwrap_or_default();
+            panic!("dockerd did not come up:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = docker(&[
+        "import",
+        sb.path("busybox.tar").to_str().expect("utf8"),
+        "busybox:latest",
+    ]);
+    assert!(o.status.success(), "import: {}", text(&o));
+    let o = docker(&[
+        "run",
+        "--runtime",
+        "berth",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ok; grep -c . /proc/self/status >/dev/null",
+    ]);
+    assert!(o.status.success(), "docker run: {}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    let o = docker(&[
+        "run",
+        "--runtime",
+        "berth",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    let o = docker(&[
+        "run",
+        "--runtime",
+        "berth",
+        "-d",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert!(o.status.success(), "docker run -d: {}", text(&o));
+    let o = docker(&["exec", "bg", "echo", "exec-ok"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec-ok\n",
+        "{}",
+        text(&o)
+    );
+    let o = docker(&["rm", "-f", "bg"]);
+    assert!(o.status.success(), "docker rm: {}", text(&o));
+    drop(sb);
+    let _ = child.wait();
+}
