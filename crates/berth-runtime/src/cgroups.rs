@@ -150,12 +150,12 @@ fn procs_of(dir: &Path) -> Result<Vec<i32>> {
 
 /// Remove a cgroup dir; the kernel may need a moment after the last process exits.
 fn rmdir_retry(dir: &Path) -> Result<()> {
-    for i in 0..100 {
+    for i in 0..2500 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && i < 99 => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && i < 2499 => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
             }
             Err(e) => return Err(Error::Cgroup(format!("remove {}: {e}", dir.display()))),
         }

@@ -194,11 +194,7 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: owner_name(),
         annotations: spec
             .annotations()
             .clone()
@@ -315,6 +311,14 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     parent_chan.expect(b"ack")?;
     undo.armed = false;
     Ok(Created { pid: st.pid, pty })
+}
+
+/// The caller's user name (from /etc/passwd directly: NSS would load modules on the hot path).
+fn owner_name() -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    crate::process::passwd_entry("/etc/passwd", uid)
+        .map(|f| f[0].clone())
+        .unwrap_or_else(|| uid.to_string())
 }
 
 fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
@@ -713,7 +717,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while (st.alive() || !cg.pids().unwrap_or_default().is_empty()) && Instant::now() < deadline {
         kill_cgroup(cg.as_ref());
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_micros(200));
     }
     cg.destroy()?;
     std::fs::remove_dir_all(root.container_dir(id))

@@ -120,16 +120,19 @@ pub fn plan(process: &Process, seccomp: Option<LoadedFilter>, preserve_fds: u32)
     })
 }
 
+/// The fields of `uid`'s line in the passwd file at `path` (read directly, without NSS).
+pub fn passwd_entry(path: &str, uid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<String> = l.split(':').map(str::to_owned).collect();
+        (f.len() > 5 && f[2].parse() == Ok(uid)).then_some(f)
+    })
+}
+
 /// The home directory of `uid` in the container's /etc/passwd, or `/`.
 fn home_of(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 5 && f[2].parse() == Ok(uid)).then(|| f[5].to_owned())
-            })
-        })
+    passwd_entry("/etc/passwd", uid)
+        .map(|f| f[5].clone())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into())
 }

@@ -150,8 +150,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let res = (|| {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
+        // No fsync: the rename makes the update atomic for readers and against a crash of the
+        // runtime; state normally lives on tmpfs (/run) and does not outlive a reboot anyway.
         f.write_all(data)?;
-        f.sync_data()?;
         std::fs::rename(&tmp, path)
     })();
     if res.is_err() {
