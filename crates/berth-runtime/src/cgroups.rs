@@ -216,6 +216,12 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         if let Some(s) = m.swap() {
             out.push(w("memory", "memory.memsw.limit_in_bytes", s));
         }
+        if let Some(v) = m.kernel() {
+            out.push(w("memory", "memory.kmem.limit_in_bytes", v));
+        }
+        if let Some(v) = m.kernel_tcp() {
+            out.push(w("memory", "memory.kmem.tcp.limit_in_bytes", v));
+        }
         if let Some(v) = m.reservation() {
             out.push(w("memory", "memory.soft_limit_in_bytes", v));
         }

@@ -93,6 +93,7 @@ struct ChildCtx<'a> {
     joins: Vec<(LinuxNamespaceType, OwnedFd)>,
     new_user: bool,
     new_mnt: bool,
+    has_process: bool,
     new_cgroupns: bool,
     cgroup: &'a dyn Cgroup,
     fifo: OwnedFd,
@@ -121,11 +122,10 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     state::check_id(&o.id)?;
     let bundle = Bundle::load(&o.bundle)?;
     let spec = &bundle.spec;
-    let process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| Error::Spec("process is required".into()))?;
-    let terminal = process.terminal() == Some(true);
+    // `process` may be absent at create time; `start` then fails (runtime-spec).
+    let process = spec.process().clone().unwrap_or_default();
+    let has_process = spec.process().is_some();
+    let terminal = has_process && process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !foreground_tty {
         return Err(Error::Spec(
             "cannot allocate tty if runtime will detach without setting console socket".into(),
@@ -257,7 +257,9 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         chan: child_chan,
         joins,
         new_user,
-        new_mnt: flags.contains(CloneFlags::CLONE_NEWNS),
+        // A mount namespace joined by path gets the rootfs set up inside it too.
+        new_mnt: has_mnt,
+        has_process,
         new_cgroupns,
         cgroup: cg.as_ref(),
         fifo,
@@ -295,7 +297,8 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     st.pid = pid.as_raw();
     st.pid_start = state::pid_start_time(st.pid).unwrap_or(0);
     if let Some(h) = spec.hooks() {
-        let s = st.oci(Status::Creating);
+        // The runtime-spec's hooks see the container as `created` (its process exists).
+        let s = st.oci(Status::Created);
         crate::hooks::run(h.prestart().as_deref().unwrap_or_default(), &s)?;
         crate::hooks::run(h.create_runtime().as_deref().unwrap_or_default(), &s)?;
         crate::hooks::run(h.create_container().as_deref().unwrap_or_default(), &s)?;
@@ -368,7 +371,7 @@ fn child_main(c: &ChildCtx) -> isize {
 
 /// Namespaces, rootfs, terminal, sysctls, exe lookup: everything that can fail and should make
 /// `create` fail.
-fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
+fn child_setup(c: &ChildCtx) -> Result<Option<crate::process::Plan>> {
     c.chan.expect(b"go")?;
     for (t, fd) in &c.joins {
         nix::sched::setns(fd, ns_flag(*t)).ctx(|| format!("join {t} namespace"))?;
@@ -412,7 +415,7 @@ fn child_setup(c: &ChildCtx) -> Result<crate::process::Plan> {
         crate::rootfs::prepare(&rctx)?;
         crate::rootfs::pivot(c.rootfs, c.opts.no_pivot)?;
     }
-    if process.terminal() == Some(true) {
+    if c.has_process && process.terminal() == Some(true) {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
@@ -431,7 +434,7 @@ fn finish_setup(
     c: &ChildCtx,
     process: &Process,
     pty: Option<OwnedFd>,
-) -> Result<crate::process::Plan> {
+) -> Result<Option<crate::process::Plan>> {
     for (k, v) in c
         .spec
         .linux()
@@ -449,15 +452,23 @@ fn finish_setup(
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| format!("oom_score_adj {adj}"))?;
     }
-    crate::process::set_rlimits(process)?;
-    let plan = crate::process::plan(process, c.seccomp.clone(), c.opts.preserve_fds)?;
+    let plan = if c.has_process {
+        crate::process::set_rlimits(process)?;
+        Some(crate::process::plan(
+            process,
+            c.seccomp.clone(),
+            c.opts.preserve_fds,
+        )?)
+    } else {
+        None
+    };
     c.chan
         .send_fd(b"ready", pty.as_ref().map(|p| p.as_raw_fd()))?;
     Ok(plan)
 }
 
 /// After `create` returned: wait for `start`, run startContainer hooks, exec.
-fn child_run(c: &ChildCtx, plan: crate::process::Plan) -> Result<std::convert::Infallible> {
+fn child_run(c: &ChildCtx, plan: Option<crate::process::Plan>) -> Result<std::convert::Infallible> {
     let msg = c.chan.recv()?;
     let state = msg
         .strip_prefix(b"continue")
@@ -478,7 +489,12 @@ fn child_run(c: &ChildCtx, plan: crate::process::Plan) -> Result<std::convert::I
         s["status"] = "running".into();
         crate::hooks::run(h.start_container().as_deref().unwrap_or_default(), &s)?;
     }
-    crate::process::finalize_and_exec(&plan)
+    match plan {
+        Some(p) => crate::process::finalize_and_exec(&p),
+        // No process to run: `start` reports the error; the container just stops.
+        // SAFETY: exit the cloned child without running the parent's destructors.
+        None => unsafe { libc::_exit(0) },
+    }
 }
 
 /// Release a created container's process.
@@ -533,6 +549,11 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo);
+    if st.config.get("process").is_none_or(Value::is_null) {
+        return Err(Error::Spec(format!(
+            "cannot start container {id}: process is not set in config.json"
+        )));
+    }
     let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
     if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {
         if let Err(e) = crate::hooks::run(
@@ -702,7 +723,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = st.status(root);
-    if matches!(status, Status::Running | Status::Paused) && !force {
+    if matches!(status, Status::Created | Status::Running | Status::Paused) && !force {
         return Err(Error::BadState {
             id: id.into(),
             status: status.to_string(),

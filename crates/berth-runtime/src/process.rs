@@ -179,6 +179,9 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     if nnp {
         nix::sys::prctl::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     }
+    // CVE-2024-21626: nothing of ours reaches the container. Done before seccomp, which may not
+    // allow close_range (older profiles do not list it).
+    crate::linux::cloexec_from(3 + plan.preserve_fds)?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
     if !nnp {
         if let Some(f) = &plan.seccomp {
@@ -250,7 +253,6 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
             )));
         }
     }
-    crate::linux::cloexec_from(3 + plan.preserve_fds)?;
     if nnp {
         if let Some(f) = &plan.seccomp {
             crate::seccomp::load(f)?;

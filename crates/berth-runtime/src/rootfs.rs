@@ -123,10 +123,31 @@ pub fn prepare(c: &Ctx) -> Result<()> {
         Some("slave") | None | Some("") => MsFlags::MS_SLAVE,
         Some(other) => return Err(Error::Spec(format!("unknown rootfsPropagation {other:?}"))),
     };
+    // An unbindable root would refuse the rootfs bind below: start from slave and make it
+    // unbindable after pivot_root (see `finish`).
+    let initial = if prop == MsFlags::MS_UNBINDABLE {
+        MsFlags::MS_SLAVE
+    } else {
+        prop
+    };
     sys(
-        nix::mount::mount::<str, str, str, str>(None, "/", None, prop | MsFlags::MS_REC, None),
-        || "make / ".to_owned() + "slave",
+        nix::mount::mount::<str, str, str, str>(None, "/", None, initial | MsFlags::MS_REC, None),
+        || format!("set propagation of / to {prop:?}"),
     )?;
+    if prop == MsFlags::MS_SHARED {
+        // pivot_root refuses a new root whose parent mount is shared.
+        let parent = mount_point_of(c.rootfs.parent().unwrap_or(Path::new("/")));
+        sys(
+            nix::mount::mount::<str, Path, str, str>(
+                None,
+                &parent,
+                None,
+                MsFlags::MS_PRIVATE,
+                None,
+            ),
+            || format!("make {} private", parent.display()),
+        )?;
+    }
     sys(
         nix::mount::mount::<Path, Path, str, str>(
             Some(c.rootfs),
@@ -507,6 +528,16 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
+/// The mount point of the mount that holds `path` (longest matching mount point).
+fn mount_point_of(path: &Path) -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// Make the prepared rootfs `/`. Leaves the old root unmounted.
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
@@ -540,6 +571,23 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 pub fn finish(spec: &Spec) -> Result<()> {
     let root = std::fs::File::open("/").ctx(|| "open /".into())?;
     let rfd = root.as_raw_fd();
+    // Propagations that could not be set before pivot_root (see `prepare`).
+    let late = match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+        .as_deref()
+    {
+        Some("unbindable") => Some(MsFlags::MS_UNBINDABLE),
+        Some("shared") => Some(MsFlags::MS_SHARED),
+        _ => None,
+    };
+    if let Some(p) = late {
+        sys(
+            nix::mount::mount::<str, str, str, str>(None, "/", None, p | MsFlags::MS_REC, None),
+            || format!("set propagation of / to {p:?}"),
+        )?;
+    }
     let null =
         open_in_root(rfd, Path::new("/dev/null"), libc::O_PATH).ctx(|| "open /dev/null".into());
     let null = null.and_then(|fd| {

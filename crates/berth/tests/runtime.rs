@@ -250,6 +250,16 @@ fn lifecycle_and_state_json() {
         std::fs::read_to_string(&pidfile).expect("pid file"),
         pid.to_string()
     );
+    let o = w.berth(&["delete", "life"]);
+    assert!(
+        !o.status.success(),
+        "deleting a created container needs --force"
+    );
+    assert_eq!(
+        w.state("life")["status"],
+        "created",
+        "a refused delete has no effect"
+    );
     let o = w.berth(&["start", "life"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(w.state("life")["status"], "running");
