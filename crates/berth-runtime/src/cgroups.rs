@@ -191,6 +191,15 @@ pub const DEFAULT_DEVICE_RULES: [&str; 10] = [
     "c 136:* rwm",
 ];
 
+/// `pids.max` for a runtime-spec pids limit: none for 0 (unset), "max" for negative values.
+fn pids_max(limit: i64) -> Option<String> {
+    match limit {
+        0 => None,
+        l if l < 0 => Some("max".into()),
+        l => Some(l.to_string()),
+    }
+}
+
 /// The v1 writes for `r`, in order.
 pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
@@ -255,19 +264,8 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
             out.push(w("cpuset", "cpuset.mems", v));
         }
     }
-    if let Some(p) = r.pids() {
-        let l = p.limit();
-        if l != 0 {
-            out.push(w(
-                "pids",
-                "pids.max",
-                if l < 0 {
-                    "max".to_owned()
-                } else {
-                    l.to_string()
-                },
-            ));
-        }
+    if let Some(v) = r.pids().and_then(|p| pids_max(p.limit())) {
+        out.push(w("pids", "pids.max", v));
     }
     if let Some(b) = r.block_io() {
         // A weight of 0 means "not set" (Docker sends it).
@@ -408,19 +406,8 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
             out.push(w("", "cpuset.mems", v));
         }
     }
-    if let Some(p) = r.pids() {
-        let l = p.limit();
-        if l != 0 {
-            out.push(w(
-                "",
-                "pids.max",
-                if l < 0 {
-                    "max".to_owned()
-                } else {
-                    l.to_string()
-                },
-            ));
-        }
+    if let Some(v) = r.pids().and_then(|p| pids_max(p.limit())) {
+        out.push(w("", "pids.max", v));
     }
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight() {

@@ -554,16 +554,25 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             "cannot start container {id}: process is not set in config.json"
         )));
     }
-    let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
-    if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {
-        if let Err(e) = crate::hooks::run(
-            h.poststart().as_deref().unwrap_or_default(),
-            &st.oci(Status::Running),
-        ) {
-            eprintln!("berth-runtime: warning: poststart hook: {e}");
-        }
-    }
+    warn_hooks(&st, "poststart", Status::Running);
     Ok(())
+}
+
+/// Run the stored config's `poststart` or `poststop` hooks; their failures are warnings only
+/// (runtime-spec).
+fn warn_hooks(st: &State, which: &str, status: Status) {
+    let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
+    let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) else {
+        return;
+    };
+    let list = if which == "poststart" {
+        h.poststart()
+    } else {
+        h.poststop()
+    };
+    if let Err(e) = crate::hooks::run(list.as_deref().unwrap_or_default(), &st.oci(status)) {
+        eprintln!("berth-runtime: warning: {which} hook: {e}");
+    }
 }
 
 static FORWARD_PID: AtomicI32 = AtomicI32::new(0);
@@ -743,15 +752,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     cg.destroy()?;
     std::fs::remove_dir_all(root.container_dir(id))
         .ctx(|| format!("remove {}", root.container_dir(id).display()))?;
-    let spec: Option<Spec> = serde_json::from_value(st.config.clone()).ok();
-    if let Some(h) = spec.as_ref().and_then(|s| s.hooks().clone()) {
-        if let Err(e) = crate::hooks::run(
-            h.poststop().as_deref().unwrap_or_default(),
-            &st.oci(Status::Stopped),
-        ) {
-            eprintln!("berth-runtime: warning: poststop hook: {e}");
-        }
-    }
+    warn_hooks(&st, "poststop", Status::Stopped);
     Ok(())
 }
 
