@@ -100,7 +100,29 @@ struct ChildCtx<'a> {
     console: Option<UnixStream>,
     pty_to_parent: bool,
     seccomp: Option<LoadedFilter>,
+    /// Connection to the seccomp agent at `listenerPath` (notify profiles only).
+    notify: Option<UnixStream>,
     opts: &'a CreateOpts,
+}
+
+/// For a profile with `SCMP_ACT_NOTIFY`, connect to its `listenerPath` now, from the host side:
+/// the container process sends the listener there once it has loaded the filter.
+fn notify_connection(filter: Option<&LoadedFilter>) -> Result<Option<UnixStream>> {
+    let Some(f) = filter.filter(|f| f.notify) else {
+        return Ok(None);
+    };
+    let path = f
+        .listener_path
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Error::Seccomp(
+                "profile uses SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set".into(),
+            )
+        })?;
+    Ok(Some(UnixStream::connect(path).ctx(|| {
+        format!("connect to seccomp listenerPath {path}")
+    })?))
 }
 
 fn seccomp_of(raw: &Value, root: &Root) -> Result<Option<LoadedFilter>> {
@@ -171,6 +193,7 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         _ => 1,
     });
     let filter = seccomp_of(&bundle.raw, root)?;
+    let notify = notify_connection(filter.as_ref())?;
 
     let dir = root.claim(&o.id)?;
     let mut undo = Undo {
@@ -266,6 +289,7 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         console,
         pty_to_parent: terminal && foreground_tty && o.console_socket.is_none(),
         seccomp: filter,
+        notify,
         opts: o,
     };
     let mut stack = vec![0u8; 1 << 20];
@@ -468,12 +492,19 @@ fn finish_setup(
 }
 
 /// After `create` returned: wait for `start`, run startContainer hooks, exec.
-fn child_run(c: &ChildCtx, plan: Option<crate::process::Plan>) -> Result<std::convert::Infallible> {
+fn child_run(
+    c: &ChildCtx,
+    mut plan: Option<crate::process::Plan>,
+) -> Result<std::convert::Infallible> {
     let msg = c.chan.recv()?;
     let state = msg
         .strip_prefix(b"continue")
         .ok_or_else(|| Error::Init("runtime went away before the container was created".into()))?;
     let state: Value = serde_json::from_slice(state).unwrap_or(Value::Null);
+    if let (Some(p), Some(sock)) = (plan.as_mut(), &c.notify) {
+        let sock = sock.try_clone().ctx(|| "seccomp listener socket".into())?;
+        p.notify = Some((sock, state.clone()));
+    }
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
     c.chan.send(b"ack")?;
     // Opening the fifo for writing blocks until `start` opens it for reading.
@@ -869,6 +900,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         ));
     }
     let filter = seccomp_of(&st.config, root)?;
+    let notify = notify_connection(filter.as_ref())?.map(|s| (s, st.oci(status)));
     let cg = cgroups::open(&st.cgroup_path)?;
     let mut joins = Vec::new();
     for (name, t) in NS_ORDER {
@@ -907,7 +939,16 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         nix::unistd::ForkResult::Child => {
             drop(parent);
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            let e = exec_child(&child, &joins, &process, filter, console.as_ref(), o).unwrap_err();
+            let e = exec_child(
+                &child,
+                &joins,
+                &process,
+                filter,
+                notify,
+                console.as_ref(),
+                o,
+            )
+            .unwrap_err();
             let _ = child.send(format!("error:{e}").as_bytes());
             // SAFETY: leave the forked child without running the parent's destructors.
             unsafe { libc::_exit(127) };
@@ -954,6 +995,7 @@ fn exec_child(
     joins: &[(LinuxNamespaceType, OwnedFd)],
     process: &Process,
     filter: Option<LoadedFilter>,
+    notify: Option<(UnixStream, Value)>,
     console: Option<&UnixStream>,
     o: &ExecOpts,
 ) -> Result<std::convert::Infallible> {
@@ -979,7 +1021,8 @@ fn exec_child(
         }
     }
     crate::process::set_rlimits(process)?;
-    let plan = crate::process::plan(process, filter, o.preserve_fds)?;
+    let mut plan = crate::process::plan(process, filter, o.preserve_fds)?;
+    plan.notify = notify;
     crate::process::finalize_and_exec(&plan)
 }
 

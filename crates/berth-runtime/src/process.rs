@@ -21,6 +21,9 @@ pub struct Plan {
     pub seccomp: Option<LoadedFilter>,
     /// Descriptors 3..3+n stay open in the container (`--preserve-fds`).
     pub preserve_fds: u32,
+    /// For `SCMP_ACT_NOTIFY` profiles: the connection to `listenerPath` (made by the runtime on
+    /// the host side) and the container state to send with the listener descriptor.
+    pub notify: Option<(std::os::unix::net::UnixStream, serde_json::Value)>,
 }
 
 fn cap_name(c: &Capability) -> String {
@@ -117,6 +120,7 @@ pub fn plan(process: &Process, seccomp: Option<LoadedFilter>, preserve_fds: u32)
         process: process.clone(),
         seccomp,
         preserve_fds,
+        notify: None,
     })
 }
 
@@ -172,6 +176,19 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Load the filter; with a notification listener, hand it to the `listenerPath` peer.
+fn load_seccomp(plan: &Plan, f: &LoadedFilter) -> Result<()> {
+    let Some(listener) = crate::seccomp::load(f)? else {
+        return Ok(());
+    };
+    let Some((sock, state)) = &plan.notify else {
+        return Err(Error::Seccomp(
+            "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
+        ));
+    };
+    crate::seccomp::send_listener(sock, &listener, state, f.listener_metadata.as_deref())
+}
+
 /// Drop privileges as the spec says and exec. Only returns on error.
 pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     let p = &plan.process;
@@ -185,7 +202,7 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
     if !nnp {
         if let Some(f) = &plan.seccomp {
-            crate::seccomp::load(f)?;
+            load_seccomp(plan, f)?;
         }
     }
     let caps = p.capabilities().as_ref();
@@ -255,7 +272,7 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     }
     if nnp {
         if let Some(f) = &plan.seccomp {
-            crate::seccomp::load(f)?;
+            load_seccomp(plan, f)?;
         }
     }
     // A detached `exec` outlives the runtime that started it.

@@ -842,3 +842,79 @@ fn invoked_as_berth_runtime_symlink() {
     let o = Command::new(&link).arg("--version").output().expect("run");
     assert!(out(&o).starts_with("berth-runtime version"), "{}", out(&o));
 }
+
+#[test]
+fn seccomp_notify_hands_the_listener_to_the_agent() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let w = World::new();
+    let sock = w.dir.path().join("agent.sock");
+    let agent = std::os::unix::net::UnixListener::bind(&sock).expect("bind agent socket");
+    let b = w.bundle("notify", &["sh", "-c", "mkdir /tmp/x; echo after"], |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": sock,
+            "listenerMetadata": "hello",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let run = w
+        .cmd()
+        .args(["run", "--bundle", b.to_str().expect("utf8"), "notify"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let (conn, _) = agent
+        .accept()
+        .expect("the runtime connects to listenerPath");
+    // One message: JSON plus the listener descriptor.
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; we point it at live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = cmsg.len();
+    // SAFETY: recvmsg into the buffers above.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    assert!(n > 0, "no message from the container");
+    // SAFETY: the first control message of a successful recvmsg.
+    let fd = unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(
+            !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
+            "no descriptor"
+        );
+        OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()))
+    };
+    let m: Value = serde_json::from_slice(&buf[..n as usize]).expect("json");
+    assert_eq!(m["fds"], json!(["seccompFd"]));
+    assert_eq!(m["metadata"], "hello");
+    assert_eq!(m["state"]["id"], "notify");
+    // Answer the container's mkdir with EACCES.
+    let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).expect("a notification");
+    let name = req.data.syscall.get_name().expect("syscall name");
+    assert!(name.starts_with("mkdir"), "{name}");
+    libseccomp::ScmpNotifResp::new_error(
+        req.id,
+        -libc::EACCES,
+        libseccomp::ScmpNotifRespFlags::empty(),
+    )
+    .respond(fd.as_raw_fd())
+    .expect("respond");
+    let o = run.wait_with_output().expect("wait");
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("Permission denied"),
+        "the agent's answer reached the process: {}",
+        err(&o)
+    );
+    assert_eq!(out(&o), "after\n");
+}

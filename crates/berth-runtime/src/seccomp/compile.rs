@@ -23,6 +23,7 @@ pub struct LoadedFilter {
     /// The profile uses `SCMP_ACT_NOTIFY`: load with a listener and send it to `listener_path`.
     pub notify: bool,
     pub listener_path: Option<String>,
+    pub listener_metadata: Option<String>,
 }
 
 pub(crate) fn parse_action(name: &str, errno: Option<u32>) -> Result<ScmpAction> {
@@ -160,6 +161,7 @@ pub fn compile(p: &Profile) -> Result<LoadedFilter> {
         flags: flag_bits(&p.flags)?,
         notify,
         listener_path: p.listener_path.clone(),
+        listener_metadata: p.listener_metadata.clone(),
     })
 }
 
@@ -187,6 +189,7 @@ pub fn compile_cached(p: &Profile, dir: &Path) -> Result<LoadedFilter> {
                 flags: flag_bits(&p.flags)?,
                 notify,
                 listener_path: p.listener_path.clone(),
+                listener_metadata: p.listener_metadata.clone(),
             });
         }
     }
@@ -245,4 +248,34 @@ pub fn load(f: &LoadedFilter) -> Result<Option<OwnedFd>> {
         return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as i32) }));
     }
     Ok(None)
+}
+
+/// Send a seccomp notification listener to the agent on `sock`, as runc does: one message with
+/// the descriptor (SCM_RIGHTS) and a JSON `{ociVersion, fds: ["seccompFd"], pid, metadata, state}`.
+pub fn send_listener(
+    sock: &std::os::unix::net::UnixStream,
+    listener: &OwnedFd,
+    state: &serde_json::Value,
+    metadata: Option<&str>,
+) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let msg = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": state.get("pid").cloned().unwrap_or_default(),
+        "metadata": metadata.unwrap_or_default(),
+        "state": state,
+    });
+    let data = serde_json::to_vec(&msg).map_err(|e| Error::Seccomp(e.to_string()))?;
+    let iov = [std::io::IoSlice::new(&data)];
+    let fds = [listener.as_raw_fd()];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::Seccomp(format!("send listener to listenerPath: {e}")))?;
+    Ok(())
 }

@@ -11,5 +11,5 @@ pub mod compile;
 pub mod default;
 pub mod profile;
 
-pub use compile::{LoadedFilter, compile, compile_cached, load};
+pub use compile::{LoadedFilter, compile, compile_cached, load, send_listener};
 pub use profile::Profile;
