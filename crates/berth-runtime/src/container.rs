@@ -655,7 +655,8 @@ fn wait_exit(pid: i32) -> Result<i32> {
 }
 
 /// `run`: create, start and (unless detached) wait, then delete. Returns the exit code.
-pub fn run(root: &Root, o: &CreateOpts, detach: bool) -> Result<i32> {
+/// With `keep`, the stopped container stays (for `state` and `delete`).
+pub fn run(root: &Root, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     let c = create(root, o, !detach)?;
     if let Err(e) = start(root, &o.id) {
         let _ = delete(root, &o.id, true);
@@ -669,7 +670,9 @@ pub fn run(root: &Root, o: &CreateOpts, detach: bool) -> Result<i32> {
         crate::terminal::proxy(m);
     }
     let code = wait_exit(c.pid)?;
-    delete(root, &o.id, true)?;
+    if !keep {
+        delete(root, &o.id, true)?;
+    }
     Ok(code)
 }
 

@@ -118,7 +118,7 @@ enum Cmd {
         /// Do not wait: leave the container running
         #[arg(short, long)]
         detach: bool,
-        /// Keep the container after it exits (accepted; the state is removed)
+        /// Keep the stopped container after it exits (remove it with `delete`)
         #[arg(long)]
         keep: bool,
     },
@@ -301,9 +301,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
             berth_runtime::exe::ensure_sealed()?;
             container::create(&root, &a.opts(), false)?;
         }
-        Cmd::Run { create, detach, .. } => {
+        Cmd::Run {
+            create,
+            detach,
+            keep,
+        } => {
             berth_runtime::exe::ensure_sealed()?;
-            return Ok(container::run(&root, &create.opts(), detach)?);
+            return Ok(container::run(&root, &create.opts(), detach, keep)?);
         }
         Cmd::Start { id } => container::start(&root, &id)?,
         Cmd::State { id } => print_json(&container::state(&root, &id)?),

@@ -918,3 +918,108 @@ fn seccomp_notify_hands_the_listener_to_the_agent() {
     );
     assert_eq!(out(&o), "after\n");
 }
+
+/// Receive one descriptor sent over a unix socket.
+fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 4096];
+    let mut cmsg = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; we point it at live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = cmsg.len();
+    // SAFETY: recvmsg into the buffers above.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    assert!(n > 0, "nothing received");
+    // SAFETY: the first control message of a successful recvmsg.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(
+            !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
+            "no descriptor"
+        );
+        std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(
+            libc::CMSG_DATA(c).cast::<i32>(),
+        ))
+    }
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    use std::io::Read;
+    let w = World::new();
+    let sock = w.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let b = w.bundle("tty", &["sh", "-c", "tty; echo tty-ok"], |c| {
+        c["process"]["terminal"] = json!(true)
+    });
+    let o = w.berth(&[
+        "create",
+        "--console-socket",
+        sock.to_str().expect("utf8"),
+        "--bundle",
+        b.to_str().expect("utf8"),
+        "tty",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (conn, _) = listener.accept().expect("accept");
+    let master = std::fs::File::from(recv_fd(&conn));
+    assert!(w.berth(&["start", "tty"]).status.success());
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The master reads until the container's side closes (then EIO).
+    let mut m = master;
+    while let Ok(n) = m.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("tty-ok"),
+        "{text}"
+    );
+    // Without a console socket, a detached terminal cannot work.
+    let b2 = w.bundle("tty2", &["true"], |c| {
+        c["process"]["terminal"] = json!(true)
+    });
+    let o = w.berth(&["create", "--bundle", b2.to_str().expect("utf8"), "tty2"]);
+    assert!(
+        !o.status.success() && err(&o).contains("console socket"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn no_pivot_and_keep() {
+    let w = World::new();
+    let b = w.bundle(
+        "nopivot",
+        &["sh", "-c", "ls /bin/busybox && exit 4"],
+        |_| {},
+    );
+    let o = w.berth(&[
+        "run",
+        "--no-pivot",
+        "--keep",
+        "--bundle",
+        b.to_str().expect("utf8"),
+        "nopivot",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(out(&o), "/bin/busybox\n");
+    assert_eq!(
+        w.state("nopivot")["status"],
+        "stopped",
+        "--keep leaves the stopped container"
+    );
+    assert!(w.berth(&["delete", "nopivot"]).status.success());
+}
