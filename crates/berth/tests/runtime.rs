@@ -1023,3 +1023,48 @@ fn no_pivot_and_keep() {
     );
     assert!(w.berth(&["delete", "nopivot"]).status.success());
 }
+
+#[test]
+fn escape_attempts_fail_under_the_default_profile() {
+    let w = World::new();
+    let b = w.bundle(
+        "probe",
+        &["/probe", &std::process::id().to_string()],
+        |_| {},
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/escape_probe.c");
+    let built = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(b.join("rootfs/probe"))
+        .arg(&src)
+        .output()
+        .expect("gcc is needed (apt-get install -y gcc libc6-dev)");
+    assert!(built.status.success(), "gcc: {}", err(&built));
+    let o = w.berth(&["run", "--bundle", b.to_str().expect("utf8"), "probe"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let result = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or("missing")
+            .to_owned()
+    };
+    for name in [
+        "keyctl",
+        "add_key",
+        "open_by_handle_at",
+        "unshare_user",
+        "unshare_mount",
+        "clone_newns",
+        "bpf",
+        "perf_event_open",
+        "kexec_load",
+        "init_module",
+        "setns",
+    ] {
+        assert_eq!(result(name), "Operation not permitted", "{name}: {text}");
+    }
+    assert_eq!(result("ptrace_host"), "No such process", "{text}");
+    // clone3 cannot be filtered by its flags: ENOSYS makes libc fall back to clone.
+    assert_eq!(result("clone3"), "Function not implemented", "{text}");
+}
