@@ -200,6 +200,22 @@ fn pids_max(limit: i64) -> Option<String> {
     }
 }
 
+/// The device rules of `r` in order, followed by the defaults every container gets (none when
+/// `r` has no device rules at all).
+pub fn device_rules(r: &LinuxResources) -> Vec<crate::devfilter::Rule> {
+    let Some(devs) = r.devices().as_ref().filter(|d| !d.is_empty()) else {
+        return Vec::new();
+    };
+    devs.iter()
+        .filter_map(|d| crate::devfilter::parse(d.allow(), &device_rule(d)))
+        .chain(
+            DEFAULT_DEVICE_RULES
+                .iter()
+                .filter_map(|t| crate::devfilter::parse(true, t)),
+        )
+        .collect()
+}
+
 /// The v1 writes for `r`, in order.
 pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
@@ -630,7 +646,11 @@ impl Cgroup for V2 {
         for x in v2_writes(r) {
             write(&self.dir.join(&x.file), &x.value)?;
         }
-        // Device rules on v2 are an eBPF program attached to the cgroup; not implemented yet.
+        // Device rules on v2 are an eBPF program attached to the cgroup.
+        let rules = device_rules(r);
+        if !rules.is_empty() {
+            crate::devfilter::attach(&self.dir, &rules)?;
+        }
         Ok(())
     }
 

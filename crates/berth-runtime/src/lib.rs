@@ -13,6 +13,7 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod devfilter;
 pub mod error;
 pub mod exe;
 pub mod features;
