@@ -127,6 +127,16 @@ impl Bundle {
 
     fn validate(&self) -> Result<()> {
         let s = &self.spec;
+        let v = s.version();
+        let semver = v.split('.').count() >= 2
+            && v.split(['.', '-', '+'])
+                .take(3)
+                .all(|p| p.parse::<u32>().is_ok());
+        if !v.starts_with("1.") || !semver {
+            return Err(Error::Spec(format!(
+                "unsupported ociVersion {v:?}: this runtime implements 1.x"
+            )));
+        }
         if let Some(p) = s.process() {
             if p.args().as_ref().is_none_or(|a| a.is_empty()) {
                 return Err(Error::Spec("process.args must not be empty".into()));

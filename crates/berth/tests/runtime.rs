@@ -556,6 +556,11 @@ fn bad_input_fails_cleanly() {
             "/no/such/binary",
         ),
         (
+            "badversion",
+            Box::new(|b: &Path| edit(b, |c| c["ociVersion"] = json!("invalid"))),
+            "invalid",
+        ),
+        (
             "hostsysctl",
             Box::new(|b: &Path| edit(b, |c| c["linux"]["sysctl"] = json!({"vm.swappiness": "1"}))),
             "vm.swappiness",
