@@ -99,18 +99,21 @@ impl Drop for Sandbox {
         for m in mounts {
             let _ = nix_umount(m);
         }
+        // The callers' cgroups (podman's conmon, dockerd's containers) may stay busy for a moment
+        // after their processes exit: remove deepest first, retrying for a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
         for entry in std::fs::read_dir("/sys/fs/cgroup")
             .into_iter()
             .flatten()
             .flatten()
         {
             let parent = entry.path().join(&self.name);
-            for sub in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-                if sub.path().is_dir() {
-                    let _ = std::fs::remove_dir(sub.path());
+            while parent.exists() && Instant::now() < deadline {
+                remove_cgroup_tree(&parent);
+                if parent.exists() {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
             }
-            let _ = std::fs::remove_dir(&parent);
         }
         if self.netns {
             let _ = Command::new("ip")
@@ -118,6 +121,16 @@ impl Drop for Sandbox {
                 .status();
         }
     }
+}
+
+/// rmdir a cgroup and its children, deepest first (cgroup files cannot be removed, only dirs).
+fn remove_cgroup_tree(dir: &Path) {
+    for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if sub.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&sub.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn nix_umount(path: &str) -> std::io::Result<()> {
