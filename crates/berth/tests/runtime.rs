@@ -561,6 +561,15 @@ fn bad_input_fails_cleanly() {
             "invalid",
         ),
         (
+            "apparmor",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    c["process"]["apparmorProfile"] = json!("berth-default")
+                })
+            }),
+            "berth-default",
+        ),
+        (
             "hostsysctl",
             Box::new(|b: &Path| edit(b, |c| c["linux"]["sysctl"] = json!({"vm.swappiness": "1"}))),
             "vm.swappiness",
@@ -740,16 +749,24 @@ fn hooks_run_with_state_and_poststop_failure_only_warns() {
     let w = World::new();
     let log = w.dir.path().join("hooks.log");
     let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat >> {}; echo ' {name}' >> {}", log.display(), log.display())]});
-    let o = w.run("hooked", &["true"], |c| {
+    let check = r#"grep -c '"id":"hooked"' /dev/shm/started"#;
+    let o = w.run("hooked", &["sh", "-c", check], |c| {
         c["hooks"] = json!({
             "prestart": [hook("prestart")],
             "createRuntime": [hook("createRuntime")],
             "createContainer": [hook("createContainer")],
+            // Runs inside the container (its own /bin/sh), just before the process.
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/shm/started"]}],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop"), {"path": "/bin/false"}],
         });
     });
     assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        "1\n",
+        "the startContainer hook ran in the container with the state"
+    );
     assert!(
         err(&o).contains("poststop"),
         "a warning names the failed hook: {}",
@@ -1072,4 +1089,43 @@ fn escape_attempts_fail_under_the_default_profile() {
     assert_eq!(result("ptrace_host"), "No such process", "{text}");
     // clone3 cannot be filtered by its flags: ENOSYS makes libc fall back to clone.
     assert_eq!(result("clone3"), "Function not implemented", "{text}");
+}
+
+#[test]
+fn time_namespace_offsets_and_domainname() {
+    let w = World::new();
+    let o = w.run(
+        "timens",
+        &[
+            "sh",
+            "-c",
+            "cut -d. -f1 /proc/uptime; cat /proc/sys/kernel/domainname",
+        ],
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("ns")
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+            c["domainname"] = json!("example.test");
+        },
+    );
+    let text = out(&o);
+    assert!(o.status.success(), "{text}{}", err(&o));
+    let uptime: u64 = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("uptime");
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .expect("uptime")
+        .split('.')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("host uptime");
+    assert!(
+        uptime >= host + 864000 - 5,
+        "boottime offset applied: {uptime} vs host {host}"
+    );
+    assert_eq!(text.lines().nth(1), Some("example.test"));
 }
