@@ -3,65 +3,33 @@
 //! descriptor, `capset` of all three sets at once, `close_range`, session keyrings.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
 use crate::error::{Error, Result};
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
+fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: callers pass descriptors they keep open for the duration of the call.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
-fn cstr(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::Spec(format!("path {p:?} holds a NUL byte")))
-}
-
-/// Open `rel` inside the directory `root` as if `root` were `/`: `..` and symlinks (absolute or
-/// not) can never leave it.
-pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> nix::Result<OwnedFd> {
-    let rel = rel.strip_prefix("/").unwrap_or(rel);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    loop {
-        // SAFETY: `path` is a valid C string and `how` a valid open_how of the size we pass.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: openat2 returned a new descriptor we own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        match Errno::last() {
-            Errno::EAGAIN | Errno::EINTR => continue,
-            e => return Err(e),
-        }
+fn fs_err(e: berth_fs::Error) -> Error {
+    Error::Sys {
+        ctx: format!("{} {}", e.op, e.path.display()),
+        source: e.errno,
     }
+}
+
+/// Open `rel` inside the directory `root` as if `root` were `/` (see `berth_fs`).
+pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> nix::Result<OwnedFd> {
+    berth_fs::open_in_root(
+        borrow(root),
+        rel,
+        nix::fcntl::OFlag::from_bits_truncate(flags),
+    )
 }
 
 /// The `/proc/self/fd/N` path of a descriptor, for calls that only take paths (mount).
@@ -69,140 +37,14 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// The components of `rel` with `.` dropped and `..` applied lexically, never above the root.
-fn clamp(rel: &Path) -> Vec<std::ffi::OsString> {
-    let mut out: Vec<std::ffi::OsString> = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => out.push(n.to_owned()),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Create directory `rel` (and its parents) inside `root`, resolving every component inside
-/// it (a symlink, even a dangling or absolute one, is followed as if `root` were `/`); returns
-/// an `O_PATH` descriptor of the directory.
+/// Create directory `rel` (and its parents) inside `root`; an `O_PATH` descriptor of it.
 pub fn mkdir_all_in_root(root: RawFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
-    mkdir_rec(root, rel, mode, 0)
-}
-
-fn mkdir_rec(root: RawFd, rel: &Path, mode: u32, depth: u32) -> Result<OwnedFd> {
-    if depth > 40 {
-        return Err(Error::Sys {
-            ctx: format!("mkdir {}", rel.display()),
-            source: Errno::ELOOP,
-        });
-    }
-    let comps = clamp(rel);
-    let mut cur = PathBuf::from("/");
-    let mut fd =
-        open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| Error::Sys {
-            ctx: "open rootfs".into(),
-            source: e,
-        })?;
-    for (i, c) in comps.iter().enumerate() {
-        let parent_path = cur.clone();
-        cur.push(c);
-        fd = match open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(f) => f,
-            Err(Errno::ENOENT) => {
-                let parent = open_in_root(root, &parent_path, libc::O_DIRECTORY).map_err(|e| {
-                    Error::Sys {
-                        ctx: format!("open {}", parent_path.display()),
-                        source: e,
-                    }
-                })?;
-                match nix::sys::stat::mkdirat(
-                    &parent,
-                    c.as_os_str(),
-                    nix::sys::stat::Mode::from_bits_truncate(mode),
-                ) {
-                    Ok(()) => {}
-                    Err(Errno::EEXIST) => {
-                        // A dangling symlink: create what it points to, inside the root.
-                        let target =
-                            nix::fcntl::readlinkat(&parent, c.as_os_str()).map_err(|e| {
-                                Error::Sys {
-                                    ctx: format!("mkdir {}", cur.display()),
-                                    source: e,
-                                }
-                            })?;
-                        let target = Path::new(&target);
-                        let mut next = if target.is_absolute() {
-                            target.to_owned()
-                        } else {
-                            parent_path.join(target)
-                        };
-                        for rest in &comps[i + 1..] {
-                            next.push(rest);
-                        }
-                        return mkdir_rec(root, &next, mode, depth + 1);
-                    }
-                    Err(e) => {
-                        return Err(Error::Sys {
-                            ctx: format!("mkdir {}", cur.display()),
-                            source: e,
-                        });
-                    }
-                }
-                open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
-                    Error::Sys {
-                        ctx: format!("open {}", cur.display()),
-                        source: e,
-                    }
-                })?
-            }
-            Err(e) => {
-                return Err(Error::Sys {
-                    ctx: format!("open {}", cur.display()),
-                    source: e,
-                });
-            }
-        };
-    }
-    Ok(fd)
+    berth_fs::mkdir_all_in_root(borrow(root), rel, mode, nix::fcntl::OFlag::O_PATH).map_err(fs_err)
 }
 
 /// Make sure a file exists at `rel` inside `root` (creating parents); an `O_PATH` descriptor.
 pub fn mkfile_in_root(root: RawFd, rel: &Path) -> Result<OwnedFd> {
-    if let Ok(fd) = open_in_root(root, rel, libc::O_PATH) {
-        return Ok(fd);
-    }
-    let parent_rel = rel.parent().unwrap_or(Path::new("/"));
-    let name = rel
-        .file_name()
-        .ok_or_else(|| Error::Spec(format!("mount destination {rel:?} has no file name")))?;
-    mkdir_all_in_root(root, parent_rel, 0o755)?;
-    let parent = open_in_root(root, parent_rel, libc::O_DIRECTORY).map_err(|e| Error::Sys {
-        ctx: format!("open {}", parent_rel.display()),
-        source: e,
-    })?;
-    match nix::fcntl::openat(
-        &parent,
-        name,
-        nix::fcntl::OFlag::O_CREAT
-            | nix::fcntl::OFlag::O_WRONLY
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::from_bits_truncate(0o644),
-    ) {
-        Ok(_) | Err(Errno::EEXIST) => {}
-        Err(e) => {
-            return Err(Error::Sys {
-                ctx: format!("create {}", rel.display()),
-                source: e,
-            });
-        }
-    }
-    open_in_root(root, rel, libc::O_PATH).map_err(|e| Error::Sys {
-        ctx: format!("open {}", rel.display()),
-        source: e,
-    })
+    berth_fs::mkfile_in_root(borrow(root), rel).map_err(fs_err)
 }
 
 /// mount(2) with a target given as a descriptor (so the target resolved safely is the one used).
@@ -289,9 +131,4 @@ pub fn join_session_keyring(name: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Path to C string, exported for the other modules.
-pub fn path_cstr(p: &Path) -> Result<CString> {
-    cstr(p)
 }

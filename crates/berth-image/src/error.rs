@@ -1,0 +1,26 @@
+//! The image crate's error type.
+
+/// Everything that can go wrong with images and layers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid digest {0:?}")]
+    InvalidDigest(String),
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("blob {0} not found")]
+    NotFound(String),
+    #[error("layer entry {path:?}: {msg}")]
+    Entry { path: String, msg: String },
+    #[error("{ctx}: {source}")]
+    Io {
+        ctx: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io<T>(r: std::io::Result<T>, ctx: impl FnOnce() -> String) -> Result<T> {
+    r.map_err(|source| Error::Io { ctx: ctx(), source })
+}
