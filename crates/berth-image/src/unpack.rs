@@ -356,13 +356,25 @@ fn finish_fd(
         .map_err(|e| format!("chown: {e}"))?;
     nix::sys::stat::fchmod(fd, mode).map_err(|e| format!("chmod: {e}"))?;
     for (k, v) in xattrs {
-        let key = CString::new(k.as_bytes()).map_err(|_| "xattr name holds NUL".to_owned())?;
-        // SAFETY: fsetxattr on an open descriptor with valid buffers.
-        let r =
-            unsafe { libc::fsetxattr(fd.as_raw_fd(), key.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
-        if r != 0 {
-            return Err(format!("xattr {k}: {}", std::io::Error::last_os_error()));
-        }
+        fset_xattr(fd, k, v)?;
+    }
+    Ok(())
+}
+
+fn fset_xattr(fd: &OwnedFd, key: &str, value: &[u8]) -> std::result::Result<(), String> {
+    let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
+    // SAFETY: fsetxattr on an open descriptor with valid buffers.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(format!("xattr {key}: {}", std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -375,21 +387,7 @@ fn set_xattr(
     value: &[u8],
 ) -> std::result::Result<(), String> {
     if name.is_none() {
-        let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
-        // SAFETY: fsetxattr on an open directory with valid buffers.
-        let r = unsafe {
-            libc::fsetxattr(
-                dir.as_raw_fd(),
-                k.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if r != 0 {
-            return Err(format!("xattr {key}: {}", std::io::Error::last_os_error()));
-        }
-        return Ok(());
+        return fset_xattr(dir, key, value);
     }
     let mut p = format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()).into_bytes();
     if let Some(n) = name {

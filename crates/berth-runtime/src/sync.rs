@@ -109,3 +109,17 @@ impl Channel {
         )))
     }
 }
+
+/// Send `data` with one descriptor (SCM_RIGHTS) over the unix socket `sock`.
+pub fn send_with_fd(sock: RawFd, data: &[u8], fd: RawFd) -> nix::Result<()> {
+    let iov = [IoSlice::new(data)];
+    let fds = [fd];
+    socket::sendmsg::<()>(
+        sock,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
+}

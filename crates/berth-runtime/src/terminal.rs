@@ -70,17 +70,8 @@ impl IntoRawCompat for nix::pty::PtyMaster {
 
 /// Send `master` to whoever listens on the console socket.
 pub fn send_master(sock: &UnixStream, master: &OwnedFd) -> Result<()> {
-    let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
-    let fds = [master.as_fd().as_raw_fd()];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "send pty master over console socket".into())?;
-    Ok(())
+    crate::sync::send_with_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
+        .ctx(|| "send pty master over console socket".into())
 }
 
 /// Copy between our stdio and a pty master until the master hangs up (foreground `run -t`).

@@ -867,7 +867,7 @@ fn invoked_as_berth_runtime_symlink() {
 
 #[test]
 fn seccomp_notify_hands_the_listener_to_the_agent() {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let w = World::new();
     let sock = w.dir.path().join("agent.sock");
     let agent = std::os::unix::net::UnixListener::bind(&sock).expect("bind agent socket");
@@ -892,31 +892,8 @@ fn seccomp_notify_hands_the_listener_to_the_agent() {
         .accept()
         .expect("the runtime connects to listenerPath");
     // One message: JSON plus the listener descriptor.
-    let mut buf = vec![0u8; 65536];
-    let mut cmsg = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: a zeroed msghdr is valid; we point it at live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = cmsg.len();
-    // SAFETY: recvmsg into the buffers above.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
-    assert!(n > 0, "no message from the container");
-    // SAFETY: the first control message of a successful recvmsg.
-    let fd = unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(
-            !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
-            "no descriptor"
-        );
-        OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()))
-    };
-    let m: Value = serde_json::from_slice(&buf[..n as usize]).expect("json");
+    let (data, fd) = recv_with_fd(&conn);
+    let m: Value = serde_json::from_slice(&data).expect("json");
     assert_eq!(m["fds"], json!(["seccompFd"]));
     assert_eq!(m["metadata"], "hello");
     assert_eq!(m["state"]["id"], "notify");
@@ -941,10 +918,10 @@ fn seccomp_notify_hands_the_listener_to_the_agent() {
     assert_eq!(out(&o), "after\n");
 }
 
-/// Receive one descriptor sent over a unix socket.
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+/// Receive one message and the descriptor sent with it over a unix socket.
+fn recv_with_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::OwnedFd) {
     use std::os::fd::{AsRawFd, FromRawFd};
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 65536];
     let mut cmsg = [0u8; 64];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -960,7 +937,7 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
     assert!(n > 0, "nothing received");
     // SAFETY: the first control message of a successful recvmsg.
-    unsafe {
+    let fd = unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         assert!(
             !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
@@ -969,7 +946,9 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
         std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(
             libc::CMSG_DATA(c).cast::<i32>(),
         ))
-    }
+    };
+    buf.truncate(n as usize);
+    (buf, fd)
 }
 
 #[test]
@@ -991,7 +970,7 @@ fn console_socket_receives_the_pty_master() {
     ]);
     assert!(o.status.success(), "{}", err(&o));
     let (conn, _) = listener.accept().expect("accept");
-    let master = std::fs::File::from(recv_fd(&conn));
+    let master = std::fs::File::from(recv_with_fd(&conn).1);
     assert!(w.berth(&["start", "tty"]).status.success());
     let mut text = Vec::new();
     let mut buf = [0u8; 1024];

@@ -267,15 +267,6 @@ pub fn send_listener(
         "state": state,
     });
     let data = serde_json::to_vec(&msg).map_err(|e| Error::Seccomp(e.to_string()))?;
-    let iov = [std::io::IoSlice::new(&data)];
-    let fds = [listener.as_raw_fd()];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| Error::Seccomp(format!("send listener to listenerPath: {e}")))?;
-    Ok(())
+    crate::sync::send_with_fd(sock.as_raw_fd(), &data, listener.as_raw_fd())
+        .map_err(|e| Error::Seccomp(format!("send listener to listenerPath: {e}")))
 }
