@@ -7,6 +7,12 @@ pub enum Error {
     InvalidDigest(String),
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
+    #[error("{0}")]
+    Reference(String),
+    #[error("{0}")]
+    Format(String),
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
     #[error("blob {0} not found")]
     NotFound(String),
     #[error("layer entry {path:?}: {msg}")]

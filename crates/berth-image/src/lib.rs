@@ -3,8 +3,12 @@
 //! directory an overlay mount can use, and which no hostile archive can make write outside that
 //! directory. References, manifests, snapshots and registries come next (issue 3).
 
+pub mod archive;
 pub mod digest;
 pub mod error;
+pub mod images;
+pub mod reference;
+pub mod snapshot;
 pub mod store;
 pub mod unpack;
 

@@ -155,9 +155,10 @@ impl Unpacker {
         }
         let h = e.header().clone();
         let mode = Mode::from_bits_truncate(io(h.mode(), || "mode".into())? & 0o7777);
-        let uid = io(h.uid(), || "uid".into())? as u32;
-        let gid = io(h.gid(), || "gid".into())? as u32;
-        let mtime = io(h.mtime(), || "mtime".into())? as i64;
+        // Empty numeric fields read as 0, as in Go's archive/tar (Docker).
+        let uid = h.uid().unwrap_or(0) as u32;
+        let gid = h.gid().unwrap_or(0) as u32;
+        let mtime = h.mtime().unwrap_or(0) as i64;
         let xattrs = xattrs_of(e)?;
         match kind {
             EntryType::Directory => {

@@ -1,0 +1,208 @@
+//! `load`: images from a `docker save` archive (manifest.json) or an OCI image layout archive
+//! (index.json), compressed or not. Every file of the archive goes through the content store
+//! (digest-verified for OCI blobs); each layer's uncompressed digest must match the image
+//! config's `rootfs.diff_ids` before anything is recorded; layers are unpacked once, by chain id.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result, io};
+use crate::images::{Image, Images};
+use crate::reference::Reference;
+use crate::snapshot::chain_ids;
+use crate::unpack::{Compression, detect};
+
+/// Small metadata files of the archive kept in memory (manifest.json, index.json, …).
+const MAX_META: u64 = 16 << 20;
+
+fn fmt_err(msg: impl Into<String>) -> Error {
+    Error::Format(msg.into())
+}
+
+/// Load every image of the archive `r`; returns the loaded images.
+pub fn load(images: &Images, r: impl Read) -> Result<Vec<Image>> {
+    let mut br = BufReader::new(r);
+    let head = io(br.fill_buf(), || "read archive".into())?.to_vec();
+    let reader: Box<dyn Read> = match detect(&head) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
+        Compression::Zstd => Box::new(io(zstd::stream::read::Decoder::with_buffer(br), || {
+            "zstd".into()
+        })?),
+        Compression::None => Box::new(br),
+    };
+    let mut files: HashMap<String, Digest> = HashMap::new();
+    let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut ar = tar::Archive::new(reader);
+    for e in io(ar.entries(), || "read archive".into())? {
+        let mut e = io(e, || "read archive entry".into())?;
+        if e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = io(e.path(), || "archive entry path".into())?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if name.ends_with(".json") || name == "oci-layout" || name == "repositories" {
+            if e.header().size().unwrap_or(u64::MAX) > MAX_META {
+                return Err(fmt_err(format!("{name}: metadata file too large")));
+            }
+            let mut v = Vec::new();
+            io(e.read_to_end(&mut v), || format!("read {name}"))?;
+            let d = images.store().ingest_bytes(&v, None)?;
+            files.insert(name.clone(), d);
+            meta.insert(name, v);
+        } else {
+            // OCI layout blobs are named by their digest: verify it.
+            let expected = name
+                .strip_prefix("blobs/sha256/")
+                .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok());
+            let d = images.store().ingest_from(&mut e, expected.as_ref())?;
+            files.insert(name, d);
+        }
+    }
+    let lookup = |name: &str| -> Result<Digest> {
+        files
+            .get(name.trim_start_matches("./"))
+            .cloned()
+            .ok_or_else(|| fmt_err(format!("archive lacks {name}")))
+    };
+    let mut found: Vec<(Digest, Vec<Digest>, Vec<String>)> = Vec::new();
+    if let Some(m) = meta.get("manifest.json") {
+        let list: Vec<Value> =
+            serde_json::from_slice(m).map_err(|e| fmt_err(format!("manifest.json: {e}")))?;
+        for item in list {
+            let config = lookup(
+                item["Config"]
+                    .as_str()
+                    .ok_or_else(|| fmt_err("manifest.json: Config missing"))?,
+            )?;
+            let layers = item["Layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| lookup(l.as_str().unwrap_or_default()))
+                .collect::<Result<Vec<_>>>()?;
+            let tags = item["RepoTags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect();
+            found.push((config, layers, tags));
+        }
+    } else if let Some(ix) = meta.get("index.json") {
+        let index: Value =
+            serde_json::from_slice(ix).map_err(|e| fmt_err(format!("index.json: {e}")))?;
+        oci_manifests(images, &index, &mut found)?;
+    } else {
+        return Err(fmt_err(
+            "not an image archive: no manifest.json or index.json",
+        ));
+    }
+    let mut out = Vec::new();
+    for (config, layers, tags) in found {
+        out.push(commit(images, &config, &layers, &tags)?);
+    }
+    Ok(out)
+}
+
+fn oci_manifests(
+    images: &Images,
+    index: &Value,
+    found: &mut Vec<(Digest, Vec<Digest>, Vec<String>)>,
+) -> Result<()> {
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        let d = Digest::parse(m["digest"].as_str().unwrap_or_default())?;
+        let body: Value = serde_json::from_slice(&images.store().read(&d)?)
+            .map_err(|e| fmt_err(format!("manifest {d}: {e}")))?;
+        let media = m["mediaType"]
+            .as_str()
+            .or(body["mediaType"].as_str())
+            .unwrap_or_default();
+        if media.contains("index") || media.contains("manifest.list") {
+            oci_manifests(images, &body, found)?;
+            continue;
+        }
+        let config = Digest::parse(body["config"]["digest"].as_str().unwrap_or_default())?;
+        let layers = body["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| Digest::parse(l["digest"].as_str().unwrap_or_default()))
+            .collect::<Result<Vec<_>>>()?;
+        let ann = &m["annotations"];
+        let tags = [
+            "io.containerd.image.name",
+            "org.opencontainers.image.ref.name",
+        ]
+        .iter()
+        .filter_map(|k| ann[*k].as_str())
+        .filter(|t| Reference::parse(t).is_ok())
+        .take(1)
+        .map(str::to_owned)
+        .collect();
+        found.push((config, layers, tags));
+    }
+    Ok(())
+}
+
+/// The digest of a layer's uncompressed tar.
+fn diff_id(path: &Path) -> Result<Digest> {
+    let f = io(std::fs::File::open(path), || {
+        format!("open {}", path.display())
+    })?;
+    let mut br = BufReader::new(f);
+    let head = io(br.fill_buf(), || "read layer".into())?.to_vec();
+    let mut r: Box<dyn Read> = match detect(&head) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
+        Compression::Zstd => Box::new(io(zstd::stream::read::Decoder::with_buffer(br), || {
+            "zstd".into()
+        })?),
+        Compression::None => Box::new(br),
+    };
+    let mut h = Sha256::new();
+    io(std::io::copy(&mut r, &mut h), || "decompress layer".into())?;
+    Ok(Digest::from_hasher(h))
+}
+
+/// Verify one image's layers against its config, unpack them, record it and its tags.
+fn commit(images: &Images, config: &Digest, layers: &[Digest], tags: &[String]) -> Result<Image> {
+    let cfg: Value = serde_json::from_slice(&images.store().read(config)?)
+        .map_err(|e| fmt_err(format!("image config {config}: {e}")))?;
+    let diff_ids = cfg["rootfs"]["diff_ids"]
+        .as_array()
+        .ok_or_else(|| fmt_err(format!("image config {config}: rootfs.diff_ids missing")))?
+        .iter()
+        .map(|d| Digest::parse(d.as_str().unwrap_or_default()))
+        .collect::<Result<Vec<_>>>()?;
+    if diff_ids.len() != layers.len() {
+        return Err(fmt_err(format!(
+            "image {config}: {} layers but {} diff_ids",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    for (i, (blob, want)) in layers.iter().zip(&diff_ids).enumerate() {
+        let got = diff_id(&images.store().path(blob))?;
+        if got != *want {
+            return Err(Error::DigestMismatch {
+                expected: format!("layer {i} diff_id {want}"),
+                actual: got.to_string(),
+            });
+        }
+    }
+    let chains = chain_ids(&diff_ids);
+    for (chain, blob) in chains.iter().zip(layers) {
+        images.layers().ensure(chain, &images.store().path(blob))?;
+    }
+    let refs = tags
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>>>()?;
+    images.record(config, layers, &chains, &refs)
+}

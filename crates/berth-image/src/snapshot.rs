@@ -1,0 +1,108 @@
+//! Layer snapshots: each layer is unpacked once, into `layers/<chain-id>/`, where the chain id
+//! identifies the layer together with everything below it (OCI image spec). Unpacking goes to a
+//! temporary directory renamed into place, so a crash never leaves a half-unpacked layer under
+//! its final name, and a layer shared by several images is unpacked only once.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{Result, io};
+
+/// Chain ids of a stack of layers given their diff ids (bottom first).
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => {
+                Digest::from_hasher(Sha256::new_with_prefix(format!("{prev} {d}").as_bytes()))
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// The layers directory.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    dir: PathBuf,
+}
+
+impl Layers {
+    pub fn open(dir: &Path) -> Result<Layers> {
+        io(std::fs::create_dir_all(dir), || {
+            format!("create {}", dir.display())
+        })?;
+        // Leftovers of an unpack that was interrupted.
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(Layers {
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn path(&self, chain: &Digest) -> PathBuf {
+        self.dir.join(chain.hex())
+    }
+
+    pub fn has(&self, chain: &Digest) -> bool {
+        self.path(chain).is_dir()
+    }
+
+    /// Unpack `blob` as the layer `chain` unless it is there already.
+    pub fn ensure(&self, chain: &Digest, blob: &Path) -> Result<PathBuf> {
+        let dest = self.path(chain);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        io(std::fs::create_dir(&tmp), || {
+            format!("create {}", tmp.display())
+        })?;
+        let res = (|| {
+            let f = io(std::fs::File::open(blob), || {
+                format!("open {}", blob.display())
+            })?;
+            crate::unpack::unpack(f, &tmp)?;
+            match std::fs::rename(&tmp, &dest) {
+                Ok(()) => Ok(()),
+                // Someone else finished the same layer first.
+                Err(_) if dest.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(())
+                }
+                Err(e) => Err(crate::Error::Io {
+                    ctx: format!("commit layer {chain}"),
+                    source: e,
+                }),
+            }
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        res.map(|()| dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let c = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(c[0], a);
+        assert_eq!(c[1], Digest::of(format!("{a} {b}").as_bytes()));
+    }
+}

@@ -1,0 +1,192 @@
+//! `load` of docker-save and OCI-layout archives built here: images, tags and unpacked layers
+//! appear; a layer that does not match the config's diff_ids is refused with nothing recorded.
+
+use std::io::Write;
+
+use berth_image::Digest;
+use berth_image::archive::load;
+use berth_image::images::Images;
+use berth_image::snapshot::chain_ids;
+use serde_json::json;
+
+fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).expect("gz");
+    gz.finish().expect("gz")
+}
+
+fn archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &data[..]).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+struct Fixture {
+    l1: Vec<u8>,
+    l2_gz: Vec<u8>,
+    config: Vec<u8>,
+    diff_ids: Vec<Digest>,
+}
+
+fn fixture() -> Fixture {
+    let l1 = layer(&[("bin/hello", b"hello"), ("etc/os-release", b"ID=test\n")]);
+    let l2 = layer(&[("etc/os-release", b"ID=changed\n"), (".wh.bin", b"")]);
+    let diff_ids = vec![Digest::of(&l1), Digest::of(&l2)];
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}
+    }))
+    .expect("config");
+    Fixture {
+        l1,
+        l2_gz: gzip(&l2),
+        config,
+        diff_ids,
+    }
+}
+
+fn docker_archive(f: &Fixture, tags: &[&str]) -> Vec<u8> {
+    let manifest = json!([{"Config": "config.json", "RepoTags": tags, "Layers": ["l1/layer.tar", "l2/layer.tar"]}]);
+    archive(&[
+        ("config.json", f.config.clone()),
+        ("l1/layer.tar", f.l1.clone()),
+        ("l2/layer.tar", f.l2_gz.clone()),
+        (
+            "manifest.json",
+            serde_json::to_vec(&manifest).expect("json"),
+        ),
+    ])
+}
+
+#[test]
+fn docker_archive_loads_with_tags_and_layers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = Images::open(dir.path()).expect("open");
+    let f = fixture();
+    let loaded = load(
+        &images,
+        &docker_archive(&f, &["busybox:latest", "alpine:3.10"])[..],
+    )
+    .expect("load");
+    assert_eq!(loaded.len(), 1);
+    let img = &loaded[0];
+    assert_eq!(img.id, Digest::of(&f.config).to_string());
+    assert_eq!(img.tags, vec!["busybox:latest", "alpine:3.10"]);
+    assert_eq!(images.resolve("busybox").expect("resolve").id, img.id);
+    assert_eq!(
+        images
+            .resolve("docker.io/library/alpine:3.10")
+            .expect("resolve")
+            .id,
+        img.id
+    );
+    assert_eq!(
+        images
+            .resolve(&img.id["sha256:".len()..][..12])
+            .expect("short id")
+            .id,
+        img.id
+    );
+    assert!(images.resolve("nope").is_err());
+    let chains = chain_ids(&f.diff_ids);
+    let top = images.layers().path(&chains[1]);
+    assert_eq!(
+        std::fs::read(top.join("etc/os-release")).expect("layer 2"),
+        b"ID=changed\n"
+    );
+    assert_eq!(
+        std::fs::read(images.layers().path(&chains[0]).join("bin/hello")).expect("layer 1"),
+        b"hello"
+    );
+    // Loading again is idempotent: the same image, layers not unpacked twice.
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&top).expect("meta").ino();
+    load(&images, &docker_archive(&f, &["busybox:latest"])[..]).expect("reload");
+    assert_eq!(std::fs::metadata(&top).expect("meta").ino(), ino);
+    assert_eq!(images.list().expect("list").len(), 1);
+    assert!(images.store().verify().expect("verify").is_empty());
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = Images::open(dir.path()).expect("open");
+    let mut f = fixture();
+    f.l1 = layer(&[("bin/hello", b"tampered")]);
+    let e = load(&images, &docker_archive(&f, &["evil:latest"])[..]).expect_err("tampered layer");
+    assert!(e.to_string().contains("diff_id"), "{e}");
+    assert!(images.list().expect("list").is_empty(), "nothing recorded");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("layers"))
+            .expect("layers")
+            .count(),
+        0,
+        "nothing unpacked"
+    );
+}
+
+#[test]
+fn oci_layout_archive_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = Images::open(dir.path()).expect("open");
+    let f = fixture();
+    let blob = |d: &[u8]| (format!("blobs/sha256/{}", Digest::of(d).hex()), d.to_vec());
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(&f.config).to_string(), "size": f.config.len()},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(&f.l1).to_string(), "size": f.l1.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::of(&f.l2_gz).to_string(), "size": f.l2_gz.len()}
+        ]
+    }))
+    .expect("manifest");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": Digest::of(&manifest).to_string(), "size": manifest.len(),
+                       "annotations": {"io.containerd.image.name": "localhost:5000/app:v1"}}]
+    }))
+    .expect("index");
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        blob(&f.config),
+        blob(&f.l1),
+        blob(&f.l2_gz),
+        blob(&manifest),
+        ("index.json".into(), index),
+    ];
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    let loaded = load(&images, &gzip(&archive(&refs))[..]).expect("load");
+    assert_eq!(loaded[0].tags, vec!["localhost:5000/app:v1"]);
+    assert_eq!(loaded[0].id, Digest::of(&f.config).to_string());
+    // A blob whose content does not match its name is refused.
+    let mut bad = refs.clone();
+    bad[2].1 = b"not the layer".to_vec();
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let images2 = Images::open(dir2.path()).expect("open");
+    assert!(load(&images2, &archive(&bad)[..]).is_err());
+    assert!(images2.list().expect("list").is_empty());
+}
