@@ -54,3 +54,37 @@ pub fn bundle(dir: &Path, config: &str) -> Result<PathBuf> {
     std::fs::write(dir.join("config.json"), config)?;
     Ok(dir.to_owned())
 }
+
+/// A `docker save`-format archive of a busybox image (tags: busybox:latest, alpine:latest,
+/// alpine:3.10 — names client test suites expect), built offline from busybox-static.
+pub fn busybox_image(work: &Path) -> Result<Vec<u8>> {
+    let rootfs = work.join("busybox-rootfs");
+    busybox_rootfs(&rootfs)?;
+    let layer = berth_image::archive::tar_dir(&rootfs)?;
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let diff_id = berth_image::Digest::of(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"]
+        },
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "cargo xtask images (Debian busybox-static)"}]
+    });
+    let config = serde_json::to_vec(&config)?;
+    let mut out = Vec::new();
+    berth_image::archive::write_docker_archive(
+        &mut out,
+        &[berth_image::archive::ArchiveImage {
+            config: &config,
+            layers: vec![&layer],
+            tags: ["busybox:latest", "alpine:latest", "alpine:3.10"]
+                .map(String::from)
+                .to_vec(),
+        }],
+    )?;
+    Ok(out)
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: `bundle DIR` builds a busybox bundle; `demo` builds Berth and runs a
-//! container from such a bundle; `bench runtime` runs the runtime benchmark.
+//! container from such a bundle; `images` writes a busybox image archive (docker save format)
+//! to target/images; `bench runtime` runs the runtime benchmark.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,6 +86,17 @@ fn main() -> Result<()> {
                 bail!("berth runtime run failed: {status}");
             }
         }
+        ["images"] => {
+            let out = workspace().join("target/images");
+            std::fs::create_dir_all(&out)?;
+            let data = xtask::busybox_image(&out)?;
+            let path = out.join("busybox.tar");
+            std::fs::write(&path, data)?;
+            println!(
+                "{} (busybox:latest, alpine:latest, alpine:3.10; load with `docker load -i`)",
+                path.display()
+            );
+        }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
             let script = workspace().join("bench/runtime/run.sh");
@@ -98,7 +110,7 @@ fn main() -> Result<()> {
                 bail!("benchmark failed");
             }
         }
-        _ => bail!("usage: cargo xtask bundle DIR | demo | bench runtime [RUNS]"),
+        _ => bail!("usage: cargo xtask bundle DIR | demo | images | bench runtime [RUNS]"),
     }
     Ok(())
 }

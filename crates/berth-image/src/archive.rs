@@ -206,3 +206,78 @@ fn commit(images: &Images, config: &Digest, layers: &[Digest], tags: &[String]) 
         .collect::<Result<Vec<_>>>()?;
     images.record(config, layers, &chains, &refs)
 }
+
+/// One image to write with [`write_docker_archive`]: its config JSON, its layers as
+/// uncompressed tars (bottom first), and its tags.
+pub struct ArchiveImage<'a> {
+    pub config: &'a [u8],
+    pub layers: Vec<&'a [u8]>,
+    pub tags: Vec<String>,
+}
+
+/// Write images in `docker save`'s format (loadable by `docker load`, `podman load` and
+/// [`load`]): `<config hex>.json`, `<diff id hex>/layer.tar`, `manifest.json`, `repositories`.
+pub fn write_docker_archive(out: impl std::io::Write, images: &[ArchiveImage]) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    let mut add = |name: &str, data: &[u8]| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name)
+            .map_err(|e| fmt_err(format!("{name}: {e}")))?;
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        io(b.append(&h, data), || format!("write {name}"))
+    };
+    let mut manifest = Vec::new();
+    let mut repositories = serde_json::Map::new();
+    for img in images {
+        let config = Digest::of(img.config);
+        add(&format!("{}.json", config.hex()), img.config)?;
+        let mut layer_names = Vec::new();
+        for l in &img.layers {
+            let name = format!("{}/layer.tar", Digest::of(l).hex());
+            add(&name, l)?;
+            layer_names.push(name);
+        }
+        for t in &img.tags {
+            let r = Reference::parse(t)?;
+            if let Some(tag) = &r.tag {
+                let repo = repositories
+                    .entry(r.familiar_name())
+                    .or_insert_with(|| Value::Object(Default::default()));
+                repo[tag.as_str()] = Value::from(
+                    layer_names
+                        .last()
+                        .map(|n| n.trim_end_matches("/layer.tar"))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        manifest.push(serde_json::json!({
+            "Config": format!("{}.json", config.hex()),
+            "RepoTags": img.tags,
+            "Layers": layer_names,
+        }));
+    }
+    add(
+        "manifest.json",
+        &serde_json::to_vec(&manifest).map_err(|e| fmt_err(e.to_string()))?,
+    )?;
+    add(
+        "repositories",
+        &serde_json::to_vec(&repositories).map_err(|e| fmt_err(e.to_string()))?,
+    )?;
+    io(b.into_inner(), || "finish archive".into()).map(|_| ())
+}
+
+/// A layer tar of the directory `dir` (symlinks kept as links, owners as on disk).
+pub fn tar_dir(dir: &Path) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    io(b.append_dir_all(".", dir), || {
+        format!("archive {}", dir.display())
+    })?;
+    io(b.into_inner(), || "finish layer".into())
+}

@@ -190,3 +190,36 @@ fn oci_layout_archive_loads() {
     assert!(load(&images2, &archive(&bad)[..]).is_err());
     assert!(images2.list().expect("list").is_empty());
 }
+
+#[test]
+fn written_docker_archives_load_back_with_identical_digests() {
+    let f = fixture();
+    let l2 = {
+        let mut d = flate2::read::GzDecoder::new(&f.l2_gz[..]);
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut v).expect("gunzip");
+        v
+    };
+    let mut out = Vec::new();
+    berth_image::archive::write_docker_archive(
+        &mut out,
+        &[berth_image::archive::ArchiveImage {
+            config: &f.config,
+            layers: vec![&f.l1, &l2],
+            tags: vec!["busybox:latest".into(), "alpine:3.10".into()],
+        }],
+    )
+    .expect("write");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = Images::open(dir.path()).expect("open");
+    let loaded = load(&images, &out[..]).expect("load");
+    assert_eq!(loaded[0].id, Digest::of(&f.config).to_string());
+    assert_eq!(
+        loaded[0].chain_ids,
+        chain_ids(&f.diff_ids)
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(loaded[0].tags, vec!["busybox:latest", "alpine:3.10"]);
+}

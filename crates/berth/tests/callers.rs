@@ -44,17 +44,10 @@ impl Sandbox {
             dir.path().join("berth-runtime"),
         )
         .expect("symlink");
-        let rootfs = dir.path().join("rootfs");
-        xtask::busybox_rootfs(&rootfs).expect("rootfs");
-        let ok = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .args(["-cf"])
-            .arg(dir.path().join("busybox.tar"))
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(ok.success());
+        // Berth writes the image archive: the callers' `load` proves the format. Podman names
+        // registry-less RepoTags `localhost/…`, Docker `docker.io/library/…`; nothing is pulled.
+        let archive = xtask::busybox_image(dir.path()).expect("busybox image");
+        std::fs::write(dir.path().join("busybox.tar"), archive).expect("write archive");
         let name = format!("berthtest-{tag}-{}", std::process::id());
         Sandbox {
             dir,
@@ -179,21 +172,23 @@ fn podman_runs_containers_with_berth_runtime() {
             .output()
             .expect("podman")
     };
-    let o = podman(&[
-        "import",
-        sb.path("busybox.tar").to_str().expect("utf8"),
-        "localhost/busybox:latest",
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
+    let o = podman(&["load", "-i", sb.path("busybox.tar").to_str().expect("utf8")]);
+    assert!(
+        o.status.success(),
+        "podman load of Berth's archive: {}",
+        text(&o)
+    );
     let parent = format!("/{}", sb.name);
     let o = podman(&[
         "run",
+        "--pull",
+        "never",
         "--rm",
         "--network",
         "none",
         "--cgroup-parent",
         &parent,
-        "localhost/busybox",
+        "localhost/busybox:latest",
         "echo",
         "ok",
     ]);
@@ -201,12 +196,14 @@ fn podman_runs_containers_with_berth_runtime() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
     let o = podman(&[
         "run",
+        "--pull",
+        "never",
         "--rm",
         "--network",
         "none",
         "--cgroup-parent",
         &parent,
-        "localhost/busybox",
+        "localhost/busybox:latest",
         "sh",
         "-c",
         "exit 9",
@@ -214,6 +211,8 @@ fn podman_runs_containers_with_berth_runtime() {
     assert_eq!(o.status.code(), Some(9), "{}", text(&o));
     let o = podman(&[
         "run",
+        "--pull",
+        "never",
         "-d",
         "--name",
         "bg",
@@ -221,7 +220,7 @@ fn podman_runs_containers_with_berth_runtime() {
         "none",
         "--cgroup-parent",
         &parent,
-        "localhost/busybox",
+        "localhost/busybox:latest",
         "sleep",
         "100",
     ]);
@@ -298,14 +297,21 @@ fn docker_runs_containers_with_berth_runtime() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let o = docker(&[
-        "import",
-        sb.path("busybox.tar").to_str().expect("utf8"),
-        "busybox:latest",
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
+    let o = docker(&["load", "-i", sb.path("busybox.tar").to_str().expect("utf8")]);
+    assert!(
+        o.status.success(),
+        "docker load of Berth's archive: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("alpine:3.10"),
+        "{}",
+        text(&o)
+    );
     let o = docker(&[
         "run",
+        "--pull",
+        "never",
         "--runtime",
         "berth",
         "--rm",
@@ -320,6 +326,8 @@ fn docker_runs_containers_with_berth_runtime() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
     let o = docker(&[
         "run",
+        "--pull",
+        "never",
         "--runtime",
         "berth",
         "--rm",
@@ -333,6 +341,8 @@ fn docker_runs_containers_with_berth_runtime() {
     assert_eq!(o.status.code(), Some(7), "{}", text(&o));
     let o = docker(&[
         "run",
+        "--pull",
+        "never",
         "--runtime",
         "berth",
         "-d",
