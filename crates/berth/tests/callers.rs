@@ -364,6 +364,29 @@ fn docker_runs_containers_with_berth_runtime() {
     );
     let o = docker(&["rm", "-f", "bg"]);
     assert!(o.status.success(), "docker rm: {}", text(&o));
+    // docker save → Berth's load: the same image id, the layer unpacked.
+    let saved = sb.path("saved.tar");
+    let o = docker(&[
+        "save",
+        "-o",
+        saved.to_str().expect("utf8"),
+        "busybox:latest",
+    ]);
+    assert!(o.status.success(), "docker save: {}", text(&o));
+    let images = berth_image::images::Images::open(&sb.path("berth-images")).expect("image root");
+    let loaded = berth_image::archive::load(&images, std::fs::File::open(&saved).expect("saved"))
+        .expect("load docker save");
+    let ours_loaded = {
+        let images2 =
+            berth_image::images::Images::open(&sb.path("berth-images2")).expect("image root");
+        let ours = std::fs::File::open(sb.path("busybox.tar")).expect("our archive");
+        berth_image::archive::load(&images2, ours).expect("load ours")
+    };
+    assert_eq!(loaded[0].id, ours_loaded[0].id, "docker kept the image id");
+    assert!(loaded[0].tags.contains(&"busybox:latest".to_owned()));
+    let chain =
+        berth_image::Digest::parse(loaded[0].chain_ids.last().expect("a layer")).expect("digest");
+    assert!(images.layers().path(&chain).join("bin/busybox").is_file());
     drop(sb);
     let _ = child.wait();
 }
