@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -187,18 +187,62 @@ fn commit(images: &Images, config: &Digest, layers: &[Digest], tags: &[String]) 
             diff_ids.len()
         )));
     }
-    for (i, (blob, want)) in layers.iter().zip(&diff_ids).enumerate() {
-        let got = diff_id(&images.store().path(blob))?;
-        if got != *want {
-            return Err(Error::DigestMismatch {
-                expected: format!("layer {i} diff_id {want}"),
-                actual: got.to_string(),
-            });
-        }
-    }
+    // Layers are independent: verify and unpack them in parallel (one thread per layer, as many
+    // at a time as there are CPUs).
     let chains = chain_ids(&diff_ids);
-    for (chain, blob) in chains.iter().zip(layers) {
-        images.layers().ensure(chain, &images.store().path(blob))?;
+    let jobs: Vec<(usize, &Digest, &Digest, &Digest)> = layers
+        .iter()
+        .zip(&diff_ids)
+        .zip(&chains)
+        .enumerate()
+        .map(|(i, ((b, w), c))| (i, b, w, c))
+        .collect();
+    let width = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for batch in jobs.chunks(width) {
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|(i, blob, want, _)| {
+                    s.spawn(move || {
+                        let got = diff_id(&images.store().path(blob))?;
+                        if got != **want {
+                            return Err(Error::DigestMismatch {
+                                expected: format!("layer {i} diff_id {want}"),
+                                actual: got.to_string(),
+                            });
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(fmt_err("layer check panicked")))
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+    }
+    // Only once every layer is verified is anything unpacked.
+    for batch in jobs.chunks(width) {
+        let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|(_, blob, _, chain)| {
+                    s.spawn(move || images.layers().ensure(chain, &images.store().path(blob)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(fmt_err("layer unpack panicked")))
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
     }
     let refs = tags
         .iter()

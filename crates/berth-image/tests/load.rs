@@ -223,3 +223,108 @@ fn written_docker_archives_load_back_with_identical_digests() {
     );
     assert_eq!(loaded[0].tags, vec!["busybox:latest", "alpine:3.10"]);
 }
+
+/// Incompressible bytes, deterministic (xorshift).
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn killed_mid_load_leaves_a_consistent_store_and_a_retry_completes() {
+    // The child: re-executed test binary that only loads, until it is killed.
+    if let (Ok(root), Ok(file)) = (
+        std::env::var("BERTH_LOAD_ROOT"),
+        std::env::var("BERTH_LOAD_FILE"),
+    ) {
+        let images = Images::open(std::path::Path::new(&root)).expect("open");
+        let _ = load(&images, std::fs::File::open(file).expect("archive"));
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut layers = Vec::new();
+    for i in 0..6 {
+        let data = noise(6 << 20, i + 1);
+        layers.push(layer(&[(&format!("data{i}"), &data)]));
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}})).expect("config");
+    let mut files: Vec<(String, Vec<u8>)> = vec![("config.json".into(), config.clone())];
+    for (i, l) in layers.iter().enumerate() {
+        files.push((format!("l{i}/layer.tar"), l.clone()));
+    }
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(
+            &json!([{"Config": "config.json", "RepoTags": ["big:latest"], "Layers": names}]),
+        )
+        .expect("manifest"),
+    ));
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    let archive_path = dir.path().join("big.tar");
+    std::fs::write(&archive_path, archive(&refs)).expect("archive");
+    let root = dir.path().join("root");
+    let exe = std::env::current_exe().expect("test binary");
+    for delay_ms in [5u64, 60, 300, 900, 1800] {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "killed_mid_load_leaves_a_consistent_store_and_a_retry_completes",
+                "--nocapture",
+            ])
+            .env("BERTH_LOAD_ROOT", &root)
+            .env("BERTH_LOAD_FILE", &archive_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn loader");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Reopening cleans interrupted work; what is visible must be consistent.
+        let images = Images::open(&root).expect("reopen");
+        assert!(
+            images.store().verify().expect("verify").is_empty(),
+            "no corrupt blob after kill at {delay_ms} ms"
+        );
+        for img in images.list().expect("list") {
+            for c in &img.chain_ids {
+                assert!(
+                    images
+                        .layers()
+                        .path(&Digest::parse(c).expect("digest"))
+                        .is_dir(),
+                    "recorded image with a missing layer"
+                );
+            }
+        }
+        let tmp = std::fs::read_dir(root.join("layers"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(tmp, 0, "half-unpacked layers are removed on open");
+    }
+    let images = Images::open(&root).expect("reopen");
+    let loaded = load(
+        &images,
+        std::fs::File::open(&archive_path).expect("archive"),
+    )
+    .expect("retry completes");
+    assert_eq!(loaded[0].tags, vec!["big:latest"]);
+    let top = Digest::parse(loaded[0].chain_ids.last().expect("layer")).expect("digest");
+    assert!(images.layers().path(&top).join("data5").is_file());
+    assert!(images.store().verify().expect("verify").is_empty());
+}
