@@ -93,6 +93,57 @@ impl Layers {
     }
 }
 
+/// A container's root filesystem: an overlay of the image's layers (bottom first, as chain ids)
+/// with the container's own `upper` and `work` directories, mounted on `target`.
+pub fn mount_rootfs(
+    layers: &Layers,
+    chains: &[Digest],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<()> {
+    if chains.is_empty() {
+        return Err(crate::Error::Format(
+            "an image without layers has no root filesystem".into(),
+        ));
+    }
+    for d in [upper, work, target] {
+        io(std::fs::create_dir_all(d), || {
+            format!("create {}", d.display())
+        })?;
+    }
+    // overlayfs wants the top layer first.
+    let lower: Vec<String> = chains
+        .iter()
+        .rev()
+        .map(|c| layers.path(c).display().to_string())
+        .collect();
+    for l in &lower {
+        if l.contains(',') || l.contains(':') {
+            return Err(crate::Error::Format(format!(
+                "layer path {l:?} cannot be used in overlay options"
+            )));
+        }
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| crate::Error::Io {
+        ctx: format!("mount overlay on {}", target.display()),
+        source: e.into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

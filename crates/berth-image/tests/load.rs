@@ -328,3 +328,53 @@ fn killed_mid_load_leaves_a_consistent_store_and_a_retry_completes() {
     assert!(images.layers().path(&top).join("data5").is_file());
     assert!(images.store().verify().expect("verify").is_empty());
 }
+
+#[test]
+fn a_container_rootfs_is_an_overlay_of_the_layers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = Images::open(&dir.path().join("images")).expect("open");
+    let f = fixture();
+    let img = load(&images, &docker_archive(&f, &["t:1"])[..])
+        .expect("load")
+        .remove(0);
+    let chains: Vec<Digest> = img
+        .chain_ids
+        .iter()
+        .map(|c| Digest::parse(c).expect("digest"))
+        .collect();
+    let c = dir.path().join("container");
+    let rootfs = c.join("rootfs");
+    berth_image::snapshot::mount_rootfs(
+        images.layers(),
+        &chains,
+        &c.join("upper"),
+        &c.join("work"),
+        &rootfs,
+    )
+    .expect("mount");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _u = Unmount(rootfs.clone());
+    assert_eq!(
+        std::fs::read(rootfs.join("etc/os-release")).expect("top layer wins"),
+        b"ID=changed\n"
+    );
+    assert!(
+        !rootfs.join("bin").exists(),
+        "the whiteout hides the lower layer's bin/"
+    );
+    std::fs::write(rootfs.join("new"), b"x").expect("write");
+    assert!(
+        c.join("upper/new").is_file(),
+        "writes land in the container's upper dir"
+    );
+    let lower = images.layers().path(&chains[0]);
+    assert!(
+        !lower.join("new").exists() && lower.join("bin/hello").is_file(),
+        "layers are untouched"
+    );
+}
