@@ -4,7 +4,7 @@
 //! config's `rootfs.diff_ids` before anything is recorded; layers are unpacked once, by chain id.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -15,7 +15,7 @@ use crate::error::{Error, Result, io};
 use crate::images::{Image, Images};
 use crate::reference::Reference;
 use crate::snapshot::chain_ids;
-use crate::unpack::{Compression, detect};
+use crate::unpack::decompressed;
 
 /// Small metadata files of the archive kept in memory (manifest.json, index.json, …).
 const MAX_META: u64 = 16 << 20;
@@ -26,15 +26,7 @@ fn fmt_err(msg: impl Into<String>) -> Error {
 
 /// Load every image of the archive `r`; returns the loaded images.
 pub fn load(images: &Images, r: impl Read) -> Result<Vec<Image>> {
-    let mut br = BufReader::new(r);
-    let head = io(br.fill_buf(), || "read archive".into())?.to_vec();
-    let reader: Box<dyn Read> = match detect(&head) {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(io(zstd::stream::read::Decoder::with_buffer(br), || {
-            "zstd".into()
-        })?),
-        Compression::None => Box::new(br),
-    };
+    let reader = decompressed(r)?;
     let mut files: HashMap<String, Digest> = HashMap::new();
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     let mut ar = tar::Archive::new(reader);
@@ -156,15 +148,7 @@ fn diff_id(path: &Path) -> Result<Digest> {
     let f = io(std::fs::File::open(path), || {
         format!("open {}", path.display())
     })?;
-    let mut br = BufReader::new(f);
-    let head = io(br.fill_buf(), || "read layer".into())?.to_vec();
-    let mut r: Box<dyn Read> = match detect(&head) {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(io(zstd::stream::read::Decoder::with_buffer(br), || {
-            "zstd".into()
-        })?),
-        Compression::None => Box::new(br),
-    };
+    let mut r = decompressed(f)?;
     let mut h = Sha256::new();
     io(std::io::copy(&mut r, &mut h), || "decompress layer".into())?;
     Ok(Digest::from_hasher(h))

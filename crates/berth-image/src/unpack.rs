@@ -11,7 +11,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -50,17 +50,22 @@ pub fn detect(head: &[u8]) -> Compression {
     }
 }
 
-/// Unpack the layer `r` into the existing directory `dest`.
-pub fn unpack(r: impl Read, dest: &Path) -> Result<Stats> {
+/// `r` decompressed, whatever its compression (detected from its first bytes).
+pub fn decompressed<'a>(r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     let mut br = BufReader::with_capacity(1 << 16, r);
-    let head = io(br.fill_buf(), || "read layer".into())?.to_vec();
-    let reader: Box<dyn Read> = match detect(&head) {
+    let head = io(br.fill_buf(), || "read compressed stream".into())?;
+    Ok(match detect(head) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
         Compression::Zstd => Box::new(io(zstd::stream::read::Decoder::with_buffer(br), || {
             "zstd".into()
         })?),
         Compression::None => Box::new(br),
-    };
+    })
+}
+
+/// Unpack the layer `r` into the existing directory `dest`.
+pub fn unpack(r: impl Read, dest: &Path) -> Result<Stats> {
+    let reader = decompressed(r)?;
     let root: OwnedFd = io(std::fs::File::open(dest), || {
         format!("open layer dir {}", dest.display())
     })?
@@ -365,7 +370,7 @@ fn finish_fd(
 fn fset_xattr(fd: &OwnedFd, key: &str, value: &[u8]) -> std::result::Result<(), String> {
     let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
     // SAFETY: fsetxattr on an open descriptor with valid buffers.
-    let r = unsafe {
+    xattr_result(key, unsafe {
         libc::fsetxattr(
             fd.as_raw_fd(),
             k.as_ptr(),
@@ -373,11 +378,7 @@ fn fset_xattr(fd: &OwnedFd, key: &str, value: &[u8]) -> std::result::Result<(), 
             value.len(),
             0,
         )
-    };
-    if r != 0 {
-        return Err(format!("xattr {key}: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
+    })
 }
 
 /// Set an xattr on `dir` itself or, without following it, on `name` inside it.
@@ -387,18 +388,15 @@ fn set_xattr(
     key: &str,
     value: &[u8],
 ) -> std::result::Result<(), String> {
-    if name.is_none() {
+    let Some(name) = name else {
         return fset_xattr(dir, key, value);
-    }
-    let mut p = format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()).into_bytes();
-    if let Some(n) = name {
-        p.push(b'/');
-        p.extend_from_slice(n.as_bytes());
-    }
+    };
+    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name.as_bytes());
     let p = CString::new(p).map_err(|_| "NUL in name".to_owned())?;
     let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
     // SAFETY: valid C strings and buffer; `name` is a single component (no '/').
-    let r = unsafe {
+    xattr_result(key, unsafe {
         libc::lsetxattr(
             p.as_ptr(),
             k.as_ptr(),
@@ -406,7 +404,10 @@ fn set_xattr(
             value.len(),
             0,
         )
-    };
+    })
+}
+
+fn xattr_result(key: &str, r: libc::c_int) -> std::result::Result<(), String> {
     if r != 0 {
         return Err(format!("xattr {key}: {}", std::io::Error::last_os_error()));
     }

@@ -9,6 +9,7 @@ use berth_image::images::Images;
 use berth_image::snapshot::chain_ids;
 use serde_json::json;
 
+/// A tar of `(name, content)` files (used for layers and for whole archives).
 fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in files {
@@ -29,16 +30,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).expect("path");
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, &data[..]).expect("append");
-    }
-    b.into_inner().expect("tar")
+    layer(
+        &files
+            .iter()
+            .map(|(n, d)| (*n, d.as_slice()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 struct Fixture {
