@@ -125,18 +125,11 @@ fn notify_connection(filter: Option<&LoadedFilter>) -> Result<Option<UnixStream>
     })?))
 }
 
-fn seccomp_of(raw: &Value, root: &Root) -> Result<Option<LoadedFilter>> {
-    match raw.pointer("/linux/seccomp") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => {
-            let p: Profile = serde_json::from_value(v.clone())
-                .map_err(|e| Error::Seccomp(format!("invalid linux.seccomp: {e}")))?;
-            Ok(Some(seccomp::compile_cached(
-                &p,
-                &root.dir.join(".seccomp-cache"),
-            )?))
-        }
-    }
+/// Compile (or take from the cache) the container's seccomp program.
+fn compile_filter(profile: Option<&Profile>, root: &Root) -> Result<Option<LoadedFilter>> {
+    profile
+        .map(|p| seccomp::compile_cached(p, &root.dir.join(".seccomp-cache")))
+        .transpose()
 }
 
 /// Create a container: everything up to the point where only `start` is missing.
@@ -192,7 +185,7 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
         LinuxNamespaceType::Mount => 2,
         _ => 1,
     });
-    let filter = seccomp_of(&bundle.raw, root)?;
+    let filter = compile_filter(bundle.seccomp.as_ref(), root)?;
     let notify = notify_connection(filter.as_ref())?;
 
     let dir = root.claim(&o.id)?;
@@ -902,7 +895,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             "cannot allocate tty if runtime will detach without setting console socket".into(),
         ));
     }
-    let filter = seccomp_of(&st.config, root)?;
+    let filter = compile_filter(crate::spec::seccomp_of(&st.config)?.as_ref(), root)?;
     let notify = notify_connection(filter.as_ref())?.map(|s| (s, st.oci(status)));
     let cg = cgroups::open(&st.cgroup_path)?;
     let mut joins = Vec::new();

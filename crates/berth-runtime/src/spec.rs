@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -61,6 +62,8 @@ pub struct Bundle {
     pub spec: Spec,
     pub raw: Value,
     pub rootfs: PathBuf,
+    /// `linux.seccomp`, parsed and validated once.
+    pub seccomp: Option<Profile>,
 }
 
 impl Bundle {
@@ -102,27 +105,16 @@ impl Bundle {
             }
             Err(e) => return Err(Error::Spec(format!("rootfs {}: {e}", rootfs.display()))),
         }
+        let seccomp = seccomp_of(&raw)?;
         let b = Bundle {
             dir,
             spec,
             raw,
             rootfs,
+            seccomp,
         };
         b.validate()?;
         Ok(b)
-    }
-
-    /// The spec's `linux.seccomp`, if any.
-    pub fn seccomp(&self) -> Result<Option<Profile>> {
-        match self.raw.pointer("/linux/seccomp") {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => {
-                let p: Profile = serde_json::from_value(v.clone())
-                    .map_err(|e| Error::Seccomp(format!("invalid linux.seccomp: {e}")))?;
-                p.validate()?;
-                Ok(Some(p))
-            }
-        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -255,8 +247,20 @@ impl Bundle {
                 )));
             }
         }
-        self.seccomp()?;
         Ok(())
+    }
+}
+
+/// The `linux.seccomp` of a raw config (a bundle's, or one stored in a container's state).
+pub fn seccomp_of(raw: &Value) -> Result<Option<Profile>> {
+    match raw.pointer("/linux/seccomp") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let p = Profile::deserialize(v)
+                .map_err(|e| Error::Seccomp(format!("invalid linux.seccomp: {e}")))?;
+            p.validate()?;
+            Ok(Some(p))
+        }
     }
 }
 
