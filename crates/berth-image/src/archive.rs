@@ -8,7 +8,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result, io};
@@ -143,15 +142,45 @@ fn oci_manifests(
     Ok(())
 }
 
-/// The digest of a layer's uncompressed tar.
-fn diff_id(path: &Path) -> Result<Digest> {
-    let f = io(std::fs::File::open(path), || {
-        format!("open {}", path.display())
-    })?;
-    let mut r = decompressed(f)?;
-    let mut h = Sha256::new();
-    io(std::io::copy(&mut r, &mut h), || "decompress layer".into())?;
-    Ok(Digest::from_hasher(h))
+/// Unpack (verified against their diff ids) the layers of one image that are not unpacked yet,
+/// in parallel.
+pub(crate) fn unpack_layers(
+    images: &Images,
+    blobs: &[Digest],
+    diff_ids: &[Digest],
+    chains: &[Digest],
+) -> Result<()> {
+    let jobs: Vec<(&Digest, &Digest, &Digest)> = blobs
+        .iter()
+        .zip(diff_ids)
+        .zip(chains)
+        .map(|((b, w), c)| (b, w, c))
+        .filter(|(_, _, c)| !images.layers().has(c))
+        .collect();
+    let width = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for batch in jobs.chunks(width) {
+        let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|(blob, diff, chain)| {
+                    s.spawn(move || {
+                        images
+                            .layers()
+                            .ensure(chain, &images.store().path(blob), Some(diff))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(fmt_err("layer unpack panicked")))
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+    }
+    Ok(())
 }
 
 /// Verify one image's layers against its config, unpack them, record it and its tags.
@@ -171,68 +200,16 @@ fn commit(images: &Images, config: &Digest, layers: &[Digest], tags: &[String]) 
             diff_ids.len()
         )));
     }
-    // Layers are independent: verify and unpack them in parallel (one thread per layer, as many
-    // at a time as there are CPUs).
+    // Layers are independent: verify and unpack each in one pass, in parallel (one thread per
+    // layer, as many at a time as there are CPUs). A layer whose content does not match its
+    // diff_id is never committed, and the image is recorded only when all of them are there.
     let chains = chain_ids(&diff_ids);
-    let jobs: Vec<(usize, &Digest, &Digest, &Digest)> = layers
-        .iter()
-        .zip(&diff_ids)
-        .zip(&chains)
-        .enumerate()
-        .map(|(i, ((b, w), c))| (i, b, w, c))
-        .collect();
-    let width = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for batch in jobs.chunks(width) {
-        let results: Vec<Result<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|(i, blob, want, _)| {
-                    s.spawn(move || {
-                        let got = diff_id(&images.store().path(blob))?;
-                        if got != **want {
-                            return Err(Error::DigestMismatch {
-                                expected: format!("layer {i} diff_id {want}"),
-                                actual: got.to_string(),
-                            });
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(fmt_err("layer check panicked")))
-                })
-                .collect()
-        });
-        results.into_iter().collect::<Result<Vec<()>>>()?;
-    }
-    // Only once every layer is verified is anything unpacked.
-    for batch in jobs.chunks(width) {
-        let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|(_, blob, _, chain)| {
-                    s.spawn(move || images.layers().ensure(chain, &images.store().path(blob)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(fmt_err("layer unpack panicked")))
-                })
-                .collect()
-        });
-        results.into_iter().collect::<Result<Vec<_>>>()?;
-    }
+    unpack_layers(images, layers, &diff_ids, &chains)?;
     let refs = tags
         .iter()
         .map(|t| Reference::parse(t))
         .collect::<Result<Vec<_>>>()?;
-    images.record(config, layers, &chains, &refs)
+    images.record(config, layers, &chains, &refs, None)
 }
 
 /// One image to write with [`write_docker_archive`]: its config JSON, its layers as

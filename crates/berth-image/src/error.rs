@@ -13,6 +13,10 @@ pub enum Error {
     Format(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Registry(String),
     #[error("blob {0} not found")]
     NotFound(String),
     #[error("layer entry {path:?}: {msg}")]

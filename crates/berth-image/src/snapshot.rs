@@ -10,6 +10,8 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::Digest;
 use crate::error::{Result, io};
 
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Chain ids of a stack of layers given their diff ids (bottom first).
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
@@ -36,10 +38,13 @@ impl Layers {
         io(std::fs::create_dir_all(dir), || {
             format!("create {}", dir.display())
         })?;
-        // Leftovers of an unpack that was interrupted.
+        // Leftovers of an unpack whose process died (`.tmp-<pid>-…`).
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                let _ = std::fs::remove_dir_all(e.path());
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = name.strip_prefix(".tmp-") {
+                if !crate::owner_alive(rest) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
             }
         }
         Ok(Layers {
@@ -55,15 +60,53 @@ impl Layers {
         self.path(chain).is_dir()
     }
 
-    /// Unpack `blob` as the layer `chain` unless it is there already.
-    pub fn ensure(&self, chain: &Digest, blob: &Path) -> Result<PathBuf> {
+    /// The unpacked size of a layer in bytes (recorded when it was unpacked; measured and
+    /// recorded if that record is missing).
+    pub fn size(&self, chain: &Digest) -> u64 {
+        let rec = self.dir.join(format!("{}.size", chain.hex()));
+        if let Some(n) = std::fs::read_to_string(&rec)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return n;
+        }
+        let n = du(&self.path(chain));
+        let _ = std::fs::write(&rec, n.to_string());
+        n
+    }
+
+    /// Remove every layer whose chain id (`sha256:…`) is not in `keep`.
+    pub fn gc(&self, keep: &std::collections::HashSet<String>) -> Result<()> {
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let hex = name.trim_end_matches(".size");
+            if hex.starts_with('.') || keep.contains(&format!("sha256:{hex}")) {
+                continue;
+            }
+            let p = e.path();
+            let r = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            io(r, || format!("remove layer {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Unpack `blob` as the layer `chain` unless it is there already. With `diff_id`, the
+    /// blob's uncompressed content must have that digest or nothing is committed.
+    pub fn ensure(&self, chain: &Digest, blob: &Path, diff_id: Option<&Digest>) -> Result<PathBuf> {
         let dest = self.path(chain);
         if dest.is_dir() {
             return Ok(dest);
         }
-        let tmp = self
-            .dir
-            .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".tmp-{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chain.hex()
+        ));
         let _ = std::fs::remove_dir_all(&tmp);
         io(std::fs::create_dir(&tmp), || {
             format!("create {}", tmp.display())
@@ -72,7 +115,14 @@ impl Layers {
             let f = io(std::fs::File::open(blob), || {
                 format!("open {}", blob.display())
             })?;
-            crate::unpack::unpack(f, &tmp)?;
+            let stats = match diff_id {
+                Some(d) => crate::unpack::unpack_verified(f, &tmp, d)?,
+                None => crate::unpack::unpack(f, &tmp)?,
+            };
+            let _ = std::fs::write(
+                self.dir.join(format!("{}.size", chain.hex())),
+                stats.bytes.to_string(),
+            );
             match std::fs::rename(&tmp, &dest) {
                 Ok(()) => Ok(()),
                 // Someone else finished the same layer first.
@@ -91,6 +141,22 @@ impl Layers {
         }
         res.map(|()| dest)
     }
+}
+
+/// Bytes of regular files under `dir` (not following symlinks).
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 /// A container's root filesystem: an overlay of the image's layers (bottom first, as chain ids)

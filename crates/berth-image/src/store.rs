@@ -15,6 +15,69 @@ use crate::error::{Error, Result, io};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// One blob being written; see [`Store::writer`].
+pub struct Writer {
+    store: Store,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+    hash: Sha256,
+    expected: Option<Digest>,
+    written: u64,
+    committed: bool,
+}
+
+impl Writer {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.hash.update(data);
+        self.written += data.len() as u64;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::Format("blob writer already committed".into()))?;
+        io(f.write_all(data), || {
+            format!("write {}", self.tmp.display())
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Verify the digest (if one was expected), make the blob durable and visible.
+    pub fn commit(mut self) -> Result<Digest> {
+        let actual = Digest::from_hasher(self.hash.clone());
+        if let Some(e) = &self.expected {
+            if *e != actual {
+                return Err(Error::DigestMismatch {
+                    expected: e.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        let f = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Format("blob writer already committed".into()))?;
+        io(f.sync_all(), || format!("sync {}", self.tmp.display()))?;
+        drop(f);
+        io(std::fs::rename(&self.tmp, self.store.path(&actual)), || {
+            format!("commit {actual}")
+        })?;
+        self.committed = true;
+        Ok(actual)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Not committed (error or abandoned): nothing of it may remain.
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// A content store rooted at a directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -34,6 +97,16 @@ impl Store {
         io(std::fs::create_dir_all(s.ingest()), || {
             format!("create {}", s.ingest().display())
         })?;
+        // Ingests of writers that died (named `<pid>-…`); live writers keep theirs.
+        for e in std::fs::read_dir(s.ingest())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !crate::owner_alive(&e.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         Ok(s)
     }
 
@@ -71,6 +144,21 @@ impl Store {
         if let Some(d) = expected.filter(|d| self.has(d)) {
             return Ok(d.clone());
         }
+        let mut w = self.writer(expected.cloned())?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = io(r.read(&mut buf), || "read blob content".into())?;
+            if n == 0 {
+                break;
+            }
+            w.write(&buf[..n])?;
+        }
+        w.commit()
+    }
+
+    /// A writer for one new blob: content goes to `ingest/`, [`Writer::commit`] verifies it and
+    /// makes it visible; dropping the writer uncommitted removes what was written.
+    pub fn writer(&self, expected: Option<Digest>) -> Result<Writer> {
         let tmp = self.ingest().join(format!(
             "{}-{}-{}",
             std::process::id(),
@@ -80,41 +168,18 @@ impl Store {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
-        let res = (|| {
-            let mut f = io(std::fs::File::create(&tmp), || {
-                format!("create {}", tmp.display())
-            })?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = io(r.read(&mut buf), || "read blob content".into())?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-                io(f.write_all(&buf[..n]), || {
-                    format!("write {}", tmp.display())
-                })?;
-            }
-            let actual = Digest::from_hasher(h);
-            if let Some(e) = expected {
-                if *e != actual {
-                    return Err(Error::DigestMismatch {
-                        expected: e.to_string(),
-                        actual: actual.to_string(),
-                    });
-                }
-            }
-            io(f.sync_all(), || format!("sync {}", tmp.display()))?;
-            io(std::fs::rename(&tmp, self.path(&actual)), || {
-                format!("commit {actual}")
-            })?;
-            Ok(actual)
-        })();
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res
+        let file = io(std::fs::File::create(&tmp), || {
+            format!("create {}", tmp.display())
+        })?;
+        Ok(Writer {
+            store: self.clone(),
+            tmp,
+            file: Some(file),
+            hash: Sha256::new(),
+            expected,
+            written: 0,
+            committed: false,
+        })
     }
 
     /// Store `data`.

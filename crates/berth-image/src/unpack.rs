@@ -20,6 +20,9 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use tar::EntryType;
 
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 use crate::error::{Error, Result, io};
 
 /// Longest path accepted in a layer (the kernel's PATH_MAX).
@@ -65,7 +68,46 @@ pub fn decompressed<'a>(r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
 
 /// Unpack the layer `r` into the existing directory `dest`.
 pub fn unpack(r: impl Read, dest: &Path) -> Result<Stats> {
-    let reader = decompressed(r)?;
+    unpack_tar(decompressed(r)?, dest)
+}
+
+/// Unpack the layer `r` into `dest` in one pass while hashing its uncompressed content, which
+/// must have the digest `diff_id` (else [`Error::DigestMismatch`]; the caller discards `dest`).
+pub fn unpack_verified(r: impl Read, dest: &Path, diff_id: &Digest) -> Result<Stats> {
+    let mut hr = HashingReader {
+        inner: decompressed(r)?,
+        hash: Sha256::new(),
+    };
+    let stats = unpack_tar(&mut hr, dest)?;
+    // The tar reader stops at the end-of-archive blocks; the digest covers everything.
+    io(std::io::copy(&mut hr, &mut std::io::sink()), || {
+        "read layer".into()
+    })?;
+    let got = Digest::from_hasher(hr.hash);
+    if got != *diff_id {
+        return Err(Error::DigestMismatch {
+            expected: format!("layer diff_id {diff_id}"),
+            actual: got.to_string(),
+        });
+    }
+    Ok(stats)
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn unpack_tar(reader: impl Read, dest: &Path) -> Result<Stats> {
     let root: OwnedFd = io(std::fs::File::open(dest), || {
         format!("open layer dir {}", dest.display())
     })?

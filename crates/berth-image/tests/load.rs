@@ -1,33 +1,12 @@
 //! `load` of docker-save and OCI-layout archives built here: images, tags and unpacked layers
 //! appear; a layer that does not match the config's diff_ids is refused with nothing recorded.
 
-use std::io::Write;
-
 use berth_image::Digest;
 use berth_image::archive::load;
 use berth_image::images::Images;
 use berth_image::snapshot::chain_ids;
+use berth_testkit::{gzip, noise, tar_of as layer};
 use serde_json::json;
-
-/// A tar of `(name, content)` files (used for layers and for whole archives).
-fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).expect("path");
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, *data).expect("append");
-    }
-    b.into_inner().expect("tar")
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(data).expect("gz");
-    gz.finish().expect("gz")
-}
 
 fn archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     layer(
@@ -134,12 +113,19 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     let e = load(&images, &docker_archive(&f, &["evil:latest"])[..]).expect_err("tampered layer");
     assert!(e.to_string().contains("diff_id"), "{e}");
     assert!(images.list().expect("list").is_empty(), "nothing recorded");
+    let chains = chain_ids(&f.diff_ids);
+    assert!(
+        !images.layers().has(&chains[0]),
+        "the bad layer is not committed"
+    );
+    // Verified layers unpacked in parallel may remain; nothing refers to them.
+    images.gc().expect("gc");
     assert_eq!(
         std::fs::read_dir(dir.path().join("layers"))
             .expect("layers")
             .count(),
         0,
-        "nothing unpacked"
+        "nothing left after gc"
     );
 }
 
@@ -219,19 +205,6 @@ fn written_docker_archives_load_back_with_identical_digests() {
             .collect::<Vec<_>>()
     );
     assert_eq!(loaded[0].tags, vec!["busybox:latest", "alpine:3.10"]);
-}
-
-/// Incompressible bytes, deterministic (xorshift).
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]
