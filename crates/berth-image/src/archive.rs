@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result, io};
@@ -285,4 +286,393 @@ pub fn tar_dir(dir: &Path) -> Result<Vec<u8>> {
         format!("archive {}", dir.display())
     })?;
     io(b.into_inner(), || "finish layer".into())
+}
+
+/// Formats `save` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveFormat {
+    /// `docker save`'s: `manifest.json`, `<config>.json`, `<diff id>/layer.tar` (uncompressed).
+    Docker,
+    /// An OCI image layout in a tar: `oci-layout`, `index.json`, `blobs/sha256/…`.
+    Oci,
+}
+
+/// Write `items` (images with the names to record for them) from the store to `out`, streaming
+/// blobs from disk (compressed layers of a Docker archive are decompressed through a temporary
+/// file, since a tar header needs the size first).
+pub fn save(
+    images: &Images,
+    items: &[(Image, Vec<Reference>)],
+    format: SaveFormat,
+    out: impl std::io::Write,
+) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    let mut written = std::collections::HashSet::new();
+    let add_file = |b: &mut tar::Builder<_>, name: &str, path: &Path| -> Result<()> {
+        let f = io(std::fs::File::open(path), || {
+            format!("open {}", path.display())
+        })?;
+        let len = io(f.metadata(), || format!("stat {}", path.display()))?.len();
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name)
+            .map_err(|e| fmt_err(format!("{name}: {e}")))?;
+        h.set_size(len);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        io(b.append(&h, f), || format!("write {name}"))
+    };
+    let add_bytes = |b: &mut tar::Builder<_>, name: &str, data: &[u8]| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name)
+            .map_err(|e| fmt_err(format!("{name}: {e}")))?;
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        io(b.append(&h, data), || format!("write {name}"))
+    };
+    match format {
+        SaveFormat::Docker => {
+            let mut manifest = Vec::new();
+            let mut repositories = serde_json::Map::new();
+            for (img, tags) in items {
+                let config = img.digest()?;
+                let cfg = images.config(img)?;
+                let config_name = format!("{}.json", config.hex());
+                if written.insert(config_name.clone()) {
+                    add_file(&mut b, &config_name, &images.store().path(&config))?;
+                }
+                let diff_ids: Vec<Digest> = cfg["rootfs"]["diff_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| Digest::parse(d.as_str().unwrap_or_default()))
+                    .collect::<Result<_>>()?;
+                let mut names = Vec::new();
+                for (blob, diff) in img.layers.iter().zip(&diff_ids) {
+                    let name = format!("{}/layer.tar", diff.hex());
+                    if written.insert(name.clone()) {
+                        let blob = Digest::parse(blob)?;
+                        let path = images.store().path(&blob);
+                        if is_compressed(&path)? {
+                            let tmp = images.root().join("ingest").join(format!(
+                                "{}-save-{}",
+                                std::process::id(),
+                                diff.hex()
+                            ));
+                            let res = (|| {
+                                let f = io(std::fs::File::open(&path), || format!("open {blob}"))?;
+                                let mut r = decompressed(f)?;
+                                let mut t = io(std::fs::File::create(&tmp), || {
+                                    format!("create {}", tmp.display())
+                                })?;
+                                io(std::io::copy(&mut r, &mut t), || {
+                                    format!("decompress {blob}")
+                                })?;
+                                add_file(&mut b, &name, &tmp)
+                            })();
+                            let _ = std::fs::remove_file(&tmp);
+                            res?;
+                        } else {
+                            add_file(&mut b, &name, &path)?;
+                        }
+                    }
+                    names.push(name);
+                }
+                let tag_names: Vec<String> = tags.iter().map(Reference::to_string).collect();
+                for t in tags {
+                    if let Some(tag) = &t.tag {
+                        let repo = repositories
+                            .entry(t.familiar_name())
+                            .or_insert_with(|| Value::Object(Default::default()));
+                        repo[tag.as_str()] = Value::from(
+                            names
+                                .last()
+                                .map(|n| n.trim_end_matches("/layer.tar"))
+                                .unwrap_or_default(),
+                        );
+                    }
+                }
+                manifest.push(serde_json::json!({
+                    "Config": config_name,
+                    "RepoTags": tag_names,
+                    "Layers": names,
+                }));
+            }
+            let m = serde_json::to_vec(&manifest).map_err(|e| fmt_err(e.to_string()))?;
+            add_bytes(&mut b, "manifest.json", &m)?;
+            let r = serde_json::to_vec(&repositories).map_err(|e| fmt_err(e.to_string()))?;
+            add_bytes(&mut b, "repositories", &r)?;
+        }
+        SaveFormat::Oci => {
+            add_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            let mut entries = Vec::new();
+            for (img, tags) in items {
+                let config = img.digest()?;
+                let mut layers = Vec::new();
+                let mut blobs = vec![config.clone()];
+                for l in &img.layers {
+                    let d = Digest::parse(l)?;
+                    let path = images.store().path(&d);
+                    let mut head = [0u8; 8];
+                    let n = io(
+                        std::fs::File::open(&path).and_then(|mut f| f.read(&mut head)),
+                        || format!("read {d}"),
+                    )?;
+                    let size = io(std::fs::metadata(&path), || format!("stat {d}"))?.len();
+                    layers.push((
+                        d.clone(),
+                        size,
+                        crate::registry::layer_media_type(&head[..n], true),
+                    ));
+                    blobs.push(d);
+                }
+                let config_size = io(std::fs::metadata(images.store().path(&config)), || {
+                    format!("stat {config}")
+                })?
+                .len();
+                let body = crate::registry::manifest(&config, config_size, &layers, true)?;
+                let md = Digest::of(&body);
+                for d in blobs {
+                    let name = format!("blobs/sha256/{}", d.hex());
+                    if written.insert(name.clone()) {
+                        add_file(&mut b, &name, &images.store().path(&d))?;
+                    }
+                }
+                let name = format!("blobs/sha256/{}", md.hex());
+                if written.insert(name.clone()) {
+                    add_bytes(&mut b, &name, &body)?;
+                }
+                let entry = |ann: Value| {
+                    serde_json::json!({
+                        "mediaType": crate::registry::OCI_MANIFEST,
+                        "digest": md.to_string(),
+                        "size": body.len(),
+                        "annotations": ann,
+                    })
+                };
+                if tags.is_empty() {
+                    entries.push(entry(Value::Object(Default::default())));
+                }
+                for t in tags {
+                    let full = format!(
+                        "{}/{}:{}",
+                        t.registry,
+                        t.repository,
+                        t.tag.as_deref().unwrap_or("latest")
+                    );
+                    entries.push(entry(serde_json::json!({
+                        "io.containerd.image.name": full,
+                        "org.opencontainers.image.ref.name": t.tag.as_deref().unwrap_or("latest"),
+                    })));
+                }
+            }
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": crate::registry::OCI_INDEX,
+                "manifests": entries,
+            });
+            let ix = serde_json::to_vec(&index).map_err(|e| fmt_err(e.to_string()))?;
+            add_bytes(&mut b, "index.json", &ix)?;
+        }
+    }
+    io(b.into_inner(), || "finish archive".into()).map(|_| ())
+}
+
+fn is_compressed(path: &Path) -> Result<bool> {
+    let mut head = [0u8; 8];
+    let n = io(
+        std::fs::File::open(path).and_then(|mut f| f.read(&mut head)),
+        || format!("read {}", path.display()),
+    )?;
+    Ok(crate::unpack::detect(&head[..n]) != crate::unpack::Compression::None)
+}
+
+/// Apply Dockerfile-style `--change` instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
+/// VOLUME, WORKDIR, STOPSIGNAL, ONBUILD) to an image's `config` object, as `docker import` and
+/// `docker commit` do.
+pub fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
+    if !config.is_object() {
+        *config = Value::Object(Default::default());
+    }
+    for c in changes {
+        let c = c.trim();
+        let (instr, rest) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+        let rest = rest.trim();
+        let bad = || fmt_err(format!("dockerfile parse error: {c:?}: invalid change"));
+        // JSON form, else the shell form (`/bin/sh -c …`).
+        let exec_form = |s: &str| -> Value {
+            match serde_json::from_str::<Vec<String>>(s) {
+                Ok(v) => Value::from(v),
+                Err(_) => Value::from(vec!["/bin/sh".to_owned(), "-c".to_owned(), s.to_owned()]),
+            }
+        };
+        match instr.to_ascii_uppercase().as_str() {
+            "CMD" => config["Cmd"] = exec_form(rest),
+            "ENTRYPOINT" => config["Entrypoint"] = exec_form(rest),
+            "USER" if !rest.is_empty() => config["User"] = Value::from(rest),
+            "WORKDIR" if !rest.is_empty() => config["WorkingDir"] = Value::from(rest),
+            "STOPSIGNAL" if !rest.is_empty() => config["StopSignal"] = Value::from(rest),
+            "ONBUILD" if !rest.is_empty() => {
+                push_to(config, "OnBuild", Value::from(rest));
+            }
+            "ENV" | "LABEL" => {
+                let pairs = key_values(rest).ok_or_else(bad)?;
+                for (k, v) in pairs {
+                    if instr.eq_ignore_ascii_case("ENV") {
+                        let env = config["Env"].as_array().cloned().unwrap_or_default();
+                        let mut env: Vec<Value> = env
+                            .into_iter()
+                            .filter(|e| {
+                                e.as_str().and_then(|s| s.split_once('=')).map(|x| x.0)
+                                    != Some(k.as_str())
+                            })
+                            .collect();
+                        env.push(Value::from(format!("{k}={v}")));
+                        config["Env"] = Value::from(env);
+                    } else {
+                        if !config["Labels"].is_object() {
+                            config["Labels"] = Value::Object(Default::default());
+                        }
+                        config["Labels"][k.as_str()] = Value::from(v);
+                    }
+                }
+            }
+            "EXPOSE" if !rest.is_empty() => {
+                if !config["ExposedPorts"].is_object() {
+                    config["ExposedPorts"] = Value::Object(Default::default());
+                }
+                for p in rest.split_whitespace() {
+                    let p = if p.contains('/') {
+                        p.to_owned()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    config["ExposedPorts"][p.as_str()] = Value::Object(Default::default());
+                }
+            }
+            "VOLUME" if !rest.is_empty() => {
+                if !config["Volumes"].is_object() {
+                    config["Volumes"] = Value::Object(Default::default());
+                }
+                let vols = match serde_json::from_str::<Vec<String>>(rest) {
+                    Ok(v) => v,
+                    Err(_) => rest.split_whitespace().map(str::to_owned).collect(),
+                };
+                for v in vols {
+                    config["Volumes"][v.as_str()] = Value::Object(Default::default());
+                }
+            }
+            other => {
+                return Err(fmt_err(format!("{other} is not a valid change command")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_to(config: &mut Value, key: &str, v: Value) {
+    let mut a = config[key].as_array().cloned().unwrap_or_default();
+    a.push(v);
+    config[key] = Value::from(a);
+}
+
+/// `k=v k2="v 2"` or the legacy `k v`.
+fn key_values(s: &str) -> Option<Vec<(String, String)>> {
+    if !s.contains('=') {
+        let (k, v) = s.split_once(char::is_whitespace)?;
+        return Some(vec![(k.to_owned(), v.trim().to_owned())]);
+    }
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut k = String::new();
+        for c in chars.by_ref() {
+            if c == '=' {
+                break;
+            }
+            k.push(c);
+        }
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            return None;
+        }
+        let mut v = String::new();
+        let mut quote = None;
+        while let Some(&c) = chars.peek() {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => break,
+                (_, '\\') => {
+                    chars.next();
+                    if let Some(n) = chars.next() {
+                        v.push(n);
+                    }
+                    continue;
+                }
+                (_, c) => v.push(c),
+            }
+            chars.next();
+        }
+        out.push((k, v));
+    }
+    Some(out)
+}
+
+/// `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image
+/// with `changes` applied; `comment` goes into its history (Docker: "Imported from -").
+pub fn import(
+    images: &Images,
+    r: impl Read,
+    tag: Option<&Reference>,
+    changes: &[String],
+    comment: &str,
+    platform: (&str, &str),
+    created: &str,
+) -> Result<Image> {
+    let blob = images.store().ingest_from(r, None)?;
+    let diff_id = {
+        let f = io(std::fs::File::open(images.store().path(&blob)), || {
+            format!("open {blob}")
+        })?;
+        let mut rd = decompressed(f)?;
+        let mut h = sha2::Sha256::new();
+        io(std::io::copy(&mut rd, &mut h), || "read the tarball".into())?;
+        Digest::from_hasher(h)
+    };
+    let mut config = Value::Object(Default::default());
+    apply_changes(&mut config, changes)?;
+    let mut cfg = serde_json::json!({
+        "architecture": platform.1,
+        "os": platform.0,
+        "created": created,
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+        "history": [{"created": created, "created_by": "", "comment": comment}],
+    });
+    if config_is_empty(&cfg["config"]) {
+        cfg["config"] = Value::Object(Default::default());
+    }
+    let data = serde_json::to_vec(&cfg).map_err(|e| fmt_err(e.to_string()))?;
+    let config_digest = images.store().ingest_bytes(&data, None)?;
+    let chains = chain_ids(std::slice::from_ref(&diff_id));
+    unpack_layers(
+        images,
+        std::slice::from_ref(&blob),
+        std::slice::from_ref(&diff_id),
+        &chains,
+    )?;
+    let tags: Vec<Reference> = tag.cloned().into_iter().collect();
+    images.record(&config_digest, &[blob], &chains, &tags, None)
+}
+
+fn config_is_empty(v: &Value) -> bool {
+    v.as_object().is_none_or(|o| o.is_empty())
 }

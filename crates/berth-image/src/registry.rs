@@ -826,21 +826,8 @@ pub async fn push(
         .await;
     results.into_iter().collect::<Result<Vec<()>>>()?;
 
-    let (mt, cmt) = if oci {
-        (OCI_MANIFEST, OCI_CONFIG)
-    } else {
-        (DOCKER_MANIFEST, DOCKER_CONFIG)
-    };
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": mt,
-        "config": {"mediaType": cmt, "size": config_size, "digest": config.to_string()},
-        "layers": layers.iter().map(|(d, s, m)| {
-            let m = if oci && *m == DOCKER_LAYER_GZIP { OCI_LAYER_GZIP } else { m };
-            json!({"mediaType": m, "size": s, "digest": d.to_string()})
-        }).collect::<Vec<_>>(),
-    });
-    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Format(e.to_string()))?;
+    let body = manifest(&config, config_size, &layers, oci)?;
+    let mt = if oci { OCI_MANIFEST } else { DOCKER_MANIFEST };
     let digest = Digest::of(&body);
     images.store().ingest_bytes(&body, Some(&digest))?;
     let content_type = reqwest::header::HeaderValue::from_static(mt);
@@ -860,6 +847,42 @@ pub async fn push(
         digest,
         size: body.len(),
     })
+}
+
+/// An image manifest (Docker schema 2, or OCI with `oci`) for a config and its layer blobs
+/// (`(digest, size, media type)`; Docker layer media types become OCI ones with `oci`).
+pub fn manifest(
+    config: &Digest,
+    config_size: u64,
+    layers: &[(Digest, u64, &str)],
+    oci: bool,
+) -> Result<Vec<u8>> {
+    let (mt, cmt) = if oci {
+        (OCI_MANIFEST, OCI_CONFIG)
+    } else {
+        (DOCKER_MANIFEST, DOCKER_CONFIG)
+    };
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": mt,
+        "config": {"mediaType": cmt, "size": config_size, "digest": config.to_string()},
+        "layers": layers.iter().map(|(d, s, m)| {
+            let m = if oci && *m == DOCKER_LAYER_GZIP { OCI_LAYER_GZIP } else { m };
+            json!({"mediaType": m, "size": s, "digest": d.to_string()})
+        }).collect::<Vec<_>>(),
+    });
+    serde_json::to_vec_pretty(&m).map_err(|e| Error::Format(e.to_string()))
+}
+
+/// The media type of a layer blob, from its first bytes.
+pub fn layer_media_type(head: &[u8], oci: bool) -> &'static str {
+    match (detect(head), oci) {
+        (Compression::Gzip, false) => DOCKER_LAYER_GZIP,
+        (Compression::Gzip, true) => OCI_LAYER_GZIP,
+        (Compression::Zstd, _) => OCI_LAYER_ZSTD,
+        (Compression::None, false) => "application/vnd.docker.image.rootfs.diff.tar",
+        (Compression::None, true) => OCI_LAYER,
+    }
 }
 
 /// gzip an uncompressed layer blob into a new blob (deterministic: same input, same digest).
@@ -965,7 +988,11 @@ pub async fn check_login(
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let denied = || reg_err("login attempt failed: unauthorized: incorrect username or password");
+    let denied = |url: &str, status: reqwest::StatusCode| {
+        reg_err(format!(
+            "login attempt to {url} failed with status: {status}"
+        ))
+    };
     if challenge.to_lowercase().starts_with("bearer") {
         let param = |k: &str| {
             challenge
@@ -993,7 +1020,7 @@ pub async fn check_login(
         return if res.status().is_success() {
             Ok(())
         } else {
-            Err(denied())
+            Err(denied(&realm, res.status()))
         };
     }
     let res = http
@@ -1005,7 +1032,7 @@ pub async fn check_login(
     if res.status().is_success() {
         Ok(())
     } else {
-        Err(denied())
+        Err(denied(&url, res.status()))
     }
 }
 

@@ -254,7 +254,8 @@ fn credentials_are_required_and_checked() {
         .block_on(check_login(&settings, &reg.host(), "alice", "nope"))
         .expect_err("wrong password");
     assert!(
-        e.to_string().contains("incorrect username or password"),
+        e.to_string()
+            .contains("failed with status: 401 Unauthorized"),
         "{e}"
     );
     rt.block_on(check_login(&settings, &reg.host(), "alice", "s3cret"))

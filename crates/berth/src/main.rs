@@ -1,6 +1,7 @@
 //! `berth`: one binary, several programs. Invoked as `berth-runtime` (e.g. through a symlink) it
-//! is a runc-compatible OCI runtime; `berth runtime …` is the same runtime. The engine's CLI,
-//! daemon and shim arrive with their own issues.
+//! is a runc-compatible OCI runtime; `berth runtime …` is the same runtime. Everything else is
+//! the Docker-compatible command set (`berth-cli`); the daemon and shim arrive with their own
+//! issues.
 
 mod runtime_cli;
 
@@ -25,13 +26,7 @@ fn main() {
                 println!("berth version {}", berth_runtime::VERSION);
                 0
             }
-            _ => {
-                eprintln!(
-                    "Usage: berth runtime COMMAND   (runc-compatible OCI runtime; see `berth runtime --help`)\n\
-                     The Docker-compatible engine commands (run, ps, images, …) are not built yet."
-                );
-                if args.len() > 1 { 125 } else { 0 }
-            }
+            _ => berth_cli::main(&args[1..]),
         }
     };
     std::process::exit(code);

@@ -44,10 +44,37 @@ impl Sandbox {
             dir.path().join("berth-runtime"),
         )
         .expect("symlink");
-        // Berth writes the image archive: the callers' `load` proves the format. Podman names
-        // registry-less RepoTags `localhost/…`, Docker `docker.io/library/…`; nothing is pulled.
+        // `berth save` writes the image archives the callers load (docker-archive and
+        // oci-archive): their `load` proves the formats. Podman names registry-less RepoTags
+        // `localhost/…`, Docker `docker.io/library/…`; nothing is pulled.
         let archive = xtask::busybox_image(dir.path()).expect("busybox image");
-        std::fs::write(dir.path().join("busybox.tar"), archive).expect("write archive");
+        std::fs::write(dir.path().join("fixture.tar"), archive).expect("write archive");
+        let berth = |args: &[&str]| {
+            let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+                .env("BERTH_DATA_ROOT", dir.path().join("berth-data"))
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("berth");
+            assert!(o.status.success(), "berth {args:?}: {}", text(&o));
+        };
+        berth(&["load", "-i", "fixture.tar"]);
+        berth(&[
+            "save",
+            "-o",
+            "busybox.tar",
+            "busybox",
+            "alpine:latest",
+            "alpine:3.10",
+        ]);
+        berth(&[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            "busybox-oci.tar",
+            "busybox",
+        ]);
         let name = format!("berthtest-{tag}-{}", std::process::id());
         Sandbox {
             dir,
@@ -178,6 +205,30 @@ fn podman_runs_containers_with_berth_runtime() {
         "podman load of Berth's archive: {}",
         text(&o)
     );
+    let o = podman(&["rmi", "localhost/busybox:latest"]);
+    assert!(o.status.success(), "podman rmi: {}", text(&o));
+    let o = podman(&[
+        "load",
+        "-i",
+        sb.path("busybox-oci.tar").to_str().expect("utf8"),
+    ]);
+    assert!(
+        o.status.success(),
+        "podman load of Berth's oci-archive: {}",
+        text(&o)
+    );
+    let o = podman(&["image", "exists", "docker.io/library/busybox:latest"]);
+    assert!(
+        o.status.success(),
+        "oci-archive loaded as busybox: {}",
+        text(&o)
+    );
+    let o = podman(&[
+        "tag",
+        "docker.io/library/busybox:latest",
+        "localhost/busybox:latest",
+    ]);
+    assert!(o.status.success(), "podman tag: {}", text(&o));
     let parent = format!("/{}", sb.name);
     let o = podman(&[
         "run",
@@ -373,20 +424,38 @@ fn docker_runs_containers_with_berth_runtime() {
         "busybox:latest",
     ]);
     assert!(o.status.success(), "docker save: {}", text(&o));
-    let images = berth_image::images::Images::open(&sb.path("berth-images")).expect("image root");
-    let loaded = berth_image::archive::load(&images, std::fs::File::open(&saved).expect("saved"))
-        .expect("load docker save");
-    let ours_loaded = {
-        let images2 =
-            berth_image::images::Images::open(&sb.path("berth-images2")).expect("image root");
-        let ours = std::fs::File::open(sb.path("busybox.tar")).expect("our archive");
-        berth_image::archive::load(&images2, ours).expect("load ours")
+    let berth = |root: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_DATA_ROOT", sb.path(root))
+            .args(args)
+            .output()
+            .expect("berth")
     };
-    assert_eq!(loaded[0].id, ours_loaded[0].id, "docker kept the image id");
-    assert!(loaded[0].tags.contains(&"busybox:latest".to_owned()));
-    let chain =
-        berth_image::Digest::parse(loaded[0].chain_ids.last().expect("a layer")).expect("digest");
-    assert!(images.layers().path(&chain).join("bin/busybox").is_file());
+    let o = berth(
+        "from-docker",
+        &["load", "-i", saved.to_str().expect("utf8")],
+    );
+    assert!(
+        o.status.success(),
+        "berth load of docker save: {}",
+        text(&o)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Loaded image: busybox:latest\n"
+    );
+    let ids = |root: &str| {
+        let o = berth(root, &["images", "-q", "--no-trunc", "busybox"]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(
+        ids("from-docker"),
+        ids("berth-data"),
+        "docker kept the image id"
+    );
+    assert!(ids("berth-data").starts_with("sha256:"));
+    let o = berth("from-docker", &["history", "-q", "busybox"]);
+    assert!(o.status.success(), "{}", text(&o));
     drop(sb);
     let _ = child.wait();
 }
