@@ -88,3 +88,87 @@ pub fn busybox_image(work: &Path) -> Result<Vec<u8>> {
     )?;
     Ok(out)
 }
+
+/// A `docker save`-format archive of a minimal Debian 12 image (`mmdebstrap --variant=minbase`
+/// from the host's apt sources), its one layer gzip-compressed; tagged debian:bookworm,
+/// debian:12 and debian:latest. Written to `out`; returns (archive, compressed layer) paths.
+pub fn debian_image(work: &Path, out: &Path) -> Result<(PathBuf, PathBuf)> {
+    use sha2::Digest as _;
+    use std::io::{Read, Write};
+    std::fs::create_dir_all(work)?;
+    let raw = work.join("debian-rootfs.tar");
+    let status = std::process::Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--mode=root", "--quiet", "bookworm"])
+        .arg(&raw)
+        .status()
+        .context("run mmdebstrap (apt-get install mmdebstrap)")?;
+    if !status.success() {
+        anyhow::bail!("mmdebstrap failed: {status}");
+    }
+    // gzip the layer while hashing its uncompressed content (the diff id).
+    let gz_path = work.join("debian-layer.tar.gz");
+    let mut src = std::fs::File::open(&raw)?;
+    let mut enc = flate2::write::GzEncoder::new(
+        std::io::BufWriter::new(std::fs::File::create(&gz_path)?),
+        flate2::Compression::default(),
+    );
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        enc.write_all(&buf[..n])?;
+    }
+    enc.finish()?.flush()?;
+    std::fs::remove_file(&raw)?;
+    let diff_id = format!("sha256:{:x}", h.finalize());
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2026-01-01T00:00:00Z",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["bash"]
+        },
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "cargo xtask images (mmdebstrap --variant=minbase bookworm)"}]
+    }))?;
+    let config_hex = format!("{:x}", sha2::Sha256::digest(&config));
+    let layer_name = format!("{}/layer.tar", diff_id.trim_start_matches("sha256:"));
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": format!("{config_hex}.json"),
+        "RepoTags": ["debian:bookworm", "debian:12", "debian:latest"],
+        "Layers": [layer_name],
+    }]))?;
+    std::fs::create_dir_all(out)?;
+    let archive = out.join("debian.tar");
+    let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(&archive)?));
+    let mut add = |name: &str, data: &mut dyn Read, len: u64| -> Result<()> {
+        let mut hd = tar::Header::new_gnu();
+        hd.set_path(name)?;
+        hd.set_size(len);
+        hd.set_mode(0o644);
+        hd.set_cksum();
+        b.append(&hd, data)?;
+        Ok(())
+    };
+    add(
+        &format!("{config_hex}.json"),
+        &mut config.as_slice(),
+        config.len() as u64,
+    )?;
+    let len = std::fs::metadata(&gz_path)?.len();
+    add(&layer_name, &mut std::fs::File::open(&gz_path)?, len)?;
+    add(
+        "manifest.json",
+        &mut manifest.as_slice(),
+        manifest.len() as u64,
+    )?;
+    b.into_inner()?.flush()?;
+    let layer = out.join("debian-layer.tar.gz");
+    std::fs::rename(&gz_path, &layer)?;
+    Ok((archive, layer))
+}

@@ -86,9 +86,20 @@ fn main() -> Result<()> {
                 bail!("berth runtime run failed: {status}");
             }
         }
-        ["images"] => {
+        ["images", which @ ..] => {
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;
+            if which.is_empty() || which.contains(&"debian") {
+                let (archive, _) = xtask::debian_image(&out.join("work"), &out)?;
+                let _ = std::fs::remove_dir_all(out.join("work"));
+                println!(
+                    "{} (debian:bookworm, debian:12, debian:latest)",
+                    archive.display()
+                );
+                if which.contains(&"debian") && !which.contains(&"busybox") {
+                    return Ok(());
+                }
+            }
             let data = xtask::busybox_image(&out)?;
             let path = out.join("busybox.tar");
             std::fs::write(&path, data)?;
@@ -96,6 +107,24 @@ fn main() -> Result<()> {
                 "{} (busybox:latest, alpine:latest, alpine:3.10; load with `docker load -i`)",
                 path.display()
             );
+        }
+        ["bench", "images", rest @ ..] => {
+            let berth = build_release()?;
+            let out = workspace().join("target/images");
+            if !out.join("debian.tar").is_file() || !out.join("debian-layer.tar.gz").is_file() {
+                xtask::debian_image(&out.join("work"), &out)?;
+                let _ = std::fs::remove_dir_all(out.join("work"));
+            }
+            let ok = Command::new("bash")
+                .arg(workspace().join("bench/images/run.sh"))
+                .arg(&berth)
+                .arg(&out)
+                .args(rest)
+                .status()?
+                .success();
+            if !ok {
+                bail!("benchmark failed");
+            }
         }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
@@ -110,7 +139,9 @@ fn main() -> Result<()> {
                 bail!("benchmark failed");
             }
         }
-        _ => bail!("usage: cargo xtask bundle DIR | demo | images | bench runtime [RUNS]"),
+        _ => bail!(
+            "usage: cargo xtask bundle DIR | demo | images | images [busybox] [debian] | bench runtime|images [RUNS]"
+        ),
     }
     Ok(())
 }
