@@ -429,3 +429,64 @@ fn add_repo_digest(img: &mut Image, rd: &Reference) {
         .retain(|x| x.split('@').next().unwrap_or_default() != repo);
     img.repo_digests.push(s);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(images: &Images, tags: &[&str]) -> Image {
+        let layer = b"not really a layer";
+        let blob = images.store().ingest_bytes(layer, None).expect("blob");
+        let config = images
+            .store()
+            .ingest_bytes(format!("{{\"n\":{}}}", tags.len()).as_bytes(), None)
+            .expect("config");
+        let refs: Vec<Reference> = tags
+            .iter()
+            .map(|t| Reference::parse(t).expect("ref"))
+            .collect();
+        images
+            .record(&config, &[blob.clone()], &[blob], &refs, None)
+            .expect("record")
+    }
+
+    #[test]
+    fn rmi_follows_dockers_rules() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let images = Images::open(dir.path()).expect("open");
+        let img = image(&images, &["a:1", "b:2"]);
+        let none = |_: &str| None;
+        // A tag of an image with other tags: only the tag goes.
+        let r = images.remove("a:1", false, &none).expect("untag");
+        assert_eq!((r.untagged, r.deleted), (vec!["a:1".to_owned()], vec![]));
+        images
+            .tag("b:2", &Reference::parse("c:3").expect("ref"))
+            .expect("tag");
+        // By id with several tags: refused without force.
+        let e = images
+            .remove(img.short_id(), false, &none)
+            .expect_err("must force");
+        assert!(e.to_string().contains("must be forced"), "{e}");
+        // In use by a container: untagging one of two tags is fine; the last tag is refused
+        // without force, naming the container.
+        let used = |_: &str| Some("4f2a1b".to_owned());
+        images
+            .remove("b:2", false, &used)
+            .expect("untag one of two");
+        let e = images
+            .remove("c:3", false, &used)
+            .expect_err("last tag of a used image");
+        assert!(
+            e.to_string()
+                .contains("container 4f2a1b is using its referenced image"),
+            "{e}"
+        );
+        let r = images.remove("c:3", true, &used).expect("forced");
+        assert_eq!(r.deleted, vec![img.id.clone()]);
+        assert!(images.list().expect("list").is_empty());
+        assert!(matches!(
+            images.remove("c:3", true, &none),
+            Err(Error::NoSuchImage(_))
+        ));
+    }
+}

@@ -36,7 +36,13 @@ impl Env {
     /// `berth ARGS` with the data root `root` (a directory name inside the test's dir).
     fn berth_in(&self, root: &str, args: &[&str], stdin: Option<&str>) -> Run {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         c.env("BERTH_DATA_ROOT", self.path(root))
+            .env("PATH", path)
             .env("DOCKER_CONFIG", self.path("docker-config"))
             .env("BERTH_DAEMON_CONFIG", self.path("daemon.json"))
             .current_dir(self.dir.path())
@@ -462,4 +468,58 @@ fn docker_hub_names_are_pulled_through_a_mirror() {
         id_of(&env, "fresh", "busybox"),
         id_of(&env, "root", "busybox")
     );
+}
+
+#[test]
+fn credential_helpers_store_get_and_erase() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let reg = Registry::start(&env.path("registry"), Some(("carol", "pa55")));
+    // A credential helper speaking Docker's protocol, keeping one secret in a file.
+    std::fs::create_dir_all(env.path("bin")).expect("bin");
+    let helper = env.path("bin/docker-credential-berthtest");
+    let store = env.path("helper-store.json");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n store) cat > {s} ;;\n get) [ -f {s} ] && cat {s} || {{ echo 'credentials not found in native keychain'; exit 1; }} ;;\n erase) rm -f {s} ;;\nesac\n",
+            s = store.display()
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        env.path("docker-config/config.json"),
+        r#"{"credsStore": "berthtest"}"#,
+    )
+    .expect("config");
+    let r = env.berth_in(
+        "root",
+        &["login", "-u", "carol", "--password-stdin", &reg.host()],
+        Some("pa55"),
+    );
+    assert_eq!(
+        (r.code, r.out.as_str()),
+        (0, "Login Succeeded\n"),
+        "{}",
+        r.err
+    );
+    let stored = std::fs::read_to_string(&store).expect("the helper stored the secret");
+    assert!(
+        stored.contains("\"Secret\":\"pa55\"") && stored.contains("carol"),
+        "{stored}"
+    );
+    let cfg = std::fs::read_to_string(env.path("docker-config/config.json")).expect("config");
+    assert!(
+        !cfg.contains("pa55") && !cfg.contains("auths"),
+        "no secret in config.json: {cfg}"
+    );
+    env.ok(&["load", "-i", "busybox.tar"]);
+    let name = format!("{}/helped:v1", reg.host());
+    env.ok(&["tag", "busybox", &name]);
+    env.ok(&["push", &name]);
+    env.ok(&["logout", &reg.host()]);
+    assert!(!store.exists(), "logout erased the secret");
+    let r = env.berth_in("fresh", &["pull", &name], None);
+    assert_eq!(r.code, 1, "no credentials left: {}", r.out);
 }
