@@ -446,7 +446,13 @@ mod tests {
             .map(|t| Reference::parse(t).expect("ref"))
             .collect();
         images
-            .record(&config, &[blob.clone()], &[blob], &refs, None)
+            .record(
+                &config,
+                std::slice::from_ref(&blob),
+                &[blob.clone()],
+                &refs,
+                None,
+            )
             .expect("record")
     }
 
