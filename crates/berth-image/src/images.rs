@@ -449,7 +449,7 @@ mod tests {
             .record(
                 &config,
                 std::slice::from_ref(&blob),
-                &[blob.clone()],
+                std::slice::from_ref(&blob),
                 &refs,
                 None,
             )
