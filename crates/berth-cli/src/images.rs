@@ -1,54 +1,56 @@
-//! Image commands, with docker's flags, output and errors.
+//! Image commands, with docker's flags, output and errors, as calls of the Engine API.
 
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{Context, Result, anyhow, bail};
-use berth_image::archive::SaveFormat;
-use berth_image::images::{Image, Images};
+use berth_client::{Method, query};
 use berth_image::reference::Reference;
-use berth_image::registry::{self, Platform, Settings};
+use berth_image::registry::{self, Credentials, Progress};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::Global;
-use crate::engine::{self, reference};
 use crate::progress::CliProgress;
 use crate::template::Template;
 use crate::units::{go_time, human_duration, human_size, now, table};
+use crate::{Global, connect};
 
-fn open(g: &Global) -> Result<Images> {
-    Images::open(&g.data_root)
-        .with_context(|| format!("open image store {}", g.data_root.display()))
+fn reference(s: &str) -> Result<Reference> {
+    Reference::parse(s).map_err(|e| anyhow!("{e}"))
 }
 
-fn settings(g: &Global) -> Result<Settings> {
-    let mut s = Settings::default();
-    match std::fs::read(&g.config_file) {
-        Ok(data) => {
-            let v: Value = serde_json::from_slice(&data)
-                .with_context(|| format!("daemon config {}", g.config_file.display()))?;
-            let list = |k: &str| -> Vec<String> {
-                v[k].as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            };
-            s.insecure = list("insecure-registries");
-            s.mirrors = list("registry-mirrors");
+/// `X-Registry-Auth` for `registry`, from Docker's config.json and credential helpers.
+fn auth_header(registry_name: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let v = match registry::credentials_for(registry_name) {
+        Credentials::Basic(u, p) => {
+            json!({"username": u, "password": p, "serveraddress": registry::auth_key(registry_name)})
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(anyhow!("read {}: {e}", g.config_file.display())),
-    }
-    Ok(s)
+        Credentials::Token(t) => {
+            json!({"identitytoken": t, "serveraddress": registry::auth_key(registry_name)})
+        }
+        Credentials::Anonymous => return Vec::new(),
+    };
+    vec![(
+        "X-Registry-Auth",
+        base64::engine::general_purpose::URL_SAFE.encode(v.to_string()),
+    )]
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("start async runtime")
+/// Show one JSON progress message (pull/push) the way docker does.
+fn show(p: &CliProgress, v: &Value) {
+    let status = v["status"].as_str().unwrap_or_default();
+    match v["id"].as_str() {
+        Some(id) if !status.is_empty() => {
+            let d = &v["progressDetail"];
+            let bytes = match (d["current"].as_u64(), d["total"].as_u64()) {
+                (Some(c), Some(t)) => Some((c, t)),
+                _ => None,
+            };
+            p.update(id, status, bytes);
+        }
+        _ if !status.is_empty() => p.line(status),
+        _ => {}
+    }
 }
 
 #[derive(Debug, Args)]
@@ -73,8 +75,6 @@ pub fn pull(g: &Global, a: PullArgs) -> Result<i32> {
         bail!("pull --all-tags is not supported yet");
     }
     let r = reference(&a.name)?;
-    let platform = a.platform.as_deref().map(Platform::parse).transpose()?;
-    let images = open(g)?;
     let p = CliProgress::new(a.quiet);
     let named_tag = a
         .name
@@ -85,22 +85,43 @@ pub fn pull(g: &Global, a: PullArgs) -> Result<i32> {
     if !named_tag {
         p.println("Using default tag: latest");
     }
-    let opts = registry::PullOptions {
-        platform,
-        credentials: registry::credentials_for(&r.registry),
-        settings: settings(g)?,
+    let (image, tag) = match (&r.digest, &r.tag) {
+        (Some(d), _) => (
+            format!(
+                "{}",
+                Reference {
+                    tag: None,
+                    digest: None,
+                    ..r.clone()
+                }
+            ),
+            d.to_string(),
+        ),
+        (None, t) => (
+            format!(
+                "{}",
+                Reference {
+                    tag: None,
+                    digest: None,
+                    ..r.clone()
+                }
+            ),
+            t.clone().unwrap_or_else(|| "latest".into()),
+        ),
     };
-    let pulled = runtime()?.block_on(registry::pull(&images, &r, &opts, &p))?;
+    let mut q = vec![("fromImage", image.as_str()), ("tag", tag.as_str())];
+    if let Some(pl) = &a.platform {
+        q.push(("platform", pl.as_str()));
+    }
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.stream(
+        Method::POST,
+        &format!("/images/create{}", query(&q)),
+        &auth_header(&r.registry),
+        berth_client::empty(),
+        |v| show(&p, v),
+    ))?;
     p.finish();
-    p.println(&format!("Digest: {}", pulled.digest));
-    p.println(&format!(
-        "Status: {} for {r}",
-        if pulled.new {
-            "Downloaded newer image"
-        } else {
-            "Image is up to date"
-        }
-    ));
     println!("{}", full_name(&r));
     Ok(0)
 }
@@ -141,29 +162,36 @@ pub fn push(g: &Global, a: PushArgs) -> Result<i32> {
     if r.tag.is_none() && r.digest.is_none() {
         r.tag = Some("latest".into());
     }
-    let images = open(g)?;
-    // An image that does not exist locally: Docker's message.
-    if images.resolve(&r.to_string()).is_err() {
-        bail!(berth_image::Error::Registry(format!(
-            "An image does not exist locally with the tag: {}",
-            r.familiar_name()
-        )));
-    }
     let p = CliProgress::new(a.quiet);
-    let opts = registry::PushOptions {
-        credentials: registry::credentials_for(&r.registry),
-        settings: settings(g)?,
-    };
-    let pushed = runtime()?.block_on(registry::push(&images, &r, &opts, &p))?;
+    let name = Reference {
+        tag: None,
+        digest: None,
+        ..r.clone()
+    }
+    .to_string();
+    let tag = r.tag.clone().unwrap_or_default();
+    let (rt, c) = connect(g)?;
+    let mut digest = String::new();
+    rt.block_on(c.stream(
+        Method::POST,
+        &format!("/images/{name}/push{}", query(&[("tag", &tag)])),
+        &auth_header(&r.registry),
+        berth_client::empty(),
+        |v| {
+            if let Some(d) = v["aux"]["Digest"].as_str() {
+                digest = d.to_owned();
+            }
+            show(&p, v);
+        },
+    ))?;
     p.finish();
     if a.quiet {
         println!(
-            "{}@{}",
+            "{}@{digest}",
             full_name(&Reference {
                 digest: None,
                 ..r.clone()
-            }),
-            pushed.digest
+            })
         );
     }
     Ok(0)
@@ -292,11 +320,11 @@ pub fn login(g: &Global, a: LoginArgs) -> Result<i32> {
     if password.is_empty() {
         bail!("Password is required");
     }
-    runtime()?.block_on(registry::check_login(
-        &settings(g)?,
-        &host,
-        &user,
-        &password,
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.json(
+        Method::POST,
+        "/auth",
+        Some(&json!({"username": user, "password": password, "serveraddress": host})),
     ))?;
     let (path, mut cfg) = read_config()?;
     let helper = cfg["credHelpers"][key.as_str()]
@@ -370,27 +398,31 @@ pub struct LoadArgs {
 }
 
 pub fn load(g: &Global, a: LoadArgs) -> Result<i32> {
-    let images = open(g)?;
-    let loaded = match &a.input {
+    let body = match &a.input {
         Some(p) => {
             let f = std::fs::File::open(p).map_err(|e| anyhow!("open {}: {e}", p.display()))?;
-            berth_image::archive::load(&images, std::io::BufReader::with_capacity(1 << 20, f))?
+            berth_client::reader_body(f)
         }
         None => {
             if std::io::stdin().is_terminal() {
                 bail!("requested load from stdin, but stdin is empty");
             }
-            berth_image::archive::load(&images, std::io::stdin().lock())?
+            berth_client::reader_body(std::io::stdin())
         }
     };
-    for img in loaded {
-        if img.tags.is_empty() {
-            println!("Loaded image ID: {}", img.id);
-        }
-        for t in &img.tags {
-            println!("Loaded image: {t}");
-        }
-    }
+    let (rt, c) = connect(g)?;
+    let q = if a.quiet { "?quiet=1" } else { "?quiet=0" };
+    rt.block_on(c.stream(
+        Method::POST,
+        &format!("/images/load{q}"),
+        &[("Content-Type", "application/x-tar".to_owned())],
+        body,
+        |v| {
+            if let Some(s) = v["stream"].as_str() {
+                print!("{s}");
+            }
+        },
+    ))?;
     Ok(0)
 }
 
@@ -408,56 +440,36 @@ pub struct SaveArgs {
 
 pub fn save(g: &Global, a: SaveArgs) -> Result<i32> {
     let format = match a.format.as_str() {
-        "docker-archive" | "docker" => SaveFormat::Docker,
-        "oci-archive" | "oci" => SaveFormat::Oci,
+        "docker-archive" | "docker" => "docker-archive",
+        "oci-archive" | "oci" => "oci-archive",
         f => bail!("invalid --format {f:?}: use docker-archive or oci-archive"),
     };
-    let images = open(g)?;
-    let mut items: Vec<(Image, Vec<Reference>)> = Vec::new();
-    for name in &a.images {
-        let img = images.resolve(name)?;
-        // Named by a tag: that tag; by id: all of its tags (as docker save does).
-        let tags: Vec<Reference> = match Reference::parse(name) {
-            Ok(r) if img.tags.contains(&r.to_string()) => vec![r],
-            _ if name.starts_with("sha256:")
-                || img
-                    .id
-                    .trim_start_matches("sha256:")
-                    .starts_with(name.as_str()) =>
-            {
-                img.tags
-                    .iter()
-                    .filter_map(|t| Reference::parse(t).ok())
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        match items.iter_mut().find(|(i, _)| i.id == img.id) {
-            Some((_, t)) => t.extend(tags),
-            None => items.push((img, tags)),
-        }
+    let mut q: Vec<(&str, &str)> = a.images.iter().map(|n| ("names", n.as_str())).collect();
+    if format != "docker-archive" {
+        q.push(("format", format));
     }
+    let path = format!("/images/get{}", query(&q));
+    let (rt, c) = connect(g)?;
     match &a.output {
-        Some(path) => {
+        Some(out) => {
             // Written beside the target and renamed: no half-written archive on failure.
-            let tmp = path.with_file_name(format!(
+            let tmp = out.with_file_name(format!(
                 ".{}.berth-{}",
-                path.file_name()
+                out.file_name()
                     .map(|n| n.to_string_lossy())
                     .unwrap_or_default(),
                 std::process::id()
             ));
             let res = (|| -> Result<()> {
                 let f = std::fs::File::create(&tmp)
-                    .map_err(|e| anyhow!("open {}: {e}", path.display()))?;
+                    .map_err(|e| anyhow!("open {}: {e}", out.display()))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                berth_image::archive::save(&images, &items, format, &mut w)?;
+                rt.block_on(c.download(&path, &mut w))?;
                 let f = w
                     .into_inner()
-                    .map_err(|e| anyhow!("write {}: {e}", path.display()))?;
+                    .map_err(|e| anyhow!("write {}: {e}", out.display()))?;
                 f.sync_all()?;
-                std::fs::rename(&tmp, path)
-                    .map_err(|e| anyhow!("write {}: {e}", path.display()))?;
+                std::fs::rename(&tmp, out).map_err(|e| anyhow!("write {}: {e}", out.display()))?;
                 Ok(())
             })();
             if res.is_err() {
@@ -469,8 +481,8 @@ pub fn save(g: &Global, a: SaveArgs) -> Result<i32> {
             if std::io::stdout().is_terminal() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            let out = std::io::stdout().lock();
-            berth_image::archive::save(&images, &items, format, std::io::BufWriter::new(out))?;
+            let mut out = std::io::stdout();
+            rt.block_on(c.download(&path, &mut out))?;
         }
     }
     Ok(0)
@@ -493,35 +505,59 @@ pub struct ImportArgs {
 }
 
 pub fn import(g: &Global, a: ImportArgs) -> Result<i32> {
-    let tag = a.repository.as_deref().map(reference).transpose()?;
-    let platform = match &a.platform {
-        Some(p) => Platform::parse(p)?,
-        None => Platform::host(),
+    let (repo, tag) = match a.repository.as_deref() {
+        Some(r) => {
+            let parsed = reference(r)?;
+            (
+                Reference {
+                    tag: None,
+                    digest: None,
+                    ..parsed.clone()
+                }
+                .to_string(),
+                parsed.tag.unwrap_or_default(),
+            )
+        }
+        None => (String::new(), String::new()),
     };
-    let images = open(g)?;
-    let comment = if a.message.is_empty() {
-        format!("Imported from {}", a.file)
-    } else {
-        a.message.clone()
-    };
-    let created = crate::units::rfc3339(now());
-    let src: Box<dyn Read> = if a.file == "-" {
-        Box::new(std::io::stdin().lock())
+    let body = if a.file == "-" {
+        berth_client::reader_body(std::io::stdin())
     } else if a.file.starts_with("http://") || a.file.starts_with("https://") {
         bail!("import from a URL is not supported yet: download it and import the file");
     } else {
-        Box::new(std::fs::File::open(&a.file).map_err(|e| anyhow!("open {}: {e}", a.file))?)
+        berth_client::reader_body(
+            std::fs::File::open(&a.file).map_err(|e| anyhow!("open {}: {e}", a.file))?,
+        )
     };
-    let img = berth_image::archive::import(
-        &images,
-        src,
-        tag.as_ref(),
-        &a.change,
-        &comment,
-        (&platform.os, &platform.arch),
-        &created,
-    )?;
-    println!("{}", img.id);
+    let message = if a.message.is_empty() {
+        String::new()
+    } else {
+        a.message.clone()
+    };
+    let mut q: Vec<(&str, &str)> = vec![
+        ("fromSrc", "-"),
+        ("repo", &repo),
+        ("tag", &tag),
+        ("message", &message),
+    ];
+    for ch in &a.change {
+        q.push(("changes", ch));
+    }
+    if let Some(p) = &a.platform {
+        q.push(("platform", p));
+    }
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.stream(
+        Method::POST,
+        &format!("/images/create{}", query(&q)),
+        &[("Content-Type", "application/x-tar".to_owned())],
+        body,
+        |v| {
+            if let Some(s) = v["status"].as_str() {
+                println!("{s}");
+            }
+        },
+    ))?;
     Ok(0)
 }
 
@@ -547,93 +583,6 @@ pub struct LsArgs {
     quiet: bool,
     /// Only this repository[:tag]
     reference: Option<String>,
-}
-
-/// Docker's glob (`path.Match`): `*`, `?`, `[…]` not crossing `/`.
-fn glob(pat: &str, s: &str) -> bool {
-    fn m(p: &[char], s: &[char]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some('*'), _) => m(&p[1..], s) || (!s.is_empty() && s[0] != '/' && m(p, &s[1..])),
-            (Some('?'), Some(c)) if *c != '/' => m(&p[1..], &s[1..]),
-            (Some('['), Some(c)) => {
-                let Some(end) = p.iter().position(|x| *x == ']') else {
-                    return false;
-                };
-                let set = &p[1..end];
-                let (neg, set) = match set.first() {
-                    Some('^') | Some('!') => (true, &set[1..]),
-                    _ => (false, set),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == '-' {
-                        hit |= set[i] <= *c && *c <= set[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= set[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != neg && m(&p[end + 1..], &s[1..])
-            }
-            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pat.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    m(&p, &s)
-}
-
-struct Filters {
-    dangling: Option<bool>,
-    labels: Vec<(String, Option<String>)>,
-    references: Vec<String>,
-    before: Option<i64>,
-    since: Option<i64>,
-}
-
-fn created(images: &Images, img: &Image) -> i64 {
-    engine::summary(images, img)["Created"]
-        .as_i64()
-        .unwrap_or(0)
-}
-
-fn parse_filters(images: &Images, f: &[String]) -> Result<Filters> {
-    let mut out = Filters {
-        dangling: None,
-        labels: Vec::new(),
-        references: Vec::new(),
-        before: None,
-        since: None,
-    };
-    for item in f {
-        let (k, v) = item
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
-        match k {
-            "dangling" => {
-                out.dangling = Some(match v.to_lowercase().as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => bail!(berth_image::Error::Format(format!(
-                        "invalid filter 'dangling={v}'"
-                    ))),
-                })
-            }
-            "label" => out.labels.push(match v.split_once('=') {
-                Some((a, b)) => (a.to_owned(), Some(b.to_owned())),
-                None => (v.to_owned(), None),
-            }),
-            "reference" => out.references.push(v.to_owned()),
-            "before" => out.before = Some(created(images, &images.resolve(v)?)),
-            "since" => out.since = Some(created(images, &images.resolve(v)?)),
-            _ => bail!(berth_image::Error::Format(format!("invalid filter '{k}'"))),
-        }
-    }
-    Ok(out)
 }
 
 /// Render `rows` (JSON objects) with a Docker `--format` (or the default table with `cols`).
@@ -703,55 +652,58 @@ const IMAGE_HEADERS: &[(&str, &str)] = &[
     ("VirtualSize", "VIRTUAL SIZE"),
 ];
 
+/// Docker's `filters` JSON from `-f key=value` flags.
+fn filters_json(f: &[String]) -> Result<String> {
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for item in f {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        m.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    Ok(serde_json::to_string(&m)?)
+}
+
 pub fn ls(g: &Global, a: LsArgs) -> Result<i32> {
     let _ = a.all;
-    let images = open(g)?;
-    let mut filters = parse_filters(&images, &a.filter)?;
+    let mut f = a.filter.clone();
     if let Some(r) = &a.reference {
-        filters.references.push(r.clone());
+        f.push(format!("reference={r}"));
     }
-    let mut list: Vec<(Value, Image)> = images
-        .list()?
-        .into_iter()
-        .map(|i| (engine::summary(&images, &i), i))
-        .collect();
-    list.sort_by(|a, b| {
-        b.0["Created"]
-            .as_i64()
-            .cmp(&a.0["Created"].as_i64())
-            .then(a.1.id.cmp(&b.1.id))
-    });
+    let (rt, c) = connect(g)?;
+    let list = rt.block_on(c.get(&format!(
+        "/images/json{}",
+        query(&[("filters", &filters_json(&f)?)])
+    )))?;
     let mut rows = Vec::new();
-    for (s, img) in &list {
+    for s in list.as_array().into_iter().flatten() {
         let created = s["Created"].as_i64().unwrap_or(0);
-        let dangling = img.tags.is_empty();
-        if filters.dangling.is_some_and(|d| d != dangling)
-            || filters.before.is_some_and(|b| created >= b)
-            || filters.since.is_some_and(|b| created <= b)
-        {
-            continue;
-        }
-        if !filters
-            .labels
-            .iter()
-            .all(|(k, v)| match &s["Labels"][k.as_str()] {
-                Value::String(x) => v.as_ref().is_none_or(|v| v == x),
-                _ => false,
-            })
-        {
-            continue;
-        }
+        let id = s["Id"].as_str().unwrap_or_default();
+        let tags: Vec<String> = s["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .filter(|t| t != "<none>:<none>")
+            .collect();
+        let digests: Vec<String> = s["RepoDigests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .filter(|t| t != "<none>@<none>")
+            .collect();
         // (repository, tag, digest) rows, as docker lists them.
         let mut names: Vec<(String, String, String)> = Vec::new();
         let digest_for = |repo: &str| {
-            img.repo_digests
+            digests
                 .iter()
                 .find(|d| d.split('@').next() == Some(repo))
                 .and_then(|d| d.split('@').nth(1))
                 .unwrap_or("<none>")
                 .to_owned()
         };
-        for t in engine::repo_tags(img) {
+        for t in &tags {
             let (repo, tag) = match t.rsplit_once(':') {
                 Some((r, tg)) if !tg.contains('/') => (r.to_owned(), tg.to_owned()),
                 _ => (t.clone(), "<none>".into()),
@@ -759,40 +711,32 @@ pub fn ls(g: &Global, a: LsArgs) -> Result<i32> {
             let d = digest_for(&repo);
             names.push((repo, tag, d));
         }
-        for rd in &img.repo_digests {
-            if let Some((repo, d)) = rd.split_once('@') {
-                if !names.iter().any(|(r, _, _)| r == repo) {
-                    names.push((repo.to_owned(), "<none>".into(), d.to_owned()));
+        let filtered_by_ref = f.iter().any(|x| x.starts_with("reference="));
+        if !filtered_by_ref {
+            for rd in &digests {
+                if let Some((repo, d)) = rd.split_once('@') {
+                    if !names.iter().any(|(r, _, _)| r == repo) {
+                        names.push((repo.to_owned(), "<none>".into(), d.to_owned()));
+                    }
                 }
             }
         }
         if names.is_empty() {
             names.push(("<none>".into(), "<none>".into(), "<none>".into()));
         }
-        if !filters.references.is_empty() {
-            names.retain(|(repo, tag, _)| {
-                filters
-                    .references
-                    .iter()
-                    .any(|p| glob(p, repo) || glob(p, &format!("{repo}:{tag}")))
-            });
-            if names.is_empty() {
-                continue;
-            }
-        }
-        let id = if a.no_trunc {
-            img.id.clone()
+        let shown_id = if a.no_trunc {
+            id.to_owned()
         } else {
-            img.short_id().to_owned()
+            id.trim_start_matches("sha256:").chars().take(12).collect()
         };
-        let size = human_size(img.size as f64);
+        let size = human_size(s["Size"].as_f64().unwrap_or(0.0));
         for (repo, tag, digest) in names {
             rows.push(json!({
                 "Containers": "N/A",
                 "CreatedAt": go_time(created),
                 "CreatedSince": format!("{} ago", human_duration(now() - created)),
                 "Digest": digest,
-                "ID": id,
+                "ID": shown_id,
                 "Repository": repo,
                 "SharedSize": "N/A",
                 "Size": size,
@@ -854,14 +798,14 @@ pub fn inspect(g: &Global, a: InspectArgs) -> Result<i32> {
         bail!("\"{k}\" is not a valid value for --type (only images so far)");
     }
     let _ = a.size;
-    let images = open(g)?;
+    let (rt, c) = connect(g)?;
     let mut found = Vec::new();
     let mut code = 0;
     let mut missing = Vec::new();
     for n in &a.names {
-        match images.resolve(n) {
-            Ok(img) => found.push(engine::inspect(&images, &img)),
-            Err(berth_image::Error::NoSuchImage(_)) => {
+        match rt.block_on(c.get(&format!("/images/{n}/json"))) {
+            Ok(v) => found.push(v),
+            Err(berth_client::Error::Api { status: 404, .. }) => {
                 missing.push(format!("Error: No such image: {n}"));
                 code = 1;
             }
@@ -869,13 +813,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> Result<i32> {
         }
     }
     match &a.format {
-        None => {
-            if !found.is_empty() || missing.is_empty() {
-                println!("{}", pretty(&Value::from(found))?);
-            } else {
-                println!("[]");
-            }
-        }
+        None => println!("{}", pretty(&Value::from(found))?),
         Some(f) => {
             let fmt = if f == "json" {
                 "{{json .}}".to_owned()
@@ -902,8 +840,25 @@ pub struct TagArgs {
 
 pub fn tag(g: &Global, a: TagArgs) -> Result<i32> {
     let target = reference(&a.target)?;
-    let images = open(g)?;
-    images.tag(&a.source, &target)?;
+    let repo = Reference {
+        tag: None,
+        digest: None,
+        ..target.clone()
+    }
+    .to_string();
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.json(
+        Method::POST,
+        &format!(
+            "/images/{}/tag{}",
+            a.source,
+            query(&[
+                ("repo", &repo),
+                ("tag", target.tag.as_deref().unwrap_or("latest"))
+            ])
+        ),
+        None,
+    ))?;
     Ok(0)
 }
 
@@ -920,36 +875,36 @@ pub struct RmiArgs {
 }
 
 pub fn rmi(g: &Global, a: RmiArgs) -> Result<i32> {
-    let _ = a.no_prune;
-    let images = open(g)?;
+    let (rt, c) = connect(g)?;
     let mut code = 0;
     for name in &a.images {
-        // No containers yet: nothing uses an image.
-        match images.remove(name, a.force, &|_| None) {
-            Ok(r) => {
-                for u in r.untagged {
-                    println!("Untagged: {u}");
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        if a.force {
+            q.push(("force", "1"));
+        }
+        if a.no_prune {
+            q.push(("noprune", "1"));
+        }
+        match rt.block_on(c.json(
+            Method::DELETE,
+            &format!("/images/{name}{}", query(&q)),
+            None,
+        )) {
+            Ok(v) => {
+                for item in v.as_array().into_iter().flatten() {
+                    if let Some(u) = item["Untagged"].as_str() {
+                        println!("Untagged: {u}");
+                    }
+                    if let Some(d) = item["Deleted"].as_str() {
+                        println!("Deleted: {d}");
+                    }
                 }
-                for d in r.deleted {
-                    println!("Deleted: {d}");
-                }
-            }
-            Err(berth_image::Error::NoSuchImage(_)) => {
-                let shown = Reference::parse(name)
-                    .ok()
-                    .filter(|_| !name.contains(':') && !name.contains('@'))
-                    .map_or_else(|| name.clone(), |r| r.to_string());
-                eprintln!("Error response from daemon: No such image: {shown}");
-                code = 1;
             }
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("{}", crate::describe(&anyhow::Error::from(e)));
                 code = 1;
             }
         }
-    }
-    if !a.images.is_empty() {
-        images.gc()?;
     }
     Ok(code)
 }
@@ -984,37 +939,33 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<i32> {
             return Ok(0);
         }
     }
-    let images = open(g)?;
-    let filters = parse_filters(&images, &a.filter)?;
-    let mut lines = Vec::new();
-    for img in images.list()? {
-        if !a.all && !img.tags.is_empty() {
-            continue;
-        }
-        let s = engine::summary(&images, &img);
-        if !filters
-            .labels
-            .iter()
-            .all(|(k, v)| match &s["Labels"][k.as_str()] {
-                Value::String(x) => v.as_ref().is_none_or(|v| v == x),
-                _ => false,
-            })
-        {
-            continue;
-        }
-        let r = images.remove(&img.id, true, &|_| None)?;
-        lines.extend(r.untagged.into_iter().map(|u| format!("untagged: {u}")));
-        lines.extend(r.deleted.into_iter().map(|d| format!("deleted: {d}")));
+    let mut f = a.filter.clone();
+    if a.all {
+        f.push("dangling=false".into());
     }
-    let freed = images.gc()?;
-    if !lines.is_empty() {
+    let (rt, c) = connect(g)?;
+    let v = rt.block_on(c.json(
+        Method::POST,
+        &format!("/images/prune{}", query(&[("filters", &filters_json(&f)?)])),
+        None,
+    ))?;
+    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
         println!("Deleted Images:");
-        for l in lines {
-            println!("{l}");
+        for item in &deleted {
+            if let Some(u) = item["Untagged"].as_str() {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = item["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(freed as f64));
+    println!(
+        "Total reclaimed space: {}",
+        human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    );
     Ok(0)
 }
 
@@ -1036,9 +987,9 @@ pub struct HistoryArgs {
 }
 
 pub fn history(g: &Global, a: HistoryArgs) -> Result<i32> {
-    let images = open(g)?;
-    let img = images.resolve(&a.image)?;
-    let items = engine::history(&images, &img);
+    let (rt, c) = connect(g)?;
+    let items = rt.block_on(c.get(&format!("/images/{}/history", a.image)))?;
+    let items = items.as_array().cloned().unwrap_or_default();
     if a.quiet {
         for h in &items {
             let id = h["Id"].as_str().unwrap_or_default();
@@ -1095,19 +1046,4 @@ pub fn history(g: &Global, a: HistoryArgs) -> Result<i32> {
         &rows,
     )?;
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_like_go_path_match() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("*:latest", "busybox:latest"));
-        assert!(!glob("*", "a/b"));
-        assert!(glob("a/*", "a/b"));
-        assert!(glob("al?ine:3.1[0-9]", "alpine:3.10"));
-        assert!(!glob("alpine", "alpine:3.10"));
-    }
 }

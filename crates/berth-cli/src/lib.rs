@@ -1,9 +1,9 @@
-//! Berth's Docker-compatible command set. So far the image commands (`pull`, `push`, `login`,
-//! `logout`, `load`, `save`, `import`, `images`, `image …`, `inspect`, `tag`, `rmi`,
-//! `history`). Until the daemon exists they work on the image store under `--data-root`
-//! directly, through [`engine`], which answers in the Engine API's JSON shapes.
+//! Berth's Docker-compatible command set, as a client of the Engine API (Berth's daemon, or any
+//! dockerd): so far the image commands (`pull`, `push`, `login`, `logout`, `load`, `save`,
+//! `import`, `images`, `image …`, `inspect`, `tag`, `rmi`, `history`). The daemon is chosen
+//! with `-H`/`BERTH_HOST`; if the default socket is absent and the caller is root, the CLI
+//! starts `berth daemon` and waits for it.
 
-pub mod engine;
 mod images;
 pub mod progress;
 pub mod template;
@@ -14,24 +14,73 @@ use clap::{Args, Parser, Subcommand};
 /// Global options.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// Root of Berth's persistent state (images, layers)
-    #[arg(long, global = true, env = "BERTH_DATA_ROOT", default_value = engine::DEFAULT_ROOT)]
-    pub data_root: std::path::PathBuf,
+    /// Daemon socket to connect to (unix:///path)
+    #[arg(short = 'H', long, env = "BERTH_HOST", default_value = berth_client::DEFAULT_HOST)]
+    pub host: String,
     /// Location of client config files (credentials), as docker's --config
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub config: Option<std::path::PathBuf>,
-    /// Daemon config file read for insecure-registries and registry-mirrors
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_DAEMON_CONFIG",
-        default_value = "/etc/berth/daemon.json",
-        hide = true
-    )]
-    pub config_file: std::path::PathBuf,
     /// Enable debug output
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     pub debug: bool,
+}
+
+/// A runtime and a client connected to the daemon (started first if it is the default one,
+/// absent, and we are root).
+pub fn connect(g: &Global) -> anyhow::Result<(tokio::runtime::Runtime, berth_client::Client)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut c = berth_client::Client::new(&g.host)?;
+    match rt.block_on(c.negotiate()) {
+        Ok(()) => {}
+        Err(berth_client::Error::Connect { .. })
+            if g.host == berth_client::DEFAULT_HOST
+                // SAFETY: geteuid has no preconditions.
+                && unsafe { libc::geteuid() } == 0 =>
+        {
+            start_daemon()?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                match rt.block_on(c.negotiate()) {
+                    Ok(()) => break,
+                    Err(e) if std::time::Instant::now() > deadline => {
+                        return Err(anyhow::anyhow!(
+                            "{e} (started it; see /run/berth/daemon.log)"
+                        ));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((rt, c))
+}
+
+/// Start `berth daemon` in the background, in its own session, logging to /run/berth/daemon.log.
+fn start_daemon() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    std::fs::create_dir_all("/run/berth")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/run/berth/daemon.log")?;
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn()?;
+    Ok(())
 }
 
 #[derive(Debug, Parser)]
@@ -116,9 +165,22 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
             return code;
         }
     };
-    // Like docker (and every Unix filter): a closed pipe ends the process quietly.
-    // SAFETY: restoring the default disposition of one signal; no handler is involved.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Like docker: a closed stdout/stderr ends the process quietly (exit 141, as by SIGPIPE).
+    // SIGPIPE itself stays ignored, so a closed pipe to a credential helper or a socket is an
+    // error, not death.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     if let Some(dir) = &cli.global.config {
         // SAFETY: single-threaded at this point (no runtime or thread started yet).
         unsafe { std::env::set_var("DOCKER_CONFIG", dir) };
@@ -142,21 +204,20 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
     match res {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", one_line(&e));
+            eprintln!("{}", describe(&e));
             1
         }
     }
 }
 
-/// An error as one line: engine errors carry Docker's "Error response from daemon:" prefix,
-/// client-side ones "Error:"... unless the message already has its own prefix.
-fn one_line(e: &anyhow::Error) -> String {
+/// An error as one line, as docker prints it: `Error response from daemon: …` for the daemon's
+/// answers, the connection message as is, `Error: …` for the rest.
+pub(crate) fn describe(e: &anyhow::Error) -> String {
     let msg = e.to_string().replace('\n', " ");
-    if msg.starts_with("Error") || msg.starts_with("error") {
-        msg
-    } else if e.downcast_ref::<berth_image::Error>().is_some() {
-        format!("Error response from daemon: {msg}")
-    } else {
-        format!("Error: {msg}")
+    match e.downcast_ref::<berth_client::Error>() {
+        Some(berth_client::Error::Api { .. }) => format!("Error response from daemon: {msg}"),
+        Some(berth_client::Error::Connect { .. }) => msg,
+        _ if msg.starts_with("Error") => msg,
+        _ => format!("Error: {msg}"),
     }
 }

@@ -48,6 +48,8 @@ const ATTEMPTS: u32 = 3;
 const HUB_HOST: &str = "registry-1.docker.io";
 const HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// Registry settings (the daemon config's `insecure-registries` and `registry-mirrors`).
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -530,10 +532,12 @@ async fn pull_from(
     for d in &layer_descs {
         progress.update(&short(&d.digest), "Pulling fs layer", None);
     }
-    let jobs = layer_descs.iter().map(|d| {
+    // Boxed as `dyn Future + Send`: lets callers spawn a pull (the compiler cannot otherwise
+    // prove these closures' futures Send for every lifetime).
+    let jobs = layer_descs.iter().map(|d| -> BoxFut<'_, Result<Digest>> {
         let client = &client;
         let oref = &oref;
-        async move {
+        Box::pin(async move {
             let id = short(&d.digest);
             let blob = Digest::parse(&d.digest)?;
             if images.store().has(&blob) {
@@ -543,8 +547,9 @@ async fn pull_from(
             fetch(images, client, oref, d, Some(progress)).await?;
             progress.update(&id, "Download complete", None);
             Ok::<Digest, Error>(blob)
-        }
+        })
     });
+    let jobs: Vec<BoxFut<'_, Result<Digest>>> = jobs.collect();
     let blobs: Vec<Result<Digest>> = futures_util::stream::iter(jobs)
         .buffered(CONCURRENT)
         .collect()
@@ -780,11 +785,11 @@ pub async fn push(
 
     let mut all: Vec<(Digest, u64)> = layers.iter().map(|(d, s, _)| (d.clone(), *s)).collect();
     all.push((config.clone(), config_size));
-    let jobs = all.iter().map(|(d, size)| {
+    let jobs = all.iter().map(|(d, size)| -> BoxFut<'_, Result<()>> {
         let client = &client;
         let oref = &oref;
         let sources = &sources;
-        async move {
+        Box::pin(async move {
             let id = short(&d.to_string());
             let ds = d.to_string();
             if with_retry(|| client.blob_exists(oref, &ds))
@@ -818,8 +823,9 @@ pub async fn push(
             }
             progress.update(&id, "Pushed", None);
             Ok(())
-        }
+        })
     });
+    let jobs: Vec<BoxFut<'_, Result<()>>> = jobs.collect();
     let results: Vec<Result<()>> = futures_util::stream::iter(jobs)
         .buffer_unordered(CONCURRENT)
         .collect()

@@ -172,3 +172,79 @@ pub fn throttled_proxy(target: u16, rate: usize) -> u16 {
     });
     port
 }
+
+/// A `berth daemon` with its own data root, exec root and socket under `dir`; stopped (SIGTERM,
+/// then SIGKILL) on drop.
+pub struct Daemon {
+    child: Child,
+    pub socket: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Daemon {
+    /// Start `berth` (the binary) as a daemon in `dir`, reading `config` as its config file.
+    pub fn start(berth: &Path, dir: &Path, config: &Path) -> Daemon {
+        std::fs::create_dir_all(dir).expect("daemon dir");
+        let socket = dir.join("berth.sock");
+        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
+        let child = Command::new(berth)
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("berth.pid"))
+            .arg("--config-file")
+            .arg(config)
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start berth daemon");
+        let mut d = Daemon {
+            child,
+            socket,
+            dir: dir.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if Instant::now() > deadline || d.child.try_wait().ok().flatten().is_some() {
+                panic!(
+                    "berth daemon did not start: {}",
+                    std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// `unix:///…/berth.sock`
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The daemon's image store.
+    pub fn image_root(&self) -> PathBuf {
+        self.dir.join("data/image")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -3,6 +3,7 @@
 //! the Docker-compatible command set (`berth-cli`); the daemon and shim arrive with their own
 //! issues.
 
+mod daemon;
 mod runtime_cli;
 
 fn main() {
@@ -22,6 +23,7 @@ fn main() {
     } else {
         match args.get(1).and_then(|a| a.to_str()) {
             Some("runtime") => runtime_cli::main("berth runtime", &args[2..]),
+            Some("daemon") => daemon::main(&args[2..]),
             Some("--version" | "-v" | "version") => {
                 println!("berth version {}", berth_runtime::VERSION);
                 0

@@ -49,9 +49,14 @@ impl Sandbox {
         // `localhost/…`, Docker `docker.io/library/…`; nothing is pulled.
         let archive = xtask::busybox_image(dir.path()).expect("busybox image");
         std::fs::write(dir.path().join("fixture.tar"), archive).expect("write archive");
+        let daemon = berth_testkit::Daemon::start(
+            Path::new(env!("CARGO_BIN_EXE_berth")),
+            &dir.path().join("berth-data"),
+            &dir.path().join("no-daemon.json"),
+        );
         let berth = |args: &[&str]| {
             let o = Command::new(env!("CARGO_BIN_EXE_berth"))
-                .env("BERTH_DATA_ROOT", dir.path().join("berth-data"))
+                .env("BERTH_HOST", daemon.host())
                 .args(args)
                 .current_dir(dir.path())
                 .output()
@@ -424,9 +429,27 @@ fn docker_runs_containers_with_berth_runtime() {
         "busybox:latest",
     ]);
     assert!(o.status.success(), "docker save: {}", text(&o));
+    let daemons: Vec<(&str, berth_testkit::Daemon)> = ["from-docker", "berth-data"]
+        .iter()
+        .map(|r| {
+            (
+                *r,
+                berth_testkit::Daemon::start(
+                    Path::new(env!("CARGO_BIN_EXE_berth")),
+                    &sb.path(r),
+                    &sb.path("no-daemon.json"),
+                ),
+            )
+        })
+        .collect();
     let berth = |root: &str, args: &[&str]| {
+        let host = daemons
+            .iter()
+            .find(|(r, _)| *r == root)
+            .map(|(_, d)| d.host())
+            .expect("daemon");
         Command::new(env!("CARGO_BIN_EXE_berth"))
-            .env("BERTH_DATA_ROOT", sb.path(root))
+            .env("BERTH_HOST", host)
             .args(args)
             .output()
             .expect("berth")

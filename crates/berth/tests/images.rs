@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use berth_testkit::{Registry, tar_of};
+use berth_testkit::{Daemon, Registry, tar_of};
 
+/// A test's directory and one daemon per named store (started on first use).
 struct Env {
+    daemons: std::cell::RefCell<std::collections::HashMap<String, Daemon>>,
     dir: tempfile::TempDir,
 }
 
@@ -26,7 +28,29 @@ impl Env {
         let archive = xtask::busybox_image(dir.path()).expect("busybox image");
         std::fs::write(dir.path().join("busybox.tar"), archive).expect("write");
         std::fs::create_dir_all(dir.path().join("docker-config")).expect("config dir");
-        Env { dir }
+        Env {
+            daemons: Default::default(),
+            dir,
+        }
+    }
+
+    /// The daemon serving the store `root` (its socket).
+    fn daemon(&self, root: &str) -> String {
+        let mut d = self.daemons.borrow_mut();
+        d.entry(root.to_owned())
+            .or_insert_with(|| {
+                Daemon::start(
+                    std::path::Path::new(env!("CARGO_BIN_EXE_berth")),
+                    &self.path(&format!("daemon-{root}")),
+                    &self.path("daemon.json"),
+                )
+            })
+            .host()
+    }
+
+    fn image_root(&self, root: &str) -> PathBuf {
+        self.daemon(root);
+        self.path(&format!("daemon-{root}/data/image"))
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -41,10 +65,9 @@ impl Env {
             self.path("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        c.env("BERTH_DATA_ROOT", self.path(root))
+        c.env("BERTH_HOST", self.daemon(root))
             .env("PATH", path)
             .env("DOCKER_CONFIG", self.path("docker-config"))
-            .env("BERTH_DAEMON_CONFIG", self.path("daemon.json"))
             .current_dir(self.dir.path())
             .args(args)
             .stdout(Stdio::piped())
@@ -64,8 +87,12 @@ impl Env {
             }
             None => c.stdin(Stdio::null()).output().expect("berth"),
         };
+        use std::os::unix::process::ExitStatusExt;
         Run {
-            code: o.status.code().unwrap_or(-1),
+            code: o
+                .status
+                .code()
+                .unwrap_or(-100 - o.status.signal().unwrap_or(0)),
             out: String::from_utf8_lossy(&o.stdout).into_owned(),
             err: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
@@ -182,7 +209,7 @@ fn image_commands_print_what_docker_prints() {
     );
     assert_eq!(env.ok(&["images", "-q"]), "");
     // Nothing is left behind once the image is gone.
-    let images = berth_image::images::Images::open(&env.path("root")).expect("open");
+    let images = berth_image::images::Images::open(&env.image_root("root")).expect("open");
     assert!(images.store().list().is_empty(), "blobs collected");
     assert!(images.check().expect("check").is_empty());
 }
@@ -198,7 +225,10 @@ fn bad_input_gets_one_line_and_a_non_zero_exit() {
     let r = env.berth(&["tag", "nope", "x:y"]);
     assert_eq!(
         (r.code, r.err.as_str()),
-        (1, "Error response from daemon: No such image: nope\n")
+        (
+            1,
+            "Error response from daemon: No such image: nope:latest\n"
+        )
     );
     let r = env.berth(&["pull", "UPPER/Case"]);
     assert_eq!(r.code, 1);
@@ -221,7 +251,7 @@ fn bad_input_gets_one_line_and_a_non_zero_exit() {
     assert_eq!(r.code, 1);
     assert_eq!(r.err.lines().count(), 1, "{}", r.err);
     assert_eq!(env.ok(&["images", "-q"]), "");
-    let images = berth_image::images::Images::open(&env.path("root")).expect("open");
+    let images = berth_image::images::Images::open(&env.image_root("root")).expect("open");
     assert!(images.check().expect("check").is_empty());
     let r = env.berth(&["load", "-i", "missing.tar"]);
     assert_eq!(r.code, 1);
@@ -254,7 +284,7 @@ fn save_load_and_import_round_trip() {
     // From stdin too.
     let tar = std::fs::read(env.path("docker.tar")).expect("archive");
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .env("BERTH_DATA_ROOT", env.path("c"))
+        .env("BERTH_HOST", env.daemon("c"))
         .arg("load")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

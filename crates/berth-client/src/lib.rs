@@ -1,0 +1,311 @@
+//! A client for the Docker Engine API over a unix socket: Berth's daemon, or any dockerd. It
+//! negotiates the API version with `/_ping` (the lower of the server's and [`API_VERSION`]),
+//! and returns dockerd's `{"message"}` errors as [`Error::Api`].
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+pub use hyper::Method;
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// The newest API version this client speaks.
+pub const API_VERSION: &str = "1.51";
+/// The default socket of Berth's daemon.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The daemon answered with an error.
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    /// The daemon could not be reached.
+    #[error("Cannot connect to the Berth daemon at {host}. Is the berth daemon running?")]
+    Connect { host: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A connection target and the negotiated API version.
+#[derive(Debug, Clone)]
+pub struct Client {
+    host: String,
+    socket: PathBuf,
+    version: String,
+}
+
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Other(e.to_string())
+}
+
+impl Client {
+    /// `unix:///path` (or a bare path). TCP needs mutual TLS, which is not built yet.
+    pub fn new(host: &str) -> Result<Client> {
+        let socket = if let Some(p) = host.strip_prefix("unix://") {
+            PathBuf::from(p)
+        } else if host.starts_with('/') {
+            PathBuf::from(host)
+        } else {
+            return Err(Error::Other(format!(
+                "unsupported host {host:?}: only unix:// sockets are supported (TCP needs mutual TLS, not built yet)"
+            )));
+        };
+        Ok(Client {
+            host: host.to_owned(),
+            socket,
+            version: API_VERSION.to_owned(),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Ask the server for its API version and use the lower of the two.
+    pub async fn negotiate(&mut self) -> Result<()> {
+        let res = self.send(Method::GET, "/_ping", None, empty()).await?;
+        if let Some(v) = res
+            .headers()
+            .get("api-version")
+            .and_then(|h| h.to_str().ok())
+        {
+            if version_lt(v, API_VERSION) {
+                self.version = v.to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: Option<&[(&str, String)]>,
+        body: BoxBody,
+    ) -> Result<Response<Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|_| Error::Connect {
+                host: self.host.clone(),
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(other)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let uri = if path == "/_ping" {
+            path.to_owned()
+        } else {
+            format!("/v{}{path}", self.version)
+        };
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Host", "api")
+            .header(
+                "User-Agent",
+                concat!("Berth-Client/", env!("CARGO_PKG_VERSION")),
+            );
+        for (k, v) in headers.unwrap_or_default() {
+            b = b.header(*k, v);
+        }
+        let req = b.body(body).map_err(other)?;
+        sender.send_request(req).await.map_err(other)
+    }
+
+    /// A request; non-2xx answers become [`Error::Api`].
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: BoxBody,
+    ) -> Result<Response<Incoming>> {
+        let res = self.send(method, path, Some(headers), body).await?;
+        let status = res.status().as_u16();
+        if status >= 400 {
+            let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+            return Err(Error::Api { status, message });
+        }
+        Ok(res)
+    }
+
+    /// A request answered with JSON (or nothing: `Value::Null`).
+    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let (headers, b) = match body {
+            Some(v) => (
+                vec![("Content-Type", "application/json".to_owned())],
+                full(serde_json::to_vec(v).map_err(other)?),
+            ),
+            None => (Vec::new(), empty()),
+        };
+        let res = self.call(method, path, &headers, b).await?;
+        let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| other(format!("bad JSON from the daemon: {e}")))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.json(Method::GET, path, None).await
+    }
+
+    /// A request answered with a stream of JSON messages; each goes to `on`. A message with
+    /// `errorDetail`/`error` ends the stream as an error.
+    pub async fn stream(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: BoxBody,
+        mut on: impl FnMut(&Value),
+    ) -> Result<()> {
+        let res = self.call(method, path, headers, body).await?;
+        let mut body = res.into_body();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut handle = |line: &[u8]| -> Result<()> {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                return Ok(());
+            }
+            let v: Value = serde_json::from_slice(line)
+                .map_err(|e| other(format!("bad JSON message from the daemon: {e}")))?;
+            if let Some(msg) = v["error"].as_str().or(v["errorDetail"]["message"].as_str()) {
+                return Err(Error::Api {
+                    status: 500,
+                    message: msg.to_owned(),
+                });
+            }
+            on(&v);
+            Ok(())
+        };
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(other)?;
+            if let Some(d) = frame.data_ref() {
+                buf.extend_from_slice(d);
+                while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=i).collect();
+                    handle(&line)?;
+                }
+            }
+        }
+        handle(&buf)
+    }
+
+    /// A request whose answer body is copied to `out` (e.g. `save`).
+    pub async fn download(&self, path: &str, out: &mut dyn Write) -> Result<()> {
+        let res = self.call(Method::GET, path, &[], empty()).await?;
+        let mut body = res.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| other(format!("the daemon aborted the transfer: {e}")))?;
+            if let Some(d) = frame.data_ref() {
+                out.write_all(d).map_err(other)?;
+            }
+        }
+        out.flush().map_err(other)
+    }
+}
+
+fn version_lt(a: &str, b: &str) -> bool {
+    let p = |v: &str| -> (u32, u32) {
+        let (x, y) = v.split_once('.').unwrap_or((v, "0"));
+        (x.parse().unwrap_or(0), y.parse().unwrap_or(0))
+    };
+    p(a) < p(b)
+}
+
+pub fn empty() -> BoxBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn full(data: Vec<u8>) -> BoxBody {
+    Full::new(Bytes::from(data))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A request body streamed from a blocking reader (a file, stdin), read on its own thread.
+pub fn reader_body(mut r: impl Read + Send + 'static) -> BoxBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Frame<Bytes>>>(8);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx
+                        .blocking_send(Ok(Frame::data(Bytes::copy_from_slice(&buf[..n]))))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let s = tokio_stream_from(rx);
+    BodyExt::boxed(StreamBody::new(s))
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+/// Percent-encode a path segment or query value.
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `?k=v&…` from pairs (empty values are kept).
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    let q = s.finish();
+    if q.is_empty() { q } else { format!("?{q}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_versions() {
+        assert!(Client::new("unix:///run/x.sock").is_ok());
+        assert!(Client::new("tcp://1.2.3.4:2375").is_err());
+        assert!(version_lt("1.41", "1.51") && !version_lt("1.51", "1.51"));
+        assert_eq!(query(&[("a", "b c"), ("d", "")]), "?a=b+c&d=");
+    }
+}

@@ -1,0 +1,89 @@
+//! Berth's engine: what the daemon does, independent of HTTP. So far: images (list, inspect,
+//! history, tag, remove, prune, load, save, import, pull, push, registry login checks), answering
+//! in the Engine API's JSON shapes. Containers, events and the SQLite state come next (issue 4).
+
+pub mod images;
+pub mod time;
+
+use std::path::PathBuf;
+
+use berth_image::images::Images;
+use berth_image::registry::Settings;
+
+/// The kinds of failure the API maps to status codes (as dockerd's errdefs do).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status dockerd answers with for this kind.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::InvalidParameter(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::NotImplemented(_) => 501,
+            Error::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<berth_image::Error> for Error {
+    fn from(e: berth_image::Error) -> Error {
+        use berth_image::Error as E;
+        let msg = e.to_string();
+        match e {
+            E::NoSuchImage(_) => Error::NotFound(msg),
+            E::Conflict(_) => Error::Conflict(msg),
+            E::Reference(_) | E::InvalidDigest(_) => Error::InvalidParameter(msg),
+            E::Registry(m) if m.contains("not found: manifest unknown") => Error::NotFound(m),
+            E::Registry(m) if m.contains("unauthorized") => Error::Unauthorized(m),
+            E::Format(_) | E::Entry { .. } | E::DigestMismatch { .. } => {
+                Error::InvalidParameter(msg)
+            }
+            _ => Error::Internal(msg),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Daemon settings the engine needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state (`--data-root`, default /var/lib/berth).
+    pub data_root: PathBuf,
+    /// Runtime state (`--exec-root`, default /run/berth).
+    pub exec_root: PathBuf,
+    pub registry: Settings,
+}
+
+/// The engine.
+pub struct Engine {
+    pub config: Config,
+    pub images: Images,
+}
+
+impl Engine {
+    pub fn open(config: Config) -> Result<Engine> {
+        for d in [&config.data_root, &config.exec_root] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::Internal(format!("create {}: {e}", d.display())))?;
+        }
+        let images = Images::open(&config.data_root.join("image"))?;
+        Ok(Engine { config, images })
+    }
+}

@@ -1,0 +1,254 @@
+//! `berth daemon`: dockerd's flags (where Berth has the feature), the config file with
+//! dockerd's key names, the API on a unix socket, graceful shutdown on SIGTERM/SIGINT.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth daemon",
+    about = "Run Berth's daemon (the Docker Engine API)"
+)]
+struct Args {
+    /// Daemon socket(s) to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Root of persistent state
+    #[arg(long, default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Root of runtime state
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Path of the daemon's pid file
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// Daemon configuration file (dockerd's key names)
+    #[arg(long, default_value = "/etc/berth/daemon.json")]
+    config_file: PathBuf,
+    /// Group of the API socket (as dockerd's -G)
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+    /// Enable inter-container communication
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    icc: bool,
+    /// Registries reached over plain HTTP (host[:port] or CIDR)
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// Mirrors for Docker Hub
+    #[arg(long = "registry-mirror")]
+    registry_mirrors: Vec<String>,
+    /// Default ulimits for containers (name=soft[:hard])
+    #[arg(long = "default-ulimit")]
+    default_ulimits: Vec<String>,
+    /// Log level (debug, info, warn, error, fatal)
+    #[arg(short = 'l', long, default_value = "info")]
+    log_level: String,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+}
+
+const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+
+fn strings(v: &serde_json::Value, k: &str) -> Vec<String> {
+    v[k].as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+pub fn main(args: &[std::ffi::OsString]) -> i32 {
+    let a = match Args::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("berth daemon")).chain(args.iter().cloned()),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 125 } else { 0 };
+        }
+    };
+    match run(a) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth daemon: {e:#}");
+            1
+        }
+    }
+}
+
+fn run(mut a: Args) -> Result<()> {
+    // The config file: flags and file may not both set a key (dockerd's rule).
+    let file: serde_json::Value = match std::fs::read(&a.config_file) {
+        Ok(d) => serde_json::from_slice(&d)
+            .with_context(|| format!("config file {}", a.config_file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => bail!("read {}: {e}", a.config_file.display()),
+    };
+    let known = [
+        "hosts",
+        "data-root",
+        "exec-root",
+        "pidfile",
+        "group",
+        "icc",
+        "insecure-registries",
+        "registry-mirrors",
+        "default-ulimits",
+        "log-level",
+        "debug",
+        "live-restore",
+    ];
+    for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if !known.contains(&k.as_str()) {
+            bail!(
+                "the following directives don't match any configuration option: {k} (in {})",
+                a.config_file.display()
+            );
+        }
+    }
+    let conflict = |k: &str, flag_set: bool| -> Result<()> {
+        if flag_set && !file[k].is_null() {
+            bail!(
+                "the following directives are specified both as a flag and in the configuration file: {k}"
+            );
+        }
+        Ok(())
+    };
+    conflict("hosts", !a.hosts.is_empty())?;
+    conflict("insecure-registries", !a.insecure_registries.is_empty())?;
+    conflict("registry-mirrors", !a.registry_mirrors.is_empty())?;
+    if a.hosts.is_empty() {
+        a.hosts = strings(&file, "hosts");
+    }
+    if a.insecure_registries.is_empty() {
+        a.insecure_registries = strings(&file, "insecure-registries");
+    }
+    if a.registry_mirrors.is_empty() {
+        a.registry_mirrors = strings(&file, "registry-mirrors");
+    }
+    if let Some(d) = file["data-root"].as_str() {
+        a.data_root = PathBuf::from(d);
+    }
+    if let Some(d) = file["exec-root"].as_str() {
+        a.exec_root = PathBuf::from(d);
+    }
+    if let Some(d) = file["pidfile"].as_str() {
+        a.pidfile = Some(PathBuf::from(d));
+    }
+    let _ = (a.icc, &a.default_ulimits, &a.log_level, a.debug);
+    if a.hosts.is_empty() {
+        a.hosts.push(format!("unix://{DEFAULT_SOCKET}"));
+    }
+    let sockets: Vec<PathBuf> = a
+        .hosts
+        .iter()
+        .map(|h| {
+            h.strip_prefix("unix://").map(PathBuf::from).ok_or_else(|| {
+                anyhow!(
+                    "unsupported host {h:?}: only unix:// (TCP needs mutual TLS, not built yet)"
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+
+    let engine = berth_engine::Engine::open(berth_engine::Config {
+        data_root: a.data_root.clone(),
+        exec_root: a.exec_root.clone(),
+        registry: berth_image::registry::Settings {
+            insecure: a.insecure_registries.clone(),
+            mirrors: a.registry_mirrors.clone(),
+        },
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    let engine = Arc::new(engine);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(async move {
+        let mut listeners = Vec::new();
+        for s in &sockets {
+            listeners.push(bind(s, a.group.as_deref()).await?);
+        }
+        if let Some(p) = &a.pidfile {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .with_context(|| format!("write pid file {}", p.display()))?;
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for l in listeners {
+            let mut rx = stop_rx.clone();
+            let e = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                berth_api::serve(e, l, async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+            }));
+        }
+        eprintln!(
+            "berth daemon {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            a.hosts.join(", ")
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("SIGTERM handler")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+        }
+        for s in &sockets {
+            let _ = std::fs::remove_file(s);
+        }
+        if let Some(p) = &a.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+/// Bind a unix socket (0660, root:GROUP), replacing a stale one but never a live daemon's.
+async fn bind(path: &std::path::Path, group: Option<&str>) -> Result<tokio::net::UnixListener> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!("{} is in use by another daemon", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("remove stale {}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(g) = group {
+        let gid = nix_group(g).ok_or_else(|| anyhow!("unknown group {g:?}"))?;
+        std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+    }
+    Ok(l)
+}
+
+fn nix_group(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+        })
+}
