@@ -39,7 +39,11 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
         (&Method::DELETE, name) => {
             let name = name.to_owned();
             let force = ctx.flag("force");
-            blocking(move || e.image_remove(&name, force, &|_| None)).await
+            blocking(move || {
+                let used = |img: &str| e.containers.user_of(img);
+                e.image_remove(&name, force, &used)
+            })
+            .await
         }
         (_, t) => {
             let Some((name, op)) = t.rsplit_once('/') else {

@@ -4,6 +4,7 @@
 //! are); `/vX.Y/` prefixes are checked against the supported range and stripped; errors are
 //! `{"message": …}` with dockerd's status codes; a panicking handler fails its request only.
 
+mod containers;
 mod images;
 mod system;
 
@@ -119,7 +120,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_owned();
     // `/v1.51/...` → version and the rest; unversioned paths get the newest version.
     let (version, path) = match raw_path.strip_prefix("/v").and_then(|r| {
@@ -171,16 +172,12 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (&Method::GET, "/version") => system::version(&ctx),
         (&Method::GET, "/info") => system::info(&ctx),
         (&Method::POST, "/auth") => system::auth(&ctx, body).await,
-        (&Method::GET, "/containers/json") => json(&Vec::<serde_json::Value>::new()),
         (_, p) if p.starts_with("/images/") => {
             images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await
         }
         (_, p) if p.starts_with("/containers/") => {
-            let id = p["/containers/".len()..]
-                .split('/')
-                .next()
-                .unwrap_or_default();
-            error(404, format!("No such container: {id}"))
+            let tail = p["/containers/".len()..].to_owned();
+            containers::route(&ctx, &m, &tail, &mut parts, body).await
         }
         _ => error(404, "page not found"),
     };

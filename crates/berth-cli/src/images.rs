@@ -586,7 +586,7 @@ pub struct LsArgs {
 }
 
 /// Render `rows` (JSON objects) with a Docker `--format` (or the default table with `cols`).
-fn print_formatted(
+pub(crate) fn print_formatted(
     format: Option<&str>,
     default_cols: &[(&str, &str)],
     headers: &[(&str, &str)],
@@ -776,7 +776,7 @@ pub struct InspectArgs {
     format: Option<String>,
     /// Only images (the only kind Berth inspects so far)
     #[arg(long = "type")]
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Display total file sizes (containers only)
     #[arg(short, long)]
     size: bool,
@@ -794,19 +794,40 @@ fn pretty(v: &Value) -> Result<String> {
 }
 
 pub fn inspect(g: &Global, a: InspectArgs) -> Result<i32> {
-    if let Some(k) = a.kind.as_deref().filter(|k| *k != "image") {
-        bail!("\"{k}\" is not a valid value for --type (only images so far)");
+    if let Some(k) = a
+        .kind
+        .as_deref()
+        .filter(|k| *k != "image" && *k != "container")
+    {
+        bail!("\"{k}\" is not a valid value for --type");
     }
     let _ = a.size;
     let (rt, c) = connect(g)?;
     let mut found = Vec::new();
     let mut code = 0;
     let mut missing = Vec::new();
+    let containers_too = a.kind.is_none() || a.kind.as_deref() == Some("container");
+    let images_too = a.kind.as_deref() != Some("container");
     for n in &a.names {
+        if containers_too {
+            if let Some(v) = crate::containers::inspect_container(&rt, &c, n) {
+                found.push(v);
+                continue;
+            }
+        }
+        if !images_too {
+            missing.push(format!("Error: No such container: {n}"));
+            code = 1;
+            continue;
+        }
         match rt.block_on(c.get(&format!("/images/{n}/json"))) {
             Ok(v) => found.push(v),
             Err(berth_client::Error::Api { status: 404, .. }) => {
-                missing.push(format!("Error: No such image: {n}"));
+                missing.push(if a.kind.is_none() {
+                    format!("Error: No such object: {n}")
+                } else {
+                    format!("Error: No such image: {n}")
+                });
                 code = 1;
             }
             Err(e) => return Err(e.into()),
@@ -1046,4 +1067,38 @@ pub fn history(g: &Global, a: HistoryArgs) -> Result<i32> {
         &rows,
     )?;
     Ok(0)
+}
+
+/// Pull for `run`/`create`: docker prints the progress on stderr.
+pub(crate) fn pull_quietly_to_stderr(g: &Global, name: &str) -> Result<()> {
+    let r = reference(name)?;
+    let image = Reference {
+        tag: None,
+        digest: None,
+        ..r.clone()
+    }
+    .to_string();
+    let tag = match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.clone().unwrap_or_else(|| "latest".into()),
+    };
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.stream(
+        Method::POST,
+        &format!(
+            "/images/create{}",
+            query(&[("fromImage", &image), ("tag", &tag)])
+        ),
+        &auth_header(&r.registry),
+        berth_client::empty(),
+        |v| {
+            let status = v["status"].as_str().unwrap_or_default();
+            match v["id"].as_str() {
+                Some(id) if v["progressDetail"]["current"].is_null() => eprintln!("{id}: {status}"),
+                None if !status.is_empty() => eprintln!("{status}"),
+                _ => {}
+            }
+        },
+    ))?;
+    Ok(())
 }

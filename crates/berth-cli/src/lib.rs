@@ -4,6 +4,7 @@
 //! with `-H`/`BERTH_HOST`; if the default socket is absent and the caller is root, the CLI
 //! starts `berth daemon` and waits for it.
 
+mod containers;
 mod images;
 pub mod progress;
 pub mod template;
@@ -125,6 +126,48 @@ enum Cmd {
     Rmi(images::RmiArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(containers::CreateArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateArgs),
+    /// Start one or more stopped containers
+    Start(containers::StartArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCmd {
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(containers::PsArgs),
+    #[command(disable_help_flag = true)]
+    Run(containers::CreateArgs),
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateArgs),
+    Start(containers::StartArgs),
+    Logs(containers::LogsArgs),
+    Stop(containers::StopArgs),
+    Kill(containers::KillArgs),
+    #[command(alias = "remove")]
+    Rm(containers::RmArgs),
+    Wait(containers::WaitArgs),
+    Inspect(images::InspectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,11 +238,28 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => images::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => images::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),
-        Cmd::Inspect(a) | Cmd::Image(ImageCmd::Inspect(a)) => images::inspect(g, a),
+        Cmd::Inspect(a) => images::inspect(g, a),
+        Cmd::Image(ImageCmd::Inspect(mut a)) => {
+            a.kind.get_or_insert_with(|| "image".into());
+            images::inspect(g, a)
+        }
         Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => images::tag(g, a),
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => images::rmi(g, a),
         Cmd::Image(ImageCmd::Prune(a)) => images::prune(g, a),
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => images::history(g, a),
+        Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => containers::run(g, a),
+        Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => containers::create(g, a),
+        Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => containers::start(g, a),
+        Cmd::Ps(a) | Cmd::Container(ContainerCmd::Ls(a)) => containers::ps(g, a),
+        Cmd::Logs(a) | Cmd::Container(ContainerCmd::Logs(a)) => containers::logs(g, a),
+        Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => containers::stop(g, a),
+        Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => containers::kill(g, a),
+        Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => containers::rm(g, a),
+        Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => containers::wait(g, a),
+        Cmd::Container(ContainerCmd::Inspect(mut a)) => {
+            a.kind.get_or_insert_with(|| "container".into());
+            images::inspect(g, a)
+        }
     };
     match res {
         Ok(code) => code,

@@ -309,3 +309,70 @@ mod tests {
         assert_eq!(query(&[("a", "b c"), ("d", "")]), "?a=b+c&d=");
     }
 }
+
+impl Client {
+    /// A request whose answer body is handed to `on` chunk by chunk (logs, attach streams).
+    pub async fn raw_stream(
+        &self,
+        method: Method,
+        path: &str,
+        mut on: impl FnMut(&[u8]),
+    ) -> Result<()> {
+        let res = self.call(method, path, &[], empty()).await?;
+        let mut body = res.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(other)?;
+            if let Some(d) = frame.data_ref() {
+                on(d);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits Docker's multiplexed stream (8-byte headers: stream, 0, 0, 0, big-endian length)
+/// into (stream, payload) pieces; feed it bytes as they come.
+#[derive(Debug, Default)]
+pub struct Demux {
+    buf: Vec<u8>,
+}
+
+impl Demux {
+    pub fn push(&mut self, data: &[u8], mut out: impl FnMut(u8, &[u8])) {
+        self.buf.extend_from_slice(data);
+        loop {
+            if self.buf.len() < 8 {
+                return;
+            }
+            let len =
+                u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
+            if self.buf.len() < 8 + len {
+                return;
+            }
+            let stream = self.buf[0];
+            out(stream, &self.buf[8..8 + len]);
+            self.buf.drain(..8 + len);
+        }
+    }
+}
+
+/// The JSON body of a response obtained with [`Client::call`].
+pub async fn body_json(res: Response<Incoming>) -> Result<Value> {
+    let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| other(format!("bad JSON from the daemon: {e}")))
+}
+
+/// Feed a response's body to `on`, chunk by chunk.
+pub async fn body_chunks(res: Response<Incoming>, mut on: impl FnMut(&[u8])) -> Result<()> {
+    let mut body = res.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(other)?;
+        if let Some(d) = frame.data_ref() {
+            on(d);
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,10 @@
-//! Berth's engine: what the daemon does, independent of HTTP. So far: images (list, inspect,
-//! history, tag, remove, prune, load, save, import, pull, push, registry login checks), answering
-//! in the Engine API's JSON shapes. Containers, events and the SQLite state come next (issue 4).
+//! Berth's engine: what the daemon does, independent of HTTP: images (list, inspect, history,
+//! tag, remove, prune, load, save, import, pull, push, registry login checks) and containers
+//! (create, start, stop, kill, wait, remove, inspect, list; records in SQLite, one shim per
+//! running container), answering in the Engine API's JSON shapes.
+#![recursion_limit = "512"]
 
+pub mod containers;
 pub mod images;
 pub mod time;
 
@@ -69,12 +72,15 @@ pub struct Config {
     /// Runtime state (`--exec-root`, default /run/berth).
     pub exec_root: PathBuf,
     pub registry: Settings,
+    /// Parent cgroup of containers (`--cgroup-parent`, default /berth).
+    pub cgroup_parent: String,
 }
 
 /// The engine.
 pub struct Engine {
     pub config: Config,
     pub images: Images,
+    pub containers: containers::Containers,
 }
 
 impl Engine {
@@ -84,6 +90,15 @@ impl Engine {
                 .map_err(|e| Error::Internal(format!("create {}: {e}", d.display())))?;
         }
         let images = Images::open(&config.data_root.join("image"))?;
-        Ok(Engine { config, images })
+        let containers = containers::Containers::open(
+            &config.data_root,
+            &config.exec_root,
+            &config.cgroup_parent,
+        )?;
+        Ok(Engine {
+            config,
+            images,
+            containers,
+        })
     }
 }

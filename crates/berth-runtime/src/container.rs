@@ -631,7 +631,7 @@ fn forward_signals(pid: i32) {
 }
 
 /// Wait for our child `pid`; the exit code as a shell reports it (128+N for signal N).
-fn wait_exit(pid: i32) -> Result<i32> {
+pub fn wait_exit(pid: i32) -> Result<i32> {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(WaitStatus::Exited(_, c)) => return Ok(c),

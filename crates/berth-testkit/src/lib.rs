@@ -173,21 +173,72 @@ pub fn throttled_proxy(target: u16, rate: usize) -> u16 {
     port
 }
 
-/// A `berth daemon` with its own data root, exec root and socket under `dir`; stopped (SIGTERM,
-/// then SIGKILL) on drop.
+/// A `berth daemon` with its own data root, exec root, socket and cgroup parent
+/// (`/berthtest-<pid>-<n>`) under `dir`. On drop: the daemon stops (SIGTERM, then SIGKILL),
+/// its containers are killed (their shims outlive daemons by design), their mounts undone and
+/// the cgroup parent removed.
 pub struct Daemon {
     child: Child,
     pub socket: PathBuf,
     pub dir: PathBuf,
+    pub cgroup_parent: String,
+    berth: PathBuf,
+    config: PathBuf,
 }
+
+static DAEMON_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Daemon {
     /// Start `berth` (the binary) as a daemon in `dir`, reading `config` as its config file.
     pub fn start(berth: &Path, dir: &Path, config: &Path) -> Daemon {
+        let cgroup_parent = format!(
+            "/berthtest-{}-{}",
+            std::process::id(),
+            DAEMON_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let child = Self::spawn(berth, dir, config, &cgroup_parent);
+        let mut d = Daemon {
+            child,
+            socket: dir.join("berth.sock"),
+            dir: dir.to_owned(),
+            cgroup_parent,
+            berth: berth.to_owned(),
+            config: config.to_owned(),
+        };
+        d.wait_ready();
+        d
+    }
+
+    /// Kill the daemon with SIGKILL (its containers keep running) and start it again.
+    pub fn kill9_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.berth, &self.dir, &self.config, &self.cgroup_parent);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if Instant::now() > deadline || self.child.try_wait().ok().flatten().is_some() {
+                panic!(
+                    "berth daemon did not start: {}",
+                    std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn(berth: &Path, dir: &Path, config: &Path, cgroup_parent: &str) -> Child {
         std::fs::create_dir_all(dir).expect("daemon dir");
         let socket = dir.join("berth.sock");
-        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
-        let child = Command::new(berth)
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .expect("log");
+        Command::new(berth)
             .arg("daemon")
             .arg("--data-root")
             .arg(dir.join("data"))
@@ -197,29 +248,15 @@ impl Daemon {
             .arg(dir.join("berth.pid"))
             .arg("--config-file")
             .arg(config)
+            .arg("--cgroup-parent")
+            .arg(cgroup_parent)
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start berth daemon");
-        let mut d = Daemon {
-            child,
-            socket,
-            dir: dir.to_owned(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
-            if Instant::now() > deadline || d.child.try_wait().ok().flatten().is_some() {
-                panic!(
-                    "berth daemon did not start: {}",
-                    std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
+            .expect("start berth daemon")
     }
 
     /// `unix:///…/berth.sock`
@@ -246,5 +283,89 @@ impl Drop for Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.wait();
+        // Containers outlive the daemon: kill them and wait for their shims to finish.
+        let containers = self.dir.join("data/containers");
+        let mut shims = Vec::new();
+        for e in std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(d) = std::fs::read_to_string(e.path().join("shim.json")) {
+                let num = |k: &str| {
+                    d.split(&format!("\"{k}\":"))
+                        .nth(1)
+                        .and_then(|r| r.split([',', '}']).next())
+                        .and_then(|n| n.trim().parse::<i32>().ok())
+                };
+                if let Some(pid) = num("pid") {
+                    // SAFETY: signalling a container init this test's daemon started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if let Some(shim) = num("shim") {
+                    shims.push(shim);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while shims
+            .iter()
+            .any(|p| Path::new(&format!("/proc/{p}")).exists())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Mounts left under our directory (root filesystems), deepest first.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.dir.display().to_string();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            if let Ok(c) = std::ffi::CString::new(m) {
+                // SAFETY: lazily unmounting a mount below this test's own directory.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        remove_cgroup(&self.cgroup_parent);
+    }
+}
+
+/// Remove a cgroup (and what is below it) from every hierarchy: v1 controllers and v2.
+pub fn remove_cgroup(path: &str) {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || rel.contains("..") {
+        return;
+    }
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path().join(rel);
+        if dir.is_dir() {
+            remove_cgroup_tree(&dir);
+        }
+    }
+    let v2 = Path::new("/sys/fs/cgroup").join(rel);
+    if v2.is_dir() {
+        remove_cgroup_tree(&v2);
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -44,6 +44,9 @@ struct Args {
     /// Default ulimits for containers (name=soft[:hard])
     #[arg(long = "default-ulimit")]
     default_ulimits: Vec<String>,
+    /// Parent cgroup of containers
+    #[arg(long, default_value = "/berth")]
+    cgroup_parent: String,
     /// Log level (debug, info, warn, error, fatal)
     #[arg(short = 'l', long, default_value = "info")]
     log_level: String,
@@ -137,6 +140,9 @@ fn run(mut a: Args) -> Result<()> {
     if let Some(d) = file["exec-root"].as_str() {
         a.exec_root = PathBuf::from(d);
     }
+    if let Some(d) = file["cgroup-parent"].as_str() {
+        a.cgroup_parent = d.to_owned();
+    }
     if let Some(d) = file["pidfile"].as_str() {
         a.pidfile = Some(PathBuf::from(d));
     }
@@ -163,6 +169,7 @@ fn run(mut a: Args) -> Result<()> {
             insecure: a.insecure_registries.clone(),
             mirrors: a.registry_mirrors.clone(),
         },
+        cgroup_parent: a.cgroup_parent.clone(),
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
@@ -173,8 +180,10 @@ fn run(mut a: Args) -> Result<()> {
         .context("start the async runtime")?;
     rt.block_on(async move {
         let mut listeners = Vec::new();
+        let mut inodes = Vec::new();
         for s in &sockets {
             listeners.push(bind(s, a.group.as_deref()).await?);
+            inodes.push(inode(s));
         }
         if let Some(p) = &a.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
@@ -209,14 +218,27 @@ fn run(mut a: Args) -> Result<()> {
         for t in tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
         }
-        for s in &sockets {
-            let _ = std::fs::remove_file(s);
+        // Only what is still ours: another daemon may have taken the paths meanwhile.
+        for (s, ino) in sockets.iter().zip(&inodes) {
+            if inode(s) == *ino {
+                let _ = std::fs::remove_file(s);
+            }
         }
         if let Some(p) = &a.pidfile {
-            let _ = std::fs::remove_file(p);
+            if std::fs::read_to_string(p).is_ok_and(|c| c.trim() == std::process::id().to_string())
+            {
+                let _ = std::fs::remove_file(p);
+            }
         }
         Ok::<(), anyhow::Error>(())
     })
+}
+
+fn inode(p: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Bind a unix socket (0660, root:GROUP), replacing a stale one but never a live daemon's.

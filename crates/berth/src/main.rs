@@ -24,6 +24,7 @@ fn main() {
         match args.get(1).and_then(|a| a.to_str()) {
             Some("runtime") => runtime_cli::main("berth runtime", &args[2..]),
             Some("daemon") => daemon::main(&args[2..]),
+            Some("shim") => berth_shim::main(&args[2..]),
             Some("--version" | "-v" | "version") => {
                 println!("berth version {}", berth_runtime::VERSION);
                 0

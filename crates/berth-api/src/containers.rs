@@ -1,0 +1,414 @@
+//! `/containers/…`
+
+use std::io::{BufRead, Seek};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::Engine;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::{Ctx, engine_error, error, json};
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(engine_error(e)),
+        Err(j) => Err(error(500, format!("internal error: {j}"))),
+    }
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn not_modified() -> Response {
+    StatusCode::NOT_MODIFIED.into_response()
+}
+
+pub async fn route(
+    ctx: &Ctx,
+    m: &Method,
+    tail: &str,
+    parts: &mut axum::http::request::Parts,
+    body: Body,
+) -> Response {
+    let e = ctx.engine.clone();
+    match (m, tail) {
+        (&Method::GET, "json") => {
+            let all = ctx.flag("all");
+            match blocking(move || list(&e, all)).await {
+                Ok(v) => json(&v),
+                Err(r) => r,
+            }
+        }
+        (&Method::POST, "create") => {
+            let v = match crate::system::body_json(body).await {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let name = ctx.q("name").map(str::to_owned);
+            match blocking(move || e.containers.create(&e.images, &v, name.as_deref())).await {
+                Ok((id, warnings)) => (
+                    StatusCode::CREATED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    json!({"Id": id, "Warnings": warnings}).to_string(),
+                )
+                    .into_response(),
+                Err(r) => r,
+            }
+        }
+        _ => {
+            let (name, op) = match tail.split_once('/') {
+                Some((n, op)) => (n.to_owned(), op),
+                None => (tail.to_owned(), ""),
+            };
+            let id = {
+                let e = e.clone();
+                match blocking(move || e.containers.resolve(&name)).await {
+                    Ok(id) => id,
+                    Err(r) => return r,
+                }
+            };
+            match (m, op) {
+                (&Method::GET, "json") => match blocking(move || e.containers.inspect(&id)).await {
+                    Ok(v) => json(&v),
+                    Err(r) => r,
+                },
+                (&Method::POST, "start") => {
+                    match blocking(move || {
+                        let started = e.containers.start(&e.images, &id)?;
+                        if started {
+                            watch_auto_remove(e.clone(), id.clone());
+                        }
+                        Ok(started)
+                    })
+                    .await
+                    {
+                        Ok(true) => no_content(),
+                        Ok(false) => not_modified(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::POST, "stop") | (&Method::POST, "restart") => {
+                    let t = ctx
+                        .q("t")
+                        .or(ctx.q("timeout"))
+                        .and_then(|t| t.parse::<i64>().ok());
+                    let restart = op == "restart";
+                    match blocking(move || {
+                        let stopped = e.containers.stop(&id, t)?;
+                        if restart {
+                            e.containers.start(&e.images, &id)?;
+                            watch_auto_remove(e.clone(), id.clone());
+                            return Ok(true);
+                        }
+                        Ok(stopped)
+                    })
+                    .await
+                    {
+                        Ok(true) => no_content(),
+                        Ok(false) => not_modified(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::POST, "kill") => {
+                    let sig = match ctx.q("signal").filter(|s| !s.is_empty()) {
+                        Some(s) => match berth_runtime::container::parse_signal(s) {
+                            Ok(n) => n,
+                            Err(_) => return error(400, format!("Invalid signal: {s}")),
+                        },
+                        None => libc::SIGKILL,
+                    };
+                    match blocking(move || e.containers.kill(&id, sig)).await {
+                        Ok(()) => no_content(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::POST, "wait") => {
+                    let cond = ctx.q("condition").unwrap_or("not-running").to_owned();
+                    wait(e, id, cond).await
+                }
+                (&Method::DELETE, "") => {
+                    let force = ctx.flag("force");
+                    match blocking(move || e.containers.remove(&id, force)).await {
+                        Ok(()) => no_content(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::GET, "logs") => logs(ctx, e, id, false, None).await,
+                (&Method::POST, "attach") => {
+                    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+                    let wants = parts.headers.get(header::UPGRADE).is_some();
+                    logs(ctx, e, id, true, if wants { upgrade } else { None }).await
+                }
+                _ => error(404, "page not found"),
+            }
+        }
+    }
+}
+
+fn list(e: &Engine, all: bool) -> berth_engine::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for id in e.containers.ids()? {
+        let s = e.containers.summary(&id)?;
+        if all || s["State"] == "running" || s["State"] == "paused" {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// `--rm`: remove the container once it has exited.
+fn watch_auto_remove(e: Arc<Engine>, id: String) {
+    let Ok(rec) = e.containers.record(&id) else {
+        return;
+    };
+    if rec["HostConfig"]["AutoRemove"].as_bool() != Some(true) {
+        return;
+    }
+    std::thread::spawn(move || {
+        loop {
+            match e.containers.state(&id) {
+                Ok(s) if s.running() => std::thread::sleep(Duration::from_millis(20)),
+                Ok(s) => {
+                    remember_exit(&id, s.exit_code);
+                    let _ = e.containers.remove(&id, true);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// `wait`: like dockerd, the headers go out at once (clients wait for them before `start`),
+/// the result when the condition is met.
+async fn wait(e: Arc<Engine>, id: String, cond: String) -> Response {
+    let before = {
+        let e = e.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || e.containers.state(&id).ok())
+            .await
+            .ok()
+            .flatten()
+    };
+    let Some(before) = before else {
+        return error(404, format!("No such container: {id}"));
+    };
+    if !["not-running", "next-exit", "removed"].contains(&cond.as_str()) {
+        return error(400, format!("invalid condition: \"{cond}\""));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let result = loop {
+            let st = {
+                let e = e.clone();
+                let id = id.clone();
+                tokio::task::spawn_blocking(move || e.containers.state(&id))
+                    .await
+                    .unwrap_or_else(|j| Err(berth_engine::Error::Internal(j.to_string())))
+            };
+            match (cond.as_str(), st) {
+                ("removed", Err(_)) => {
+                    let code = LAST_EXIT
+                        .lock()
+                        .ok()
+                        .and_then(|m| m.get(&id).copied())
+                        .unwrap_or(before.exit_code);
+                    break json!({"StatusCode": code, "Error": null});
+                }
+                (_, Err(err)) => {
+                    break json!({"StatusCode": -1, "Error": {"Message": err.to_string()}});
+                }
+                ("not-running", Ok(s)) if !s.running() => {
+                    break json!({"StatusCode": s.exit_code, "Error": null});
+                }
+                ("next-exit", Ok(s))
+                    if s.status == "exited"
+                        && (before.status != "exited" || s.finished_at != before.finished_at) =>
+                {
+                    break json!({"StatusCode": s.exit_code, "Error": null});
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let mut b = result.to_string().into_bytes();
+        b.push(b'\n');
+        let _ = tx.send(Ok(Bytes::from(b))).await;
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
+}
+
+/// Exit codes of auto-removed containers, for `wait?condition=removed`.
+static LAST_EXIT: std::sync::Mutex<std::collections::BTreeMap<String, i64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Record an exit code before an auto-remove (called by the watcher).
+fn remember_exit(id: &str, code: i64) {
+    if let Ok(mut m) = LAST_EXIT.lock() {
+        if m.len() > 1000 {
+            m.clear();
+        }
+        m.insert(id.to_owned(), code);
+    }
+}
+
+/// An 8-byte multiplexing header (stream 1 = stdout, 2 = stderr) and the payload.
+fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + payload.len());
+    f.extend_from_slice(&[stream, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `logs` and `attach` (which follows the log from its start until the container stops).
+async fn logs(
+    ctx: &Ctx,
+    e: Arc<Engine>,
+    id: String,
+    attach: bool,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response {
+    let stdout = ctx.flag("stdout") || (attach && ctx.q("stdout").is_none());
+    let stderr = ctx.flag("stderr") || (attach && ctx.q("stderr").is_none());
+    if !attach && !stdout && !stderr {
+        return error(400, "Bad parameters: you must choose at least one stream");
+    }
+    let follow = attach || ctx.flag("follow");
+    let timestamps = !attach && ctx.flag("timestamps");
+    let tail: Option<usize> = ctx
+        .q("tail")
+        .filter(|t| *t != "all")
+        .and_then(|t| t.parse().ok());
+    let path = e.containers.log_path(&id);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let e2 = e.clone();
+    let id2 = id.clone();
+    if attach {
+        let st = e.containers.state(&id);
+        if st.as_ref().is_ok_and(|s| s.status == "exited") {
+            return error(
+                409,
+                "You cannot attach to a stopped container, start it first",
+            );
+        }
+    }
+    // Opened now and kept open: the output stays readable even if the container (and its
+    // log) is removed right after it exits (`--rm`).
+    let mut reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
+    std::thread::spawn(move || {
+        let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
+        // --tail: start at the last N entries.
+        if let (Some(n), Some(r)) = (tail, reader.as_mut()) {
+            let data = std::fs::read(&path).unwrap_or_default();
+            let ends: Vec<usize> = data
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1)
+                .collect();
+            let pos = if n == 0 {
+                data.len()
+            } else if ends.len() > n {
+                ends[ends.len() - n - 1]
+            } else {
+                0
+            };
+            let _ = r.seek(std::io::SeekFrom::Start(pos as u64));
+        }
+        let mut partial = String::new();
+        loop {
+            // Checked before reading: once it has stopped, this read gets everything.
+            let status = e2
+                .containers
+                .state(&id2)
+                .map(|s| s.status)
+                .unwrap_or("removed");
+            if reader.is_none() {
+                reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
+            }
+            if let Some(r) = reader.as_mut() {
+                loop {
+                    match r.read_line(&mut partial) {
+                        Ok(n) if n > 0 && partial.ends_with('\n') => {
+                            let line = std::mem::take(&mut partial);
+                            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                                continue;
+                            };
+                            let stream = if v["stream"] == "stderr" { 2 } else { 1 };
+                            if (stream == 1 && !stdout) || (stream == 2 && !stderr) {
+                                continue;
+                            }
+                            let mut payload = String::new();
+                            if timestamps {
+                                payload.push_str(v["time"].as_str().unwrap_or_default());
+                                payload.push(' ');
+                            }
+                            payload.push_str(v["log"].as_str().unwrap_or_default());
+                            if !send(frame(stream, payload.as_bytes())) {
+                                return;
+                            }
+                        }
+                        // The end, or an entry still being written (kept in `partial`).
+                        Ok(_) | Err(_) => break,
+                    }
+                }
+            }
+            let done = match status {
+                "running" | "paused" => false,
+                // Attached before the start: keep waiting for it to run.
+                "created" => !attach,
+                _ => true,
+            };
+            if !follow || done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let content_type = "application/vnd.docker.multiplexed-stream";
+    if let Some(on_upgrade) = upgrade {
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut rx = rx;
+            use tokio::io::AsyncWriteExt;
+            while let Some(Ok(b)) = rx.recv().await {
+                if io.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+            let _ = io.shutdown().await;
+        });
+        return (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CONNECTION, "Upgrade"),
+                (header::UPGRADE, "tcp"),
+            ],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
+}

@@ -1,0 +1,517 @@
+//! Container commands (`run`, `create`, `start`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`),
+//! with docker's flags, output and exit codes, as calls of the Engine API.
+
+use std::io::Write;
+
+use anyhow::{Result, anyhow};
+use berth_client::{Client, Demux, Method, query};
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::units::{human_duration, now};
+use crate::{Global, connect};
+
+#[derive(Debug, Args, Clone)]
+pub struct CreateArgs {
+    /// Print usage (`-h` is --hostname, as in docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID (run only)
+    #[arg(short, long)]
+    detach: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Set environment variables
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Set meta data on a container
+    #[arg(short, long)]
+    label: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    stop_timeout: Option<i64>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    #[arg(required = true)]
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn create_body(a: &CreateArgs) -> Value {
+    let labels: serde_json::Map<String, Value> = a
+        .label
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Value::from(v)),
+            None => (l.clone(), Value::from("")),
+        })
+        .collect();
+    let env: Vec<String> = a
+        .env
+        .iter()
+        .map(|e| {
+            if e.contains('=') {
+                e.clone()
+            } else {
+                // `-e NAME` takes NAME from the caller's environment, as docker does.
+                format!("{e}={}", std::env::var(e).unwrap_or_default())
+            }
+        })
+        .collect();
+    let mut body = json!({
+        "Image": a.image,
+        "Env": env,
+        "Labels": labels,
+        "AttachStdout": !a.detach,
+        "AttachStderr": !a.detach,
+        "HostConfig": {"AutoRemove": a.rm, "ReadonlyRootfs": a.read_only},
+    });
+    if !a.command.is_empty() {
+        body["Cmd"] = json!(a.command);
+    }
+    if let Some(e) = &a.entrypoint {
+        body["Entrypoint"] = if e.is_empty() { json!([]) } else { json!([e]) };
+    }
+    for (k, v) in [
+        ("WorkingDir", &a.workdir),
+        ("User", &a.user),
+        ("Hostname", &a.hostname),
+        ("StopSignal", &a.stop_signal),
+    ] {
+        if let Some(v) = v {
+            body[k] = json!(v);
+        }
+    }
+    if let Some(t) = a.stop_timeout {
+        body["StopTimeout"] = json!(t);
+    }
+    body
+}
+
+/// Create, pulling the image first if it is missing (docker's `--pull missing`).
+fn create_container(
+    g: &Global,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    a: &CreateArgs,
+) -> Result<String> {
+    let path = match &a.name {
+        Some(n) => format!("/containers/create{}", query(&[("name", n)])),
+        None => "/containers/create".to_owned(),
+    };
+    let body = create_body(a);
+    if a.pull == "always" {
+        pull_image(g, &a.image)?;
+    }
+    match rt.block_on(c.json(Method::POST, &path, Some(&body))) {
+        Ok(v) => Ok(v["Id"].as_str().unwrap_or_default().to_owned()),
+        Err(berth_client::Error::Api {
+            status: 404,
+            message,
+        }) if message.starts_with("No such image") && a.pull == "missing" => {
+            let shown = berth_image::reference::Reference::parse(&a.image)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| a.image.clone());
+            eprintln!("Unable to find image '{shown}' locally");
+            pull_image(g, &a.image)?;
+            let v = rt.block_on(c.json(Method::POST, &path, Some(&body)))?;
+            Ok(v["Id"].as_str().unwrap_or_default().to_owned())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn pull_image(g: &Global, image: &str) -> Result<()> {
+    crate::images::pull_quietly_to_stderr(g, image)
+}
+
+/// docker's exit codes for a failed start: 127 not found, 126 not executable, 125 otherwise.
+fn start_failure(e: &anyhow::Error) -> i32 {
+    let m = e.to_string();
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
+        127
+    } else if m.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+pub fn create(g: &Global, a: CreateArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    match create_container(g, &rt, &c, &a) {
+        Ok(id) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{}", crate::describe(&e));
+            Ok(125)
+        }
+    }
+}
+
+/// Copy a container's output (a multiplexed stream) to our stdout/stderr.
+fn copy_output(rt: &tokio::runtime::Runtime, c: &Client, path: &str) -> Result<()> {
+    let mut d = Demux::default();
+    rt.block_on(c.raw_stream(Method::GET, path, |chunk| d.push(chunk, write_stream)))?;
+    Ok(())
+}
+
+pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let id = match create_container(g, &rt, &c, &a) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("{}", crate::describe(&e));
+            return Ok(125);
+        }
+    };
+    if a.detach {
+        if let Err(e) = rt.block_on(c.json(Method::POST, &format!("/containers/{id}/start"), None))
+        {
+            let e = anyhow::Error::from(e);
+            eprintln!("berth: {}", crate::describe(&e));
+            return Ok(start_failure(&e));
+        }
+        println!("{id}");
+        return Ok(0);
+    }
+    // Attached and waiting before the start (the daemon answers both at once), so neither the
+    // output nor the exit of a quick container (or one removed by --rm) can be missed.
+    let cond = if a.rm { "removed" } else { "next-exit" };
+    let none: &[(&str, String)] = &[];
+    let attach = rt.block_on(c.call(
+        Method::POST,
+        &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1"),
+        none,
+        berth_client::empty(),
+    ))?;
+    let waited = rt.block_on(c.call(
+        Method::POST,
+        &format!("/containers/{id}/wait?condition={cond}"),
+        none,
+        berth_client::empty(),
+    ))?;
+    if let Err(e) = rt.block_on(c.json(Method::POST, &format!("/containers/{id}/start"), None)) {
+        let e = anyhow::Error::from(e);
+        eprintln!("berth: {}", crate::describe(&e));
+        if a.rm {
+            let _ = rt.block_on(c.json(Method::DELETE, &format!("/containers/{id}?force=1"), None));
+        }
+        return Ok(start_failure(&e));
+    }
+    let mut d = Demux::default();
+    rt.block_on(berth_client::body_chunks(attach, |chunk| {
+        d.push(chunk, write_stream);
+    }))?;
+    let v = rt.block_on(berth_client::body_json(waited))?;
+    Ok(v["StatusCode"].as_i64().unwrap_or(125) as i32)
+}
+
+fn write_stream(stream: u8, data: &[u8]) {
+    if stream == 2 {
+        let _ = std::io::stderr().write_all(data);
+    } else {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(data);
+        let _ = o.flush();
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let mut code = 0;
+    for n in &a.containers {
+        let waiter = a.attach.then(|| {
+            let c2 = c.clone();
+            let path = format!("/containers/{n}/wait?condition=next-exit");
+            rt.spawn(async move { c2.json(Method::POST, &path, None).await })
+        });
+        match rt.block_on(c.json(Method::POST, &format!("/containers/{n}/start"), None)) {
+            Ok(_) => {
+                if let Some(w) = waiter {
+                    copy_output(
+                        &rt,
+                        &c,
+                        &format!("/containers/{n}/logs?stdout=1&stderr=1&follow=1&tail=0"),
+                    )?;
+                    let v = rt.block_on(w).map_err(|e| anyhow!("wait: {e}"))??;
+                    code = v["StatusCode"].as_i64().unwrap_or(1) as i32;
+                } else {
+                    println!("{n}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{}", crate::describe(&e.into()));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Show the latest created container
+    #[arg(short, long)]
+    latest: bool,
+    /// Show n last created containers
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+    /// Pretty-print containers using a Go template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let all = a.all || a.latest || a.last.is_some();
+    let mut list = rt.block_on(c.get(&format!(
+        "/containers/json{}",
+        if all { "?all=1" } else { "" }
+    )))?;
+    let mut items = list.as_array_mut().map(std::mem::take).unwrap_or_default();
+    if let Some(n) = a.last.or(a.latest.then_some(1)) {
+        items.truncate(n);
+    }
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|s| {
+            let id = s["Id"].as_str().unwrap_or_default();
+            let mut cmd = s["Command"].as_str().unwrap_or_default().to_owned();
+            if !a.no_trunc && cmd.chars().count() > 20 {
+                cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+            }
+            let created = s["Created"].as_i64().unwrap_or(0);
+            json!({
+                "ID": if a.no_trunc { id.to_owned() } else { id.chars().take(12).collect() },
+                "Image": s["Image"],
+                "Command": format!("\"{cmd}\""),
+                "CreatedAt": crate::units::go_time(created),
+                "RunningFor": format!("{} ago", human_duration(now() - created)),
+                "Status": s["Status"],
+                "State": s["State"],
+                "Ports": "",
+                "Names": s["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
+                "Labels": s["Labels"].as_object().map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Mounts": "",
+                "Networks": "",
+                "Size": "",
+            })
+        })
+        .collect();
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    crate::images::print_formatted(
+        a.format.as_deref(),
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Ports", "PORTS"),
+            ("Names", "NAMES"),
+        ],
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("State", "STATE"),
+            ("Ports", "PORTS"),
+            ("Names", "NAMES"),
+            ("Labels", "LABELS"),
+            ("Mounts", "MOUNTS"),
+            ("Networks", "NETWORKS"),
+            ("Size", "SIZE"),
+        ],
+        &rows,
+    )?;
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Number of lines to show from the end of the logs ("all")
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    container: String,
+}
+
+pub fn logs(g: &Global, a: LogsArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let mut q = vec![("stdout", "1"), ("stderr", "1"), ("tail", a.tail.as_str())];
+    if a.follow {
+        q.push(("follow", "1"));
+    }
+    if a.timestamps {
+        q.push(("timestamps", "1"));
+    }
+    copy_output(
+        &rt,
+        &c,
+        &format!("/containers/{}/logs{}", a.container, query(&q)),
+    )?;
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Run one request per container, printing the name on success (docker's style).
+fn each(g: &Global, names: &[String], req: impl Fn(&str) -> (Method, String)) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let mut code = 0;
+    for n in names {
+        let (m, path) = req(n);
+        match rt.block_on(c.json(m, &path, None)) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{}", crate::describe(&e.into()));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(g: &Global, a: StopArgs) -> Result<i32> {
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if let Some(t) = a.time {
+        q.push(("t", t.to_string()));
+    }
+    if let Some(s) = &a.signal {
+        q.push(("signal", s.clone()));
+    }
+    let qs = query(&q.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    each(g, &a.containers, |n| {
+        (Method::POST, format!("/containers/{n}/stop{qs}"))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn kill(g: &Global, a: KillArgs) -> Result<i32> {
+    let qs = query(&[("signal", a.signal.as_str())]);
+    each(g, &a.containers, |n| {
+        (Method::POST, format!("/containers/{n}/kill{qs}"))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn rm(g: &Global, a: RmArgs) -> Result<i32> {
+    let qs = if a.force { "?force=1" } else { "" };
+    let _ = a.volumes;
+    each(g, &a.containers, |n| {
+        (Method::DELETE, format!("/containers/{n}{qs}"))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn wait(g: &Global, a: WaitArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let mut code = 0;
+    for n in &a.containers {
+        match rt.block_on(c.json(Method::POST, &format!("/containers/{n}/wait"), None)) {
+            Ok(v) => println!("{}", v["StatusCode"]),
+            Err(e) => {
+                eprintln!("{}", crate::describe(&e.into()));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `inspect` of containers (images are tried when no container has the name).
+pub fn inspect_container(rt: &tokio::runtime::Runtime, c: &Client, name: &str) -> Option<Value> {
+    rt.block_on(c.get(&format!("/containers/{name}/json"))).ok()
+}

@@ -1,0 +1,914 @@
+//! Containers: records in SQLite (`berth.db`, WAL; names unique by constraint), a directory each
+//! (`containers/<id>/`: bundle, overlay upper/work, rootfs mount point, log, shim files), and one
+//! `berth shim` per running container. State is derived, never cached: `exit.json` written by the
+//! shim means exited; a live shim in `shim.json` means running; neither means created.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use berth_image::Digest;
+use berth_image::images::Images;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+
+use crate::time::{now_rfc3339, parse_rfc3339};
+use crate::{Error, Result};
+
+/// The container store.
+pub struct Containers {
+    db: Mutex<rusqlite::Connection>,
+    dir: PathBuf,
+    runtime_root: PathBuf,
+    cgroup_parent: String,
+}
+
+/// A container's derived state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub status: &'static str,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl State {
+    pub fn running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A name as Docker generates them (`adjective_surname`).
+fn random_name() -> String {
+    const A: [&str; 16] = [
+        "brave", "calm", "eager", "fond", "gifted", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+    ];
+    const B: [&str; 16] = [
+        "albattani",
+        "babbage",
+        "curie",
+        "darwin",
+        "euclid",
+        "faraday",
+        "galois",
+        "hopper",
+        "kepler",
+        "lovelace",
+        "meitner",
+        "noether",
+        "pascal",
+        "ritchie",
+        "turing",
+        "wozniak",
+    ];
+    let r = random_hex(2);
+    let n = usize::from_str_radix(&r, 16).unwrap_or(0);
+    format!("{}_{}", A[n % 16], B[(n / 16) % 16])
+}
+
+fn valid_name(n: &str) -> bool {
+    let n = n.trim_start_matches('/');
+    n.len() >= 2
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn pid_alive(pid: i64) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Containers {
+    pub fn open(data_root: &Path, exec_root: &Path, cgroup_parent: &str) -> Result<Containers> {
+        let dir = data_root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS containers (
+                 id TEXT PRIMARY KEY,
+                 name TEXT NOT NULL UNIQUE,
+                 created TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );",
+        )
+        .map_err(internal)?;
+        // Directories of containers whose removal was interrupted.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(Containers {
+            db: Mutex::new(db),
+            dir,
+            runtime_root: exec_root.join("runtime"),
+            cgroup_parent: cgroup_parent.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Full id of a container given its id, id prefix or name.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        let db = self.db();
+        let n = name.trim_start_matches('/');
+        let by_name: Option<String> = db
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1 OR id = ?1",
+                params![n],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(internal)?;
+        if let Some(id) = by_name {
+            return Ok(id);
+        }
+        if !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut st = db
+                .prepare("SELECT id FROM containers WHERE id LIKE ?1 || '%' LIMIT 2")
+                .map_err(internal)?;
+            let ids: Vec<String> = st
+                .query_map(params![n], |r| r.get(0))
+                .map_err(internal)?
+                .flatten()
+                .collect();
+            match ids.len() {
+                1 => return Ok(ids[0].clone()),
+                2 => {
+                    return Err(Error::InvalidParameter(format!(
+                        "multiple IDs found with provided prefix: {n}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Err(Error::NotFound(format!("No such container: {name}")))
+    }
+
+    pub fn record(&self, id: &str) -> Result<Value> {
+        let s: String = self
+            .db()
+            .query_row(
+                "SELECT record FROM containers WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(internal)?
+            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
+        serde_json::from_str(&s).map_err(internal)
+    }
+
+    fn save_record(&self, id: &str, rec: &Value) -> Result<()> {
+        self.db()
+            .execute(
+                "UPDATE containers SET record = ?2 WHERE id = ?1",
+                params![id, rec.to_string()],
+            )
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT id FROM containers ORDER BY created DESC")
+            .map_err(internal)?;
+        let ids = st
+            .query_map([], |r| r.get(0))
+            .map_err(internal)?
+            .flatten()
+            .collect();
+        Ok(ids)
+    }
+
+    /// Create: the record and the directory, or neither.
+    pub fn create(
+        &self,
+        images: &Images,
+        body: &Value,
+        name: Option<&str>,
+    ) -> Result<(String, Vec<String>)> {
+        let image_name = body["Image"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::InvalidParameter(
+                    "config cannot be empty in order to create a container".into(),
+                )
+            })?;
+        let img = images.resolve(image_name).map_err(|_| {
+            let shown = berth_image::reference::Reference::parse(image_name)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| image_name.to_owned());
+            Error::NotFound(format!("No such image: {shown}"))
+        })?;
+        let icfg: Value = images.config(&img).map_err(Error::from)?;
+        let ic = &icfg["config"];
+        // Entrypoint and Cmd as Docker merges them: a new entrypoint drops the image's Cmd.
+        let user_ep = body["Entrypoint"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .cloned();
+        let user_cmd = body["Cmd"].as_array().filter(|a| !a.is_empty()).cloned();
+        let entrypoint = match (&user_ep, body["Entrypoint"].is_array()) {
+            (Some(e), _) => e.clone(),
+            (None, true) => Vec::new(),
+            (None, false) => ic["Entrypoint"].as_array().cloned().unwrap_or_default(),
+        };
+        let cmd = match (&user_cmd, body["Entrypoint"].is_array()) {
+            (Some(c), _) => c.clone(),
+            (None, true) => Vec::new(),
+            (None, false) => ic["Cmd"].as_array().cloned().unwrap_or_default(),
+        };
+        let mut argv: Vec<String> = entrypoint
+            .iter()
+            .chain(&cmd)
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if argv.is_empty() {
+            return Err(Error::InvalidParameter("no command specified".into()));
+        }
+        let path = argv.remove(0);
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                if !valid_name(n) {
+                    return Err(Error::InvalidParameter(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.trim_start_matches('/').to_owned()
+            }
+            None => random_name(),
+        };
+        let id = random_hex(32);
+        // Env: the image's, overridden by the request's, by variable name.
+        let mut env: Vec<String> = ic["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        for e in body["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+        {
+            let key = e.split('=').next().unwrap_or(e);
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.to_owned());
+        }
+        let mut config = body.clone();
+        if let Some(o) = config.as_object_mut() {
+            o.remove("HostConfig");
+            o.remove("NetworkingConfig");
+        }
+        config["Env"] = json!(env);
+        config["Cmd"] = json!(cmd);
+        config["Entrypoint"] = if entrypoint.is_empty() {
+            Value::Null
+        } else {
+            json!(entrypoint)
+        };
+        config["Image"] = json!(image_name);
+        if config["WorkingDir"].as_str().is_none_or(str::is_empty) {
+            config["WorkingDir"] = ic["WorkingDir"].clone();
+        }
+        if config["User"].as_str().is_none_or(str::is_empty) {
+            config["User"] = ic["User"].clone();
+        }
+        if config["Hostname"].as_str().is_none_or(str::is_empty) {
+            config["Hostname"] = json!(&id[..12]);
+        }
+        let mut labels = ic["Labels"].as_object().cloned().unwrap_or_default();
+        for (k, v) in body["Labels"].as_object().into_iter().flatten() {
+            labels.insert(k.clone(), v.clone());
+        }
+        config["Labels"] = Value::Object(labels);
+        let mut host_config = body["HostConfig"].clone();
+        if !host_config.is_object() {
+            host_config = json!({});
+        }
+        // No networks yet (issue 5): every container gets its own network namespace with only
+        // loopback, which is what "none" means; "default"/"bridge" requests get it too.
+        match host_config["NetworkMode"].as_str().unwrap_or_default() {
+            "" | "default" | "bridge" | "none" => host_config["NetworkMode"] = json!("none"),
+            other => {
+                return Err(Error::InvalidParameter(format!(
+                    "network mode {other:?} is not supported yet (only the default, none)"
+                )));
+            }
+        }
+        let rec = json!({
+            "Id": id,
+            "Name": format!("/{name}"),
+            "Created": now_rfc3339(),
+            "Image": img.id,
+            "ChainIds": img.chain_ids,
+            "Path": path,
+            "Args": argv,
+            "Config": config,
+            "HostConfig": host_config,
+            "StartedAt": ZERO_TIME,
+            "RestartCount": 0,
+        });
+        let dir = self.dir_of(&id);
+        {
+            let db = self.db();
+            let r = db.execute(
+                "INSERT INTO containers (id, name, created, record) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, rec["Created"].as_str(), rec.to_string()],
+            );
+            if let Err(e) = r {
+                if e.to_string().contains("UNIQUE") {
+                    let other: String = db
+                        .query_row(
+                            "SELECT id FROM containers WHERE name = ?1",
+                            params![name],
+                            |r| r.get(0),
+                        )
+                        .unwrap_or_default();
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                return Err(internal(e));
+            }
+        }
+        let made = (|| {
+            for d in ["upper", "work", "rootfs", "bundle"] {
+                std::fs::create_dir_all(dir.join(d))?;
+            }
+            std::fs::write(
+                dir.join("hostname"),
+                format!("{}\n", config["Hostname"].as_str().unwrap_or_default()),
+            )?;
+            std::fs::write(
+                dir.join("hosts"),
+                format!(
+                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+                    config["Hostname"].as_str().unwrap_or_default()
+                ),
+            )?;
+            // The log exists from the start, so clients attached before `start` can open it.
+            std::fs::write(dir.join(format!("{id}-json.log")), b"")?;
+            std::fs::write(
+                dir.join("resolv.conf"),
+                std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+            )
+        })();
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self
+                .db()
+                .execute("DELETE FROM containers WHERE id = ?1", params![id]);
+            return Err(internal(format!("create {}: {e}", dir.display())));
+        }
+        Ok((id, Vec::new()))
+    }
+
+    /// The state, derived from the shim's files.
+    pub fn state(&self, id: &str) -> Result<State> {
+        let rec = self.record(id)?;
+        let dir = self.dir_of(id);
+        let started_at = rec["StartedAt"].as_str().unwrap_or(ZERO_TIME).to_owned();
+        if let Ok(d) = std::fs::read(dir.join("shim.json")) {
+            let v: Value = serde_json::from_slice(&d).unwrap_or(Value::Null);
+            let pid = v["pid"].as_i64().unwrap_or(0);
+            if pid_alive(v["shim"].as_i64().unwrap_or(0)) {
+                return Ok(State {
+                    status: if self.paused(id) { "paused" } else { "running" },
+                    pid,
+                    exit_code: 0,
+                    error: String::new(),
+                    started_at,
+                    finished_at: ZERO_TIME.into(),
+                });
+            }
+            // The shim died without recording an exit (killed): the container is gone too.
+            if dir.join("exit.json").exists() {
+                // It did record one, just before going.
+                return self.exited(&dir, started_at);
+            }
+            return Ok(State {
+                status: "exited",
+                pid: 0,
+                exit_code: 255,
+                error: "the container's supervisor died".into(),
+                started_at,
+                finished_at: ZERO_TIME.into(),
+            });
+        }
+        if dir.join("exit.json").exists() {
+            return self.exited(&dir, started_at);
+        }
+        Ok(State {
+            status: if started_at != ZERO_TIME {
+                "exited"
+            } else {
+                "created"
+            },
+            pid: 0,
+            exit_code: if started_at != ZERO_TIME { 255 } else { 0 },
+            error: String::new(),
+            started_at,
+            finished_at: ZERO_TIME.into(),
+        })
+    }
+
+    fn exited(&self, dir: &Path, started_at: String) -> Result<State> {
+        let v: Value = std::fs::read(dir.join("exit.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or(Value::Null);
+        Ok(State {
+            status: "exited",
+            pid: 0,
+            exit_code: v["code"].as_i64().unwrap_or(255),
+            error: v["error"].as_str().unwrap_or_default().to_owned(),
+            started_at,
+            finished_at: v["finished"].as_str().unwrap_or(ZERO_TIME).to_owned(),
+        })
+    }
+
+    fn paused(&self, id: &str) -> bool {
+        berth_runtime::container::state(&berth_runtime::state::Root::new(&self.runtime_root), id)
+            .map(|v| v["status"] == "paused")
+            .unwrap_or(false)
+    }
+
+    /// The OCI bundle for a start: Berth's default spec with the container's process.
+    fn write_bundle(&self, id: &str, rec: &Value, rootfs: &Path) -> Result<()> {
+        let dir = self.dir_of(id);
+        let c = &rec["Config"];
+        let mut spec = berth_runtime::spec::default_spec();
+        let mut args = vec![rec["Path"].clone()];
+        args.extend(rec["Args"].as_array().cloned().unwrap_or_default());
+        spec["process"]["args"] = json!(args);
+        spec["process"]["terminal"] = json!(false);
+        let mut env: Vec<String> = c["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(
+                0,
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            );
+        }
+        let hostname = c["Hostname"].as_str().unwrap_or_default();
+        env.push(format!("HOSTNAME={hostname}"));
+        spec["process"]["env"] = json!(env);
+        let cwd = c["WorkingDir"]
+            .as_str()
+            .filter(|w| !w.is_empty())
+            .unwrap_or("/");
+        spec["process"]["cwd"] = json!(cwd);
+        let (uid, gid) = resolve_user(rootfs, c["User"].as_str().unwrap_or_default())?;
+        spec["process"]["user"] = json!({"uid": uid, "gid": gid});
+        spec["root"] = json!({"path": rootfs, "readonly": rec["HostConfig"]["ReadonlyRootfs"].as_bool().unwrap_or(false)});
+        spec["hostname"] = json!(hostname);
+        let mounts = spec["mounts"].as_array_mut();
+        if let Some(m) = mounts {
+            for (f, dest) in [
+                ("hostname", "/etc/hostname"),
+                ("hosts", "/etc/hosts"),
+                ("resolv.conf", "/etc/resolv.conf"),
+            ] {
+                m.push(json!({"destination": dest, "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
+            }
+        }
+        spec["linux"]["cgroupsPath"] = json!(format!("{}/{}", self.cgroup_parent, id));
+        std::fs::write(
+            dir.join("bundle/config.json"),
+            serde_json::to_vec(&spec).map_err(internal)?,
+        )
+        .map_err(internal)
+    }
+
+    /// Start: mount the root filesystem, write the bundle, hand over to a new shim; returns
+    /// once the container runs (or has failed to start). `Ok(false)`: it was running already.
+    pub fn start(&self, images: &Images, id: &str) -> Result<bool> {
+        if self.state(id)?.running() {
+            return Ok(false);
+        }
+        let mut rec = self.record(id)?;
+        let dir = self.dir_of(id);
+        let rootfs = dir.join("rootfs");
+        let chains: Vec<Digest> = rec["ChainIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
+            .collect();
+        // A stale shim.json (its shim was killed) would read as "running" once a new shim
+        // takes its pid; exit.json stays until the new shim runs (state reads shim.json first).
+        let _ = std::fs::remove_file(dir.join("shim.json"));
+        let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+        berth_image::snapshot::mount_rootfs(
+            images.layers(),
+            &chains,
+            &dir.join("upper"),
+            &dir.join("work"),
+            &rootfs,
+        )?;
+        if let Err(e) = self.write_bundle(id, &rec, &rootfs) {
+            let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+            return Err(e);
+        }
+        std::fs::create_dir_all(&self.runtime_root).map_err(internal)?;
+        // A leftover runtime state of an earlier run (its shim was killed) is cleared first.
+        let _ = berth_runtime::container::delete(
+            &berth_runtime::state::Root::new(&self.runtime_root),
+            id,
+            true,
+        );
+        // Marks this start's exit.json apart from an earlier one.
+        let attempt = random_hex(8);
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("shim")
+            .arg("--attempt")
+            .arg(&attempt)
+            .arg("--id")
+            .arg(id)
+            .arg("--bundle")
+            .arg(dir.join("bundle"))
+            .arg("--runtime-root")
+            .arg(&self.runtime_root)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--rootfs")
+            .arg(&rootfs)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setsid is async-signal-safe: the shim gets its own session, so it outlives
+            // the daemon and its signals.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| internal(format!("start the shim: {e}")))?;
+        // The shim reports through files; it is reaped here when it exits (it is our child),
+        // in a thread so the daemon never accumulates zombies.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let started = |rec: &mut Value| {
+            rec["StartedAt"] = json!(now_rfc3339());
+            self.save_record(id, rec)
+        };
+        loop {
+            if dir.join("shim.json").exists() {
+                started(&mut rec)?;
+                return Ok(true);
+            }
+            let exit: Option<Value> = std::fs::read(dir.join("exit.json"))
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok())
+                .filter(|v: &Value| v["attempt"].as_str() == Some(attempt.as_str()));
+            if let Some(v) = exit {
+                started(&mut rec)?;
+                if let Some(e) = v["error"].as_str() {
+                    return Err(start_error(e));
+                }
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(internal("the container did not start within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Send `signal` to the container's init.
+    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let st = self.state(id)?;
+        if !st.running() {
+            let name = self.record(id)?["Name"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
+            return Err(Error::Conflict(format!(
+                "cannot kill container: {name}: container {id} is not running"
+            )));
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(st.pid as i32),
+            nix::sys::signal::Signal::try_from(signal)
+                .map_err(|_| Error::InvalidParameter(format!("invalid signal: {signal}")))?,
+        )
+        .map_err(|e| internal(format!("kill: {e}")))
+    }
+
+    /// Wait until the container is not running (up to `timeout`); true if it stopped.
+    pub fn wait_stopped(&self, id: &str, timeout: Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if !self.state(id)?.running() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stop: the stop signal, then SIGKILL after `timeout`. `Ok(false)`: it was not running.
+    pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<bool> {
+        if !self.state(id)?.running() {
+            return Ok(false);
+        }
+        let rec = self.record(id)?;
+        let sig = rec["Config"]["StopSignal"]
+            .as_str()
+            .and_then(|s| berth_runtime::container::parse_signal(s).ok())
+            .unwrap_or(libc::SIGTERM);
+        let t = timeout
+            .or(rec["Config"]["StopTimeout"].as_i64())
+            .unwrap_or(10)
+            .max(0);
+        let _ = self.kill(id, sig);
+        if !self.wait_stopped(id, Duration::from_secs(t as u64))? {
+            let _ = self.kill(id, libc::SIGKILL);
+            self.wait_stopped(id, Duration::from_secs(30))?;
+        }
+        Ok(true)
+    }
+
+    /// Remove: refused while running unless `force` (then killed first).
+    pub fn remove(&self, id: &str, force: bool) -> Result<()> {
+        let rec = self.record(id)?;
+        if self.state(id)?.running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    rec["Name"].as_str().unwrap_or_default()
+                )));
+            }
+            let _ = self.kill(id, libc::SIGKILL);
+            self.wait_stopped(id, Duration::from_secs(30))?;
+        }
+        let dir = self.dir_of(id);
+        let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        // The row goes first (the container is gone for every client), then the directory,
+        // renamed so an interrupted removal is finished at the next start.
+        self.db()
+            .execute("DELETE FROM containers WHERE id = ?1", params![id])
+            .map_err(internal)?;
+        let gone = self.dir.join(format!(".removing-{id}"));
+        if std::fs::rename(&dir, &gone).is_ok() {
+            let _ = std::fs::remove_dir_all(&gone);
+        }
+        Ok(())
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir_of(id).join(format!("{id}-json.log"))
+    }
+
+    /// `GET /containers/{id}/json`
+    pub fn inspect(&self, id: &str) -> Result<Value> {
+        let rec = self.record(id)?;
+        let st = self.state(id)?;
+        let dir = self.dir_of(id);
+        let mut host_config = json!({
+            "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+            "NetworkMode": "none", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "CapAdd": null, "CapDrop": null,
+            "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null, "GroupAdd": null,
+            "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
+            "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
+            "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "berth",
+            "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+            "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
+            "Devices": [], "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": null, "Ulimits": [],
+            "MaskedPaths": berth_runtime::spec::MASKED_PATHS, "ReadonlyPaths": berth_runtime::spec::READONLY_PATHS,
+        });
+        if let (Some(h), Some(given)) = (host_config.as_object_mut(), rec["HostConfig"].as_object())
+        {
+            for (k, v) in given {
+                h.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(json!({
+            "Id": rec["Id"],
+            "Created": rec["Created"],
+            "Path": rec["Path"],
+            "Args": rec["Args"],
+            "State": {
+                "Status": st.status,
+                "Running": st.status == "running" || st.status == "paused",
+                "Paused": st.status == "paused",
+                "Restarting": false,
+                "OOMKilled": false,
+                "Dead": false,
+                "Pid": st.pid,
+                "ExitCode": st.exit_code,
+                "Error": st.error,
+                "StartedAt": st.started_at,
+                "FinishedAt": st.finished_at,
+            },
+            "Image": rec["Image"],
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": self.log_path(id),
+            "Name": rec["Name"],
+            "RestartCount": rec["RestartCount"],
+            "Driver": "overlay",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": host_config,
+            "GraphDriver": {"Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}, "Name": "overlay"},
+            "Mounts": [],
+            "Config": full_config(&rec["Config"]),
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                "Networks": {"none": {
+                    "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+                }},
+            },
+        }))
+    }
+
+    /// `GET /containers/json` entry.
+    pub fn summary(&self, id: &str) -> Result<Value> {
+        let rec = self.record(id)?;
+        let st = self.state(id)?;
+        let now = crate::time::now();
+        let ago = |t: &str| crate::time::human_duration(now - parse_rfc3339(t).unwrap_or(now));
+        let status = match st.status {
+            "running" => format!("Up {}", ago(&st.started_at)),
+            "paused" => format!("Up {} (Paused)", ago(&st.started_at)),
+            "created" => "Created".to_owned(),
+            _ => format!("Exited ({}) {} ago", st.exit_code, ago(&st.finished_at)),
+        };
+        let mut command: Vec<String> = vec![rec["Path"].as_str().unwrap_or_default().to_owned()];
+        command.extend(
+            rec["Args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned)),
+        );
+        Ok(json!({
+            "Id": rec["Id"],
+            "Names": [rec["Name"]],
+            "Image": rec["Config"]["Image"],
+            "ImageID": rec["Image"],
+            "Command": command.join(" "),
+            "Created": parse_rfc3339(rec["Created"].as_str().unwrap_or_default()).unwrap_or(0),
+            "Ports": [],
+            "Labels": rec["Config"]["Labels"],
+            "State": st.status,
+            "Status": status,
+            "HostConfig": {"NetworkMode": rec["HostConfig"]["NetworkMode"]},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        }))
+    }
+
+    /// Images in use by containers (for `rmi`): image id → a container's short id.
+    pub fn user_of(&self, image_id: &str) -> Option<String> {
+        self.ids().ok()?.into_iter().find_map(|id| {
+            let rec = self.record(&id).ok()?;
+            (rec["Image"] == image_id).then(|| id[..12].to_owned())
+        })
+    }
+}
+
+/// The start error Docker clients understand (`docker run` maps "executable file not found"
+/// and "no such file" to exit 127, "permission denied" to 126).
+fn start_error(e: &str) -> Error {
+    Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
+}
+
+/// `user`, `uid`, `user:group`, `uid:gid` → numeric ids, names looked up in the container's
+/// /etc/passwd and /etc/group.
+fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let read = |f: &str| berth_fs_read(rootfs, f).unwrap_or_default();
+    let passwd = read("etc/passwd");
+    let (uid, pgid) = match u.parse::<u32>() {
+        Ok(n) => (
+            n,
+            passwd
+                .lines()
+                .find(|l| l.split(':').nth(2) == Some(u))
+                .and_then(|l| l.split(':').nth(3)?.parse().ok())
+                .unwrap_or(0),
+        ),
+        Err(_) => {
+            let l = passwd
+                .lines()
+                .find(|l| l.split(':').next() == Some(u))
+                .ok_or_else(|| {
+                    Error::InvalidParameter(format!(
+                        "unable to find user {u}: no matching entries in passwd file"
+                    ))
+                })?;
+            let f: Vec<&str> = l.split(':').collect();
+            (
+                f.get(2).and_then(|x| x.parse().ok()).unwrap_or(0),
+                f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0),
+            )
+        }
+    };
+    let gid = match g {
+        None => pgid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => read("etc/group")
+                .lines()
+                .find(|l| l.split(':').next() == Some(g))
+                .and_then(|l| l.split(':').nth(2)?.parse().ok())
+                .ok_or_else(|| {
+                    Error::InvalidParameter(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// Read a file of the container's root filesystem without following symlinks out of it.
+fn berth_fs_read(rootfs: &Path, rel: &str) -> Option<String> {
+    use std::io::Read;
+    let root = std::fs::File::open(rootfs).ok()?;
+    let fd = berth_fs::open_in_root(&root, Path::new(rel), nix::fcntl::OFlag::O_RDONLY).ok()?;
+    let mut s = String::new();
+    std::fs::File::from(fd).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+fn full_config(c: &Value) -> Value {
+    let mut out = json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false, "AttachStdout": false,
+        "AttachStderr": false, "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": {},
+    });
+    if let (Some(o), Some(src)) = (out.as_object_mut(), c.as_object()) {
+        for (k, v) in src {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

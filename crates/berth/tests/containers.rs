@@ -1,0 +1,306 @@
+//! Containers through the daemon: `berth run/ps/logs/stop/rm/…` and the real docker CLI, exit
+//! codes, errors, and a daemon killed with SIGKILL while containers run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use berth_testkit::Daemon;
+
+struct Env {
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-containers-")
+            .tempdir()
+            .expect("tempdir");
+        let daemon = Daemon::start(
+            Path::new(env!("CARGO_BIN_EXE_berth")),
+            &dir.path().join("daemon"),
+            &dir.path().join("daemon.json"),
+        );
+        let archive = xtask::busybox_image(dir.path()).expect("busybox image");
+        std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
+        let env = Env { daemon, dir };
+        env.ok(&["load", "-q", "-i", "busybox.tar"]);
+        env
+    }
+
+    fn berth(&self, args: &[&str]) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_HOST", self.daemon.host())
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("berth");
+        Run {
+            code: o
+                .status
+                .code()
+                .unwrap_or(-100 - o.status.signal().unwrap_or(0)),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.berth(args);
+        assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
+        r.out
+    }
+}
+
+#[test]
+fn run_reports_output_and_exit_codes_like_docker() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (3, "out\n", "err\n")
+    );
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "-h",
+        "myhost",
+        "-u",
+        "nobody",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $(pwd) $(hostname) $(id -u)",
+    ]);
+    assert_eq!(
+        (r.code, r.out.as_str()),
+        (0, "1 /tmp myhost 65534\n"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["run", "busybox", "no-such-command"]);
+    assert_eq!(r.code, 127, "{}", r.err);
+    assert!(r.err.contains("executable file not found"), "{}", r.err);
+    let r = env.berth(&["run", "--pull", "never", "no-such-image", "true"]);
+    assert_eq!(r.code, 125, "{}", r.err);
+    assert!(
+        r.err.contains("No such image: no-such-image:latest"),
+        "{}",
+        r.err
+    );
+    // --rm removed its container; the others stay, exited, with their codes.
+    let out = env.ok(&["ps", "-a", "--format", "{{.Status}}"]);
+    let mut st: Vec<&str> = out
+        .lines()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" ").leak() as &str)
+        .collect();
+    st.sort();
+    assert_eq!(st, ["Exited (127)", "Exited (3)"], "{out}");
+}
+
+#[test]
+fn detached_containers_list_log_stop_and_remove() {
+    let env = Env::new();
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; sleep 100",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let out = env.ok(&["ps"]);
+    assert!(out.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{out}");
+    assert!(out.contains(" web\n") && out.contains("Up "), "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !env.ok(&["logs", "web"]).contains("ready") {
+        assert!(std::time::Instant::now() < deadline, "no log output");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = env.berth(&["run", "-d", "--name", "web", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err
+            .contains("Conflict. The container name \"/web\" is already in use"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["rm", "web"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err
+            .contains("container is running: stop the container before removing or force remove"),
+        "{}",
+        r.err
+    );
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "web"])).expect("inspect");
+    assert_eq!(v[0]["State"]["Status"], "running");
+    assert!(v[0]["State"]["Pid"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(v[0]["Name"], "/web");
+    // sh as PID 1 ignores SIGTERM: stop kills it after the timeout, 137 as with docker.
+    assert_eq!(env.ok(&["stop", "-t", "1", "web"]), "web\n");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "web"
+        ]),
+        "exited 137\n"
+    );
+    assert_eq!(env.ok(&["rm", "web"]), "web\n");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    let r = env.berth(&["logs", "web"]);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (1, "Error response from daemon: No such container: web\n")
+    );
+}
+
+#[test]
+fn containers_survive_a_daemon_killed_with_sigkill() {
+    let mut env = Env::new();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            &format!(
+                "echo start-{i}; trap 'echo bye-{i}; exit 0' TERM; while true; do sleep 0.1; done"
+            ),
+        ]);
+        ids.push(id.trim().to_owned());
+    }
+    env.daemon.kill9_and_restart();
+    let out = env.ok(&["ps", "-q", "--no-trunc"]);
+    for id in &ids {
+        assert!(
+            out.contains(id.as_str()),
+            "{id} still running after the restart: {out}"
+        );
+    }
+    // The re-adopted containers stop cleanly and their logs are complete.
+    for (i, id) in ids.iter().enumerate() {
+        env.ok(&["stop", id]);
+        let logs = env.ok(&["logs", id]);
+        assert_eq!(logs, format!("start-{i}\nbye-{i}\n"));
+        assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", id]), "0\n");
+    }
+}
+
+fn docker_bin() -> PathBuf {
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("the docker CLI (/usr/local/bin/docker)")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn the_docker_cli_runs_containers_through_berth() {
+    let env = Env::new();
+    let docker = |args: &[&str]| -> Output {
+        Command::new(docker_bin())
+            .env("DOCKER_HOST", env.daemon.host())
+            .env("DOCKER_CONFIG", env.dir.path().join("docker-config"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+    };
+    let o = docker(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
+    let o = docker(&["run", "--rm", "busybox", "echo", "gone"]);
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(0), "gone\n"),
+        "{}",
+        text(&o)
+    );
+    let o = docker(&["run", "busybox", "nope"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    let o = docker(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; sleep 100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("bg Up"),
+        "{}",
+        text(&o)
+    );
+    let o = docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{.Config.Image}} {{.HostConfig.NetworkMode}}",
+        "bg",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "true busybox none\n",
+        "{}",
+        text(&o)
+    );
+    let o = docker(&["stop", "-t", "1", "bg"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = docker(&["logs", "bg"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "up\n", "{}", text(&o));
+    let o = docker(&["rm", "bg"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = docker(&["ps", "-a", "-q"]);
+    let left = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(
+        left,
+        2,
+        "the two foreground containers remain: {}",
+        text(&o)
+    );
+}
