@@ -55,13 +55,239 @@ pub struct CreateArgs {
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pull: String,
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Security Options (seccomp=FILE|unconfined, no-new-privileges, label=…, apparmor=…)
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Add a host device to the container (HOST[:CONTAINER[:PERMS]])
+    #[arg(long)]
+    device: Vec<String>,
+    /// Sysctl options
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long, allow_hyphen_values = true)]
+    oom_score_adj: Option<i64>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Bind mount a volume (/host:/container[:ro])
+    #[arg(short = 'v', long)]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|tmpfs,src=…,dst=…,readonly)
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Restart policy to apply when a container exits (only "no" so far)
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
-fn create_body(a: &CreateArgs) -> Value {
+/// Docker's RAMInBytes: `512`, `64k`, `512m`, `1g` (binary units).
+fn ram_in_bytes(flag: &str, v: &str) -> Result<i64> {
+    let bad = || anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: invalid size: '{v}'");
+    let lower = v.trim().to_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (n, unit) = lower.split_at(digits_end);
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let mul: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    Ok((n * mul) as i64)
+}
+
+fn host_config(a: &CreateArgs) -> Result<Value> {
+    let mut hc =
+        json!({"AutoRemove": a.rm, "ReadonlyRootfs": a.read_only, "Privileged": a.privileged});
+    if let Some(m) = &a.memory {
+        hc["Memory"] = json!(ram_in_bytes("-m, --memory", m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        hc["MemorySwap"] = json!(if m == "-1" {
+            -1
+        } else {
+            ram_in_bytes("--memory-swap", m)?
+        });
+    }
+    if let Some(m) = &a.memory_reservation {
+        hc["MemoryReservation"] = json!(ram_in_bytes("--memory-reservation", m)?);
+    }
+    if let Some(c) = &a.cpus {
+        let n: f64 = c
+            .parse()
+            .ok()
+            .filter(|n: &f64| *n >= 0.0)
+            .ok_or_else(|| anyhow!("invalid argument \"{c}\" for \"--cpus\" flag: failed to parse {c} as a rational number"))?;
+        hc["NanoCpus"] = json!((n * 1e9) as i64);
+    }
+    if let Some(s) = a.cpu_shares {
+        hc["CpuShares"] = json!(s);
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        hc["CpusetCpus"] = json!(c);
+    }
+    if let Some(p) = a.pids_limit {
+        hc["PidsLimit"] = json!(p);
+    }
+    let mut ulimits = Vec::new();
+    for u in &a.ulimit {
+        let (name, lim) = u.split_once('=').ok_or_else(|| {
+            anyhow!("invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}")
+        })?;
+        let (soft, hard) = lim.split_once(':').unwrap_or((lim, lim));
+        let p = |x: &str| {
+            x.parse::<i64>().map_err(|_| {
+                anyhow!("invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit value: {x}")
+            })
+        };
+        ulimits.push(json!({"Name": name, "Soft": p(soft)?, "Hard": p(hard)?}));
+    }
+    hc["Ulimits"] = json!(ulimits);
+    hc["CapAdd"] = json!(a.cap_add);
+    hc["CapDrop"] = json!(a.cap_drop);
+    // docker sends a seccomp profile's content, not its path.
+    let mut sec = Vec::new();
+    for o in &a.security_opt {
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", f)) if f != "unconfined" && f != "builtin" => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow!("opening seccomp profile ({f}) failed: {e}"))?;
+                sec.push(format!("seccomp={text}"));
+            }
+            _ => sec.push(o.clone()),
+        }
+    }
+    hc["SecurityOpt"] = json!(sec);
+    let mut devices = Vec::new();
+    for d in &a.device {
+        let p: Vec<&str> = d.split(':').collect();
+        let (host, inner, perms) = match p.as_slice() {
+            [h] => (*h, *h, "rwm"),
+            [h, c] if c.chars().all(|x| "rwm".contains(x)) => (*h, *h, *c),
+            [h, c] => (*h, *c, "rwm"),
+            [h, c, m] => (*h, *c, *m),
+            _ => bail_flag("--device", d)?,
+        };
+        devices.push(
+            json!({"PathOnHost": host, "PathInContainer": inner, "CgroupPermissions": perms}),
+        );
+    }
+    hc["Devices"] = json!(devices);
+    let mut sysctls = serde_json::Map::new();
+    for s in &a.sysctl {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            anyhow!("invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed")
+        })?;
+        sysctls.insert(k.to_owned(), json!(v));
+    }
+    hc["Sysctls"] = Value::Object(sysctls);
+    if let Some(s) = &a.shm_size {
+        hc["ShmSize"] = json!(ram_in_bytes("--shm-size", s)?);
+    }
+    if let Some(o) = a.oom_score_adj {
+        if !(-1000..=1000).contains(&o) {
+            anyhow::bail!(
+                "invalid argument \"{o}\" for \"--oom-score-adj\" flag: must be in the range -1000 to 1000"
+            );
+        }
+        hc["OomScoreAdj"] = json!(o);
+    }
+    let mut tmpfs = serde_json::Map::new();
+    for t in &a.tmpfs {
+        let (p, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(p.to_owned(), json!(o));
+    }
+    hc["Tmpfs"] = Value::Object(tmpfs);
+    hc["Binds"] = json!(a.volume);
+    let mut mounts = Vec::new();
+    for m in &a.mount {
+        let mut v = json!({"Type": "volume"});
+        for kv in m.split(',') {
+            let (k, val) = kv.split_once('=').unwrap_or((kv, "true"));
+            match k {
+                "type" => v["Type"] = json!(val),
+                "src" | "source" => v["Source"] = json!(val),
+                "dst" | "destination" | "target" => v["Target"] = json!(val),
+                "readonly" | "ro" => v["ReadOnly"] = json!(val != "false" && val != "0"),
+                "bind-propagation" => v["BindOptions"]["Propagation"] = json!(val),
+                "tmpfs-size" => {
+                    v["TmpfsOptions"]["SizeBytes"] = json!(ram_in_bytes("--mount", val)?)
+                }
+                "tmpfs-mode" => {
+                    v["TmpfsOptions"]["Mode"] = json!(
+                        i64::from_str_radix(val, 8)
+                            .map_err(|_| anyhow!("invalid tmpfs-mode {val}"))?
+                    )
+                }
+                _ => anyhow::bail!(
+                    "invalid argument \"{m}\" for \"--mount\" flag: unexpected key '{k}' in '{kv}'"
+                ),
+            }
+        }
+        mounts.push(v);
+    }
+    hc["Mounts"] = json!(mounts);
+    match a.restart.as_str() {
+        "no" | "" => hc["RestartPolicy"] = json!({"Name": "no", "MaximumRetryCount": 0}),
+        r => anyhow::bail!("restart policy {r:?} is not supported yet (only \"no\")"),
+    }
+    Ok(hc)
+}
+
+fn bail_flag<T>(flag: &str, v: &str) -> Result<T> {
+    Err(anyhow!("invalid argument \"{v}\" for \"{flag}\" flag"))
+}
+
+fn create_body(a: &CreateArgs) -> Result<Value> {
     let labels: serde_json::Map<String, Value> = a
         .label
         .iter()
@@ -88,7 +314,7 @@ fn create_body(a: &CreateArgs) -> Value {
         "Labels": labels,
         "AttachStdout": !a.detach,
         "AttachStderr": !a.detach,
-        "HostConfig": {"AutoRemove": a.rm, "ReadonlyRootfs": a.read_only},
+        "HostConfig": host_config(a)?,
     });
     if !a.command.is_empty() {
         body["Cmd"] = json!(a.command);
@@ -109,7 +335,7 @@ fn create_body(a: &CreateArgs) -> Value {
     if let Some(t) = a.stop_timeout {
         body["StopTimeout"] = json!(t);
     }
-    body
+    Ok(body)
 }
 
 /// Create, pulling the image first if it is missing (docker's `--pull missing`).
@@ -123,7 +349,15 @@ fn create_container(
         Some(n) => format!("/containers/create{}", query(&[("name", n)])),
         None => "/containers/create".to_owned(),
     };
-    let body = create_body(a);
+    let body = create_body(a)?;
+    let path = match &a.platform {
+        Some(p) => format!(
+            "{path}{}platform={}",
+            if path.contains('?') { "&" } else { "?" },
+            berth_client::enc(p)
+        ),
+        None => path,
+    };
     if a.pull == "always" {
         pull_image(g, &a.image)?;
     }

@@ -327,6 +327,8 @@ impl Containers {
                 )));
             }
         }
+        // Bad host settings fail the create, as with dockerd (nothing is written yet).
+        apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
         let rec = json!({
             "Id": id,
             "Name": format!("/{name}"),
@@ -509,6 +511,7 @@ impl Containers {
             }
         }
         spec["linux"]["cgroupsPath"] = json!(format!("{}/{}", self.cgroup_parent, id));
+        apply_host_config(&mut spec, &rec["HostConfig"])?;
         std::fs::write(
             dir.join("bundle/config.json"),
             serde_json::to_vec(&spec).map_err(internal)?,
@@ -825,6 +828,365 @@ impl Containers {
             (rec["Image"] == image_id).then(|| id[..12].to_owned())
         })
     }
+}
+
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn cap_name(c: &str) -> Result<String> {
+    let up = c.to_uppercase();
+    let full = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if full == "CAP_ALL" || ALL_CAPS.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(Error::InvalidParameter(format!("invalid capability: {c}")))
+    }
+}
+
+fn strings_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The request's HostConfig onto Berth's default spec: resources, capabilities, security
+/// options, rlimits, sysctls, mounts, devices. Anything Berth cannot honour is an error.
+fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
+    let bad = |m: String| Error::InvalidParameter(m);
+    let num = |k: &str| hc[k].as_i64().filter(|n| *n != 0);
+    // Resources.
+    let res = &mut spec["linux"]["resources"];
+    if let Some(m) = num("Memory") {
+        if m < 6 * 1024 * 1024 {
+            return Err(bad("Minimum memory limit allowed is 6MB".into()));
+        }
+        res["memory"]["limit"] = json!(m);
+        match num("MemorySwap") {
+            Some(-1) => res["memory"]["swap"] = json!(-1),
+            Some(sw) if sw < m => {
+                return Err(bad(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+                ));
+            }
+            Some(sw) => res["memory"]["swap"] = json!(sw),
+            None => res["memory"]["swap"] = json!(m * 2),
+        }
+    }
+    if let Some(r) = num("MemoryReservation") {
+        res["memory"]["reservation"] = json!(r);
+    }
+    if let Some(n) = num("NanoCpus") {
+        res["cpu"]["period"] = json!(100_000);
+        res["cpu"]["quota"] = json!(n / 10_000);
+    }
+    if let Some(q) = num("CpuQuota") {
+        res["cpu"]["quota"] = json!(q);
+    }
+    if let Some(p) = num("CpuPeriod") {
+        res["cpu"]["period"] = json!(p);
+    }
+    if let Some(sh) = num("CpuShares") {
+        res["cpu"]["shares"] = json!(sh);
+    }
+    for (k, f) in [("CpusetCpus", "cpus"), ("CpusetMems", "mems")] {
+        if let Some(v) = hc[k].as_str().filter(|v| !v.is_empty()) {
+            res["cpu"][f] = json!(v);
+        }
+    }
+    if let Some(p) = hc["PidsLimit"].as_i64() {
+        // Docker: 0 or -1 mean unlimited (Berth's default is 2048).
+        res["pids"]["limit"] = json!(if p <= 0 { -1 } else { p });
+    }
+    // Capabilities.
+    let privileged = hc["Privileged"].as_bool().unwrap_or(false);
+    let mut caps: Vec<String> = if privileged {
+        ALL_CAPS.iter().map(|c| (*c).to_owned()).collect()
+    } else {
+        berth_runtime::spec::DEFAULT_CAPS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()
+    };
+    for d in strings_of(&hc["CapDrop"]) {
+        let d = cap_name(&d)?;
+        if d == "CAP_ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|c| *c != d);
+        }
+    }
+    for a in strings_of(&hc["CapAdd"]) {
+        let a = cap_name(&a)?;
+        if a == "CAP_ALL" {
+            caps = ALL_CAPS.iter().map(|c| (*c).to_owned()).collect();
+        } else if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    for set in ["bounding", "effective", "permitted"] {
+        spec["process"]["capabilities"][set] = json!(caps);
+    }
+    // Seccomp follows the capabilities (Docker's profile grants syscalls by capability).
+    let mut seccomp_profile = Some(berth_runtime::seccomp::default::profile());
+    for opt in strings_of(&hc["SecurityOpt"]) {
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        match (k, v) {
+            ("seccomp", "unconfined") => seccomp_profile = None,
+            ("seccomp", "builtin" | "") => {}
+            ("seccomp", json_text) => {
+                seccomp_profile = Some(
+                    berth_runtime::seccomp::profile::Profile::from_json(json_text.as_bytes())
+                        .map_err(|e| bad(format!("Decoding seccomp profile failed: {e}")))?,
+                )
+            }
+            ("no-new-privileges", "" | "true") => spec["process"]["noNewPrivileges"] = json!(true),
+            ("no-new-privileges", "false") => spec["process"]["noNewPrivileges"] = json!(false),
+            ("label", "disable") | ("apparmor", "unconfined") => {}
+            ("label" | "apparmor", _) => {
+                return Err(bad(format!(
+                    "security option {opt:?} needs SELinux/AppArmor, which this host does not have"
+                )));
+            }
+            _ => return Err(bad(format!("invalid --security-opt: {opt:?}"))),
+        }
+    }
+    if privileged {
+        seccomp_profile = None;
+        spec["linux"]["maskedPaths"] = json!([]);
+        spec["linux"]["readonlyPaths"] = json!([]);
+        spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+        if let Some(m) = spec["mounts"].as_array_mut() {
+            for mount in m.iter_mut() {
+                if mount["destination"] == "/sys" || mount["destination"] == "/sys/fs/cgroup" {
+                    mount["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+                }
+            }
+        }
+    }
+    match seccomp_profile {
+        None => {
+            if let Some(l) = spec["linux"].as_object_mut() {
+                l.remove("seccomp");
+            }
+        }
+        Some(p) => {
+            let resolved = p.resolve(&berth_runtime::seccomp::profile::Target::host(&caps));
+            spec["linux"]["seccomp"] = serde_json::to_value(resolved).map_err(internal)?;
+        }
+    }
+    // rlimits.
+    for u in hc["Ulimits"].as_array().into_iter().flatten() {
+        let name = u["Name"].as_str().unwrap_or_default();
+        let typ = format!("RLIMIT_{}", name.to_uppercase());
+        let (soft, hard) = (
+            u["Soft"].as_i64().unwrap_or(0),
+            u["Hard"].as_i64().unwrap_or(0),
+        );
+        if soft > hard {
+            return Err(bad(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        let list = spec["process"]["rlimits"].as_array_mut();
+        if let Some(l) = list {
+            l.retain(|r| r["type"] != typ.as_str());
+            l.push(json!({"type": typ, "soft": soft, "hard": hard}));
+        }
+    }
+    if let Some(o) = hc["OomScoreAdj"].as_i64().filter(|o| *o != 0) {
+        spec["process"]["oomScoreAdj"] = json!(o);
+    }
+    for (k, v) in hc["Sysctls"].as_object().into_iter().flatten() {
+        spec["linux"]["sysctl"][k.as_str()] = v.clone();
+    }
+    // Mounts: -v /host:/ctr[:opts], --mount type=bind|tmpfs, --tmpfs, /dev/shm size.
+    let mut extra: Vec<Value> = Vec::new();
+    for b in strings_of(&hc["Binds"]) {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, o] => (*s, *d, *o),
+            _ => return Err(bad(format!("invalid volume specification: '{b}'"))),
+        };
+        if !src.starts_with('/') {
+            return Err(bad(format!(
+                "invalid volume specification '{b}': named volumes are not supported yet"
+            )));
+        }
+        if !dst.starts_with('/') {
+            return Err(bad(format!(
+                "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
+        // `-v` creates a missing host directory, as Docker does.
+        std::fs::create_dir_all(src).map_err(|e| bad(format!("create bind source {src}: {e}")))?;
+        let mut o = vec!["rbind".to_owned()];
+        for opt in opts.split(',').filter(|x| !x.is_empty()) {
+            match opt {
+                "ro" | "rw" => o.push(opt.into()),
+                "z" | "Z" => {}
+                "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
+                    o.push(opt.into())
+                }
+                "nocopy" => {}
+                _ => return Err(bad(format!("invalid mode: {opt}"))),
+            }
+        }
+        if !o
+            .iter()
+            .any(|x| x.ends_with("private") || x.ends_with("shared") || x.ends_with("slave"))
+        {
+            o.push("rprivate".into());
+        }
+        extra.push(json!({"destination": dst, "type": "bind", "source": src, "options": o}));
+    }
+    for m in hc["Mounts"].as_array().into_iter().flatten() {
+        let target = m["Target"].as_str().unwrap_or_default();
+        match m["Type"].as_str().unwrap_or_default() {
+            "bind" => {
+                let src = m["Source"].as_str().unwrap_or_default();
+                if !Path::new(src).exists() {
+                    return Err(bad(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                    )));
+                }
+                let mut o = vec!["rbind".to_owned()];
+                if m["ReadOnly"].as_bool() == Some(true) {
+                    o.push("ro".into());
+                }
+                o.push(
+                    m["BindOptions"]["Propagation"]
+                        .as_str()
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("rprivate")
+                        .to_owned(),
+                );
+                extra.push(
+                    json!({"destination": target, "type": "bind", "source": src, "options": o}),
+                );
+            }
+            "tmpfs" => {
+                let mut o = vec!["nosuid".to_owned(), "nodev".to_owned()];
+                if let Some(sz) = m["TmpfsOptions"]["SizeBytes"].as_i64() {
+                    o.push(format!("size={sz}"));
+                }
+                if let Some(md) = m["TmpfsOptions"]["Mode"].as_i64() {
+                    o.push(format!("mode={md:o}"));
+                }
+                extra.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": o}));
+            }
+            t => return Err(bad(format!("mount type {t:?} is not supported yet"))),
+        }
+    }
+    for (dst, opts) in hc["Tmpfs"].as_object().into_iter().flatten() {
+        let mut o = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
+        o.extend(
+            opts.as_str()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned),
+        );
+        extra.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
+    }
+    if let Some(sz) = num("ShmSize") {
+        if let Some(m) = spec["mounts"].as_array_mut() {
+            for mount in m.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+                mount["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "nodev",
+                    "mode=1777",
+                    format!("size={sz}")
+                ]);
+            }
+        }
+    }
+    if let Some(m) = spec["mounts"].as_array_mut() {
+        m.extend(extra);
+    }
+    // Devices.
+    for d in hc["Devices"].as_array().into_iter().flatten() {
+        let host = d["PathOnHost"].as_str().unwrap_or_default();
+        let inner = d["PathInContainer"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(host);
+        let perms = d["CgroupPermissions"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("rwm");
+        let md = std::fs::metadata(host).map_err(|e| {
+            bad(format!(
+                "error gathering device information while adding custom device \"{host}\": {e}"
+            ))
+        })?;
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let typ = if md.file_type().is_char_device() {
+            "c"
+        } else if md.file_type().is_block_device() {
+            "b"
+        } else {
+            return Err(bad(format!("{host} is not a device")));
+        };
+        let rdev = md.rdev();
+        let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+        spec["linux"]["devices"]
+            .as_array_mut()
+            .map(|a| a.push(json!({"path": inner, "type": typ, "major": major, "minor": minor, "fileMode": md.mode() & 0o777, "uid": 0, "gid": 0})))
+            .unwrap_or_else(|| spec["linux"]["devices"] = json!([{"path": inner, "type": typ, "major": major, "minor": minor, "fileMode": md.mode() & 0o777, "uid": 0, "gid": 0}]));
+        if let Some(r) = spec["linux"]["resources"]["devices"].as_array_mut() {
+            r.push(json!({"allow": true, "type": typ, "major": major, "minor": minor, "access": perms}));
+        }
+    }
+    Ok(())
 }
 
 /// The start error Docker clients understand (`docker run` maps "executable file not found"

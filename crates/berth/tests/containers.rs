@@ -304,3 +304,118 @@ fn the_docker_cli_runs_containers_through_berth() {
         text(&o)
     );
 }
+
+#[test]
+fn host_settings_reach_the_container() {
+    let env = Env::new();
+    let run = |args: &[&str]| -> String {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        env.ok(&a)
+    };
+    let out = run(&[
+        "-m",
+        "64m",
+        "--pids-limit",
+        "100",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ]);
+    assert_eq!(out, "67108864\n100\n50000\n");
+    let caps = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["busybox", "sh", "-c", "grep CapEff /proc/self/status"]);
+        run(&a)
+    };
+    assert_eq!(caps(&["--cap-drop", "ALL"]), "CapEff:\t0000000000000000\n");
+    let with_admin = caps(&["--cap-add", "NET_ADMIN"]);
+    let bits =
+        u64::from_str_radix(with_admin.trim().trim_start_matches("CapEff:\t"), 16).expect("hex");
+    assert!(bits & (1 << 12) != 0, "CAP_NET_ADMIN granted: {with_admin}");
+    assert_eq!(
+        caps(&[]).trim(),
+        "CapEff:\t00000000800405fb",
+        "Berth's 11 default capabilities"
+    );
+    assert_eq!(
+        run(&[
+            "--ulimit",
+            "nofile=100:200",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n"
+        ]),
+        "100\n"
+    );
+    assert_eq!(
+        run(&[
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status"
+        ]),
+        "Seccomp:\t0\n"
+    );
+    assert_eq!(
+        run(&["busybox", "sh", "-c", "grep Seccomp: /proc/self/status"]),
+        "Seccomp:\t2\n"
+    );
+    let host = env.dir.path().join("shared");
+    std::fs::create_dir_all(&host).expect("dir");
+    std::fs::write(host.join("hello"), "from the host\n").expect("file");
+    let bind = format!("{}:/data:ro", host.display());
+    assert_eq!(
+        run(&[
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/hello; touch /data/x 2>/dev/null || echo read-only"
+        ]),
+        "from the host\nread-only\n"
+    );
+    assert_eq!(
+        run(&[
+            "--tmpfs",
+            "/scratch:size=1m",
+            "--read-only",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null || echo ro-root; grep -c ' /scratch tmpfs ' /proc/mounts"
+        ]),
+        "ro-root\n1\n"
+    );
+    for (args, msg) in [
+        (
+            vec!["-m", "lots"],
+            "invalid argument \"lots\" for \"-m, --memory\" flag",
+        ),
+        (vec!["--cap-add", "FOO"], "invalid capability: FOO"),
+        (
+            vec!["-v", "relative:/x"],
+            "named volumes are not supported yet",
+        ),
+        (
+            vec!["--security-opt", "apparmor=strict"],
+            "needs SELinux/AppArmor",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(&args);
+        a.extend_from_slice(&["busybox", "true"]);
+        let r = env.berth(&a);
+        assert_eq!(r.code, 125, "{args:?}: {}", r.err);
+        assert!(r.err.contains(msg), "{args:?}: {}", r.err);
+    }
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "nothing half-created");
+}
