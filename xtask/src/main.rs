@@ -126,6 +126,24 @@ fn main() -> Result<()> {
                 bail!("benchmark failed");
             }
         }
+        ["bench", "run", rest @ ..] => {
+            let berth = build_release()?;
+            let out = workspace().join("target/images");
+            std::fs::create_dir_all(&out)?;
+            if !out.join("busybox.tar").is_file() {
+                std::fs::write(out.join("busybox.tar"), xtask::busybox_image(&out)?)?;
+            }
+            let ok = Command::new("bash")
+                .arg(workspace().join("bench/run/run.sh"))
+                .arg(&berth)
+                .arg(&out)
+                .args(rest)
+                .status()?
+                .success();
+            if !ok {
+                bail!("benchmark failed");
+            }
+        }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
             let script = workspace().join("bench/runtime/run.sh");

@@ -3,12 +3,12 @@
 use std::io::{BufRead, Seek};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_engine::Engine;
+use berth_engine::containers::Backoff;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -174,9 +174,10 @@ fn watch_auto_remove(e: Arc<Engine>, id: String) {
         return;
     }
     std::thread::spawn(move || {
+        let mut backoff = Backoff::new();
         loop {
             match e.containers.state(&id) {
-                Ok(s) if s.running() => std::thread::sleep(Duration::from_millis(20)),
+                Ok(s) if s.running() => std::thread::sleep(backoff.next()),
                 Ok(s) => {
                     remember_exit(&id, s.exit_code);
                     let _ = e.containers.remove(&id, true);
@@ -207,6 +208,7 @@ async fn wait(e: Arc<Engine>, id: String, cond: String) -> Response {
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     tokio::spawn(async move {
+        let mut backoff = Backoff::new();
         let result = loop {
             let st = {
                 let e = e.clone();
@@ -236,7 +238,7 @@ async fn wait(e: Arc<Engine>, id: String, cond: String) -> Response {
                 {
                     break json!({"StatusCode": s.exit_code, "Error": null});
                 }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ => tokio::time::sleep(backoff.next()).await,
             }
         };
         let mut b = result.to_string().into_bytes();
@@ -330,6 +332,7 @@ async fn logs(
             let _ = r.seek(std::io::SeekFrom::Start(pos as u64));
         }
         let mut partial = String::new();
+        let mut backoff = Backoff::new();
         loop {
             // Checked before reading: once it has stopped, this read gets everything.
             let status = e2
@@ -376,7 +379,7 @@ async fn logs(
             if !follow || done {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(backoff.next());
         }
     });
     let content_type = "application/vnd.docker.multiplexed-stream";

@@ -15,6 +15,31 @@ use serde_json::{Value, json};
 use crate::time::{now_rfc3339, parse_rfc3339};
 use crate::{Error, Result};
 
+/// Poll intervals for watching a container: quick at first (most waits end within
+/// milliseconds), then every 20 ms.
+pub struct Backoff(u32);
+
+impl Backoff {
+    pub fn new() -> Backoff {
+        Backoff(0)
+    }
+
+    pub fn next(&mut self) -> Duration {
+        self.0 += 1;
+        Duration::from_millis(match self.0 {
+            0..=50 => 1,
+            51..=100 => 5,
+            _ => 20,
+        })
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
+}
+
 /// The container store.
 pub struct Containers {
     db: Mutex<rusqlite::Connection>,
@@ -595,6 +620,7 @@ impl Containers {
             let _ = child.wait();
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut backoff = Backoff::new();
         let started = |rec: &mut Value| {
             rec["StartedAt"] = json!(now_rfc3339());
             self.save_record(id, rec)
@@ -618,7 +644,7 @@ impl Containers {
             if std::time::Instant::now() > deadline {
                 return Err(internal("the container did not start within 30 s"));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(backoff.next());
         }
     }
 
@@ -646,6 +672,7 @@ impl Containers {
     /// Wait until the container is not running (up to `timeout`); true if it stopped.
     pub fn wait_stopped(&self, id: &str, timeout: Duration) -> Result<bool> {
         let deadline = std::time::Instant::now() + timeout;
+        let mut backoff = Backoff::new();
         loop {
             if !self.state(id)?.running() {
                 return Ok(true);
@@ -653,7 +680,7 @@ impl Containers {
             if std::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(backoff.next());
         }
     }
 
