@@ -177,7 +177,7 @@ fn watch_auto_remove(e: Arc<Engine>, id: String) {
         let mut backoff = Backoff::new();
         loop {
             match e.containers.state(&id) {
-                Ok(s) if s.running() => std::thread::sleep(backoff.next()),
+                Ok(s) if s.running() => std::thread::sleep(backoff.step()),
                 Ok(s) => {
                     remember_exit(&id, s.exit_code);
                     let _ = e.containers.remove(&id, true);
@@ -238,7 +238,7 @@ async fn wait(e: Arc<Engine>, id: String, cond: String) -> Response {
                 {
                     break json!({"StatusCode": s.exit_code, "Error": null});
                 }
-                _ => tokio::time::sleep(backoff.next()).await,
+                _ => tokio::time::sleep(backoff.step()).await,
             }
         };
         let mut b = result.to_string().into_bytes();
@@ -379,7 +379,7 @@ async fn logs(
             if !follow || done {
                 break;
             }
-            std::thread::sleep(backoff.next());
+            std::thread::sleep(backoff.step());
         }
     });
     let content_type = "application/vnd.docker.multiplexed-stream";

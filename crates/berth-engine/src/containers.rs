@@ -24,7 +24,7 @@ impl Backoff {
         Backoff(0)
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn step(&mut self) -> Duration {
         self.0 += 1;
         Duration::from_millis(match self.0 {
             0..=50 => 1,
@@ -644,7 +644,7 @@ impl Containers {
             if std::time::Instant::now() > deadline {
                 return Err(internal("the container did not start within 30 s"));
             }
-            std::thread::sleep(backoff.next());
+            std::thread::sleep(backoff.step());
         }
     }
 
@@ -680,7 +680,7 @@ impl Containers {
             if std::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            std::thread::sleep(backoff.next());
+            std::thread::sleep(backoff.step());
         }
     }
 
