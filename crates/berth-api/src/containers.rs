@@ -143,6 +143,22 @@ pub async fn route(
                     }
                 }
                 (&Method::GET, "logs") => logs(ctx, e, id, false, None).await,
+                (&Method::POST, "exec") => {
+                    let v = match crate::system::body_json(body).await {
+                        Ok(v) => v,
+                        Err(r) => return r,
+                    };
+                    match blocking(move || e.containers.exec_create(&id, &v)).await {
+                        Ok(exec_id) => (
+                            StatusCode::CREATED,
+                            [(header::CONTENT_TYPE, "application/json")],
+                            json!({"Id": exec_id}).to_string(),
+                        )
+                            .into_response(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::POST, "resize") => StatusCode::OK.into_response(),
                 (&Method::POST, "attach") => {
                     let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
                     let wants = parts.headers.get(header::UPGRADE).is_some();
@@ -382,6 +398,155 @@ async fn logs(
             std::thread::sleep(backoff.step());
         }
     });
+    stream_response(rx, upgrade)
+}
+
+/// `POST /exec/{id}/start`, `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
+pub async fn exec_route(
+    ctx: &Ctx,
+    m: &Method,
+    tail: &str,
+    parts: &mut axum::http::request::Parts,
+    body: Body,
+) -> Response {
+    let e = ctx.engine.clone();
+    let (exec_id, op) = tail.split_once('/').unwrap_or((tail, ""));
+    let session = match e.containers.exec_get(exec_id) {
+        Ok(s) => s,
+        Err(err) => return engine_error(err),
+    };
+    match (m, op) {
+        (&Method::GET, "json") => json(&json!({
+            "ID": session.id,
+            "Running": session.running,
+            "ExitCode": session.exit_code,
+            "ProcessConfig": {
+                "tty": session.config["Tty"].as_bool().unwrap_or(false),
+                "entrypoint": session.config["Cmd"][0],
+                "arguments": session.config["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
+                "privileged": session.config["Privileged"].as_bool().unwrap_or(false),
+                "user": session.config["User"].as_str().unwrap_or_default(),
+            },
+            "OpenStdin": false,
+            "OpenStderr": session.config["AttachStderr"].as_bool().unwrap_or(true),
+            "OpenStdout": session.config["AttachStdout"].as_bool().unwrap_or(true),
+            "CanRemove": false,
+            "ContainerID": session.container,
+            "DetachKeys": "",
+            "Pid": session.pid,
+        })),
+        (&Method::POST, "resize") => StatusCode::OK.into_response(),
+        (&Method::POST, "start") => {
+            let v = match crate::system::body_json(body).await {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            if session.running || session.exit_code.is_some() {
+                return error(
+                    409,
+                    format!("Exec {} is already running or has run", session.id),
+                );
+            }
+            let detach = v["Detach"].as_bool().unwrap_or(false);
+            let mut cmd = match e.containers.exec_command(&session) {
+                Ok(c) => c,
+                Err(err) => return engine_error(err),
+            };
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(err) => return error(500, format!("exec: {err}")),
+            };
+            let id = session.id.clone();
+            e.containers.exec_update(&id, |s| {
+                s.running = true;
+                s.pid = i64::from(child.id());
+            });
+            let want_out = session.config["AttachStdout"].as_bool().unwrap_or(true) && !detach;
+            let want_err = session.config["AttachStderr"].as_bool().unwrap_or(true) && !detach;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+            let out = child.stdout.take();
+            let err = child.stderr.take();
+            std::thread::spawn(move || {
+                // Both pipes are read to the end (a full pipe would stall the process).
+                let tx_err = tx.clone();
+                let runtime_error = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                let re = runtime_error.clone();
+                let t = std::thread::spawn(move || {
+                    let mut first = true;
+                    if let Some(mut r) = err {
+                        let mut buf = vec![0u8; 32 << 10];
+                        while let Ok(n) = std::io::Read::read(&mut r, &mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            if first && buf[..n].starts_with(b"berth-runtime: ") {
+                                if let Ok(mut s) = re.lock() {
+                                    *s = String::from_utf8_lossy(&buf[..n]).into_owned();
+                                }
+                            }
+                            first = false;
+                            if want_err {
+                                let _ = tx_err.blocking_send(Ok(Bytes::from(frame(2, &buf[..n]))));
+                            }
+                        }
+                    }
+                });
+                if let Some(mut r) = out {
+                    let mut buf = vec![0u8; 32 << 10];
+                    while let Ok(n) = std::io::Read::read(&mut r, &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if want_out {
+                            let _ = tx.blocking_send(Ok(Bytes::from(frame(1, &buf[..n]))));
+                        }
+                    }
+                }
+                let _ = t.join();
+                let mut code = child
+                    .wait()
+                    .ok()
+                    .and_then(|s| s.code())
+                    .map_or(126, i64::from);
+                // A failure of the runtime itself, not of the command: docker's codes.
+                let re = runtime_error.lock().map(|s| s.clone()).unwrap_or_default();
+                if !re.is_empty() {
+                    code = if re.contains("executable file not found")
+                        || re.contains("no such file")
+                    {
+                        127
+                    } else {
+                        126
+                    };
+                }
+                e.containers.exec_update(&id, |s| {
+                    s.running = false;
+                    s.exit_code = Some(code);
+                });
+            });
+            if detach {
+                return StatusCode::OK.into_response();
+            }
+            let upgrade = parts
+                .headers
+                .get(header::UPGRADE)
+                .is_some()
+                .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+                .flatten();
+            stream_response(rx, upgrade)
+        }
+        _ => error(404, "page not found"),
+    }
+}
+
+/// A multiplexed stream as a hijacked connection (101) or a plain streamed body.
+fn stream_response(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response {
     let content_type = "application/vnd.docker.multiplexed-stream";
     if let Some(on_upgrade) = upgrade {
         tokio::spawn(async move {

@@ -175,6 +175,10 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (_, p) if p.starts_with("/images/") => {
             images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await
         }
+        (_, p) if p.starts_with("/exec/") => {
+            let tail = p["/exec/".len()..].to_owned();
+            containers::exec_route(&ctx, &m, &tail, &mut parts, body).await
+        }
         (_, p) if p.starts_with("/containers/") => {
             let tail = p["/containers/".len()..].to_owned();
             containers::route(&ctx, &m, &tail, &mut parts, body).await

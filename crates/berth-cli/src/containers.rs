@@ -749,3 +749,85 @@ pub fn wait(g: &Global, a: WaitArgs) -> Result<i32> {
 pub fn inspect_container(rt: &tokio::runtime::Runtime, c: &Client, name: &str) -> Option<Value> {
     rt.block_on(c.get(&format!("/containers/{name}/json"))).ok()
 }
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Set environment variables
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    /// Keep STDIN open even if not attached (not supported yet)
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY (not supported yet)
+    #[arg(short, long)]
+    tty: bool,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
+    if a.interactive || a.tty {
+        eprintln!("Error: exec -i/-t is not supported yet");
+        return Ok(125);
+    }
+    let (rt, c) = connect(g)?;
+    let body = json!({
+        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "Tty": false,
+        "Cmd": a.command, "Env": a.env, "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "User": a.user.clone().unwrap_or_default(), "Privileged": a.privileged,
+    });
+    let created = match rt.block_on(c.json(
+        Method::POST,
+        &format!("/containers/{}/exec", a.container),
+        Some(&body),
+    )) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{}", crate::describe(&e.into()));
+            return Ok(1);
+        }
+    };
+    let id = created["Id"].as_str().unwrap_or_default().to_owned();
+    let none: &[(&str, String)] = &[("Content-Type", "application/json".to_owned())];
+    let start = rt.block_on(
+        c.call(
+            Method::POST,
+            &format!("/exec/{id}/start"),
+            none,
+            berth_client::full(
+                json!({"Detach": a.detach, "Tty": false})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
+    )?;
+    if a.detach {
+        return Ok(0);
+    }
+    let mut d = Demux::default();
+    rt.block_on(berth_client::body_chunks(start, |chunk| {
+        d.push(chunk, write_stream)
+    }))?;
+    // The stream ends when the process does; its exit code follows shortly.
+    for _ in 0..500 {
+        let v = rt.block_on(c.get(&format!("/exec/{id}/json")))?;
+        if let Some(code) = v["ExitCode"].as_i64().filter(|_| v["Running"] == false) {
+            return Ok(code as i32);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(126)
+}

@@ -146,6 +146,8 @@ enum Cmd {
     Rm(containers::RmArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(containers::WaitArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -167,6 +169,7 @@ enum ContainerCmd {
     #[command(alias = "remove")]
     Rm(containers::RmArgs),
     Wait(containers::WaitArgs),
+    Exec(containers::ExecArgs),
     Inspect(images::InspectArgs),
 }
 
@@ -256,6 +259,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => containers::kill(g, a),
         Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => containers::rm(g, a),
         Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => containers::wait(g, a),
+        Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => containers::exec(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());
             images::inspect(g, a)

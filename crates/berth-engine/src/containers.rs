@@ -15,6 +15,17 @@ use serde_json::{Value, json};
 use crate::time::{now_rfc3339, parse_rfc3339};
 use crate::{Error, Result};
 
+/// An exec session (kept in memory: sessions end with their process, as with dockerd).
+#[derive(Debug, Clone)]
+pub struct ExecSession {
+    pub id: String,
+    pub container: String,
+    pub config: Value,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
 /// Poll intervals for watching a container: quick at first (most waits end within
 /// milliseconds), then every 20 ms.
 pub struct Backoff(u32);
@@ -42,6 +53,7 @@ impl Default for Backoff {
 
 /// The container store.
 pub struct Containers {
+    pub execs: Mutex<std::collections::HashMap<String, ExecSession>>,
     db: Mutex<rusqlite::Connection>,
     dir: PathBuf,
     runtime_root: PathBuf,
@@ -145,6 +157,7 @@ impl Containers {
             }
         }
         Ok(Containers {
+            execs: Mutex::new(std::collections::HashMap::new()),
             db: Mutex::new(db),
             dir,
             runtime_root: exec_root.join("runtime"),
@@ -846,6 +859,85 @@ impl Containers {
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }))
+    }
+
+    /// `POST /containers/{id}/exec`: a session to start later.
+    pub fn exec_create(&self, id: &str, body: &Value) -> Result<String> {
+        if !self.state(id)?.running() {
+            return Err(Error::Conflict(format!("container {id} is not running")));
+        }
+        if body["Cmd"].as_array().is_none_or(|c| c.is_empty()) {
+            return Err(Error::InvalidParameter("No exec command specified".into()));
+        }
+        if body["Tty"].as_bool() == Some(true) || body["AttachStdin"].as_bool() == Some(true) {
+            return Err(Error::NotImplemented(
+                "exec with a terminal or stdin is not supported yet".into(),
+            ));
+        }
+        let exec_id = random_hex(32);
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            exec_id.clone(),
+            ExecSession {
+                id: exec_id.clone(),
+                container: id.to_owned(),
+                config: body.clone(),
+                running: false,
+                exit_code: None,
+                pid: 0,
+            },
+        );
+        Ok(exec_id)
+    }
+
+    pub fn exec_get(&self, exec_id: &str) -> Result<ExecSession> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))
+    }
+
+    pub fn exec_update(&self, exec_id: &str, f: impl FnOnce(&mut ExecSession)) {
+        if let Some(e) = self
+            .execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(exec_id)
+        {
+            f(e);
+        }
+    }
+
+    /// The `berth runtime exec` command line for a session (run by the daemon as a child
+    /// process: joining a container's namespaces needs a single-threaded process).
+    pub fn exec_command(&self, s: &ExecSession) -> Result<std::process::Command> {
+        let c = &s.config;
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("runtime")
+            .arg("--root")
+            .arg(&self.runtime_root)
+            .arg("exec");
+        if let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
+            cmd.arg("--cwd").arg(w);
+        }
+        for e in strings_of(&c["Env"]) {
+            cmd.arg("-e").arg(e);
+        }
+        if let Some(u) = c["User"].as_str().filter(|u| !u.is_empty()) {
+            let (uid, gid) = resolve_user(&self.dir_of(&s.container).join("rootfs"), u)?;
+            cmd.arg("-u").arg(format!("{uid}:{gid}"));
+        }
+        if c["Privileged"].as_bool() == Some(true) {
+            for cap in ALL_CAPS {
+                cmd.arg("--cap").arg(cap);
+            }
+        }
+        cmd.arg(&s.container).arg("--");
+        for a in strings_of(&c["Cmd"]) {
+            cmd.arg(a);
+        }
+        Ok(cmd)
     }
 
     /// Images in use by containers (for `rmi`): image id → a container's short id.

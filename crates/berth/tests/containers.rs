@@ -419,3 +419,51 @@ fn host_settings_reach_the_container() {
     }
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "nothing half-created");
 }
+
+#[test]
+fn exec_runs_commands_in_a_running_container() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "100"]);
+    let r = env.berth(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "echo in $(hostname); echo oops >&2; exit 6",
+    ]);
+    assert_eq!((r.code, r.err.as_str()), (6, "oops\n"));
+    assert!(r.out.starts_with("in "), "{}", r.out);
+    assert_eq!(
+        env.ok(&[
+            "exec",
+            "-e",
+            "X=7",
+            "-w",
+            "/tmp",
+            "-u",
+            "nobody",
+            "box",
+            "sh",
+            "-c",
+            "echo $X $(pwd) $(id -u)"
+        ]),
+        "7 /tmp 65534\n"
+    );
+    let r = env.berth(&["exec", "box", "no-such-command"]);
+    assert_eq!(r.code, 127, "{}{}", r.out, r.err);
+    let o = Command::new(docker_bin())
+        .env("DOCKER_HOST", env.daemon.host())
+        .args(["exec", "box", "sh", "-c", "echo via docker; exit 3"])
+        .output()
+        .expect("docker exec");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(3), "via docker\n"),
+        "{}",
+        text(&o)
+    );
+    env.ok(&["rm", "-f", "box"]);
+    let r = env.berth(&["exec", "box", "true"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("No such container: box"), "{}", r.err);
+}
