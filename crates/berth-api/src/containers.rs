@@ -1,6 +1,7 @@
 //! `/containers/…`
 
 use std::io::{BufRead, Seek};
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -158,7 +159,17 @@ pub async fn route(
                         Err(r) => r,
                     }
                 }
-                (&Method::POST, "resize") => StatusCode::OK.into_response(),
+                (&Method::POST, "resize") => {
+                    let h = ctx.q("h").and_then(|v| v.parse::<u16>().ok());
+                    let w = ctx.q("w").and_then(|v| v.parse::<u16>().ok());
+                    let (Some(h), Some(w)) = (h, w) else {
+                        return error(400, "resize needs h and w");
+                    };
+                    match blocking(move || e.containers.resize(&id, h, w)).await {
+                        Ok(()) => StatusCode::OK.into_response(),
+                        Err(r) => r,
+                    }
+                }
                 (&Method::POST, "attach") => {
                     let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
                     let wants = parts.headers.get(header::UPGRADE).is_some();
@@ -306,6 +317,15 @@ async fn logs(
         return error(400, "Bad parameters: you must choose at least one stream");
     }
     let follow = attach || ctx.flag("follow");
+    let tty = e
+        .containers
+        .record(&id)
+        .map(|r| r["Config"]["Tty"].as_bool().unwrap_or(false))
+        .unwrap_or(false);
+    let stdin = (attach && ctx.flag("stdin")).then(|| StdinTarget {
+        engine: e.clone(),
+        id: id.clone(),
+    });
     let timestamps = !attach && ctx.flag("timestamps");
     let tail: Option<usize> = ctx
         .q("tail")
@@ -377,7 +397,13 @@ async fn logs(
                                 payload.push(' ');
                             }
                             payload.push_str(v["log"].as_str().unwrap_or_default());
-                            if !send(frame(stream, payload.as_bytes())) {
+                            // A terminal's output is one raw stream, not multiplexed.
+                            let bytes = if tty {
+                                payload.into_bytes()
+                            } else {
+                                frame(stream, payload.as_bytes())
+                            };
+                            if !send(bytes) {
                                 return;
                             }
                         }
@@ -398,7 +424,7 @@ async fn logs(
             std::thread::sleep(backoff.step());
         }
     });
-    stream_response(rx, upgrade)
+    stream_response_with(rx, upgrade, stdin, tty)
 }
 
 /// `POST /exec/{id}/start`, `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
@@ -542,26 +568,95 @@ pub async fn exec_route(
     }
 }
 
-/// A multiplexed stream as a hijacked connection (101) or a plain streamed body.
+/// Where a hijacked connection's input goes: a container's stdin (through its shim).
+pub struct StdinTarget {
+    pub engine: Arc<Engine>,
+    pub id: String,
+}
+
+/// Copy what the client sends into the container's stdin; its end (half-close) closes the
+/// container's stdin.
+fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, t: StdinTarget) {
+    use std::io::Write;
+    use tokio::io::AsyncReadExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match input.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(None).await;
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Some(buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let Ok(mut sock) = t
+            .engine
+            .containers
+            .shim_socket(&t.id, Duration::from_secs(30))
+        else {
+            return;
+        };
+        while let Some(msg) = rx.blocking_recv() {
+            let m = match msg {
+                Some(data) => berth_shim::message(berth_shim::MSG_STDIN, &data),
+                None => {
+                    let _ = sock.write_all(&berth_shim::message(berth_shim::MSG_STDIN_EOF, &[]));
+                    return;
+                }
+            };
+            if sock.write_all(&m).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// A stream as a hijacked connection (101) or a plain streamed body; with `stdin`, what the
+/// client sends on the hijacked connection goes to the container.
 fn stream_response(
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
     upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Response {
-    let content_type = "application/vnd.docker.multiplexed-stream";
+    stream_response_with(rx, upgrade, None, false)
+}
+
+fn stream_response_with(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    stdin: Option<StdinTarget>,
+    raw: bool,
+) -> Response {
+    let content_type = if raw {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     if let Some(on_upgrade) = upgrade {
         tokio::spawn(async move {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let io = hyper_util::rt::TokioIo::new(upgraded);
+            let (input, mut output) = tokio::io::split(io);
+            if let Some(t) = stdin {
+                forward_stdin(input, t);
+            }
             let mut rx = rx;
             use tokio::io::AsyncWriteExt;
             while let Some(Ok(b)) = rx.recv().await {
-                if io.write_all(&b).await.is_err() {
+                if output.write_all(&b).await.is_err() {
                     return;
                 }
             }
-            let _ = io.shutdown().await;
+            let _ = output.shutdown().await;
         });
         return (
             StatusCode::SWITCHING_PROTOCOLS,

@@ -13,6 +13,12 @@ use crate::{Global, connect};
 
 #[derive(Debug, Args, Clone)]
 pub struct CreateArgs {
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
     /// Print usage (`-h` is --hostname, as in docker)
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -314,6 +320,10 @@ fn create_body(a: &CreateArgs) -> Result<Value> {
         "Labels": labels,
         "AttachStdout": !a.detach,
         "AttachStderr": !a.detach,
+        "AttachStdin": a.interactive && !a.detach,
+        "OpenStdin": a.interactive,
+        "StdinOnce": a.interactive && !a.detach,
+        "Tty": a.tty,
         "HostConfig": host_config(a)?,
     });
     if !a.command.is_empty() {
@@ -434,6 +444,9 @@ pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
         }
         println!("{id}");
         return Ok(0);
+    }
+    if a.interactive || a.tty {
+        return run_interactive(&rt, &c, &id, &a);
     }
     // Attached and waiting before the start (the daemon answers both at once), so neither the
     // output nor the exit of a quick container (or one removed by --rm) can be missed.
@@ -830,4 +843,201 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     Ok(126)
+}
+
+/// The terminal size of our stdout, if it is a terminal.
+fn term_size() -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize for a terminal fd.
+    let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Our terminal in raw mode for the lifetime of the guard.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn enable() -> RawMode {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return RawMode(None);
+        }
+        let stdin = std::io::stdin();
+        let Ok(orig) = nix::sys::termios::tcgetattr(&stdin) else {
+            return RawMode(None);
+        };
+        let mut raw = orig.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
+        RawMode(Some(orig))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
+
+/// `run -i`/`-it`: stdin goes to the container over the hijacked attach connection, output
+/// comes back raw (with a terminal) or multiplexed; ctrl-p ctrl-q detaches.
+fn run_interactive(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    id: &str,
+    a: &CreateArgs,
+) -> Result<i32> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = rt.block_on(c.hijack(
+        Method::POST,
+        &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
+        None,
+    ))?;
+    let cond = if a.rm { "removed" } else { "next-exit" };
+    let none: &[(&str, String)] = &[];
+    let waited = rt.block_on(c.call(
+        Method::POST,
+        &format!("/containers/{id}/wait?condition={cond}"),
+        none,
+        berth_client::empty(),
+    ))?;
+    if let Err(e) = rt.block_on(c.json(Method::POST, &format!("/containers/{id}/start"), None)) {
+        let e = anyhow::Error::from(e);
+        eprintln!("berth: {}", crate::describe(&e));
+        return Ok(start_failure(&e));
+    }
+    let resize = |c: &Client| {
+        if let Some((h, w)) = term_size() {
+            let _ = rt.block_on(c.json(
+                Method::POST,
+                &format!("/containers/{id}/resize?h={h}&w={w}"),
+                None,
+            ));
+        }
+    };
+    if a.tty {
+        resize(c);
+    }
+    let raw = if a.tty {
+        RawMode::enable()
+    } else {
+        RawMode(None)
+    };
+    let (mut input, mut output) = tokio::io::split(io);
+    // stdin → the container (a thread: reading stdin blocks); ctrl-p ctrl-q detaches.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let det = detached.clone();
+    let tty = a.tty;
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        let mut last = 0u8;
+        loop {
+            match std::io::stdin().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tty {
+                        for b in &buf[..n] {
+                            if last == 0x10 && *b == 0x11 {
+                                det.store(true, std::sync::atomic::Ordering::SeqCst);
+                                let _ = tx.blocking_send(None);
+                                return;
+                            }
+                            last = *b;
+                        }
+                    }
+                    if tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let c2 = c.clone();
+    let id2 = id.to_owned();
+    let code = rt.block_on(async move {
+        let det = detached.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                match m {
+                    Some(d) => {
+                        if output.write_all(&d).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        // Half-close: the container sees the end of its stdin.
+                        let _ = output.shutdown().await;
+                        return;
+                    }
+                }
+            }
+        });
+        if tty {
+            let c3 = c2.clone();
+            let id3 = id2.clone();
+            tokio::spawn(async move {
+                let Ok(mut sig) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+                else {
+                    return;
+                };
+                while sig.recv().await.is_some() {
+                    if let Some((h, w)) = term_size() {
+                        let _ = c3
+                            .json(
+                                Method::POST,
+                                &format!("/containers/{id3}/resize?h={h}&w={w}"),
+                                None,
+                            )
+                            .await;
+                    }
+                }
+            });
+        }
+        let mut d = Demux::default();
+        let mut buf = vec![0u8; 32 << 10];
+        loop {
+            if det.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let n = tokio::select! {
+                r = input.read(&mut buf) => r.unwrap_or(0),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => continue,
+            };
+            if n == 0 {
+                break;
+            }
+            if tty {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&buf[..n]);
+                let _ = o.flush();
+            } else {
+                d.push(&buf[..n], write_stream);
+            }
+        }
+        writer.abort();
+        if det.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok::<i32, anyhow::Error>(0);
+        }
+        let v = berth_client::body_json(waited).await?;
+        Ok(v["StatusCode"].as_i64().unwrap_or(125) as i32)
+    })?;
+    drop(raw);
+    Ok(code)
 }

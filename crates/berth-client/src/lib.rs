@@ -376,3 +376,54 @@ pub async fn body_chunks(res: Response<Incoming>, mut on: impl FnMut(&[u8])) -> 
     }
     Ok(())
 }
+
+/// A hijacked connection (attach/exec): raw bytes both ways.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Client {
+    /// Send a request asking to take over the connection (`Upgrade: tcp`, as docker does) and
+    /// return it once the daemon answered `101`.
+    pub async fn hijack(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Hijacked> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|_| Error::Connect {
+                host: self.host.clone(),
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(other)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let b = match body {
+            Some(v) => full(serde_json::to_vec(v).map_err(other)?),
+            None => empty(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/v{}{path}", self.version))
+            .header("Host", "api")
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "tcp")
+            .header("Content-Type", "application/json")
+            .body(b)
+            .map_err(other)?;
+        let res = sender.send_request(req).await.map_err(other)?;
+        let status = res.status().as_u16();
+        if status != 101 {
+            let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+            return Err(Error::Api { status, message });
+        }
+        let up = hyper::upgrade::on(res).await.map_err(other)?;
+        Ok(TokioIo::new(up))
+    }
+}

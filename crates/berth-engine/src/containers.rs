@@ -513,7 +513,8 @@ impl Containers {
         let mut args = vec![rec["Path"].clone()];
         args.extend(rec["Args"].as_array().cloned().unwrap_or_default());
         spec["process"]["args"] = json!(args);
-        spec["process"]["terminal"] = json!(false);
+        let tty = c["Tty"].as_bool().unwrap_or(false);
+        spec["process"]["terminal"] = json!(tty);
         let mut env: Vec<String> = c["Env"]
             .as_array()
             .into_iter()
@@ -528,6 +529,9 @@ impl Containers {
         }
         let hostname = c["Hostname"].as_str().unwrap_or_default();
         env.push(format!("HOSTNAME={hostname}"));
+        if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+        }
         spec["process"]["env"] = json!(env);
         let cwd = c["WorkingDir"]
             .as_str()
@@ -610,6 +614,18 @@ impl Containers {
             .arg(&dir)
             .arg("--rootfs")
             .arg(&rootfs)
+            .args(
+                rec["Config"]["Tty"]
+                    .as_bool()
+                    .filter(|t| *t)
+                    .map(|_| "--tty"),
+            )
+            .args(
+                rec["Config"]["OpenStdin"]
+                    .as_bool()
+                    .filter(|t| *t)
+                    .map(|_| "--stdin"),
+            )
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -859,6 +875,41 @@ impl Containers {
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }))
+    }
+
+    /// A connection to the container's shim, for stdin and terminal sizes. Waits (up to
+    /// `patience`) for the shim of a container that is about to start.
+    pub fn shim_socket(
+        &self,
+        id: &str,
+        patience: Duration,
+    ) -> Result<std::os::unix::net::UnixStream> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut backoff = Backoff::new();
+        loop {
+            let conn = berth_shim::short_path(&self.dir_of(id), "attach.sock")
+                .map_err(std::io::Error::other)
+                .and_then(|(p, _dir)| std::os::unix::net::UnixStream::connect(p));
+            match conn {
+                Ok(s) => return Ok(s),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(Error::Conflict(format!(
+                        "container {id} is not running: {e}"
+                    )));
+                }
+                Err(_) => std::thread::sleep(backoff.step()),
+            }
+        }
+    }
+
+    /// Set the container's terminal size.
+    pub fn resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
+        use std::io::Write;
+        let mut s = self.shim_socket(id, Duration::from_secs(0))?;
+        let mut p = rows.to_be_bytes().to_vec();
+        p.extend_from_slice(&cols.to_be_bytes());
+        s.write_all(&berth_shim::message(berth_shim::MSG_RESIZE, &p))
+            .map_err(internal)
     }
 
     /// `POST /containers/{id}/exec`: a session to start later.

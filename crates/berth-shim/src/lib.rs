@@ -23,12 +23,15 @@ struct Args {
     dir: PathBuf,
     rootfs: Option<PathBuf>,
     attempt: String,
+    tty: bool,
+    stdin: bool,
 }
 
 fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
     let mut it = args.iter();
     let (mut id, mut bundle, mut root, mut dir, mut rootfs) = (None, None, None, None, None);
     let mut attempt = String::new();
+    let (mut tty, mut stdin) = (false, false);
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -42,6 +45,8 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
             Some("--dir") => dir = Some(val()?),
             Some("--rootfs") => rootfs = Some(val()?),
             Some("--attempt") => attempt = val()?.display().to_string(),
+            Some("--tty") => tty = true,
+            Some("--stdin") => stdin = true,
             _ => return Err(format!("unknown argument {}", a.to_string_lossy())),
         }
     }
@@ -52,6 +57,8 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
         dir: dir.ok_or("--dir is required")?,
         rootfs,
         attempt,
+        tty,
+        stdin,
     })
 }
 
@@ -109,29 +116,69 @@ fn dup_onto(fd: &impl AsFd, target: i32) -> Result<(), String> {
 
 fn run(a: &Args) -> Result<(), String> {
     let root = Root::new(&a.root);
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
         .map_err(|e| format!("/dev/null: {e}"))?;
-    // The container inherits 0, 1, 2: stdin from /dev/null, stdout and stderr into our pipes.
-    dup_onto(&null, 0)?;
-    dup_onto(&out_w, 1)?;
-    dup_onto(&err_w, 2)?;
     let opts = CreateOpts {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         ..Default::default()
     };
-    let created = container::create(&root, &opts, false);
-    // From here on only the container holds the pipes' write ends.
-    dup_onto(&null, 1)?;
-    dup_onto(&null, 2)?;
-    drop(out_w);
-    drop(err_w);
-    let created = created.map_err(|e| e.to_string())?;
+    // Clients (the daemon) send stdin and terminal sizes here; bound before the container
+    // runs so an attach made before the start finds it.
+    let sock_path = a.dir.join("attach.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = std::os::unix::net::UnixListener::bind(short_path(&a.dir, "attach.sock")?.0)
+        .map_err(|e| format!("bind {}: {e}", sock_path.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("attach socket: {e}"))?;
+    let (outputs, stdin_w, pty, created) = if a.tty {
+        // The runtime opens the pty inside the container and hands us its master.
+        dup_onto(&null, 0)?;
+        let created = container::create(&root, &opts, true).map_err(|e| e.to_string())?;
+        let master = created
+            .pty
+            .as_ref()
+            .map(|m| m.try_clone())
+            .transpose()
+            .map_err(|e| format!("pty: {e}"))?
+            .ok_or("the runtime returned no terminal")?;
+        let out = master.try_clone().map_err(|e| format!("pty: {e}"))?;
+        (vec![(out, "stdout")], None, Some(master), created)
+    } else {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (in_r, in_w) = if a.stdin {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        // The container inherits 0, 1, 2: stdin from our pipe (or /dev/null), stdout and
+        // stderr into our pipes.
+        match &in_r {
+            Some(r) => dup_onto(r, 0)?,
+            None => dup_onto(&null, 0)?,
+        }
+        dup_onto(&out_w, 1)?;
+        dup_onto(&err_w, 2)?;
+        let created = container::create(&root, &opts, false);
+        // From here on only the container holds the pipes' other ends.
+        dup_onto(&null, 0)?;
+        dup_onto(&null, 1)?;
+        dup_onto(&null, 2)?;
+        drop((out_w, err_w, in_r));
+        let created = created.map_err(|e| e.to_string())?;
+        (
+            vec![(out_r, "stdout"), (err_r, "stderr")],
+            in_w,
+            None,
+            created,
+        )
+    };
     if let Err(e) = container::start(&root, &a.id) {
         let _ = container::delete(&root, &a.id, true);
         return Err(e.to_string());
@@ -151,8 +198,9 @@ fn run(a: &Args) -> Result<(), String> {
         .append(true)
         .open(&log_path)
         .map_err(|e| format!("open {}: {e}", log_path.display()))?;
-    copy_output(out_r, err_r, log);
+    serve(outputs, stdin_w, pty, listener, log);
     let code = container::wait_exit(created.pid).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&sock_path);
     let _ = container::delete(&root, &a.id, true);
     if let Some(r) = &a.rootfs {
         let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
@@ -168,13 +216,54 @@ fn run(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Copy both streams into the json-file log until both are closed, one entry per line (a
-/// partial line is written when 16 KiB accumulate, as Docker does).
-fn copy_output(out: OwnedFd, err: OwnedFd, mut log: std::fs::File) {
+/// A unix socket path that fits in `sun_path` however deep `dir` is: through an open
+/// descriptor of the directory (`/proc/self/fd/N/name`). Keep the returned fd while using it.
+pub fn short_path(dir: &Path, name: &str) -> Result<(PathBuf, OwnedFd), String> {
+    let fd: OwnedFd = std::fs::File::open(dir)
+        .map_err(|e| format!("open {}: {e}", dir.display()))?
+        .into();
+    Ok((
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd())),
+        fd,
+    ))
+}
+
+/// Control messages on the attach socket: `[kind][len: u32 BE][payload]`.
+pub const MSG_STDIN: u8 = 0;
+/// The client's stdin ended (half-close): the container's stdin is closed.
+pub const MSG_STDIN_EOF: u8 = 1;
+/// Terminal size: payload rows (u16 BE), cols (u16 BE).
+pub const MSG_RESIZE: u8 = 2;
+
+/// Encode one control message.
+pub fn message(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(5 + payload.len());
+    m.push(kind);
+    m.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    m.extend_from_slice(payload);
+    m
+}
+
+struct Client {
+    stream: std::os::unix::net::UnixStream,
+    buf: Vec<u8>,
+}
+
+/// The shim's event loop: container output into the json-file log (one entry per line; a
+/// partial line when 16 KiB accumulate, as Docker does), control messages from clients into
+/// the container's stdin and terminal. Returns when all output has ended.
+fn serve(
+    outputs: Vec<(OwnedFd, &'static str)>,
+    mut stdin_w: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+    listener: std::os::unix::net::UnixListener,
+    mut log: std::fs::File,
+) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut open = [Some(out), Some(err)];
-    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let names = ["stdout", "stderr"];
+    use std::io::Read;
+    let mut open: Vec<Option<(OwnedFd, &'static str)>> = outputs.into_iter().map(Some).collect();
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); open.len()];
+    let mut clients: Vec<Client> = Vec::new();
     let mut buf = vec![0u8; 32 << 10];
     let emit = |log: &mut std::fs::File, stream: &str, line: &[u8]| {
         let entry = serde_json::json!({
@@ -187,46 +276,140 @@ fn copy_output(out: OwnedFd, err: OwnedFd, mut log: std::fs::File) {
         let _ = log.write_all(&b);
     };
     while open.iter().any(Option::is_some) {
+        // Poll: outputs, then the listener, then clients.
         let mut fds: Vec<PollFd> = Vec::new();
-        let mut which = Vec::new();
-        for (i, f) in open.iter().enumerate() {
-            if let Some(f) = f {
+        let mut kinds: Vec<(u8, usize)> = Vec::new();
+        for (i, o) in open.iter().enumerate() {
+            if let Some((f, _)) = o {
                 fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-                which.push(i);
+                kinds.push((0, i));
             }
+        }
+        fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+        kinds.push((1, 0));
+        for (i, c) in clients.iter().enumerate() {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            kinds.push((2, i));
         }
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        let ready: Vec<usize> = fds
+        let ready: Vec<(u8, usize)> = fds
             .iter()
-            .zip(&which)
+            .zip(&kinds)
             .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, i)| *i)
+            .map(|(_, k)| *k)
             .collect();
         drop(fds);
-        for i in ready {
-            let Some(f) = &open[i] else { continue };
-            match nix::unistd::read(f, &mut buf) {
-                Ok(0) | Err(_) => {
-                    if !pending[i].is_empty() {
-                        let rest = std::mem::take(&mut pending[i]);
-                        emit(&mut log, names[i], &rest);
+        let mut gone = Vec::new();
+        for (kind, i) in ready {
+            match kind {
+                0 => {
+                    let Some((f, name)) = &open[i] else { continue };
+                    let name = *name;
+                    match nix::unistd::read(f, &mut buf) {
+                        // EIO: the terminal's last user went away.
+                        Ok(0) | Err(_) => {
+                            if !pending[i].is_empty() {
+                                let rest = std::mem::take(&mut pending[i]);
+                                emit(&mut log, name, &rest);
+                            }
+                            open[i] = None;
+                        }
+                        Ok(n) => {
+                            pending[i].extend_from_slice(&buf[..n]);
+                            while let Some(p) = pending[i].iter().position(|b| *b == b'\n') {
+                                let line: Vec<u8> = pending[i].drain(..=p).collect();
+                                emit(&mut log, name, &line);
+                            }
+                            // A terminal shows prompts without newlines: flush them too.
+                            if pending[i].len() >= 16 << 10
+                                || (pty.is_some() && !pending[i].is_empty())
+                            {
+                                let chunk = std::mem::take(&mut pending[i]);
+                                emit(&mut log, name, &chunk);
+                            }
+                        }
                     }
-                    open[i] = None;
                 }
-                Ok(n) => {
-                    pending[i].extend_from_slice(&buf[..n]);
-                    while let Some(p) = pending[i].iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending[i].drain(..=p).collect();
-                        emit(&mut log, names[i], &line);
+                1 => {
+                    while let Ok((stream, _)) = listener.accept() {
+                        let _ = stream.set_nonblocking(true);
+                        clients.push(Client {
+                            stream,
+                            buf: Vec::new(),
+                        });
                     }
-                    if pending[i].len() >= 16 << 10 {
-                        let chunk = std::mem::take(&mut pending[i]);
-                        emit(&mut log, names[i], &chunk);
+                }
+                _ => {
+                    let c = &mut clients[i];
+                    match c.stream.read(&mut buf) {
+                        Ok(0) => gone.push(i),
+                        Ok(n) => {
+                            c.buf.extend_from_slice(&buf[..n]);
+                            while c.buf.len() >= 5 {
+                                let len =
+                                    u32::from_be_bytes([c.buf[1], c.buf[2], c.buf[3], c.buf[4]])
+                                        as usize;
+                                if c.buf.len() < 5 + len {
+                                    break;
+                                }
+                                let kind = c.buf[0];
+                                let payload: Vec<u8> = c.buf[5..5 + len].to_vec();
+                                c.buf.drain(..5 + len);
+                                handle(kind, &payload, &mut stdin_w, pty.as_ref());
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => gone.push(i),
                     }
                 }
             }
         }
+        gone.sort_unstable();
+        for i in gone.into_iter().rev() {
+            clients.remove(i);
+        }
+    }
+}
+
+fn handle(kind: u8, payload: &[u8], stdin_w: &mut Option<OwnedFd>, pty: Option<&OwnedFd>) {
+    match kind {
+        MSG_STDIN => {
+            let target = pty.or(stdin_w.as_ref());
+            if let Some(t) = target {
+                let mut off = 0;
+                while off < payload.len() {
+                    match nix::unistd::write(t, &payload[off..]) {
+                        Ok(n) => off += n,
+                        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        MSG_STDIN_EOF => {
+            if pty.is_some() {
+                // A terminal gets ^D; the container's shell decides.
+                if let Some(t) = pty {
+                    let _ = nix::unistd::write(t, &[4u8]);
+                }
+            } else {
+                *stdin_w = None;
+            }
+        }
+        MSG_RESIZE if payload.len() == 4 => {
+            if let Some(t) = pty {
+                let ws = libc::winsize {
+                    ws_row: u16::from_be_bytes([payload[0], payload[1]]),
+                    ws_col: u16::from_be_bytes([payload[2], payload[3]]),
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
+                unsafe { libc::ioctl(t.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+            }
+        }
+        _ => {}
     }
 }

@@ -467,3 +467,121 @@ fn exec_runs_commands_in_a_running_container() {
     assert_eq!(r.code, 1);
     assert!(r.err.contains("No such container: box"), "{}", r.err);
 }
+
+/// Run `cmd` under a new pseudo-terminal of `rows`×`cols`, type `input` after `delay_ms`,
+/// and return (everything it printed, its exit code).
+fn under_pty(
+    cmd: &mut Command,
+    rows: u16,
+    cols: u16,
+    input: &[u8],
+    delay_ms: u64,
+) -> (String, i32) {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let pty = nix::pty::openpty(
+        Some(&nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }),
+        None,
+    )
+    .expect("openpty");
+    let slave = pty.slave.as_raw_fd();
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec: a new session with the pty as controlling terminal
+        // and stdio; only async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                libc::ioctl(slave, libc::TIOCSCTTY, 0);
+                libc::dup2(slave, 0);
+                libc::dup2(slave, 1);
+                libc::dup2(slave, 2);
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn under a pty");
+    drop(pty.slave);
+    // SAFETY: the master fd is ours; the File takes it over.
+    let mut master =
+        unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(pty.master)) };
+    let mut writer = master.try_clone().expect("clone");
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = writer.write_all(&input);
+    });
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let code = child.wait().expect("wait").code().unwrap_or(-1);
+    (String::from_utf8_lossy(&out).into_owned(), code)
+}
+
+#[test]
+fn interactive_terminals_work_with_berth_and_docker() {
+    let env = Env::new();
+    for cli in ["berth", "docker"] {
+        let mut cmd = if cli == "berth" {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+            c.env("BERTH_HOST", env.daemon.host());
+            c
+        } else {
+            let mut c = Command::new(docker_bin());
+            c.env("DOCKER_HOST", env.daemon.host());
+            c
+        };
+        cmd.args(["run", "-it", "--rm", "busybox", "sh"]);
+        let (out, code) = under_pty(
+            &mut cmd,
+            33,
+            101,
+            b"echo sum-$((40+2)); stty size; tty; exit 3\r",
+            1500,
+        );
+        assert_eq!(code, 3, "{cli}: {out}");
+        assert!(out.contains("sum-42"), "{cli}: {out}");
+        assert!(
+            out.contains("33 101"),
+            "{cli}: the terminal size reached the container: {out}"
+        );
+        assert!(out.contains("/dev/pts/0"), "{cli}: {out}");
+    }
+    // -i without a terminal: stdin is a pipe, closed at its end.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", env.daemon.host())
+        .args([
+            "run",
+            "-i",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "read x; echo got: $x; cat; exit 4",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("berth run -i");
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().expect("stdin");
+        i.write_all(b"hello\nmore\n").expect("write");
+    }
+    let o = c.wait_with_output().expect("wait");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(4), "got: hello\nmore\n")
+    );
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}
