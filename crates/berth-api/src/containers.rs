@@ -49,6 +49,13 @@ pub async fn route(
                 Err(r) => r,
             }
         }
+        (&Method::POST, "prune") => match blocking(move || e.containers.prune()).await {
+            Ok((gone, freed)) => json(&json!({
+                "ContainersDeleted": if gone.is_empty() { Value::Null } else { json!(gone) },
+                "SpaceReclaimed": freed,
+            })),
+            Err(r) => r,
+        },
         (&Method::POST, "create") => {
             let v = match crate::system::body_json(body).await {
                 Ok(v) => v,
@@ -82,8 +89,30 @@ pub async fn route(
                     Ok(v) => json(&v),
                     Err(r) => r,
                 },
+                (&Method::POST, "pause") | (&Method::POST, "unpause") => {
+                    let frozen = op == "pause";
+                    match blocking(move || e.containers.pause(&id, frozen)).await {
+                        Ok(()) => no_content(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::POST, "rename") => {
+                    let name = ctx.q("name").unwrap_or_default().to_owned();
+                    match blocking(move || e.containers.rename(&id, &name)).await {
+                        Ok(()) => no_content(),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::GET, "top") => {
+                    let args = ctx.q("ps_args").unwrap_or_default().to_owned();
+                    match blocking(move || e.containers.top(&id, &args)).await {
+                        Ok(v) => json(&v),
+                        Err(r) => r,
+                    }
+                }
                 (&Method::POST, "start") => {
                     match blocking(move || {
+                        let _ = e.containers.set_manually_stopped(&id, false);
                         let started = e.containers.start(&e.images, &id)?;
                         if started {
                             watch_auto_remove(e.clone(), id.clone());
@@ -104,6 +133,9 @@ pub async fn route(
                         .and_then(|t| t.parse::<i64>().ok());
                     let restart = op == "restart";
                     match blocking(move || {
+                        if !restart {
+                            let _ = e.containers.set_manually_stopped(&id, true);
+                        }
                         let stopped = e.containers.stop(&id, t)?;
                         if restart {
                             e.containers.start(&e.images, &id)?;

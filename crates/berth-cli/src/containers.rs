@@ -118,7 +118,7 @@ pub struct CreateArgs {
     /// Attach a filesystem mount to the container (type=bind|tmpfs,src=…,dst=…,readonly)
     #[arg(long)]
     mount: Vec<String>,
-    /// Restart policy to apply when a container exits (only "no" so far)
+    /// Restart policy to apply when a container exits (no, on-failure[:N], always, unless-stopped)
     #[arg(long, default_value = "no")]
     restart: String,
     /// Set platform if server is multi-platform capable
@@ -282,10 +282,25 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
         mounts.push(v);
     }
     hc["Mounts"] = json!(mounts);
-    match a.restart.as_str() {
-        "no" | "" => hc["RestartPolicy"] = json!({"Name": "no", "MaximumRetryCount": 0}),
-        r => anyhow::bail!("restart policy {r:?} is not supported yet (only \"no\")"),
+    let (name, max) = match a.restart.split_once(':') {
+        Some(("on-failure", n)) => (
+            "on-failure",
+            n.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
+        ),
+        Some((p, _)) => {
+            anyhow::bail!("invalid restart policy format: {p} does not take a maximum retry count")
+        }
+        None => (a.restart.as_str(), 0),
+    };
+    if !["no", "always", "unless-stopped", "on-failure"].contains(&name) {
+        anyhow::bail!("invalid restart policy format: unknown policy {name:?}");
     }
+    if a.rm && name != "no" {
+        anyhow::bail!("Conflicting options: --restart and --rm");
+    }
+    hc["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": max});
     Ok(hc)
 }
 
@@ -1040,4 +1055,132 @@ fn run_interactive(
     })?;
     drop(raw);
     Ok(code)
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn pause(g: &Global, a: NamesArgs) -> Result<i32> {
+    each(g, &a.containers, |n| {
+        (Method::POST, format!("/containers/{n}/pause"))
+    })
+}
+
+pub fn unpause(g: &Global, a: NamesArgs) -> Result<i32> {
+    each(g, &a.containers, |n| {
+        (Method::POST, format!("/containers/{n}/unpause"))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<i64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn restart(g: &Global, a: RestartArgs) -> Result<i32> {
+    let qs = a.time.map(|t| format!("?t={t}")).unwrap_or_default();
+    each(g, &a.containers, |n| {
+        (Method::POST, format!("/containers/{n}/restart{qs}"))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+pub fn rename(g: &Global, a: RenameArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    rt.block_on(c.json(
+        Method::POST,
+        &format!(
+            "/containers/{}/rename{}",
+            a.container,
+            query(&[("name", a.new_name.as_str())])
+        ),
+        None,
+    ))?;
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    container: String,
+    /// ps options
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+pub fn top(g: &Global, a: TopArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let v = rt.block_on(c.get(&format!(
+        "/containers/{}/top{}",
+        a.container,
+        query(&[("ps_args", a.ps_args.join(" ").as_str())])
+    )))?;
+    let mut rows: Vec<Vec<String>> = vec![
+        v["Titles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t.as_str().unwrap_or_default().to_owned())
+            .collect(),
+    ];
+    for p in v["Processes"].as_array().into_iter().flatten() {
+        rows.push(
+            p.as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x.as_str().unwrap_or_default().to_owned())
+                .collect(),
+        );
+    }
+    print!("{}", crate::units::table(&rows));
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(g: &Global, a: PruneArgs) -> Result<i32> {
+    if !a.force {
+        eprint!(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let (rt, c) = connect(g)?;
+    let v = rt.block_on(c.json(Method::POST, "/containers/prune", None))?;
+    let gone = v["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !gone.is_empty() {
+        println!("Deleted Containers:");
+        for id in gone {
+            println!("{}", id.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        crate::units::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    );
+    Ok(0)
 }

@@ -148,6 +148,16 @@ enum Cmd {
     Wait(containers::WaitArgs),
     /// Execute a command in a running container
     Exec(containers::ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(containers::NamesArgs),
+    /// Restart one or more containers
+    Restart(containers::RestartArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Display the running processes of a container
+    Top(containers::TopArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -171,6 +181,13 @@ enum ContainerCmd {
     Wait(containers::WaitArgs),
     Exec(containers::ExecArgs),
     Inspect(images::InspectArgs),
+    Pause(containers::NamesArgs),
+    Unpause(containers::NamesArgs),
+    Restart(containers::RestartArgs),
+    Rename(containers::RenameArgs),
+    Top(containers::TopArgs),
+    /// Remove all stopped containers
+    Prune(containers::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +277,12 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => containers::rm(g, a),
         Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => containers::wait(g, a),
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => containers::exec(g, a),
+        Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => containers::pause(g, a),
+        Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => containers::unpause(g, a),
+        Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => containers::restart(g, a),
+        Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => containers::rename(g, a),
+        Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(g, a),
+        Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());
             images::inspect(g, a)

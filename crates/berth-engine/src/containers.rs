@@ -54,6 +54,8 @@ impl Default for Backoff {
 /// The container store.
 pub struct Containers {
     pub execs: Mutex<std::collections::HashMap<String, ExecSession>>,
+    /// Containers being started: one start at a time per container.
+    starting: Mutex<std::collections::HashSet<String>>,
     db: Mutex<rusqlite::Connection>,
     dir: PathBuf,
     runtime_root: PathBuf,
@@ -158,6 +160,7 @@ impl Containers {
         }
         Ok(Containers {
             execs: Mutex::new(std::collections::HashMap::new()),
+            starting: Mutex::new(std::collections::HashSet::new()),
             db: Mutex::new(db),
             dir,
             runtime_root: exec_root.join("runtime"),
@@ -365,6 +368,29 @@ impl Containers {
                 )));
             }
         }
+        match host_config["RestartPolicy"]["Name"]
+            .as_str()
+            .unwrap_or("no")
+        {
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+            other => {
+                return Err(Error::InvalidParameter(format!(
+                    "invalid restart policy '{other}'"
+                )));
+            }
+        }
+        if host_config["AutoRemove"].as_bool() == Some(true)
+            && !matches!(
+                host_config["RestartPolicy"]["Name"]
+                    .as_str()
+                    .unwrap_or("no"),
+                "" | "no"
+            )
+        {
+            return Err(Error::InvalidParameter(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
         // Bad host settings fail the create, as with dockerd (nothing is written yet).
         apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
         let rec = json!({
@@ -564,6 +590,24 @@ impl Containers {
     /// Start: mount the root filesystem, write the bundle, hand over to a new shim; returns
     /// once the container runs (or has failed to start). `Ok(false)`: it was running already.
     pub fn start(&self, images: &Images, id: &str) -> Result<bool> {
+        // One start at a time per container (a user's and the restart policy's may race).
+        if !self
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned())
+        {
+            return Ok(false);
+        }
+        let r = self.start_locked(images, id);
+        self.starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        r
+    }
+
+    fn start_locked(&self, images: &Images, id: &str) -> Result<bool> {
         if self.state(id)?.running() {
             return Ok(false);
         }
@@ -991,6 +1035,174 @@ impl Containers {
         Ok(cmd)
     }
 
+    fn runtime_root(&self) -> berth_runtime::state::Root {
+        berth_runtime::state::Root::new(&self.runtime_root)
+    }
+
+    /// `pause` / `unpause` (the freezer).
+    pub fn pause(&self, id: &str, frozen: bool) -> Result<()> {
+        let st = self.state(id)?;
+        if frozen && st.status != "running" {
+            return Err(Error::Conflict(format!("Container {id} is not running")));
+        }
+        if !frozen && st.status != "paused" {
+            return Err(Error::Conflict(format!("Container {id} is not paused")));
+        }
+        berth_runtime::container::pause(&self.runtime_root(), id, frozen).map_err(internal)
+    }
+
+    /// `rename`: the new name must be free (the database's constraint decides).
+    pub fn rename(&self, id: &str, new: &str) -> Result<()> {
+        if !valid_name(new) {
+            return Err(Error::InvalidParameter(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let new = new.trim_start_matches('/');
+        let mut rec = self.record(id)?;
+        let old = rec["Name"].as_str().unwrap_or_default().to_owned();
+        if old.trim_start_matches('/') == new {
+            return Err(Error::Conflict(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        rec["Name"] = json!(format!("/{new}"));
+        let r = self.db().execute(
+            "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
+            params![id, new, rec.to_string()],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("UNIQUE") => Err(Error::Conflict(format!(
+                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                self.resolve(new).unwrap_or_default()
+            ))),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// `container prune`: every stopped container; their ids and the bytes freed.
+    pub fn prune(&self) -> Result<(Vec<String>, u64)> {
+        let mut gone = Vec::new();
+        let mut freed = 0;
+        for id in self.ids()? {
+            if self.state(&id)?.running() || self.state(&id)?.status == "paused" {
+                continue;
+            }
+            freed += du(&self.dir_of(&id).join("upper"));
+            self.remove(&id, false)?;
+            gone.push(id);
+        }
+        Ok((gone, freed))
+    }
+
+    /// `top`: `ps` of the container's processes (Docker's default columns).
+    pub fn top(&self, id: &str, ps_args: &str) -> Result<Value> {
+        if !self.state(id)?.running() {
+            return Err(Error::Conflict(format!("Container {id} is not running")));
+        }
+        let pids = berth_runtime::container::pids(&self.runtime_root(), id).map_err(internal)?;
+        let args: Vec<&str> = if ps_args.is_empty() {
+            vec!["-ef"]
+        } else {
+            ps_args.split_whitespace().collect()
+        };
+        let out = std::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .map_err(|e| internal(format!("ps: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let titles: Vec<String> = header.split_whitespace().map(str::to_owned).collect();
+        let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+            Error::InvalidParameter("Couldn't find PID field in ps output".into())
+        })?;
+        let mut procs = Vec::new();
+        for l in lines {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            if fields.len() < titles.len() {
+                continue;
+            }
+            let Ok(pid) = fields[pid_col].parse::<i32>() else {
+                continue;
+            };
+            if !pids.contains(&pid) {
+                continue;
+            }
+            // The last column keeps its spaces (the command line).
+            let mut row: Vec<String> = fields[..titles.len() - 1]
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect();
+            row.push(fields[titles.len() - 1..].join(" "));
+            procs.push(row);
+        }
+        Ok(json!({"Titles": titles, "Processes": procs}))
+    }
+
+    /// Remember that a user stopped the container (restart policies leave it alone).
+    pub fn set_manually_stopped(&self, id: &str, stopped: bool) -> Result<()> {
+        let mut rec = self.record(id)?;
+        rec["ManuallyStopped"] = json!(stopped);
+        self.save_record(id, &rec)
+    }
+
+    /// Apply restart policies: start the exited containers their policy says should run
+    /// again (with Docker's doubling delay), and — at daemon start-up — the `always` and
+    /// `unless-stopped` ones. Returns the ids restarted.
+    pub fn apply_restart_policies(&self, images: &Images, daemon_start: bool) -> Vec<String> {
+        let mut restarted = Vec::new();
+        for id in self.ids().unwrap_or_default() {
+            let (Ok(rec), Ok(st)) = (self.record(&id), self.state(&id)) else {
+                continue;
+            };
+            if st.status != "exited" {
+                continue;
+            }
+            let policy = rec["HostConfig"]["RestartPolicy"]["Name"]
+                .as_str()
+                .unwrap_or("no");
+            let max = rec["HostConfig"]["RestartPolicy"]["MaximumRetryCount"]
+                .as_i64()
+                .unwrap_or(0);
+            let count = rec["RestartCount"].as_i64().unwrap_or(0);
+            let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
+            let never_started = rec["StartedAt"].as_str().unwrap_or(ZERO_TIME) == ZERO_TIME;
+            let wanted = !never_started
+                && match policy {
+                    "always" => !manual || daemon_start,
+                    "unless-stopped" => !manual,
+                    "on-failure" => {
+                        !manual && !daemon_start && st.exit_code != 0 && (max == 0 || count < max)
+                    }
+                    _ => false,
+                };
+            if !wanted {
+                continue;
+            }
+            // Docker's back-off: 100 ms doubling per restart, at most a minute; not before the
+            // delay has passed since the exit.
+            let delay_ms = (100u64 << count.clamp(0, 10)).min(60_000);
+            let finished = parse_rfc3339(&st.finished_at).unwrap_or(0);
+            if !daemon_start && crate::time::now() * 1000 < finished * 1000 + delay_ms as i64 {
+                continue;
+            }
+            let mut rec = rec;
+            rec["RestartCount"] = json!(count + 1);
+            if self.save_record(&id, &rec).is_ok() && self.start(images, &id).is_ok() {
+                restarted.push(id);
+            }
+        }
+        restarted
+    }
+
     /// Images in use by containers (for `rmi`): image id → a container's short id.
     pub fn user_of(&self, image_id: &str) -> Option<String> {
         self.ids().ok()?.into_iter().find_map(|id| {
@@ -1363,6 +1575,22 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
 /// and "no such file" to exit 127, "permission denied" to 126).
 fn start_error(e: &str) -> Error {
     Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
+}
+
+/// Bytes of regular files under `dir`.
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 /// `user`, `uid`, `user:group`, `uid:gid` → numeric ids, names looked up in the container's

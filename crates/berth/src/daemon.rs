@@ -173,6 +173,18 @@ fn run(mut a: Args) -> Result<()> {
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
+    // Restart policies: at start-up (`always`, `unless-stopped`), then whenever a container
+    // with a policy exits.
+    {
+        let e = engine.clone();
+        std::thread::spawn(move || {
+            e.containers.apply_restart_policies(&e.images, true);
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                e.containers.apply_restart_policies(&e.images, false);
+            }
+        });
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

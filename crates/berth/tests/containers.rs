@@ -585,3 +585,116 @@ fn interactive_terminals_work_with_berth_and_docker() {
     );
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn restart_policies_pause_rename_top_and_prune() {
+    let mut env = Env::new();
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // on-failure:2 — two restarts, then it stays exited.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    wait_for("two restarts", &|| {
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ]) == "2 exited\n"
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]),
+        "2\n",
+        "no third restart"
+    );
+    // always — restarted when it exits; a manual stop holds until the daemon restarts.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3",
+    ]);
+    wait_for("a restart", &|| {
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "keeper"])
+            .trim()
+            .parse::<i32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    env.ok(&["stop", "-t", "1", "keeper"]);
+    let count = env.ok(&["inspect", "-f", "{{.RestartCount}}", "keeper"]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "keeper"]),
+        count,
+        "stopped stays stopped"
+    );
+    env.daemon.kill9_and_restart();
+    wait_for("restart after the daemon restart", &|| {
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "keeper"]) != count
+    });
+    env.ok(&["rm", "-f", "keeper", "flaky"]);
+    assert_eq!(
+        env.berth(&["run", "--rm", "--restart", "always", "busybox", "true"])
+            .err,
+        "Error: Conflicting options: --restart and --rm\n"
+    );
+
+    // pause / unpause, rename, top.
+    env.ok(&["run", "-d", "--name", "web", "busybox", "sleep", "100"]);
+    assert_eq!(env.ok(&["pause", "web"]), "web\n");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Paused}}",
+            "web"
+        ]),
+        "paused true\n"
+    );
+    assert!(env.ok(&["ps"]).contains("(Paused)"));
+    env.ok(&["unpause", "web"]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Status}}", "web"]),
+        "running\n"
+    );
+    env.ok(&["run", "-d", "--name", "other", "busybox", "sleep", "100"]);
+    let r = env.berth(&["rename", "web", "other"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("is already in use"), "{}", r.err);
+    env.ok(&["rename", "web", "web2"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.Name}}", "web2"]), "/web2\n");
+    let top = env.ok(&["top", "web2"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 100"), "{top}");
+    // prune: only stopped containers go.
+    env.ok(&["stop", "-t", "0", "other"]);
+    let out = env.ok(&["container", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "web2\n");
+    env.ok(&["rm", "-f", "web2"]);
+}
