@@ -103,6 +103,13 @@ pub async fn route(
                         Err(r) => r,
                     }
                 }
+                (&Method::GET, "stats") => {
+                    let stream = ctx
+                        .q("stream")
+                        .is_none_or(|v| !matches!(v, "0" | "false" | "False"));
+                    let one_shot = ctx.flag("one-shot");
+                    stats(e, id, stream, one_shot).await
+                }
                 (&Method::GET, "top") => {
                     let args = ctx.q("ps_args").unwrap_or_default().to_owned();
                     match blocking(move || e.containers.top(&id, &args)).await {
@@ -703,6 +710,61 @@ fn stream_response_with(
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
+}
+
+/// `stats`: a sample a second, each with the previous one as `precpu_stats` (so clients can
+/// compute CPU%); with `stream=false`, one sample (two taken a second apart unless
+/// `one-shot`).
+async fn stats(e: Arc<Engine>, id: String, stream: bool, one_shot: bool) -> Response {
+    let sample = |e: Arc<Engine>, id: String| async move {
+        tokio::task::spawn_blocking(move || e.containers.stats_sample(&id))
+            .await
+            .unwrap_or_else(|j| Err(berth_engine::Error::Internal(j.to_string())))
+    };
+    let first = match sample(e.clone(), id.clone()).await {
+        Ok(v) => v,
+        Err(err) => return engine_error(err),
+    };
+    let combine = |mut cur: Value, prev: &Value| {
+        cur["precpu_stats"] = prev["cpu_stats"].clone();
+        cur["preread"] = prev["read"].clone();
+        cur
+    };
+    if !stream {
+        if one_shot {
+            let empty = json!({"cpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}, "read": "0001-01-01T00:00:00Z"});
+            return json(&combine(first, &empty));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        return match sample(e, id).await {
+            Ok(v) => json(&combine(v, &first)),
+            Err(err) => engine_error(err),
+        };
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut prev = first;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Ok(cur) = sample(e.clone(), id.clone()).await else {
+                return;
+            };
+            let running = cur["read"] != "0001-01-01T00:00:00Z";
+            let out = combine(cur.clone(), &prev);
+            let mut b = out.to_string().into_bytes();
+            b.push(b'\n');
+            if tx.send(Ok(Bytes::from(b))).await.is_err() || !running {
+                return;
+            }
+            prev = cur;
+        }
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response()

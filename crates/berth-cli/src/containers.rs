@@ -1184,3 +1184,151 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<i32> {
     );
     Ok(0)
 }
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    containers: Vec<String>,
+}
+
+/// One `docker stats` row from an API sample (CPU% as every docker client computes it).
+pub fn stats_row(s: &Value, no_trunc: bool) -> Value {
+    let cpu = &s["cpu_stats"];
+    let pre = &s["precpu_stats"];
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let cpu_delta = f(&cpu["cpu_usage"]["total_usage"]) - f(&pre["cpu_usage"]["total_usage"]);
+    let sys_delta = f(&cpu["system_cpu_usage"]) - f(&pre["system_cpu_usage"]);
+    let ncpu = cpu["online_cpus"]
+        .as_f64()
+        .filter(|n| *n > 0.0)
+        .unwrap_or(1.0);
+    let cpu_pct = if cpu_delta > 0.0 && sys_delta > 0.0 {
+        cpu_delta / sys_delta * ncpu * 100.0
+    } else {
+        0.0
+    };
+    let m = &s["memory_stats"];
+    // Docker subtracts the page cache: total_inactive_file (v1) or inactive_file (v2).
+    let cache = m["stats"]["total_inactive_file"]
+        .as_f64()
+        .or(m["stats"]["inactive_file"].as_f64())
+        .unwrap_or(0.0);
+    let used = (f(&m["usage"]) - cache).max(0.0);
+    let limit = f(&m["limit"]);
+    let mem_pct = if limit > 0.0 {
+        used / limit * 100.0
+    } else {
+        0.0
+    };
+    let (mut rd, mut wr) = (0.0, 0.0);
+    for e in s["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        match e["op"].as_str().unwrap_or_default().to_lowercase().as_str() {
+            "read" => rd += f(&e["value"]),
+            "write" => wr += f(&e["value"]),
+            _ => {}
+        }
+    }
+    let (mut rx, mut tx) = (0.0, 0.0);
+    for (_, n) in s["networks"].as_object().into_iter().flatten() {
+        rx += f(&n["rx_bytes"]);
+        tx += f(&n["tx_bytes"]);
+    }
+    let id = s["id"].as_str().unwrap_or_default();
+    json!({
+        "ID": if no_trunc { id.to_owned() } else { id.chars().take(12).collect() },
+        "Container": if no_trunc { id.to_owned() } else { id.chars().take(12).collect() },
+        "Name": s["name"].as_str().unwrap_or_default().trim_start_matches('/'),
+        "CPUPerc": format!("{cpu_pct:.2}%"),
+        "MemUsage": format!("{} / {}", crate::units::bytes_size(used), crate::units::bytes_size(limit)),
+        "MemPerc": format!("{mem_pct:.2}%"),
+        "NetIO": format!("{} / {}", crate::units::human_size(rx), crate::units::human_size(tx)),
+        "BlockIO": format!("{} / {}", crate::units::human_size(rd), crate::units::human_size(wr)),
+        "PIDs": s["pids_stats"]["current"].as_u64().unwrap_or(0).to_string(),
+    })
+}
+
+pub fn stats(g: &Global, a: StatsArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    loop {
+        let names: Vec<String> = if a.containers.is_empty() {
+            let list = rt.block_on(c.get(if a.all {
+                "/containers/json?all=1"
+            } else {
+                "/containers/json"
+            }))?;
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["Id"].as_str().map(str::to_owned))
+                .collect()
+        } else {
+            a.containers.clone()
+        };
+        // Samples of all containers are taken at once (each takes a second).
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let c = c.clone();
+                let path = format!("/containers/{n}/stats?stream=false");
+                rt.spawn(async move { c.get(&path).await })
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for h in handles {
+            match rt.block_on(h).map_err(|e| anyhow!("stats: {e}"))? {
+                Ok(s) => rows.push(stats_row(&s, a.no_trunc)),
+                Err(e) => {
+                    eprintln!("{}", crate::describe(&e.into()));
+                    return Ok(1);
+                }
+            }
+        }
+        if !a.no_stream {
+            // Clear the screen and home the cursor, as docker stats does.
+            print!("\x1b[2J\x1b[H");
+        }
+        crate::images::print_formatted(
+            a.format.as_deref(),
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ],
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Container", "CONTAINER"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ],
+            &rows,
+        )?;
+        if a.no_stream {
+            return Ok(0);
+        }
+    }
+}

@@ -158,6 +158,8 @@ enum Cmd {
     Rename(containers::RenameArgs),
     /// Display the running processes of a container
     Top(containers::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(containers::StatsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -186,6 +188,7 @@ enum ContainerCmd {
     Restart(containers::RestartArgs),
     Rename(containers::RenameArgs),
     Top(containers::TopArgs),
+    Stats(containers::StatsArgs),
     /// Remove all stopped containers
     Prune(containers::PruneArgs),
 }
@@ -282,6 +285,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => containers::restart(g, a),
         Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => containers::rename(g, a),
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(g, a),
+        Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => containers::stats(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

@@ -1147,6 +1147,32 @@ impl Containers {
         Ok(json!({"Titles": titles, "Processes": procs}))
     }
 
+    /// One statistics sample in the API's shape (without `precpu_stats`/`preread`).
+    pub fn stats_sample(&self, id: &str) -> Result<Value> {
+        let rec = self.record(id)?;
+        let running = self.state(id)?.running();
+        let mut v = if running {
+            crate::stats::sample(&format!("{}/{}", self.cgroup_parent, id))
+        } else {
+            json!({
+                "cpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                              "system_cpu_usage": 0, "online_cpus": 0, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
+                "memory_stats": {}, "pids_stats": {}, "blkio_stats": {},
+            })
+        };
+        v["read"] = json!(if running {
+            now_rfc3339()
+        } else {
+            ZERO_TIME.to_owned()
+        });
+        v["name"] = rec["Name"].clone();
+        v["id"] = json!(id);
+        v["num_procs"] = json!(0);
+        v["storage_stats"] = json!({});
+        v["networks"] = json!({});
+        Ok(v)
+    }
+
     /// Remember that a user stopped the container (restart policies leave it alone).
     pub fn set_manually_stopped(&self, id: &str, stopped: bool) -> Result<()> {
         let mut rec = self.record(id)?;

@@ -6,6 +6,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod stats;
 pub mod time;
 
 use std::path::PathBuf;

@@ -13,20 +13,38 @@ pub fn human_size(size: f64) -> String {
     format!("{}{}", sig3(s), UNITS[i])
 }
 
+/// `BytesSize`: binary units, four significant digits (`1.539MiB`), as `docker stats` shows
+/// memory.
+pub fn bytes_size(size: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1024.0 && i < UNITS.len() - 1 {
+        s /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", sig(s, 4), UNITS[i])
+}
+
 /// Go's `%.3g` for values below 1000.
 fn sig3(v: f64) -> String {
+    sig(v, 3)
+}
+
+/// Go's `%.Ng` for values below 10^N.
+fn sig(v: f64, n: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
     let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (3 - digits).max(0) as usize;
+    let decimals = (n - digits).max(0) as usize;
     let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_owned();
     }
-    // Rounding up to 1000 (999.6 → "1e+03" in Go).
-    if s == "1000" {
-        return "1e+03".into();
+    // Rounding up to 10^N (999.6 → "1e+03" in Go's %.3g).
+    if s == 10f64.powi(n).to_string() {
+        return format!("1e+0{n}");
     }
     s
 }
@@ -180,6 +198,8 @@ mod tests {
         assert_eq!(human_size(123_456_789.0), "123MB");
         assert_eq!(human_size(12_000_000.0), "12MB");
         assert_eq!(human_size(0.0), "0B");
+        assert_eq!(bytes_size(1_613_824.0), "1.539MiB");
+        assert_eq!(bytes_size(512.0), "512B");
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(45), "45 seconds");
         assert_eq!(human_duration(3600), "About an hour");

@@ -698,3 +698,50 @@ fn restart_policies_pause_rename_top_and_prune() {
     assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "web2\n");
     env.ok(&["rm", "-f", "web2"]);
 }
+
+#[test]
+fn stats_report_cpu_memory_and_pids() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let out = env.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0], "busy", "{out}");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().expect("cpu%");
+    assert!(cpu > 20.0, "a busy loop uses CPU: {out}");
+    assert_eq!(f[4], "64MiB", "the memory limit: {out}");
+    assert_eq!(f[5], "1", "{out}");
+    // The docker CLI computes the same from the API (precpu_stats, online_cpus).
+    let o = Command::new(docker_bin())
+        .env("DOCKER_HOST", env.daemon.host())
+        .args([
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.MemUsage}}",
+        ])
+        .output()
+        .expect("docker stats");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("busy ")
+            && String::from_utf8_lossy(&o.stdout).contains("/ 64MiB"),
+        "{}",
+        text(&o)
+    );
+    env.ok(&["rm", "-f", "busy"]);
+}
