@@ -172,6 +172,7 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (&Method::GET, "/version") => system::version(&ctx),
         (&Method::GET, "/info") => system::info(&ctx),
         (&Method::POST, "/auth") => system::auth(&ctx, body).await,
+        (&Method::GET, "/events") => system::events(&ctx).await,
         (_, p) if p.starts_with("/images/") => {
             images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await
         }

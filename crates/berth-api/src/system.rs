@@ -110,6 +110,14 @@ fn mem_total() -> u64 {
 pub fn info(ctx: &Ctx) -> Response {
     let (kernel, machine) = uname();
     let images = ctx.engine.images.list().map(|l| l.len()).unwrap_or(0);
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    for id in ctx.engine.containers.ids().unwrap_or_default() {
+        match ctx.engine.containers.state(&id).map(|s| s.status) {
+            Ok("running") => running += 1,
+            Ok("paused") => paused += 1,
+            _ => stopped += 1,
+        }
+    }
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
@@ -121,7 +129,8 @@ pub fn info(ctx: &Ctx) -> Response {
     let reg = &ctx.engine.config.registry;
     crate::json(&json!({
         "ID": "",
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": images,
         "Driver": "overlay",
         "DriverStatus": [["Backing Filesystem", "overlayfs lower directories"]],
@@ -191,4 +200,72 @@ pub async fn auth(ctx: &Ctx, body: Body) -> Response {
         Ok(()) => crate::json(&json!({"Status": "Login Succeeded", "IdentityToken": ""})),
         Err(e) => engine_error(e),
     }
+}
+
+/// Unix seconds from an API time parameter: seconds (fractions allowed) or RFC 3339.
+fn api_time(v: &str) -> Option<i64> {
+    v.split('.')
+        .next()
+        .and_then(|s| s.parse::<i64>().ok())
+        .or_else(|| berth_engine::time::parse_rfc3339(v))
+}
+
+/// `GET /events`: past events from `since`, then live ones until `until` (or the client
+/// leaves), filtered.
+pub async fn events(ctx: &Ctx) -> Response {
+    let filters = match berth_engine::images::parse_filters(ctx.q("filters")) {
+        Ok(f) => f,
+        Err(e) => return engine_error(e),
+    };
+    let since = ctx.q("since").and_then(api_time);
+    let until = ctx.q("until").and_then(api_time);
+    let (past, mut rx) = ctx.engine.events.subscribe(since);
+    let (tx, out) = tokio::sync::mpsc::channel::<Value>(256);
+    tokio::spawn(async move {
+        for ev in past {
+            if until.is_some_and(|u| ev["time"].as_i64().unwrap_or(0) > u) {
+                continue;
+            }
+            if berth_engine::events::matches(&ev, &filters) && tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let deadline = until.map(|u| {
+                let now = berth_engine::time::now();
+                std::time::Duration::from_secs(u.saturating_sub(now).max(0) as u64)
+            });
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout(d, rx.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
+                None => rx.recv().await,
+            };
+            match next {
+                Ok(ev) => {
+                    if berth_engine::events::matches(&ev, &filters) && tx.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+    let body = {
+        use futures_util::StreamExt;
+        let s = tokio_stream::wrappers::ReceiverStream::new(out).map(|v| {
+            let mut b = serde_json::to_vec(&v).unwrap_or_default();
+            b.push(b'\n');
+            Ok::<_, std::io::Error>(bytes::Bytes::from(b))
+        });
+        Body::from_stream(s)
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }

@@ -1332,3 +1332,94 @@ pub fn stats(g: &Global, a: StatsArgs) -> Result<i32> {
         }
     }
 }
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp (Unix seconds, RFC 3339, or a duration: 10m)
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// A time flag as the API wants it: durations (`10m`, `2h`, `30s`) are relative to now.
+fn time_flag(v: &str) -> String {
+    let (n, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let secs = match (n.parse::<i64>(), unit) {
+        (Ok(n), "s") => Some(n),
+        (Ok(n), "m") => Some(n * 60),
+        (Ok(n), "h") => Some(n * 3600),
+        _ => None,
+    };
+    secs.map_or_else(|| v.to_owned(), |s| (now() - s).to_string())
+}
+
+pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        m.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    let mut q: Vec<(&str, String)> = vec![("filters", serde_json::to_string(&m)?)];
+    if let Some(s) = &a.since {
+        q.push(("since", time_flag(s)));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", time_flag(u)));
+    }
+    let qs = query(&q.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    let tmpl = match a.format.as_deref() {
+        Some("json") => {
+            Some(crate::template::Template::parse("{{json .}}").map_err(|e| anyhow!(e))?)
+        }
+        Some(f) => Some(crate::template::Template::parse(f).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    let none: &[(&str, String)] = &[];
+    rt.block_on(c.stream(
+        Method::GET,
+        &format!("/events{qs}"),
+        none,
+        berth_client::empty(),
+        |ev| {
+            let line = match &tmpl {
+                Some(t) => t.render(ev).unwrap_or_default(),
+                None => {
+                    let nanos = ev["timeNano"].as_u64().unwrap_or(0);
+                    let when = berth_units::rfc3339_nano(
+                        (nanos / 1_000_000_000) as i64,
+                        (nanos % 1_000_000_000) as u32,
+                    );
+                    let mut attrs: Vec<String> = ev["Actor"]["Attributes"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect();
+                    attrs.sort();
+                    format!(
+                        "{when} {} {} {} ({})",
+                        ev["Type"].as_str().unwrap_or_default(),
+                        ev["Action"].as_str().unwrap_or_default(),
+                        ev["Actor"]["ID"].as_str().unwrap_or_default(),
+                        attrs.join(", ")
+                    )
+                }
+            };
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{line}");
+            let _ = o.flush();
+        },
+    ))?;
+    Ok(0)
+}

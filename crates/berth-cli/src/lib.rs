@@ -160,6 +160,8 @@ enum Cmd {
     Top(containers::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(containers::StatsArgs),
+    /// Get real time events from the server
+    Events(containers::EventsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -286,6 +288,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => containers::rename(g, a),
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(g, a),
         Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => containers::stats(g, a),
+        Cmd::Events(a) => containers::events(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

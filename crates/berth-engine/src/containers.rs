@@ -56,6 +56,9 @@ pub struct Containers {
     pub execs: Mutex<std::collections::HashMap<String, ExecSession>>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<std::collections::HashSet<String>>,
+    events: std::sync::Arc<crate::events::Events>,
+    /// The last status seen of each container (to report `die` once).
+    seen: Mutex<std::collections::HashMap<String, &'static str>>,
     db: Mutex<rusqlite::Connection>,
     dir: PathBuf,
     runtime_root: PathBuf,
@@ -136,7 +139,12 @@ fn pid_alive(pid: i64) -> bool {
 }
 
 impl Containers {
-    pub fn open(data_root: &Path, exec_root: &Path, cgroup_parent: &str) -> Result<Containers> {
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        cgroup_parent: &str,
+        events: std::sync::Arc<crate::events::Events>,
+    ) -> Result<Containers> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir).map_err(internal)?;
         let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
@@ -161,11 +169,53 @@ impl Containers {
         Ok(Containers {
             execs: Mutex::new(std::collections::HashMap::new()),
             starting: Mutex::new(std::collections::HashSet::new()),
+            events,
+            seen: Mutex::new(std::collections::HashMap::new()),
             db: Mutex::new(db),
             dir,
             runtime_root: exec_root.join("runtime"),
             cgroup_parent: cgroup_parent.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// A container event with Docker's attributes (name, image, labels).
+    pub fn emit(&self, id: &str, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = serde_json::Map::new();
+        if let Ok(rec) = self.record(id) {
+            attrs.insert(
+                "name".into(),
+                json!(
+                    rec["Name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                ),
+            );
+            attrs.insert("image".into(), rec["Config"]["Image"].clone());
+            for (k, v) in rec["Config"]["Labels"].as_object().into_iter().flatten() {
+                attrs.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in extra {
+            attrs.insert((*k).to_owned(), json!(v));
+        }
+        self.events
+            .emit("container", action, id, Value::Object(attrs));
+    }
+
+    /// Report containers that stopped since the last look (`die` with the exit code).
+    pub fn watch_exits(&self) {
+        for id in self.ids().unwrap_or_default() {
+            let Ok(st) = self.state(&id) else { continue };
+            let prev = self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), st.status);
+            if matches!(prev, Some("running" | "paused")) && st.status == "exited" {
+                self.emit(&id, "die", &[("exitCode", st.exit_code.to_string())]);
+            }
+        }
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
@@ -458,6 +508,7 @@ impl Containers {
                 .execute("DELETE FROM containers WHERE id = ?1", params![id]);
             return Err(internal(format!("create {}: {e}", dir.display())));
         }
+        self.emit(&id, "create", &[]);
         Ok((id, Vec::new()))
     }
 
@@ -701,6 +752,11 @@ impl Containers {
         loop {
             if dir.join("shim.json").exists() {
                 started(&mut rec)?;
+                self.seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.to_owned(), "running");
+                self.emit(id, "start", &[]);
                 return Ok(true);
             }
             let exit: Option<Value> = std::fs::read(dir.join("exit.json"))
@@ -734,6 +790,7 @@ impl Containers {
                 "cannot kill container: {name}: container {id} is not running"
             )));
         }
+        self.emit(id, "kill", &[("signal", signal.to_string())]);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(st.pid as i32),
             nix::sys::signal::Signal::try_from(signal)
@@ -776,6 +833,8 @@ impl Containers {
             let _ = self.kill(id, libc::SIGKILL);
             self.wait_stopped(id, Duration::from_secs(30))?;
         }
+        self.watch_exits();
+        self.emit(id, "stop", &[]);
         Ok(true)
     }
 
@@ -792,6 +851,8 @@ impl Containers {
             let _ = self.kill(id, libc::SIGKILL);
             self.wait_stopped(id, Duration::from_secs(30))?;
         }
+        self.watch_exits();
+        self.emit(id, "destroy", &[]);
         let dir = self.dir_of(id);
         let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         // The row goes first (the container is gone for every client), then the directory,
@@ -1048,7 +1109,9 @@ impl Containers {
         if !frozen && st.status != "paused" {
             return Err(Error::Conflict(format!("Container {id} is not paused")));
         }
-        berth_runtime::container::pause(&self.runtime_root(), id, frozen).map_err(internal)
+        berth_runtime::container::pause(&self.runtime_root(), id, frozen).map_err(internal)?;
+        self.emit(id, if frozen { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// `rename`: the new name must be free (the database's constraint decides).
@@ -1072,7 +1135,10 @@ impl Containers {
             params![id, new, rec.to_string()],
         );
         match r {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.emit(id, "rename", &[("oldName", old.clone())]);
+                Ok(())
+            }
             Err(e) if e.to_string().contains("UNIQUE") => Err(Error::Conflict(format!(
                 "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                 self.resolve(new).unwrap_or_default()

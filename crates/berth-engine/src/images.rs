@@ -319,7 +319,9 @@ impl Engine {
         };
         let r = reference(&target)?;
         self.images.resolve(name).map_err(|_| no_such(name))?;
-        self.images.tag(name, &r)?;
+        let img = self.images.tag(name, &r)?;
+        self.events
+            .emit("image", "tag", &img.id, json!({"name": r.to_string()}));
         Ok(())
     }
 
@@ -378,6 +380,12 @@ impl Engine {
         let loaded = berth_image::archive::load(&self.images, r)?;
         let mut out = Vec::new();
         for img in loaded {
+            self.events.emit(
+                "image",
+                "load",
+                &img.id,
+                json!({"name": img.tags.first().cloned().unwrap_or_default()}),
+            );
             if img.tags.is_empty() {
                 out.push(format!("Loaded image ID: {}", img.id));
             }
@@ -449,6 +457,12 @@ impl Engine {
             (&platform.os, &platform.arch),
             &crate::time::now_rfc3339(),
         )?;
+        self.events.emit(
+            "image",
+            "import",
+            &img.id,
+            json!({"name": img.tags.first().cloned().unwrap_or_default()}),
+        );
         Ok(img.id)
     }
 
@@ -471,6 +485,12 @@ impl Engine {
             settings: self.config.registry.clone(),
         };
         let pulled = registry::pull(&self.images, r, &opts, progress).await?;
+        self.events.emit(
+            "image",
+            "pull",
+            &r.to_string(),
+            json!({"name": r.to_string()}),
+        );
         Ok(vec![
             format!("Digest: {}", pulled.digest),
             format!(
@@ -502,6 +522,12 @@ impl Engine {
             settings: self.config.registry.clone(),
         };
         let pushed = registry::push(&self.images, r, &opts, progress).await?;
+        self.events.emit(
+            "image",
+            "push",
+            &r.to_string(),
+            json!({"name": r.to_string()}),
+        );
         Ok((
             r.tag.clone().unwrap_or_default(),
             pushed.digest.to_string(),

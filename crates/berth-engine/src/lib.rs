@@ -5,6 +5,7 @@
 #![recursion_limit = "512"]
 
 pub mod containers;
+pub mod events;
 pub mod images;
 pub mod stats;
 pub mod time;
@@ -82,6 +83,7 @@ pub struct Engine {
     pub config: Config,
     pub images: Images,
     pub containers: containers::Containers,
+    pub events: std::sync::Arc<events::Events>,
 }
 
 impl Engine {
@@ -91,15 +93,18 @@ impl Engine {
                 .map_err(|e| Error::Internal(format!("create {}: {e}", d.display())))?;
         }
         let images = Images::open(&config.data_root.join("image"))?;
+        let events = std::sync::Arc::new(events::Events::new());
         let containers = containers::Containers::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
+            events.clone(),
         )?;
         Ok(Engine {
             config,
             images,
             containers,
+            events,
         })
     }
 }

@@ -173,14 +173,17 @@ fn run(mut a: Args) -> Result<()> {
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
-    // Restart policies: at start-up (`always`, `unless-stopped`), then whenever a container
-    // with a policy exits.
+    // Exits (`die` events) and restart policies: at start-up (`always`, `unless-stopped`), then
+    // whenever a container exits.
     {
         let e = engine.clone();
         std::thread::spawn(move || {
+            e.containers.watch_exits();
             e.containers.apply_restart_policies(&e.images, true);
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(100));
+                // `die` events, then the policies' restarts.
+                e.containers.watch_exits();
                 e.containers.apply_restart_policies(&e.images, false);
             }
         });

@@ -745,3 +745,83 @@ fn stats_report_cpu_memory_and_pids() {
     );
     env.ok(&["rm", "-f", "busy"]);
 }
+
+#[test]
+fn events_stream_what_happens() {
+    let env = Env::new();
+    let since = berth_units::now() - 1;
+    // A live subscriber, filtered to containers.
+    let mut live = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", env.daemon.host())
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("berth events");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        env.berth(&["run", "--name", "evt", "busybox", "sh", "-c", "exit 2"])
+            .code,
+        2
+    );
+    env.ok(&["tag", "busybox", "evt-image:1"]);
+    env.ok(&["rm", "evt"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = live.kill();
+    let out = live.wait_with_output().expect("events output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let actions: Vec<&str> = text.lines().collect();
+    for want in ["create evt", "start evt", "die evt", "destroy evt"] {
+        assert!(actions.contains(&want), "{want} in {actions:?}");
+    }
+    assert!(
+        !text.contains("tag"),
+        "type=container filters image events: {text}"
+    );
+    // Past events, bounded by --until: the stream ends by itself.
+    let until = (berth_units::now() + 1).to_string();
+    let out = env.ok(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+    ]);
+    assert!(
+        out.contains("container die ") && out.contains("exitCode=2"),
+        "{out}"
+    );
+    assert!(!out.contains(" start "), "{out}");
+    // The docker CLI reads the same stream.
+    let o = Command::new(docker_bin())
+        .env("DOCKER_HOST", env.daemon.host())
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until,
+            "--filter",
+            "type=image",
+        ])
+        .output()
+        .expect("docker events");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("image tag"),
+        "{}",
+        text_of(&o)
+    );
+    let info = env.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
+    assert!(!info.is_empty());
+}
+
+fn text_of(o: &Output) -> String {
+    text(o)
+}
