@@ -99,7 +99,7 @@ fi
 
 for i in $(seq "$runs"); do
   time_it berth b run --rm busybox true
-  [ -n "$have_podman" ] && time_it podman pd run --rm --network none busybox true
+  [ -n "$have_podman" ] && time_it podman pd run --rm --network none --cgroup-parent "/$cg-podman" busybox true
   [ -n "$have_docker" ] && time_it docker dk run --rm --network none busybox true
   [ -n "$have_crun" ] && time_it crun crun --root "$work/crun-state" run --bundle "$work/bundle" "bench-$i"
 done
