@@ -124,6 +124,24 @@ pub struct CreateArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
+    /// Command to run to check health
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long)]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long)]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries (ms|s|m|h)
+    #[arg(long)]
+    health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -304,6 +322,74 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     Ok(hc)
 }
 
+/// A Go duration (`1m30s`, `500ms`, `10s`) in nanoseconds.
+fn go_duration(flag: &str, v: &str) -> Result<i64> {
+    let bad =
+        || anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"");
+    let mut total = 0f64;
+    let mut rest = v;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mul = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += n * mul;
+        rest = &rest[u_end..];
+    }
+    Ok(total as i64)
+}
+
+fn healthcheck(a: &CreateArgs) -> Result<Option<Value>> {
+    if a.no_healthcheck {
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    let any = a.health_cmd.is_some()
+        || a.health_interval.is_some()
+        || a.health_timeout.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some();
+    if !any {
+        return Ok(None);
+    }
+    let mut h = json!({});
+    if let Some(c) = &a.health_cmd {
+        h["Test"] = json!(["CMD-SHELL", c]);
+    }
+    for (k, v, flag) in [
+        ("Interval", &a.health_interval, "--health-interval"),
+        ("Timeout", &a.health_timeout, "--health-timeout"),
+        (
+            "StartPeriod",
+            &a.health_start_period,
+            "--health-start-period",
+        ),
+    ] {
+        if let Some(v) = v {
+            h[k] = json!(go_duration(flag, v)?);
+        }
+    }
+    if let Some(r) = a.health_retries {
+        h["Retries"] = json!(r);
+    }
+    Ok(Some(h))
+}
+
 fn bail_flag<T>(flag: &str, v: &str) -> Result<T> {
     Err(anyhow!("invalid argument \"{v}\" for \"{flag}\" flag"))
 }
@@ -359,6 +445,9 @@ fn create_body(a: &CreateArgs) -> Result<Value> {
     }
     if let Some(t) = a.stop_timeout {
         body["StopTimeout"] = json!(t);
+    }
+    if let Some(h) = healthcheck(a)? {
+        body["Healthcheck"] = h;
     }
     Ok(body)
 }

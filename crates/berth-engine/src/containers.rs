@@ -26,6 +26,17 @@ pub struct ExecSession {
     pub pid: i64,
 }
 
+/// A container's health (in memory: it starts again from "starting" after a daemon restart).
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub status: &'static str,
+    pub failing_streak: i64,
+    pub log: std::collections::VecDeque<Value>,
+    next_check: Option<std::time::Instant>,
+    started: Option<std::time::Instant>,
+    running_check: bool,
+}
+
 /// Poll intervals for watching a container: quick at first (most waits end within
 /// milliseconds), then every 20 ms.
 pub struct Backoff(u32);
@@ -59,6 +70,7 @@ pub struct Containers {
     events: std::sync::Arc<crate::events::Events>,
     /// The last status seen of each container (to report `die` once).
     seen: Mutex<std::collections::HashMap<String, &'static str>>,
+    pub health: std::sync::Arc<Mutex<std::collections::HashMap<String, Health>>>,
     db: Mutex<rusqlite::Connection>,
     dir: PathBuf,
     runtime_root: PathBuf,
@@ -171,6 +183,7 @@ impl Containers {
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
             seen: Mutex::new(std::collections::HashMap::new()),
+            health: Default::default(),
             db: Mutex::new(db),
             dir,
             runtime_root: exec_root.join("runtime"),
@@ -398,6 +411,9 @@ impl Containers {
         }
         if config["Hostname"].as_str().is_none_or(str::is_empty) {
             config["Hostname"] = json!(&id[..12]);
+        }
+        if !config["Healthcheck"].is_object() && ic["Healthcheck"].is_object() {
+            config["Healthcheck"] = ic["Healthcheck"].clone();
         }
         let mut labels = ic["Labels"].as_object().cloned().unwrap_or_default();
         for (k, v) in body["Labels"].as_object().into_iter().flatten() {
@@ -895,7 +911,8 @@ impl Containers {
                 h.insert(k.clone(), v.clone());
             }
         }
-        Ok(json!({
+        let health = self.health_json(id, &rec);
+        let mut out = json!({
             "Id": rec["Id"],
             "Created": rec["Created"],
             "Path": rec["Path"],
@@ -942,7 +959,116 @@ impl Containers {
                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
                 }},
             },
-        }))
+        });
+        if let Some(h) = health {
+            out["State"]["Health"] = h;
+        }
+        Ok(out)
+    }
+
+    /// `State.Health` for a container with a health check.
+    fn health_json(&self, id: &str, rec: &Value) -> Option<Value> {
+        let test = strings_of(&rec["Config"]["Healthcheck"]["Test"]);
+        if test.is_empty() || test[0] == "NONE" {
+            return None;
+        }
+        let h = self
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        let running = self.state(id).is_ok_and(|s| s.running());
+        Some(match h {
+            Some(h) => {
+                json!({"Status": if running { h.status } else { "unhealthy" }, "FailingStreak": h.failing_streak, "Log": h.log})
+            }
+            None => {
+                json!({"Status": if running { "starting" } else { "unhealthy" }, "FailingStreak": 0, "Log": []})
+            }
+        })
+    }
+
+    /// Run due health checks of running containers (each in its own thread, through
+    /// `berth runtime exec`, with its timeout); report `health_status` changes as events.
+    pub fn run_health_checks(self: &std::sync::Arc<Self>) {
+        let ns = |v: &Value, default: u64| -> Duration {
+            Duration::from_nanos(v.as_u64().filter(|n| *n > 0).unwrap_or(default))
+        };
+        for id in self.ids().unwrap_or_default() {
+            let Ok(rec) = self.record(&id) else { continue };
+            let hc = &rec["Config"]["Healthcheck"];
+            let test = strings_of(&hc["Test"]);
+            if test.is_empty()
+                || test[0] == "NONE"
+                || !self.state(&id).is_ok_and(|s| s.status == "running")
+            {
+                continue;
+            }
+            let interval = ns(&hc["Interval"], 30_000_000_000);
+            let now = std::time::Instant::now();
+            {
+                let mut all = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                let h = all.entry(id.clone()).or_insert_with(|| Health {
+                    status: "starting",
+                    next_check: Some(now + interval),
+                    started: Some(now),
+                    ..Default::default()
+                });
+                if h.running_check || h.next_check.is_some_and(|t| t > now) {
+                    continue;
+                }
+                h.running_check = true;
+            }
+            let cmd: Vec<String> = match test[0].as_str() {
+                "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), test[1..].join(" ")],
+                "CMD" => test[1..].to_vec(),
+                _ => test.clone(),
+            };
+            let timeout = ns(&hc["Timeout"], 30_000_000_000);
+            let retries = hc["Retries"].as_i64().filter(|r| *r > 0).unwrap_or(3);
+            let start_period = ns(&hc["StartPeriod"], 0);
+            let me = self.clone();
+            std::thread::spawn(move || {
+                let session = ExecSession {
+                    id: String::new(),
+                    container: id.clone(),
+                    config: json!({"Cmd": cmd}),
+                    running: false,
+                    exit_code: None,
+                    pid: 0,
+                };
+                let start = now_rfc3339();
+                let (code, output) = match me.exec_command(&session) {
+                    Ok(mut c) => run_with_timeout(&mut c, timeout),
+                    Err(e) => (-1, e.to_string()),
+                };
+                let mut all = me.health.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(h) = all.get_mut(&id) else { return };
+                h.running_check = false;
+                h.next_check = Some(std::time::Instant::now() + interval);
+                h.log.push_back(json!({"Start": start, "End": now_rfc3339(), "ExitCode": code, "Output": output}));
+                while h.log.len() > 5 {
+                    h.log.pop_front();
+                }
+                let before = h.status;
+                if code == 0 {
+                    h.failing_streak = 0;
+                    h.status = "healthy";
+                } else {
+                    h.failing_streak += 1;
+                    let in_start = h.started.is_some_and(|t| t.elapsed() < start_period);
+                    if h.failing_streak >= retries && !in_start {
+                        h.status = "unhealthy";
+                    }
+                }
+                let after = h.status;
+                drop(all);
+                if after != before {
+                    me.emit(&id, &format!("health_status: {after}"), &[]);
+                }
+            });
+        }
     }
 
     /// `GET /containers/json` entry.
@@ -951,8 +1077,15 @@ impl Containers {
         let st = self.state(id)?;
         let now = crate::time::now();
         let ago = |t: &str| crate::time::human_duration(now - parse_rfc3339(t).unwrap_or(now));
+        let health = match self.health_json(id, &rec) {
+            Some(h) if st.status == "running" => match h["Status"].as_str().unwrap_or_default() {
+                "starting" => " (health: starting)".to_owned(),
+                s => format!(" ({s})"),
+            },
+            _ => String::new(),
+        };
         let status = match st.status {
-            "running" => format!("Up {}", ago(&st.started_at)),
+            "running" => format!("Up {}{health}", ago(&st.started_at)),
             "paused" => format!("Up {} (Paused)", ago(&st.started_at)),
             "created" => "Created".to_owned(),
             _ => format!("Exited ({}) {} ago", st.exit_code, ago(&st.finished_at)),
@@ -1667,6 +1800,44 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
 /// and "no such file" to exit 127, "permission denied" to 126).
 fn start_error(e: &str) -> Error {
     Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
+}
+
+/// Run a command with a time limit; (exit code, combined output, at most 4 KiB).
+fn run_with_timeout(cmd: &mut std::process::Command, timeout: Duration) -> (i64, String) {
+    use std::io::Read;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let Ok(mut child) = cmd.spawn() else {
+        return (-1, "cannot start the health check".into());
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                let mut out = String::new();
+                if let Some(mut o) = child.stdout.take() {
+                    let _ = o.read_to_string(&mut out);
+                }
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut out);
+                }
+                out.truncate(4096);
+                return (i64::from(st.code().unwrap_or(-1)), out);
+            }
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (
+                    -1,
+                    format!("Health check exceeded timeout ({}s)", timeout.as_secs()),
+                );
+            }
+        }
+    }
 }
 
 /// Bytes of regular files under `dir`.

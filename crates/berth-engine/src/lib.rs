@@ -82,7 +82,7 @@ pub struct Config {
 pub struct Engine {
     pub config: Config,
     pub images: Images,
-    pub containers: containers::Containers,
+    pub containers: std::sync::Arc<containers::Containers>,
     pub events: std::sync::Arc<events::Events>,
 }
 
@@ -94,12 +94,12 @@ impl Engine {
         }
         let images = Images::open(&config.data_root.join("image"))?;
         let events = std::sync::Arc::new(events::Events::new());
-        let containers = containers::Containers::open(
+        let containers = std::sync::Arc::new(containers::Containers::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             events.clone(),
-        )?;
+        )?);
         Ok(Engine {
             config,
             images,

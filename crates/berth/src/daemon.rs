@@ -185,6 +185,7 @@ fn run(mut a: Args) -> Result<()> {
                 // `die` events, then the policies' restarts.
                 e.containers.watch_exits();
                 e.containers.apply_restart_policies(&e.images, false);
+                e.containers.run_health_checks();
             }
         });
     }

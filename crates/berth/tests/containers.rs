@@ -825,3 +825,62 @@ fn events_stream_what_happens() {
 fn text_of(o: &Output) -> String {
     text(o)
 }
+
+#[test]
+fn health_checks_report_status() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 100",
+    ]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "svc"]),
+        "starting\n"
+    );
+    let wait_for = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let s = env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "svc"]);
+            if s.trim() == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "health {want}: now {s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for("healthy");
+    assert!(
+        env.ok(&["ps", "--format", "{{.Status}}"])
+            .contains("(healthy)")
+    );
+    env.ok(&["exec", "svc", "rm", "/tmp/ready"]);
+    wait_for("unhealthy");
+    let log = env.ok(&["inspect", "-f", "{{.State.Health.FailingStreak}}", "svc"]);
+    assert!(log.trim().parse::<i32>().unwrap_or(0) >= 2, "{log}");
+    env.ok(&["rm", "-f", "svc"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--health-interval",
+        "soon",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("invalid duration"), "{}", r.err);
+}
