@@ -110,6 +110,61 @@ pub async fn route(
                     let one_shot = ctx.flag("one-shot");
                     stats(e, id, stream, one_shot).await
                 }
+                (&Method::GET, "changes") => {
+                    match blocking(move || e.containers.changes(&e.images, &id)).await {
+                        Ok(v) => json(&if v.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::from(v)
+                        }),
+                        Err(r) => r,
+                    }
+                }
+                (&Method::GET, "export") => {
+                    tar_stream(move |w| e.containers.export(&e.images, &id, w), None)
+                }
+                (&Method::HEAD, "archive") | (&Method::GET, "archive") => {
+                    let path = ctx.q("path").unwrap_or_default().to_owned();
+                    let stat = {
+                        let (e, id, path) = (e.clone(), id.clone(), path.clone());
+                        match blocking(move || {
+                            e.containers.archive_get(&e.images, &id, &path, None)
+                        })
+                        .await
+                        {
+                            Ok(s) => s,
+                            Err(r) => return r,
+                        }
+                    };
+                    use base64::Engine as _;
+                    let header_value =
+                        base64::engine::general_purpose::STANDARD.encode(stat.to_string());
+                    if m == Method::HEAD {
+                        return (
+                            StatusCode::OK,
+                            [("X-Docker-Container-Path-Stat", header_value)],
+                        )
+                            .into_response();
+                    }
+                    tar_stream(
+                        move |mut w| {
+                            e.containers
+                                .archive_get(&e.images, &id, &path, Some(&mut w))
+                                .map(|_| ())
+                        },
+                        Some(header_value),
+                    )
+                }
+                (&Method::PUT, "archive") => {
+                    let path = ctx.q("path").unwrap_or_default().to_owned();
+                    let reader = crate::images::body_reader(body);
+                    match blocking(move || e.containers.archive_put(&e.images, &id, &path, reader))
+                        .await
+                    {
+                        Ok(()) => StatusCode::OK.into_response(),
+                        Err(r) => r,
+                    }
+                }
                 (&Method::GET, "top") => {
                     let args = ctx.q("ps_args").unwrap_or_default().to_owned();
                     match blocking(move || e.containers.top(&id, &args)).await {
@@ -768,4 +823,72 @@ async fn stats(e: Arc<Engine>, id: String, stream: bool, one_shot: bool) -> Resp
         Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response()
+}
+
+/// A tar produced by blocking work, streamed as the response body.
+fn tar_stream(
+    f: impl FnOnce(std::io::BufWriter<crate::images::ChannelWriter>) -> berth_engine::Result<()>
+    + Send
+    + 'static,
+    stat: Option<String>,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let tx2 = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(1 << 20, crate::images::ChannelWriter(tx));
+        if let Err(e) = f(w) {
+            let _ = tx2.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let mut r = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response();
+    if let Some(s) = stat {
+        if let Ok(v) = header::HeaderValue::from_str(&s) {
+            r.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+        }
+    }
+    r
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`
+pub async fn commit(ctx: &Ctx) -> Response {
+    let e = ctx.engine.clone();
+    let name = ctx.q("container").unwrap_or_default().to_owned();
+    let repo = ctx.q("repo").unwrap_or_default().to_owned();
+    let tag = ctx.q("tag").unwrap_or_default().to_owned();
+    let target = if repo.is_empty() {
+        String::new()
+    } else if tag.is_empty() {
+        repo
+    } else {
+        format!("{repo}:{tag}")
+    };
+    let comment = ctx.q("comment").unwrap_or_default().to_owned();
+    let author = ctx.q("author").unwrap_or_default().to_owned();
+    let changes = ctx.all("changes");
+    match blocking(move || {
+        let id = e.containers.resolve(&name)?;
+        e.containers.commit(
+            &e.images,
+            &id,
+            Some(target.as_str()),
+            &comment,
+            &author,
+            &changes,
+        )
+    })
+    .await
+    {
+        Ok(id) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"Id": id}).to_string(),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
 }

@@ -295,7 +295,7 @@ async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> Response {
 }
 
 /// The request body as a blocking reader (for work done in `spawn_blocking`).
-fn body_reader(body: Body) -> ChannelReader {
+pub(crate) fn body_reader(body: Body) -> ChannelReader {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let mut s = body.into_data_stream();
@@ -311,7 +311,7 @@ fn body_reader(body: Body) -> ChannelReader {
     }
 }
 
-struct ChannelReader {
+pub(crate) struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     buf: Bytes,
 }
@@ -359,7 +359,7 @@ async fn load(ctx: &Ctx, body: Body) -> Response {
     }
 }
 
-struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+pub(crate) struct ChannelWriter(pub(crate) tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

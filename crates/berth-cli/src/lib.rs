@@ -162,6 +162,14 @@ enum Cmd {
     Stats(containers::StatsArgs),
     /// Get real time events from the server
     Events(containers::EventsArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(containers::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containers::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(containers::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(containers::CommitArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -289,6 +297,10 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(g, a),
         Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => containers::stats(g, a),
         Cmd::Events(a) => containers::events(g, a),
+        Cmd::Diff(a) => containers::diff(g, a),
+        Cmd::Export(a) => containers::export(g, a),
+        Cmd::Cp(a) => containers::cp(g, a),
+        Cmd::Commit(a) => containers::commit(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

@@ -6,6 +6,7 @@
 
 pub mod containers;
 pub mod events;
+pub mod fsops;
 pub mod images;
 pub mod stats;
 pub mod time;

@@ -884,3 +884,98 @@ fn health_checks_report_status() {
     assert_eq!(r.code, 125);
     assert!(r.err.contains("invalid duration"), "{}", r.err);
 }
+
+#[test]
+fn diff_cp_export_and_commit() {
+    let env = Env::new();
+    env.ok(&["run", "--name", "fs", "busybox", "sh", "-c", "echo new > /etc/added; rm /etc/group; echo x >> /etc/passwd; mkdir -p /data; echo payload > /data/file"]);
+    let diff = env.ok(&["diff", "fs"]);
+    for want in [
+        "A /etc/added",
+        "D /etc/group",
+        "C /etc/passwd",
+        "A /data/file",
+    ] {
+        assert!(diff.lines().any(|l| l == want), "{want} in {diff}");
+    }
+    // cp out of a stopped container: a file, a directory, into a directory.
+    let out = env.dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    env.ok(&[
+        "cp",
+        "fs:/data/file",
+        out.join("copied").to_str().expect("utf8"),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("copied")).expect("copied"),
+        "payload\n"
+    );
+    env.ok(&["cp", "fs:/data", out.to_str().expect("utf8")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/file")).expect("dir copy"),
+        "payload\n"
+    );
+    // A symlink inside the container that points at the host's /etc resolves inside.
+    env.ok(&[
+        "run", "--name", "trap", "busybox", "ln", "-s", "/etc", "/escape",
+    ]);
+    env.ok(&[
+        "cp",
+        "trap:/escape/passwd",
+        out.join("pw").to_str().expect("utf8"),
+    ]);
+    let pw = std::fs::read_to_string(out.join("pw")).expect("pw");
+    assert!(
+        pw.starts_with("root:x:0:0:root:/root:/bin/sh"),
+        "the container's passwd, not the host's: {pw}"
+    );
+    // cp into a running container.
+    env.ok(&["run", "-d", "--name", "live", "busybox", "sleep", "100"]);
+    std::fs::write(out.join("in.txt"), "to the container\n").expect("in");
+    env.ok(&[
+        "cp",
+        out.join("in.txt").to_str().expect("utf8"),
+        "live:/tmp/",
+    ]);
+    assert_eq!(
+        env.ok(&["exec", "live", "cat", "/tmp/in.txt"]),
+        "to the container\n"
+    );
+    env.ok(&["rm", "-f", "live"]);
+    // export: the merged filesystem.
+    env.ok(&["export", "-o", "fs.tar", "fs"]);
+    let list = Command::new("tar")
+        .arg("tf")
+        .arg(env.dir.path().join("fs.tar"))
+        .output()
+        .expect("tar");
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        names.contains("etc/added")
+            && names.contains("bin/busybox")
+            && !names.contains("etc/group\n"),
+        "{names}"
+    );
+    // commit: the changes become an image.
+    let id = env.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/data/file\"]",
+        "fs",
+        "committed:v1",
+    ]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(env.ok(&["run", "--rm", "committed:v1"]), "payload\n");
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "committed:v1",
+            "sh",
+            "-c",
+            "cat /etc/added; test -e /etc/group || echo gone"
+        ]),
+        "new\ngone\n"
+    );
+    env.ok(&["rm", "fs", "trap"]);
+}

@@ -1,0 +1,375 @@
+//! A container's filesystem from outside: `diff` (changes in its upper layer), `export` (the
+//! whole root filesystem as a tar), `cp` (archives of paths inside it, both ways — paths
+//! resolved inside the root filesystem, never on the host) and `commit` (its upper layer as a
+//! new image layer, overlay whiteouts turned back into OCI ones).
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use berth_image::Digest;
+use berth_image::images::Images;
+use serde_json::{Value, json};
+
+use crate::containers::Containers;
+use crate::{Error, Result};
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+fn opaque(p: &Path) -> bool {
+    let mut buf = [0u8; 2];
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    // SAFETY: lgetxattr into a local buffer of the given size; the name is a C string.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+/// Every path under `dir` (relative, sorted, parents first).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut names: Vec<_> = std::fs::read_dir(dir.join(&rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        names.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+        for e in names {
+            let r = rel.join(e.file_name());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(r.clone());
+            }
+            out.push(r);
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Containers {
+    fn lower_dirs(&self, images: &Images, id: &str) -> Result<Vec<PathBuf>> {
+        let rec = self.record(id)?;
+        Ok(rec["ChainIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
+            .map(|c| images.layers().path(&c))
+            .collect())
+    }
+
+    /// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]` (0 changed, 1 added, 2 deleted).
+    pub fn changes(&self, images: &Images, id: &str) -> Result<Vec<Value>> {
+        let upper = self.dir_of(id).join("upper");
+        let lowers = self.lower_dirs(images, id)?;
+        let mut out = Vec::new();
+        for rel in walk(&upper) {
+            let p = upper.join(&rel);
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let shown = format!("/{}", rel.display());
+            let kind = if is_whiteout(&m) {
+                2
+            } else if lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok())
+            {
+                0
+            } else {
+                1
+            };
+            out.push(json!({"Path": shown, "Kind": kind}));
+        }
+        Ok(out)
+    }
+
+    /// Run `f` with the container's merged root filesystem: the live mount when it runs, a
+    /// temporary overlay mount otherwise.
+    pub fn with_rootfs<T>(
+        &self,
+        images: &Images,
+        id: &str,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        let dir = self.dir_of(id);
+        if self.state(id)?.running() {
+            return f(&dir.join("rootfs"));
+        }
+        let rec = self.record(id)?;
+        let chains: Vec<Digest> = rec["ChainIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
+            .collect();
+        let mnt = dir.join(format!("rootfs-tmp-{}", std::process::id()));
+        let work = dir.join(format!("work-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        berth_image::snapshot::mount_rootfs(
+            images.layers(),
+            &chains,
+            &dir.join("upper"),
+            &work,
+            &mnt,
+        )?;
+        let r = f(&mnt);
+        let _ = nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&mnt);
+        let _ = std::fs::remove_dir_all(&work);
+        r
+    }
+
+    /// `GET /containers/{id}/export`: the whole root filesystem as a tar.
+    pub fn export(&self, images: &Images, id: &str, out: impl Write) -> Result<()> {
+        self.with_rootfs(images, id, |root| {
+            let mut b = tar::Builder::new(out);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            b.append_dir_all(".", root).map_err(internal)?;
+            b.into_inner().map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    /// `HEAD|GET /containers/{id}/archive?path=`: the stat Docker sends in
+    /// `X-Docker-Container-Path-Stat`, and (with `out`) a tar of the path. The path is
+    /// resolved inside the container's root (symlinks included).
+    pub fn archive_get(
+        &self,
+        images: &Images,
+        id: &str,
+        path: &str,
+        out: Option<&mut dyn Write>,
+    ) -> Result<Value> {
+        self.with_rootfs(images, id, |root| {
+            let rootf = std::fs::File::open(root).map_err(internal)?;
+            let rel = Path::new(path.trim_start_matches('/'));
+            let fd = berth_fs::open_in_root(&rootf, rel, nix::fcntl::OFlag::O_PATH)
+                .map_err(|e| Error::NotFound(format!("Could not find the file {path} in container {id}: {e}")))?;
+            // The resolved location, as a path under the root (through the descriptor).
+            let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+                .map_err(internal)?;
+            if !real.starts_with(root) {
+                return Err(Error::InvalidParameter(format!("{path} resolves outside the container")));
+            }
+            let m = std::fs::symlink_metadata(&real).map_err(internal)?;
+            let name = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into());
+            let stat = json!({
+                "name": name, "size": m.len(), "mode": go_mode(&m), "mtime": berth_units::rfc3339(m.mtime()),
+                "linkTarget": "",
+            });
+            if let Some(out) = out {
+                let mut b = tar::Builder::new(out);
+                b.follow_symlinks(false);
+                b.mode(tar::HeaderMode::Complete);
+                if m.is_dir() {
+                    b.append_dir_all(&name, &real).map_err(internal)?;
+                } else {
+                    b.append_path_with_name(&real, &name).map_err(internal)?;
+                }
+                b.into_inner().map_err(internal)?;
+            }
+            Ok(stat)
+        })
+    }
+
+    /// `PUT /containers/{id}/archive?path=`: unpack a tar into a directory of the container
+    /// (with the same protections as image layers: nothing lands outside the root).
+    pub fn archive_put(
+        &self,
+        images: &Images,
+        id: &str,
+        path: &str,
+        tar: impl std::io::Read,
+    ) -> Result<()> {
+        self.with_rootfs(images, id, |root| {
+            let rootf = std::fs::File::open(root).map_err(internal)?;
+            let rel = Path::new(path.trim_start_matches('/'));
+            let fd = berth_fs::open_in_root(
+                &rootf,
+                rel,
+                nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
+            )
+            .map_err(|e| {
+                Error::NotFound(format!(
+                    "Could not find the file {path} in container {id}: {e}"
+                ))
+            })?;
+            let target = PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ));
+            berth_image::unpack::unpack(tar, &target)?;
+            Ok(())
+        })
+    }
+
+    /// `POST /commit`: the container's changes as a new layer on top of its image.
+    pub fn commit(
+        &self,
+        images: &Images,
+        id: &str,
+        repo_tag: Option<&str>,
+        comment: &str,
+        author: &str,
+        changes: &[String],
+    ) -> Result<String> {
+        let rec = self.record(id)?;
+        let upper = self.dir_of(id).join("upper");
+        // The layer: upper's content, overlay whiteouts back to `.wh.` entries.
+        let mut w = images.store().writer(None)?;
+        {
+            let mut sw = StoreWrite(&mut w);
+            let mut b = tar::Builder::new(&mut sw);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            for rel in walk(&upper) {
+                let p = upper.join(&rel);
+                let Ok(m) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                if is_whiteout(&m) {
+                    let name = rel.parent().unwrap_or(Path::new("")).join(format!(
+                        ".wh.{}",
+                        rel.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
+                    ));
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(0);
+                    h.set_mode(0o600);
+                    h.set_cksum();
+                    b.append_data(&mut h, &name, std::io::empty())
+                        .map_err(internal)?;
+                    continue;
+                }
+                b.append_path_with_name(&p, &rel).map_err(internal)?;
+                if m.is_dir() && opaque(&p) {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(0);
+                    h.set_mode(0o600);
+                    h.set_cksum();
+                    b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty())
+                        .map_err(internal)?;
+                }
+            }
+            b.finish().map_err(internal)?;
+        }
+        // An uncompressed layer: its blob digest is its diff id.
+        let blob = w.commit()?;
+        let diff_id = blob.clone();
+        let base = images.resolve(rec["Image"].as_str().unwrap_or_default())?;
+        let mut cfg = images.config(&base)?;
+        let now = crate::time::now_rfc3339();
+        // The container's configuration becomes the image's, with the changes applied.
+        let mut c = rec["Config"].clone();
+        for k in [
+            "Hostname",
+            "Domainname",
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "OpenStdin",
+            "StdinOnce",
+            "Tty",
+            "Image",
+        ] {
+            if let Some(o) = c.as_object_mut() {
+                o.remove(k);
+            }
+        }
+        berth_image::archive::apply_changes(&mut c, changes)?;
+        cfg["config"] = c;
+        cfg["created"] = json!(now);
+        if !author.is_empty() {
+            cfg["author"] = json!(author);
+        }
+        if let Some(d) = cfg["rootfs"]["diff_ids"].as_array_mut() {
+            d.push(json!(diff_id.to_string()));
+        }
+        let mut hist = cfg["history"].as_array().cloned().unwrap_or_default();
+        hist.push(json!({"created": now, "created_by": format!("{} {}", rec["Path"].as_str().unwrap_or_default(), strings(&rec["Args"]).join(" ")).trim(), "comment": comment}));
+        cfg["history"] = json!(hist);
+        let cfg_bytes = serde_json::to_vec(&cfg).map_err(internal)?;
+        let config = images.store().ingest_bytes(&cfg_bytes, None)?;
+        let mut layers: Vec<Digest> = base
+            .layers
+            .iter()
+            .filter_map(|l| Digest::parse(l).ok())
+            .collect();
+        layers.push(blob);
+        let diff_ids: Vec<Digest> = cfg["rootfs"]["diff_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().and_then(|d| Digest::parse(d).ok()))
+            .collect();
+        let chains = berth_image::snapshot::chain_ids(&diff_ids);
+        if let (Some(top), Some(b)) = (chains.last(), layers.last()) {
+            images
+                .layers()
+                .ensure(top, &images.store().path(b), Some(&diff_id))?;
+        }
+        let tags: Vec<berth_image::reference::Reference> = repo_tag
+            .filter(|t| !t.is_empty())
+            .map(crate::images::reference)
+            .transpose()?
+            .into_iter()
+            .collect();
+        let img = images.record(&config, &layers, &chains, &tags, None)?;
+        Ok(img.id)
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Go's `os.FileMode` bits as Docker's path stat carries them.
+fn go_mode(m: &std::fs::Metadata) -> u32 {
+    let perm = m.mode() & 0o777;
+    let t = m.file_type();
+    let mut mode = perm;
+    if t.is_dir() {
+        mode |= 1 << 31;
+    }
+    if t.is_symlink() {
+        mode |= 1 << 27;
+    }
+    mode
+}
+
+/// The store's blob writer as an `io::Write`.
+struct StoreWrite<'a>(&'a mut berth_image::store::Writer);
+
+impl Write for StoreWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
