@@ -142,6 +142,9 @@ pub struct CreateArgs {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     no_healthcheck: bool,
+    /// Storage driver options for the container (size=64m: a quota for its writable layer)
+    #[arg(long)]
+    storage_opt: Vec<String>,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -272,6 +275,16 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     }
     hc["Tmpfs"] = Value::Object(tmpfs);
     hc["Binds"] = json!(a.volume);
+    if !a.storage_opt.is_empty() {
+        let mut so = serde_json::Map::new();
+        for o in &a.storage_opt {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| anyhow!("invalid storage option {o:?}: expected key=value"))?;
+            so.insert(k.to_owned(), json!(v));
+        }
+        hc["StorageOpt"] = Value::Object(so);
+    }
     let mut mounts = Vec::new();
     for m in &a.mount {
         let mut v = json!({"Type": "volume"});

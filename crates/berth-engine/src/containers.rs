@@ -3,6 +3,7 @@
 //! `berth shim` per running container. State is derived, never cached: `exit.json` written by the
 //! shim means exited; a live shim in `shim.json` means running; neither means created.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -495,9 +496,39 @@ impl Containers {
                 return Err(internal(e));
             }
         }
+        let quota = match host_config["StorageOpt"].as_object() {
+            Some(o) => {
+                for k in o.keys() {
+                    if k != "size" {
+                        return Err(Error::InvalidParameter(format!("Unknown option {k}")));
+                    }
+                }
+                match o.get("size").and_then(Value::as_str) {
+                    Some(v) => Some(parse_size(v).ok_or_else(|| {
+                        Error::InvalidParameter(format!("invalid storage-opt size {v:?}"))
+                    })?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        if quota.is_some_and(|q| q < 16 << 20) {
+            return Err(Error::InvalidParameter(
+                "--storage-opt size= must be at least 16MB".into(),
+            ));
+        }
         let made = (|| {
-            for d in ["upper", "work", "rootfs", "bundle"] {
+            for d in ["rootfs", "bundle"] {
                 std::fs::create_dir_all(dir.join(d))?;
+            }
+            match quota {
+                // The writable layer lives in a filesystem of its own, of exactly that size
+                // (works on any host filesystem; the host's space is never at stake).
+                Some(bytes) => make_quota_fs(&dir, bytes)?,
+                None => {
+                    std::fs::create_dir_all(dir.join("upper"))?;
+                    std::fs::create_dir_all(dir.join("work"))?;
+                }
             }
             std::fs::write(
                 dir.join("hostname"),
@@ -518,6 +549,7 @@ impl Containers {
             )
         })();
         if let Err(e) = made {
+            let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self
                 .db()
@@ -687,6 +719,7 @@ impl Containers {
             .flatten()
             .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
             .collect();
+        ensure_quota_mounted(&dir)?;
         // A stale shim.json (its shim was killed) would read as "running" once a new shim
         // takes its pid; exit.json stays until the new shim runs (state reads shim.json first).
         let _ = std::fs::remove_file(dir.join("shim.json"));
@@ -871,6 +904,7 @@ impl Containers {
         self.emit(id, "destroy", &[]);
         let dir = self.dir_of(id);
         let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
         // The row goes first (the container is gone for every client), then the directory,
         // renamed so an interrupted removal is finished at the next start.
         self.db()
@@ -1800,6 +1834,82 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
 /// and "no such file" to exit 127, "permission denied" to 126).
 fn start_error(e: &str) -> Error {
     Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
+}
+
+/// `64m`, `1g`, `1073741824` → bytes (binary units, as Docker's storage-opt).
+fn parse_size(v: &str) -> Option<u64> {
+    let l = v.trim().to_lowercase();
+    let end = l.find(|c: char| !c.is_ascii_digit()).unwrap_or(l.len());
+    let n: u64 = l[..end].parse().ok()?;
+    let mul: u64 = match l[end..].trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// A fixed-size ext4 image for the container's writable layer, mounted at `quota/`, with
+/// `upper` and `work` pointing into it.
+fn make_quota_fs(dir: &Path, bytes: u64) -> std::io::Result<()> {
+    let img = dir.join("quota.img");
+    let f = std::fs::File::create(&img)?;
+    f.set_len(bytes)?;
+    drop(f);
+    let out = std::process::Command::new("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-m",
+            "0",
+            "-E",
+            "lazy_itable_init=0,lazy_journal_init=0",
+        ])
+        .arg(&img)
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    ensure_quota_mounted(dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::create_dir_all(dir.join("quota/upper"))?;
+    std::fs::create_dir_all(dir.join("quota/work"))?;
+    std::os::unix::fs::symlink("quota/upper", dir.join("upper"))?;
+    std::os::unix::fs::symlink("quota/work", dir.join("work"))?;
+    Ok(())
+}
+
+/// Mount the container's quota filesystem if it has one and it is not mounted (after a host
+/// reboot, or the first time).
+fn ensure_quota_mounted(dir: &Path) -> Result<()> {
+    let img = dir.join("quota.img");
+    if !img.exists() {
+        return Ok(());
+    }
+    let mnt = dir.join("quota");
+    std::fs::create_dir_all(&mnt).map_err(internal)?;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if dev(&mnt) != dev(dir) {
+        return Ok(());
+    }
+    let out = std::process::Command::new("mount")
+        .args(["-o", "loop,nodev,nosuid"])
+        .arg(&img)
+        .arg(&mnt)
+        .output()
+        .map_err(|e| internal(format!("mount: {e}")))?;
+    if !out.status.success() {
+        return Err(internal(format!(
+            "mount the writable layer's filesystem: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Run a command with a time limit; (exit code, combined output, at most 4 KiB).

@@ -74,7 +74,7 @@ impl Containers {
 
     /// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]` (0 changed, 1 added, 2 deleted).
     pub fn changes(&self, images: &Images, id: &str) -> Result<Vec<Value>> {
-        let upper = self.dir_of(id).join("upper");
+        let upper = self.dir_of(id).join("upper/");
         let lowers = self.lower_dirs(images, id)?;
         let mut out = Vec::new();
         for rel in walk(&upper) {
@@ -118,7 +118,12 @@ impl Containers {
             .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
             .collect();
         let mnt = dir.join(format!("rootfs-tmp-{}", std::process::id()));
-        let work = dir.join(format!("work-tmp-{}", std::process::id()));
+        // The overlay's work directory must share the upper layer's filesystem (the quota's).
+        let work_base = std::fs::canonicalize(dir.join("work"))
+            .ok()
+            .and_then(|w| w.parent().map(Path::to_owned))
+            .unwrap_or_else(|| dir.clone());
+        let work = work_base.join(format!("work-tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work);
         berth_image::snapshot::mount_rootfs(
             images.layers(),
@@ -233,7 +238,7 @@ impl Containers {
         changes: &[String],
     ) -> Result<String> {
         let rec = self.record(id)?;
-        let upper = self.dir_of(id).join("upper");
+        let upper = self.dir_of(id).join("upper/");
         // The layer: upper's content, overlay whiteouts back to `.wh.` entries.
         let mut w = images.store().writer(None)?;
         {

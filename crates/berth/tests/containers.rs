@@ -979,3 +979,58 @@ fn diff_cp_export_and_commit() {
     );
     env.ok(&["rm", "fs", "trap"]);
 }
+
+#[test]
+fn storage_quota_limits_the_writable_layer() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "small",
+        "--storage-opt",
+        "size=64m",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo rc=$?",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out.contains("No space left on device") && !r.out.contains("rc=0"),
+        "{}",
+        r.out
+    );
+    // Other containers are not limited by it.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1M count=80 2>/dev/null; echo rc=$?",
+    ]);
+    assert_eq!(r.out, "rc=0\n", "{}", r.err);
+    // The limited container's data survives a stop and can be inspected.
+    let diff = env.ok(&["diff", "small"]);
+    assert!(diff.contains("A /big"), "{diff}");
+    let quota = env.daemon.dir.join("data/containers");
+    env.ok(&["rm", "small"]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(quota.to_str().expect("utf8")),
+        "the quota filesystem is unmounted"
+    );
+    let r = env.berth(&["run", "--rm", "--storage-opt", "size=1m", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("at least 16MB"), "{}", r.err);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--storage-opt",
+        "colour=red",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("Unknown option colour"), "{}", r.err);
+}
