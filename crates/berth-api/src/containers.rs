@@ -416,7 +416,7 @@ async fn logs(
         .record(&id)
         .map(|r| r["Config"]["Tty"].as_bool().unwrap_or(false))
         .unwrap_or(false);
-    let stdin = (attach && ctx.flag("stdin")).then(|| StdinTarget {
+    let stdin = (attach && ctx.flag("stdin")).then(|| StdinTarget::Shim {
         engine: e.clone(),
         id: id.clone(),
     });
@@ -555,7 +555,18 @@ pub async fn exec_route(
             "DetachKeys": "",
             "Pid": session.pid,
         })),
-        (&Method::POST, "resize") => StatusCode::OK.into_response(),
+        (&Method::POST, "resize") => {
+            let h = ctx.q("h").and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+            let w = ctx.q("w").and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+            match e.containers.exec_resize(exec_id, h, w) {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(err) => engine_error(err),
+            }
+        }
+        (&Method::POST, "start") if session.config["Tty"].as_bool() == Some(true) => {
+            let _ = crate::system::body_json(body).await;
+            exec_tty(e, session, parts).await
+        }
         (&Method::POST, "start") => {
             let v = match crate::system::body_json(body).await {
                 Ok(v) => v,
@@ -572,9 +583,14 @@ pub async fn exec_route(
                 Ok(c) => c,
                 Err(err) => return engine_error(err),
             };
-            cmd.stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
+            let with_stdin = session.config["AttachStdin"].as_bool() == Some(true) && !detach;
+            cmd.stdin(if with_stdin {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(err) => return error(500, format!("exec: {err}")),
@@ -583,6 +599,10 @@ pub async fn exec_route(
             e.containers.exec_update(&id, |s| {
                 s.running = true;
                 s.pid = i64::from(child.id());
+            });
+            let stdin_target = child.stdin.take().map(|i| StdinTarget::Fd {
+                fd: std::os::fd::OwnedFd::from(i),
+                close_at_end: true,
             });
             let want_out = session.config["AttachStdout"].as_bool().unwrap_or(true) && !detach;
             let want_err = session.config["AttachStderr"].as_bool().unwrap_or(true) && !detach;
@@ -656,16 +676,161 @@ pub async fn exec_route(
                 .is_some()
                 .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
                 .flatten();
-            stream_response(rx, upgrade)
+            stream_response_with(rx, upgrade, stdin_target, false)
         }
         _ => error(404, "page not found"),
     }
 }
 
+/// Receive one descriptor sent with SCM_RIGHTS on a connected unix socket.
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just gave us this descriptor; we own it now.
+                return Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    None
+}
+
+/// `exec -t`: the runtime hands the new terminal's master over a console socket; the daemon
+/// copies between it and the hijacked connection, and resizes it on request.
+async fn exec_tty(
+    e: Arc<Engine>,
+    session: berth_engine::containers::ExecSession,
+    parts: &mut axum::http::request::Parts,
+) -> Response {
+    let upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    // A console socket in the exec root, reached through our own /proc/<pid>/fd (short).
+    let dir = e.config.exec_root.clone();
+    let name = format!("console-{}.sock", &session.id[..12]);
+    let path = dir.join(&name);
+    let _ = std::fs::remove_file(&path);
+    let Ok(dirf) = std::fs::File::open(&dir) else {
+        return error(500, "exec: open the exec root");
+    };
+    let short = format!(
+        "/proc/{}/fd/{}/{name}",
+        std::process::id(),
+        std::os::fd::AsRawFd::as_raw_fd(&dirf)
+    );
+    let listener = match std::os::unix::net::UnixListener::bind(&short) {
+        Ok(l) => l,
+        Err(err) => return error(500, format!("exec: console socket: {err}")),
+    };
+    let cmd = match e.containers.exec_command(&session) {
+        Ok(c) => c,
+        Err(err) => return engine_error(err),
+    };
+    // `exec -t` without --console-socket proxies to its own stdio; give it the socket instead.
+    let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut fixed = std::process::Command::new(cmd.get_program());
+    for a in &args {
+        fixed.arg(a);
+        if a == "exec" {
+            fixed.arg("--console-socket").arg(&short);
+        }
+    }
+    fixed
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = match fixed.spawn() {
+        Ok(c) => c,
+        Err(err) => return error(500, format!("exec: {err}")),
+    };
+    let master = match tokio::task::spawn_blocking(move || {
+        let _keep = dirf;
+        listener.set_nonblocking(false).ok()?;
+        let (s, _) = listener.accept().ok()?;
+        recv_fd(&s)
+    })
+    .await
+    {
+        Ok(Some(m)) => m,
+        _ => {
+            let _ = child.kill();
+            let mut err_text = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut err_text);
+            }
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&path);
+            return error(500, format!("exec: {}", err_text.trim()));
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    let master = Arc::new(master);
+    let id = session.id.clone();
+    e.containers.exec_update(&id, |s| {
+        s.running = true;
+        s.pid = i64::from(child.id());
+        s.pty = Some(master.clone());
+    });
+    let input = master.try_clone().ok().map(|fd| StdinTarget::Fd {
+        fd,
+        close_at_end: false,
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let reader = master.try_clone();
+    std::thread::spawn(move || {
+        if let Ok(r) = reader {
+            let mut f = std::fs::File::from(r);
+            let mut buf = vec![0u8; 32 << 10];
+            // EIO once the exec's process (and every holder of the terminal) is gone.
+            while let Ok(n) = std::io::Read::read(&mut f, &mut buf) {
+                if n == 0
+                    || tx
+                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        let code = child
+            .wait()
+            .ok()
+            .and_then(|s| s.code())
+            .map_or(126, i64::from);
+        e.containers.exec_update(&id, |s| {
+            s.running = false;
+            s.exit_code = Some(code);
+            s.pty = None;
+        });
+    });
+    stream_response_with(rx, upgrade, input, true)
+}
+
 /// Where a hijacked connection's input goes: a container's stdin (through its shim).
-pub struct StdinTarget {
-    pub engine: Arc<Engine>,
-    pub id: String,
+pub enum StdinTarget {
+    /// A container's stdin, through its shim.
+    Shim { engine: Arc<Engine>, id: String },
+    /// A descriptor written directly: an exec's pty master (kept) or stdin pipe (closed at
+    /// the end of the client's input).
+    Fd {
+        fd: std::os::fd::OwnedFd,
+        close_at_end: bool,
+    },
 }
 
 /// Copy what the client sends into the container's stdin; its end (half-close) closes the
@@ -691,11 +856,23 @@ fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, 
         }
     });
     std::thread::spawn(move || {
-        let Ok(mut sock) = t
-            .engine
-            .containers
-            .shim_socket(&t.id, Duration::from_secs(30))
-        else {
+        let (engine, id) = match t {
+            StdinTarget::Shim { engine, id } => (engine, id),
+            StdinTarget::Fd { fd, close_at_end } => {
+                let mut f = std::fs::File::from(fd);
+                while let Some(Some(data)) = rx.blocking_recv() {
+                    if f.write_all(&data).is_err() {
+                        return;
+                    }
+                }
+                if !close_at_end {
+                    // A terminal is not closed by the end of input: it gets ^D, like a shell.
+                    let _ = f.write_all(&[4]);
+                }
+                return;
+            }
+        };
+        let Ok(mut sock) = engine.containers.shim_socket(&id, Duration::from_secs(30)) else {
             return;
         };
         while let Some(msg) = rx.blocking_recv() {
@@ -714,14 +891,7 @@ fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, 
 }
 
 /// A stream as a hijacked connection (101) or a plain streamed body; with `stdin`, what the
-/// client sends on the hijacked connection goes to the container.
-fn stream_response(
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
-) -> Response {
-    stream_response_with(rx, upgrade, None, false)
-}
-
+/// client sends on the hijacked connection goes to the container (or exec).
 fn stream_response_with(
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
     upgrade: Option<hyper::upgrade::OnUpgrade>,

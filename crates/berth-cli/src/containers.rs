@@ -897,10 +897,10 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
-    /// Keep STDIN open even if not attached (not supported yet)
+    /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
-    /// Allocate a pseudo-TTY (not supported yet)
+    /// Allocate a pseudo-TTY
     #[arg(short, long)]
     tty: bool,
     container: String,
@@ -909,13 +909,10 @@ pub struct ExecArgs {
 }
 
 pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
-    if a.interactive || a.tty {
-        eprintln!("Error: exec -i/-t is not supported yet");
-        return Ok(125);
-    }
     let (rt, c) = connect(g)?;
     let body = json!({
-        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "Tty": false,
+        "AttachStdout": !a.detach, "AttachStderr": !a.detach, "Tty": a.tty,
+        "AttachStdin": a.interactive && !a.detach,
         "Cmd": a.command, "Env": a.env, "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(), "Privileged": a.privileged,
     });
@@ -931,6 +928,31 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         }
     };
     let id = created["Id"].as_str().unwrap_or_default().to_owned();
+    if (a.interactive || a.tty) && !a.detach {
+        let io = rt.block_on(c.hijack(
+            Method::POST,
+            &format!("/exec/{id}/start"),
+            Some(&json!({"Detach": false, "Tty": a.tty})),
+        ))?;
+        let resize_path = format!("/exec/{id}/resize");
+        if a.tty {
+            if let Some((h, w)) = term_size() {
+                let _ =
+                    rt.block_on(c.json(Method::POST, &format!("{resize_path}?h={h}&w={w}"), None));
+            }
+        }
+        let raw = if a.tty {
+            RawMode::enable()
+        } else {
+            RawMode(None)
+        };
+        let detached = pump(&rt, &c, io, a.tty, &resize_path)?;
+        drop(raw);
+        if detached {
+            return Ok(0);
+        }
+        return exec_exit_code(&rt, &c, &id);
+    }
     let none: &[(&str, String)] = &[("Content-Type", "application/json".to_owned())];
     let start = rt.block_on(
         c.call(
@@ -951,7 +973,11 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
     rt.block_on(berth_client::body_chunks(start, |chunk| {
         d.push(chunk, write_stream)
     }))?;
-    // The stream ends when the process does; its exit code follows shortly.
+    exec_exit_code(&rt, &c, &id)
+}
+
+/// The exit code of a finished exec (it follows the end of its stream shortly).
+fn exec_exit_code(rt: &tokio::runtime::Runtime, c: &Client, id: &str) -> Result<i32> {
     for _ in 0..500 {
         let v = rt.block_on(c.get(&format!("/exec/{id}/json")))?;
         if let Some(code) = v["ExitCode"].as_i64().filter(|_| v["Running"] == false) {
@@ -1007,6 +1033,111 @@ impl Drop for RawMode {
     }
 }
 
+/// Copy our stdin to a hijacked connection and its output to our stdout (raw with a terminal,
+/// demultiplexed without) until it ends; SIGWINCH resizes through `resize_path`; ctrl-p
+/// ctrl-q detaches (returns true).
+fn pump(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    io: berth_client::Hijacked,
+    tty: bool,
+    resize_path: &str,
+) -> Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut input, mut output) = tokio::io::split(io);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let det = detached.clone();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        let mut last = 0u8;
+        loop {
+            match std::io::stdin().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tty {
+                        for b in &buf[..n] {
+                            if last == 0x10 && *b == 0x11 {
+                                det.store(true, std::sync::atomic::Ordering::SeqCst);
+                                let _ = tx.blocking_send(None);
+                                return;
+                            }
+                            last = *b;
+                        }
+                    }
+                    if tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let c2 = c.clone();
+    let resize_path = resize_path.to_owned();
+    rt.block_on(async move {
+        let det = detached.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                match m {
+                    Some(d) => {
+                        if output.write_all(&d).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        // Half-close: the other side sees the end of its stdin.
+                        let _ = output.shutdown().await;
+                        return;
+                    }
+                }
+            }
+        });
+        if tty {
+            tokio::spawn(async move {
+                let Ok(mut sig) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+                else {
+                    return;
+                };
+                while sig.recv().await.is_some() {
+                    if let Some((h, w)) = term_size() {
+                        let _ = c2
+                            .json(Method::POST, &format!("{resize_path}?h={h}&w={w}"), None)
+                            .await;
+                    }
+                }
+            });
+        }
+        let mut d = Demux::default();
+        let mut buf = vec![0u8; 32 << 10];
+        loop {
+            if det.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let n = tokio::select! {
+                r = input.read(&mut buf) => r.unwrap_or(0),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => continue,
+            };
+            if n == 0 {
+                break;
+            }
+            if tty {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&buf[..n]);
+                let _ = o.flush();
+            } else {
+                d.push(&buf[..n], write_stream);
+            }
+        }
+        writer.abort();
+        Ok::<bool, anyhow::Error>(det.load(std::sync::atomic::Ordering::SeqCst))
+    })
+}
+
 /// `run -i`/`-it`: stdin goes to the container over the hijacked attach connection, output
 /// comes back raw (with a terminal) or multiplexed; ctrl-p ctrl-q detaches.
 fn run_interactive(
@@ -1015,7 +1146,6 @@ fn run_interactive(
     id: &str,
     a: &CreateArgs,
 ) -> Result<i32> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let io = rt.block_on(c.hijack(
         Method::POST,
         &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
@@ -1051,110 +1181,14 @@ fn run_interactive(
     } else {
         RawMode(None)
     };
-    let (mut input, mut output) = tokio::io::split(io);
-    // stdin → the container (a thread: reading stdin blocks); ctrl-p ctrl-q detaches.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
-    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let det = detached.clone();
-    let tty = a.tty;
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut buf = [0u8; 4096];
-        let mut last = 0u8;
-        loop {
-            match std::io::stdin().read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = tx.blocking_send(None);
-                    return;
-                }
-                Ok(n) => {
-                    if tty {
-                        for b in &buf[..n] {
-                            if last == 0x10 && *b == 0x11 {
-                                det.store(true, std::sync::atomic::Ordering::SeqCst);
-                                let _ = tx.blocking_send(None);
-                                return;
-                            }
-                            last = *b;
-                        }
-                    }
-                    if tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    let c2 = c.clone();
-    let id2 = id.to_owned();
-    let code = rt.block_on(async move {
-        let det = detached.clone();
-        let writer = tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                match m {
-                    Some(d) => {
-                        if output.write_all(&d).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => {
-                        // Half-close: the container sees the end of its stdin.
-                        let _ = output.shutdown().await;
-                        return;
-                    }
-                }
-            }
-        });
-        if tty {
-            let c3 = c2.clone();
-            let id3 = id2.clone();
-            tokio::spawn(async move {
-                let Ok(mut sig) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-                else {
-                    return;
-                };
-                while sig.recv().await.is_some() {
-                    if let Some((h, w)) = term_size() {
-                        let _ = c3
-                            .json(
-                                Method::POST,
-                                &format!("/containers/{id3}/resize?h={h}&w={w}"),
-                                None,
-                            )
-                            .await;
-                    }
-                }
-            });
-        }
-        let mut d = Demux::default();
-        let mut buf = vec![0u8; 32 << 10];
-        loop {
-            if det.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
-            let n = tokio::select! {
-                r = input.read(&mut buf) => r.unwrap_or(0),
-                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => continue,
-            };
-            if n == 0 {
-                break;
-            }
-            if tty {
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&buf[..n]);
-                let _ = o.flush();
-            } else {
-                d.push(&buf[..n], write_stream);
-            }
-        }
-        writer.abort();
-        if det.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok::<i32, anyhow::Error>(0);
-        }
-        let v = berth_client::body_json(waited).await?;
-        Ok(v["StatusCode"].as_i64().unwrap_or(125) as i32)
-    })?;
+    let resize_path = format!("/containers/{id}/resize");
+    let detached = pump(rt, c, io, a.tty, &resize_path)?;
+    let code = if detached {
+        0
+    } else {
+        let v = rt.block_on(berth_client::body_json(waited))?;
+        v["StatusCode"].as_i64().unwrap_or(125) as i32
+    };
     drop(raw);
     Ok(code)
 }

@@ -25,6 +25,8 @@ pub struct ExecSession {
     pub running: bool,
     pub exit_code: Option<i64>,
     pub pid: i64,
+    /// The terminal's master side, for `exec -t` (resizes go there).
+    pub pty: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// A container's health (in memory: it starts again from "starting" after a daemon restart).
@@ -1071,6 +1073,7 @@ impl Containers {
                     running: false,
                     exit_code: None,
                     pid: 0,
+                    pty: None,
                 };
                 let start = now_rfc3339();
                 let (code, output) = match me.exec_command(&session) {
@@ -1192,11 +1195,6 @@ impl Containers {
         if body["Cmd"].as_array().is_none_or(|c| c.is_empty()) {
             return Err(Error::InvalidParameter("No exec command specified".into()));
         }
-        if body["Tty"].as_bool() == Some(true) || body["AttachStdin"].as_bool() == Some(true) {
-            return Err(Error::NotImplemented(
-                "exec with a terminal or stdin is not supported yet".into(),
-            ));
-        }
         let exec_id = random_hex(32);
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(
             exec_id.clone(),
@@ -1207,6 +1205,7 @@ impl Containers {
                 running: false,
                 exit_code: None,
                 pid: 0,
+                pty: None,
             },
         );
         Ok(exec_id)
@@ -1232,6 +1231,28 @@ impl Containers {
         }
     }
 
+    /// Set an exec session's terminal size.
+    pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let s = self.exec_get(exec_id)?;
+        if let Some(m) = &s.pty {
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: TIOCSWINSZ on the exec's pty master with a valid winsize.
+            unsafe {
+                libc::ioctl(
+                    std::os::fd::AsRawFd::as_raw_fd(m.as_ref()),
+                    libc::TIOCSWINSZ,
+                    &ws,
+                )
+            };
+        }
+        Ok(())
+    }
+
     /// The `berth runtime exec` command line for a session (run by the daemon as a child
     /// process: joining a container's namespaces needs a single-threaded process).
     pub fn exec_command(&self, s: &ExecSession) -> Result<std::process::Command> {
@@ -1254,6 +1275,15 @@ impl Containers {
         if c["Privileged"].as_bool() == Some(true) {
             for cap in ALL_CAPS {
                 cmd.arg("--cap").arg(cap);
+            }
+        }
+        if c["Tty"].as_bool() == Some(true) {
+            cmd.arg("-t");
+            if !c["Env"].as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.starts_with("TERM=")))
+            }) {
+                cmd.arg("-e").arg("TERM=xterm");
             }
         }
         cmd.arg(&s.container).arg("--");

@@ -1034,3 +1034,54 @@ fn storage_quota_limits_the_writable_layer() {
     assert_eq!(r.code, 125);
     assert!(r.err.contains("Unknown option colour"), "{}", r.err);
 }
+
+#[test]
+fn exec_with_a_terminal_and_with_stdin() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "100"]);
+    for cli in ["berth", "docker"] {
+        let mut cmd = if cli == "berth" {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+            c.env("BERTH_HOST", env.daemon.host());
+            c
+        } else {
+            let mut c = Command::new(docker_bin());
+            c.env("DOCKER_HOST", env.daemon.host());
+            c
+        };
+        cmd.args(["exec", "-it", "box", "sh"]);
+        let (out, code) = under_pty(
+            &mut cmd,
+            40,
+            120,
+            b"echo in-$((6*7)); stty size; exit 5\r",
+            1000,
+        );
+        assert_eq!(code, 5, "{cli}: {out}");
+        assert!(
+            out.contains("in-42") && out.contains("40 120"),
+            "{cli}: {out}"
+        );
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", env.daemon.host())
+        .args(["exec", "-i", "box", "sh", "-c", "cat; exit 3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("exec -i");
+    {
+        use std::io::Write;
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"piped through\n")
+            .expect("write");
+    }
+    let o = c.wait_with_output().expect("wait");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(3), "piped through\n")
+    );
+    env.ok(&["rm", "-f", "box"]);
+}
