@@ -92,6 +92,22 @@ impl Client {
         Ok(())
     }
 
+    /// A new HTTP/1.1 connection to the daemon (upgradable, for hijacked streams).
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<BoxBody>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|_| Error::Connect {
+                host: self.host.clone(),
+            })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(other)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        Ok(sender)
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -99,17 +115,7 @@ impl Client {
         headers: Option<&[(&str, String)]>,
         body: BoxBody,
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|_| Error::Connect {
-                host: self.host.clone(),
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(other)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut sender = self.connect().await?;
         let uri = if path == "/_ping" {
             path.to_owned()
         } else {
@@ -141,12 +147,7 @@ impl Client {
         let res = self.send(method, path, Some(headers), body).await?;
         let status = res.status().as_u16();
         if status >= 400 {
-            let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-            return Err(Error::Api { status, message });
+            return Err(api_error(res).await);
         }
         Ok(res)
     }
@@ -227,6 +228,20 @@ impl Client {
         }
         out.flush().map_err(other)
     }
+}
+
+/// The daemon's `{"message": …}` error (or its body as text) with the status.
+async fn api_error(res: Response<Incoming>) -> Error {
+    let status = res.status().as_u16();
+    let bytes = match res.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return other(e),
+    };
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+    Error::Api { status, message }
 }
 
 fn version_lt(a: &str, b: &str) -> bool {
@@ -389,17 +404,7 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Hijacked> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|_| Error::Connect {
-                host: self.host.clone(),
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(other)?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
+        let mut sender = self.connect().await?;
         let b = match body {
             Some(v) => full(serde_json::to_vec(v).map_err(other)?),
             None => empty(),
@@ -414,14 +419,8 @@ impl Client {
             .body(b)
             .map_err(other)?;
         let res = sender.send_request(req).await.map_err(other)?;
-        let status = res.status().as_u16();
-        if status != 101 {
-            let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-            return Err(Error::Api { status, message });
+        if res.status().as_u16() != 101 {
+            return Err(api_error(res).await);
         }
         let up = hyper::upgrade::on(res).await.map_err(other)?;
         Ok(TokioIo::new(up))

@@ -715,12 +715,7 @@ impl Containers {
         let mut rec = self.record(id)?;
         let dir = self.dir_of(id);
         let rootfs = dir.join("rootfs");
-        let chains: Vec<Digest> = rec["ChainIds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
-            .collect();
+        let chains = chains_of(&rec);
         ensure_quota_mounted(&dir)?;
         // A stale shim.json (its shim was killed) would read as "running" once a new shim
         // takes its pid; exit.json stays until the new shim runs (state reads shim.json first).
@@ -1352,7 +1347,7 @@ impl Containers {
             if self.state(&id)?.running() || self.state(&id)?.status == "paused" {
                 continue;
             }
-            freed += du(&self.dir_of(&id).join("upper"));
+            freed += berth_image::snapshot::du(&self.dir_of(&id).join("upper/"));
             self.remove(&id, false)?;
             gone.push(id);
         }
@@ -1866,6 +1861,16 @@ fn start_error(e: &str) -> Error {
     Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
 }
 
+/// The chain ids of a container's image layers, bottom first.
+pub(crate) fn chains_of(rec: &Value) -> Vec<Digest> {
+    rec["ChainIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
+        .collect()
+}
+
 /// `64m`, `1g`, `1073741824` → bytes (binary units, as Docker's storage-opt).
 fn parse_size(v: &str) -> Option<u64> {
     let l = v.trim().to_lowercase();
@@ -1978,22 +1983,6 @@ fn run_with_timeout(cmd: &mut std::process::Command, timeout: Duration) -> (i64,
             }
         }
     }
-}
-
-/// Bytes of regular files under `dir`.
-fn du(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
-                _ => {}
-            }
-        }
-    }
-    total
 }
 
 /// `user`, `uid`, `user:group`, `uid:gid` → numeric ids, names looked up in the container's

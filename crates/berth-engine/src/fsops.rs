@@ -63,12 +63,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 impl Containers {
     fn lower_dirs(&self, images: &Images, id: &str) -> Result<Vec<PathBuf>> {
         let rec = self.record(id)?;
-        Ok(rec["ChainIds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
-            .map(|c| images.layers().path(&c))
+        Ok(crate::containers::chains_of(&rec)
+            .iter()
+            .map(|c| images.layers().path(c))
             .collect())
     }
 
@@ -111,12 +108,7 @@ impl Containers {
             return f(&dir.join("rootfs"));
         }
         let rec = self.record(id)?;
-        let chains: Vec<Digest> = rec["ChainIds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().and_then(|c| Digest::parse(c).ok()))
-            .collect();
+        let chains = crate::containers::chains_of(&rec);
         let mnt = dir.join(format!("rootfs-tmp-{}", std::process::id()));
         // The overlay's work directory must share the upper layer's filesystem (the quota's).
         let work_base = std::fs::canonicalize(dir.join("work"))

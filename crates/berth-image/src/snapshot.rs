@@ -144,7 +144,7 @@ impl Layers {
 }
 
 /// Bytes of regular files under `dir` (not following symlinks).
-fn du(dir: &Path) -> u64 {
+pub fn du(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
