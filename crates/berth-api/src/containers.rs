@@ -96,6 +96,16 @@ pub async fn route(
                         Err(r) => r,
                     }
                 }
+                (&Method::POST, "update") => {
+                    let v = match crate::system::body_json(body).await {
+                        Ok(v) => v,
+                        Err(r) => return r,
+                    };
+                    match blocking(move || e.containers.update(&id, &v)).await {
+                        Ok(()) => json(&json!({"Warnings": []})),
+                        Err(r) => r,
+                    }
+                }
                 (&Method::POST, "rename") => {
                     let name = ctx.q("name").unwrap_or_default().to_owned();
                     match blocking(move || e.containers.rename(&id, &name)).await {

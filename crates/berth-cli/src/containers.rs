@@ -1784,3 +1784,80 @@ pub fn commit(g: &Global, a: CommitArgs) -> Result<i32> {
     println!("{}", v["Id"].as_str().unwrap_or_default());
     Ok(0)
 }
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn update(g: &Global, a: UpdateArgs) -> Result<i32> {
+    let mut body = json!({});
+    if let Some(m) = &a.memory {
+        body["Memory"] = json!(ram_in_bytes("-m, --memory", m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        body["MemorySwap"] = json!(if m == "-1" {
+            -1
+        } else {
+            ram_in_bytes("--memory-swap", m)?
+        });
+    }
+    if let Some(cpus) = &a.cpus {
+        let n: f64 = cpus
+            .parse()
+            .map_err(|_| anyhow!("invalid argument \"{cpus}\" for \"--cpus\" flag"))?;
+        body["NanoCpus"] = json!((n * 1e9) as i64);
+    }
+    if let Some(s) = a.cpu_shares {
+        body["CpuShares"] = json!(s);
+    }
+    if let Some(p) = a.pids_limit {
+        body["PidsLimit"] = json!(p);
+    }
+    if let Some(r) = &a.restart {
+        let (name, max) = match r.split_once(':') {
+            Some((n, m)) => (
+                n,
+                m.parse::<i64>()
+                    .map_err(|_| anyhow!("invalid restart policy {r}"))?,
+            ),
+            None => (r.as_str(), 0),
+        };
+        body["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": max});
+    }
+    let (rt, c) = connect(g)?;
+    let mut code = 0;
+    for n in &a.containers {
+        match rt.block_on(c.json(
+            Method::POST,
+            &format!("/containers/{n}/update"),
+            Some(&body),
+        )) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{}", crate::describe(&e.into()));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

@@ -170,6 +170,8 @@ enum Cmd {
     Cp(containers::CpArgs),
     /// Create a new image from a container's changes
     Commit(containers::CommitArgs),
+    /// Update configuration of one or more containers
+    Update(containers::UpdateArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -301,6 +303,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Export(a) => containers::export(g, a),
         Cmd::Cp(a) => containers::cp(g, a),
         Cmd::Commit(a) => containers::commit(g, a),
+        Cmd::Update(a) => containers::update(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

@@ -1292,6 +1292,47 @@ impl Containers {
         berth_runtime::state::Root::new(&self.runtime_root)
     }
 
+    /// `update`: new resource limits (and restart policy) for a container, applied live when
+    /// it runs and kept for its next start.
+    pub fn update(&self, id: &str, changes: &Value) -> Result<()> {
+        let mut rec = self.record(id)?;
+        let allowed = [
+            "Memory",
+            "MemorySwap",
+            "MemoryReservation",
+            "NanoCpus",
+            "CpuShares",
+            "CpuQuota",
+            "CpuPeriod",
+            "CpusetCpus",
+            "CpusetMems",
+            "PidsLimit",
+            "RestartPolicy",
+            "BlkioWeight",
+        ];
+        for (k, v) in changes.as_object().into_iter().flatten() {
+            if !allowed.contains(&k.as_str()) {
+                continue;
+            }
+            // Docker's clients send zero for "unchanged".
+            if v.is_null() || v == 0 || v == "" {
+                continue;
+            }
+            rec["HostConfig"][k.as_str()] = v.clone();
+        }
+        let mut spec = berth_runtime::spec::default_spec();
+        apply_host_config(&mut spec, &rec["HostConfig"])?;
+        if self.state(id)?.running() {
+            berth_runtime::container::update(&self.runtime_root(), id, &spec["linux"]["resources"])
+                .map_err(|e| {
+                    Error::InvalidParameter(format!("Cannot update container {id}: {e}"))
+                })?;
+        }
+        self.save_record(id, &rec)?;
+        self.emit(id, "update", &[]);
+        Ok(())
+    }
+
     /// `pause` / `unpause` (the freezer).
     pub fn pause(&self, id: &str, frozen: bool) -> Result<()> {
         let st = self.state(id)?;

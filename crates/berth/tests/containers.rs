@@ -183,7 +183,7 @@ fn detached_containers_list_log_stop_and_remove() {
 fn containers_survive_a_daemon_killed_with_sigkill() {
     let mut env = Env::new();
     let mut ids = Vec::new();
-    for i in 0..3 {
+    for i in 0..10 {
         let id = env.ok(&[
             "run",
             "-d",
@@ -1084,4 +1084,45 @@ fn exec_with_a_terminal_and_with_stdin() {
         (Some(3), "piped through\n")
     );
     env.ok(&["rm", "-f", "box"]);
+}
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "100",
+    ]);
+    assert_eq!(
+        env.ok(&[
+            "update",
+            "-m",
+            "128m",
+            "--memory-swap",
+            "256m",
+            "--pids-limit",
+            "50",
+            "upd"
+        ]),
+        "upd\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "exec",
+            "upd",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/pids/pids.max"
+        ]),
+        "134217728\n50\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "upd"
+        ]),
+        "134217728 50\n"
+    );
+    env.ok(&["rm", "-f", "upd"]);
 }
