@@ -934,6 +934,12 @@ impl Containers {
             "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
             "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
             "Devices": [], "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": null, "Ulimits": [],
+            "KernelMemory": 0, "KernelMemoryTCP": 0, "CpuCount": 0, "CpuPercent": 0,
+            "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+            "BlkioDeviceWriteIOps": [], "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+            "DeviceCgroupRules": null, "DeviceRequests": null, "MemorySwappiness": null,
+            "OomKillDisable": false, "ConsoleSize": [0, 0], "Annotations": null,
             "MaskedPaths": berth_runtime::spec::MASKED_PATHS, "ReadonlyPaths": berth_runtime::spec::READONLY_PATHS,
         });
         if let (Some(h), Some(given)) = (host_config.as_object_mut(), rec["HostConfig"].as_object())

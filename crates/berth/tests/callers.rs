@@ -479,6 +479,78 @@ fn docker_runs_containers_with_berth_runtime() {
     assert!(ids("berth-data").starts_with("sha256:"));
     let o = berth("from-docker", &["history", "-q", "busybox"]);
     assert!(o.status.success(), "{}", text(&o));
+
+    // Container inspect shapes: every field dockerd sends, Berth sends too (clients index
+    // them directly). The same docker CLI asks both daemons for the same container.
+    let o = docker(&[
+        "create",
+        "--name",
+        "shape",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1",
+    ]);
+    assert!(o.status.success(), "docker create: {}", text(&o));
+    let theirs: serde_json::Value =
+        serde_json::from_slice(&docker(&["inspect", "shape"]).stdout).expect("dockerd inspect");
+    let berth_host = daemons
+        .iter()
+        .find(|(r, _)| *r == "from-docker")
+        .map(|(_, d)| d.host())
+        .expect("daemon");
+    let via_berth = |args: &[&str]| {
+        Command::new("docker")
+            .env("DOCKER_HOST", &berth_host)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+    };
+    let o = via_berth(&[
+        "create",
+        "--name",
+        "shape",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1",
+    ]);
+    assert!(
+        o.status.success(),
+        "docker create through Berth: {}",
+        text(&o)
+    );
+    let ours: serde_json::Value =
+        serde_json::from_slice(&via_berth(&["inspect", "shape"]).stdout).expect("berth inspect");
+    let mut missing = Vec::new();
+    for section in [
+        "",
+        "State",
+        "Config",
+        "HostConfig",
+        "NetworkSettings",
+        "GraphDriver",
+    ] {
+        let (t, o) = if section.is_empty() {
+            (&theirs[0], &ours[0])
+        } else {
+            (&theirs[0][section], &ours[0][section])
+        };
+        for k in t.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if o.get(k).is_none() {
+                missing.push(format!("{section}.{k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "fields dockerd sends and Berth does not: {missing:?}"
+    );
+    let _ = via_berth(&["rm", "shape"]);
+    let _ = docker(&["rm", "shape"]);
     drop(sb);
     let _ = child.wait();
 }
