@@ -1,6 +1,6 @@
 //! `/containers/…`
 
-use std::io::{BufRead, Seek};
+use std::io::BufRead;
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -448,28 +448,81 @@ async fn logs(
             );
         }
     }
+    let since = ctx
+        .q("since")
+        .and_then(crate::system::api_time)
+        .filter(|t| *t > 0);
+    let until = ctx
+        .q("until")
+        .and_then(crate::system::api_time)
+        .filter(|t| *t > 0);
+    let rotated = if attach {
+        Vec::new()
+    } else {
+        e.containers.rotated_logs(&id)
+    };
     // Opened now and kept open: the output stays readable even if the container (and its
     // log) is removed right after it exits (`--rm`).
     let mut reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
     std::thread::spawn(move || {
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
-        // --tail: start at the last N entries.
-        if let (Some(n), Some(r)) = (tail, reader.as_mut()) {
-            let data = std::fs::read(&path).unwrap_or_default();
-            let ends: Vec<usize> = data
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1)
-                .collect();
-            let pos = if n == 0 {
-                data.len()
-            } else if ends.len() > n {
-                ends[ends.len() - n - 1]
+        // One json-file entry → a frame (or raw bytes for a terminal), if it passes the
+        // stream and time filters.
+        let render = |line: &str| -> Option<Vec<u8>> {
+            let v = serde_json::from_str::<Value>(line).ok()?;
+            let stream = if v["stream"] == "stderr" { 2 } else { 1 };
+            if (stream == 1 && !stdout) || (stream == 2 && !stderr) {
+                return None;
+            }
+            let t = v["time"].as_str().unwrap_or_default();
+            if since.is_some() || until.is_some() {
+                let secs = berth_engine::time::parse_rfc3339(t).unwrap_or(0);
+                if since.is_some_and(|s| secs < s) || until.is_some_and(|u| secs >= u) {
+                    return None;
+                }
+            }
+            let mut payload = String::new();
+            if timestamps {
+                payload.push_str(t);
+                payload.push(' ');
+            }
+            payload.push_str(v["log"].as_str().unwrap_or_default());
+            Some(if tty {
+                payload.into_bytes()
             } else {
-                0
-            };
-            let _ = r.seek(std::io::SeekFrom::Start(pos as u64));
+                frame(stream, payload.as_bytes())
+            })
+        };
+        // What is already written: rotated files (oldest first), then the current one; `--tail`
+        // counts entries over all of them.
+        let mut history: Vec<String> = Vec::new();
+        for p in &rotated {
+            history.extend(
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+        if let Some(r) = reader.as_mut() {
+            let mut line = String::new();
+            while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                if !line.ends_with('\n') {
+                    // An entry being written: leave it for the follow loop.
+                    let back = line.len() as i64;
+                    let _ = r.seek_relative(-back);
+                    break;
+                }
+                history.push(std::mem::take(&mut line));
+            }
+        }
+        let skip = tail.map_or(0, |n| history.len().saturating_sub(n));
+        for l in &history[skip..] {
+            if let Some(b) = render(l) {
+                if !send(b) {
+                    return;
+                }
+            }
         }
         let mut partial = String::new();
         let mut backoff = Backoff::new();
@@ -488,32 +541,24 @@ async fn logs(
                     match r.read_line(&mut partial) {
                         Ok(n) if n > 0 && partial.ends_with('\n') => {
                             let line = std::mem::take(&mut partial);
-                            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                                continue;
-                            };
-                            let stream = if v["stream"] == "stderr" { 2 } else { 1 };
-                            if (stream == 1 && !stdout) || (stream == 2 && !stderr) {
-                                continue;
-                            }
-                            let mut payload = String::new();
-                            if timestamps {
-                                payload.push_str(v["time"].as_str().unwrap_or_default());
-                                payload.push(' ');
-                            }
-                            payload.push_str(v["log"].as_str().unwrap_or_default());
-                            // A terminal's output is one raw stream, not multiplexed.
-                            let bytes = if tty {
-                                payload.into_bytes()
-                            } else {
-                                frame(stream, payload.as_bytes())
-                            };
-                            if !send(bytes) {
-                                return;
+                            if let Some(b) = render(&line) {
+                                if !send(b) {
+                                    return;
+                                }
                             }
                         }
                         // The end, or an entry still being written (kept in `partial`).
                         Ok(_) | Err(_) => break,
                     }
+                }
+            }
+            // Rotated under us: continue with the new file.
+            if let (Some(r), Ok(now)) = (reader.as_ref(), std::fs::metadata(&path)) {
+                use std::os::unix::fs::MetadataExt;
+                if r.get_ref().metadata().is_ok_and(|m| m.ino() != now.ino()) && partial.is_empty()
+                {
+                    reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
+                    continue;
                 }
             }
             let done = match status {

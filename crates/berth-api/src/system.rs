@@ -203,7 +203,7 @@ pub async fn auth(ctx: &Ctx, body: Body) -> Response {
 }
 
 /// Unix seconds from an API time parameter: seconds (fractions allowed) or RFC 3339.
-fn api_time(v: &str) -> Option<i64> {
+pub(crate) fn api_time(v: &str) -> Option<i64> {
     v.split('.')
         .next()
         .and_then(|s| s.parse::<i64>().ok())

@@ -145,6 +145,12 @@ pub struct CreateArgs {
     /// Storage driver options for the container (size=64m: a quota for its writable layer)
     #[arg(long)]
     storage_opt: Vec<String>,
+    /// Logging driver for the container (json-file)
+    #[arg(long)]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long)]
+    log_opt: Vec<String>,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -275,6 +281,16 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     }
     hc["Tmpfs"] = Value::Object(tmpfs);
     hc["Binds"] = json!(a.volume);
+    let mut log_cfg = serde_json::Map::new();
+    for o in &a.log_opt {
+        let (k, v) = o.split_once('=').ok_or_else(|| {
+            anyhow!(
+                "invalid argument \"{o}\" for \"--log-opt\" flag: invalid key value pair format"
+            )
+        })?;
+        log_cfg.insert(k.to_owned(), json!(v));
+    }
+    hc["LogConfig"] = json!({"Type": a.log_driver.clone().unwrap_or_else(|| "json-file".into()), "Config": log_cfg});
     if !a.storage_opt.is_empty() {
         let mut so = serde_json::Map::new();
         for o in &a.storage_opt {
@@ -755,12 +771,26 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs ("all")
     #[arg(short = 'n', long, default_value = "all")]
     tail: String,
+    /// Show logs since timestamp (Unix seconds, RFC 3339) or relative (42m)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (Unix seconds, RFC 3339) or relative (42m)
+    #[arg(long)]
+    until: Option<String>,
     container: String,
 }
 
 pub fn logs(g: &Global, a: LogsArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
+    let since = a.since.as_deref().map(time_flag);
+    let until = a.until.as_deref().map(time_flag);
     let mut q = vec![("stdout", "1"), ("stderr", "1"), ("tail", a.tail.as_str())];
+    if let Some(s) = &since {
+        q.push(("since", s));
+    }
+    if let Some(u) = &until {
+        q.push(("until", u));
+    }
     if a.follow {
         q.push(("follow", "1"));
     }

@@ -460,6 +460,29 @@ impl Containers {
                 "can't create 'AutoRemove' container with restart policy".into(),
             ));
         }
+        let lc = &host_config["LogConfig"];
+        match lc["Type"].as_str().unwrap_or("") {
+            "" | "json-file" => {}
+            other => {
+                return Err(Error::InvalidParameter(format!(
+                    "logging driver {other:?} is not supported (only json-file)"
+                )));
+            }
+        }
+        for (k, v) in lc["Config"].as_object().into_iter().flatten() {
+            let ok = match k.as_str() {
+                "max-size" => v.as_str().and_then(parse_size).is_some_and(|n| n > 0),
+                "max-file" => v
+                    .as_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|n| n > 0),
+                "compress" | "labels" | "env" | "tag" => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(Error::InvalidParameter(format!("invalid log opt {k}={v}")));
+            }
+        }
         // Bad host settings fail the create, as with dockerd (nothing is written yet).
         apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
         let rec = json!({
@@ -767,6 +790,7 @@ impl Containers {
                     .filter(|t| *t)
                     .map(|_| "--stdin"),
             )
+            .args(log_args(&rec["HostConfig"]["LogConfig"]))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -916,6 +940,28 @@ impl Containers {
 
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir_of(id).join(format!("{id}-json.log"))
+    }
+
+    /// The rotated logs, oldest first (`…-json.log.N` … `.1`).
+    pub fn rotated_logs(&self, id: &str) -> Vec<PathBuf> {
+        let base = self.log_path(id);
+        let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(self.dir_of(id))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix(&format!("{id}-json.log."))?
+                    .parse::<u32>()
+                    .ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        let _ = base;
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.into_iter().map(|(_, p)| p).collect()
     }
 
     /// `GET /containers/{id}/json`
@@ -1906,6 +1952,20 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
 /// and "no such file" to exit 127, "permission denied" to 126).
 fn start_error(e: &str) -> Error {
     Error::InvalidParameter(format!("failed to create task for container: {e}: unknown"))
+}
+
+/// The shim's log rotation arguments from `--log-opt max-size=…,max-file=…`.
+fn log_args(lc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(sz) = lc["Config"]["max-size"].as_str().and_then(parse_size) {
+        out.push("--log-max-size".to_owned());
+        out.push(sz.to_string());
+        if let Some(n) = lc["Config"]["max-file"].as_str() {
+            out.push("--log-max-file".to_owned());
+            out.push(n.to_owned());
+        }
+    }
+    out
 }
 
 /// The chain ids of a container's image layers, bottom first.

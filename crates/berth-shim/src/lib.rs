@@ -25,6 +25,8 @@ struct Args {
     attempt: String,
     tty: bool,
     stdin: bool,
+    log_max_size: Option<u64>,
+    log_max_file: u32,
 }
 
 fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
@@ -32,6 +34,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
     let (mut id, mut bundle, mut root, mut dir, mut rootfs) = (None, None, None, None, None);
     let mut attempt = String::new();
     let (mut tty, mut stdin) = (false, false);
+    let (mut log_max_size, mut log_max_file) = (None, 1u32);
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -46,6 +49,12 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
             Some("--rootfs") => rootfs = Some(val()?),
             Some("--attempt") => attempt = val()?.display().to_string(),
             Some("--tty") => tty = true,
+            Some("--log-max-size") => {
+                log_max_size = val()?.to_str().and_then(|v| v.parse().ok());
+            }
+            Some("--log-max-file") => {
+                log_max_file = val()?.to_str().and_then(|v| v.parse().ok()).unwrap_or(1);
+            }
             Some("--stdin") => stdin = true,
             _ => return Err(format!("unknown argument {}", a.to_string_lossy())),
         }
@@ -59,6 +68,8 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
         attempt,
         tty,
         stdin,
+        log_max_size,
+        log_max_file,
     })
 }
 
@@ -193,11 +204,7 @@ fn run(a: &Args) -> Result<(), String> {
     // The previous run's exit is history now (state reads shim.json first meanwhile).
     let _ = std::fs::remove_file(a.dir.join("exit.json"));
     let log_path = a.dir.join(format!("{}-json.log", a.id));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("open {}: {e}", log_path.display()))?;
+    let log = LogWriter::open(log_path, a.log_max_size, a.log_max_file)?;
     serve(outputs, stdin_w, pty, listener, log);
     let code = container::wait_exit(created.pid).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&sock_path);
@@ -226,6 +233,65 @@ pub fn short_path(dir: &Path, name: &str) -> Result<(PathBuf, OwnedFd), String> 
         PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd())),
         fd,
     ))
+}
+
+/// The json-file log with Docker's rotation (`max-size`, `max-file`): when the file reaches
+/// the size, `log.N-1` → `log.N`, …, `log` → `log.1`, and a new `log` starts.
+pub struct LogWriter {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    max_size: Option<u64>,
+    max_file: u32,
+}
+
+impl LogWriter {
+    fn open(path: PathBuf, max_size: Option<u64>, max_file: u32) -> Result<LogWriter, String> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("open {}: {e}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogWriter {
+            path,
+            file,
+            size,
+            max_size,
+            max_file: max_file.max(1),
+        })
+    }
+
+    fn write(&mut self, entry: &[u8]) {
+        let _ = self.file.write_all(entry);
+        self.size += entry.len() as u64;
+        if self.max_size.is_some_and(|m| self.size >= m) {
+            self.rotate();
+        }
+    }
+
+    fn rotate(&mut self) {
+        let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        if self.max_file <= 1 {
+            // Only one file: start it again.
+            let _ = self.file.set_len(0);
+            self.size = 0;
+            return;
+        }
+        let _ = std::fs::remove_file(name(self.max_file - 1));
+        for n in (1..self.max_file - 1).rev() {
+            let _ = std::fs::rename(name(n), name(n + 1));
+        }
+        let _ = std::fs::rename(&self.path, name(1));
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            self.file = f;
+            self.size = 0;
+        }
+    }
 }
 
 /// Control messages on the attach socket: `[kind][len: u32 BE][payload]`.
@@ -257,7 +323,7 @@ fn serve(
     mut stdin_w: Option<OwnedFd>,
     pty: Option<OwnedFd>,
     listener: std::os::unix::net::UnixListener,
-    mut log: std::fs::File,
+    mut log: LogWriter,
 ) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::io::Read;
@@ -265,7 +331,7 @@ fn serve(
     let mut pending: Vec<Vec<u8>> = vec![Vec::new(); open.len()];
     let mut clients: Vec<Client> = Vec::new();
     let mut buf = vec![0u8; 32 << 10];
-    let emit = |log: &mut std::fs::File, stream: &str, line: &[u8]| {
+    let emit = |log: &mut LogWriter, stream: &str, line: &[u8]| {
         let entry = serde_json::json!({
             "log": String::from_utf8_lossy(line),
             "stream": stream,
@@ -273,7 +339,7 @@ fn serve(
         });
         let mut b = entry.to_string().into_bytes();
         b.push(b'\n');
-        let _ = log.write_all(&b);
+        log.write(&b);
     };
     while open.iter().any(Option::is_some) {
         // Poll: outputs, then the listener, then clients.

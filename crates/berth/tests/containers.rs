@@ -1126,3 +1126,68 @@ fn update_changes_limits_of_a_running_container() {
     );
     env.ok(&["rm", "-f", "upd"]);
 }
+
+#[test]
+fn logs_rotate_and_filter_by_time() {
+    let env = Env::new();
+    // ~100 bytes per entry, rotation at 2 KiB, three files at most.
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let logs = env.ok(&["logs", "chatty"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(
+        lines.len() < 200 && lines.len() > 20,
+        "rotation dropped the oldest: {}",
+        lines.len()
+    );
+    assert_eq!(lines.last(), Some(&"line-199"));
+    let n: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("line-")?.parse().ok())
+        .collect();
+    assert!(
+        n.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order across the rotated files"
+    );
+    let files = std::fs::read_dir(env.daemon.dir.join("data/containers"))
+        .expect("containers")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .filter(|f| f.file_name().to_string_lossy().contains("-json.log"))
+        .count();
+    assert_eq!(files, 3, "max-file=3");
+    assert_eq!(
+        env.ok(&["logs", "--tail", "2", "chatty"]),
+        "line-198\nline-199\n"
+    );
+    let future = (berth_units::now() + 3600).to_string();
+    assert_eq!(env.ok(&["logs", "--since", &future, "chatty"]), "");
+    assert_eq!(
+        env.ok(&["logs", "--until", &future, "chatty"]),
+        env.ok(&["logs", "chatty"])
+    );
+    assert_eq!(
+        env.ok(&["logs", "--until", "1h", "chatty"]),
+        "",
+        "until an hour ago: nothing"
+    );
+    let r = env.berth(&["run", "--rm", "--log-driver", "syslog", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err.contains("logging driver \"syslog\" is not supported"),
+        "{}",
+        r.err
+    );
+}
