@@ -944,7 +944,6 @@ impl Containers {
 
     /// The rotated logs, oldest first (`…-json.log.N` … `.1`).
     pub fn rotated_logs(&self, id: &str) -> Vec<PathBuf> {
-        let base = self.log_path(id);
         let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(self.dir_of(id))
             .into_iter()
             .flatten()
@@ -959,8 +958,7 @@ impl Containers {
                 Some((n, e.path()))
             })
             .collect();
-        let _ = base;
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|x| std::cmp::Reverse(x.0));
         out.into_iter().map(|(_, p)| p).collect()
     }
 
