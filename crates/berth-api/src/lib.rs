@@ -173,6 +173,7 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (&Method::GET, "/info") => system::info(&ctx),
         (&Method::POST, "/auth") => system::auth(&ctx, body).await,
         (&Method::GET, "/events") => system::events(&ctx).await,
+        (&Method::GET, "/system/df") => system::df(&ctx),
         (&Method::POST, "/commit") => containers::commit(&ctx).await,
         (_, p) if p.starts_with("/images/") => {
             images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await

@@ -269,3 +269,38 @@ pub async fn events(ctx: &Ctx) -> Response {
     )
         .into_response()
 }
+
+/// `GET /system/df`: images (with how many containers use them), containers (with the size of
+/// their writable layer), no volumes or build cache yet.
+pub fn df(ctx: &Ctx) -> Response {
+    let e = &ctx.engine;
+    let ids = e.containers.ids().unwrap_or_default();
+    let mut containers = Vec::new();
+    let mut users: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for id in &ids {
+        let Ok(mut s) = e.containers.summary(id) else {
+            continue;
+        };
+        let upper = e.containers.dir_of(id).join("upper/");
+        s["SizeRw"] = json!(berth_image::snapshot::du(&upper));
+        *users
+            .entry(s["ImageID"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+        containers.push(s);
+    }
+    let mut images = Vec::new();
+    let mut layers_size = 0u64;
+    for img in e.images.list().unwrap_or_default() {
+        let mut s = berth_engine::images::summary(&e.images, &img);
+        s["Containers"] = json!(users.get(&img.id).copied().unwrap_or(0));
+        layers_size += img.size;
+        images.push(s);
+    }
+    crate::json(&json!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }))
+}

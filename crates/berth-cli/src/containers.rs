@@ -1891,3 +1891,180 @@ pub fn update(g: &Global, a: UpdateArgs) -> Result<i32> {
     }
     Ok(code)
 }
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SystemCmd {
+    /// Show docker disk usage
+    Df,
+    /// Remove unused data (stopped containers, dangling images; with -a all unused images)
+    Prune(SystemPruneArgs),
+    /// Display system-wide information (as `info`)
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    match cmd {
+        SystemCmd::Df => {
+            let v = rt.block_on(c.get("/system/df"))?;
+            let f = |x: &Value| x.as_f64().unwrap_or(0.0);
+            let imgs = v["Images"].as_array().cloned().unwrap_or_default();
+            let active_imgs = imgs.iter().filter(|i| f(&i["Containers"]) > 0.0).count();
+            let img_size: f64 = imgs.iter().map(|i| f(&i["Size"])).sum();
+            let reclaim: f64 = imgs
+                .iter()
+                .filter(|i| f(&i["Containers"]) == 0.0)
+                .map(|i| f(&i["Size"]))
+                .sum();
+            let ctrs = v["Containers"].as_array().cloned().unwrap_or_default();
+            let active_ctrs = ctrs.iter().filter(|c| c["State"] == "running").count();
+            let ctr_size: f64 = ctrs.iter().map(|c| f(&c["SizeRw"])).sum();
+            let ctr_reclaim: f64 = ctrs
+                .iter()
+                .filter(|c| c["State"] != "running")
+                .map(|c| f(&c["SizeRw"]))
+                .sum();
+            let pct = |a: f64, b: f64| {
+                if b > 0.0 {
+                    (a / b * 100.0).round()
+                } else {
+                    0.0
+                }
+            };
+            let rows = vec![
+                vec![
+                    "TYPE".into(),
+                    "TOTAL".into(),
+                    "ACTIVE".into(),
+                    "SIZE".into(),
+                    "RECLAIMABLE".into(),
+                ],
+                vec![
+                    "Images".into(),
+                    imgs.len().to_string(),
+                    active_imgs.to_string(),
+                    crate::units::human_size(img_size),
+                    format!(
+                        "{} ({}%)",
+                        crate::units::human_size(reclaim),
+                        pct(reclaim, img_size)
+                    ),
+                ],
+                vec![
+                    "Containers".into(),
+                    ctrs.len().to_string(),
+                    active_ctrs.to_string(),
+                    crate::units::human_size(ctr_size),
+                    format!(
+                        "{} ({}%)",
+                        crate::units::human_size(ctr_reclaim),
+                        pct(ctr_reclaim, ctr_size)
+                    ),
+                ],
+                vec![
+                    "Local Volumes".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0B".into(),
+                    "0B".into(),
+                ],
+                vec![
+                    "Build Cache".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0B".into(),
+                    "0B".into(),
+                ],
+            ];
+            print!("{}", crate::units::table(&rows));
+            Ok(0)
+        }
+        SystemCmd::Prune(a) => {
+            if !a.force {
+                eprint!(
+                    "WARNING! This will remove:\n  - all stopped containers\n  - all {} images without at least one container associated to them\n\nAre you sure you want to continue? [y/N] ",
+                    if a.all { "" } else { "dangling" }
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+                    return Ok(0);
+                }
+            }
+            let cs = rt.block_on(c.json(Method::POST, "/containers/prune", None))?;
+            let filters = if a.all {
+                "{\"dangling\":[\"false\"]}"
+            } else {
+                "{}"
+            };
+            let is = rt.block_on(c.json(
+                Method::POST,
+                &format!("/images/prune{}", query(&[("filters", filters)])),
+                None,
+            ))?;
+            let gone = cs["ContainersDeleted"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !gone.is_empty() {
+                println!("Deleted Containers:");
+                for id in gone {
+                    println!("{}", id.as_str().unwrap_or_default());
+                }
+                println!();
+            }
+            let imgs = is["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+            if !imgs.is_empty() {
+                println!("Deleted Images:");
+                for item in imgs {
+                    if let Some(u) = item["Untagged"].as_str() {
+                        println!("untagged: {u}");
+                    }
+                    if let Some(d) = item["Deleted"].as_str() {
+                        println!("deleted: {d}");
+                    }
+                }
+                println!();
+            }
+            let total = cs["SpaceReclaimed"].as_f64().unwrap_or(0.0)
+                + is["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+            println!("Total reclaimed space: {}", crate::units::human_size(total));
+            Ok(0)
+        }
+        SystemCmd::Info => {
+            let v = rt.block_on(c.get("/info"))?;
+            println!("Server:");
+            for (k, label) in [
+                ("Containers", "Containers"),
+                ("ContainersRunning", " Running"),
+                ("ContainersPaused", " Paused"),
+                ("ContainersStopped", " Stopped"),
+                ("Images", "Images"),
+                ("ServerVersion", "Server Version"),
+                ("Driver", "Storage Driver"),
+                ("LoggingDriver", "Logging Driver"),
+                ("CgroupDriver", "Cgroup Driver"),
+                ("CgroupVersion", "Cgroup Version"),
+                ("DefaultRuntime", "Default Runtime"),
+                ("KernelVersion", "Kernel Version"),
+                ("OperatingSystem", "Operating System"),
+                ("Architecture", "Architecture"),
+                ("NCPU", "CPUs"),
+                ("DockerRootDir", "Berth Root Dir"),
+            ] {
+                println!(" {label}: {}", crate::template::go_string(&v[k]));
+            }
+            Ok(0)
+        }
+    }
+}

@@ -172,6 +172,11 @@ enum Cmd {
     Commit(containers::CommitArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
+    /// Manage Berth
+    #[command(subcommand)]
+    System(containers::SystemCmd),
+    /// Display system-wide information
+    Info,
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -304,6 +309,8 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Cp(a) => containers::cp(g, a),
         Cmd::Commit(a) => containers::commit(g, a),
         Cmd::Update(a) => containers::update(g, a),
+        Cmd::System(s) => containers::system(g, s),
+        Cmd::Info => containers::system(g, containers::SystemCmd::Info),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

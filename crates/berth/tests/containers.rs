@@ -1191,3 +1191,44 @@ fn logs_rotate_and_filter_by_time() {
         r.err
     );
 }
+
+#[test]
+fn system_df_and_prune() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/f bs=1k count=512 2>/dev/null",
+    ]);
+    env.ok(&["run", "-d", "--name", "keep", "busybox", "sleep", "100"]);
+    let df = env.ok(&["system", "df"]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert!(
+        lines[0].starts_with("TYPE")
+            && lines[1].starts_with("Images ")
+            && lines[2].starts_with("Containers "),
+        "{df}"
+    );
+    let cols: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!((cols[1], cols[2]), ("2", "1"), "{df}");
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert!(
+        out.starts_with("Deleted Containers:\n") && out.contains("Total reclaimed space: "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Total reclaimed space: 0B"),
+        "the stopped container's 512 kB: {out}"
+    );
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keep\n");
+    let info = env.ok(&["info"]);
+    assert!(
+        info.contains(" Running: 1") && info.contains("Images: 1"),
+        "{info}"
+    );
+    env.ok(&["rm", "-f", "keep"]);
+}
