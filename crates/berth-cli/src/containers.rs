@@ -145,6 +145,9 @@ pub struct CreateArgs {
     /// Storage driver options for the container (size=64m: a quota for its writable layer)
     #[arg(long)]
     storage_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
     /// Logging driver for the container (json-file)
     #[arg(long)]
     log_driver: Option<String>,
@@ -179,8 +182,9 @@ fn ram_in_bytes(flag: &str, v: &str) -> Result<i64> {
 }
 
 fn host_config(a: &CreateArgs) -> Result<Value> {
-    let mut hc =
-        json!({"AutoRemove": a.rm, "ReadonlyRootfs": a.read_only, "Privileged": a.privileged});
+    let mut hc = json!({
+        "AutoRemove": a.rm, "ReadonlyRootfs": a.read_only, "Privileged": a.privileged, "Init": a.init,
+    });
     if let Some(m) = &a.memory {
         hc["Memory"] = json!(ram_in_bytes("-m, --memory", m)?);
     }

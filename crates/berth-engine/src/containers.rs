@@ -29,6 +29,9 @@ pub struct ExecSession {
     pub pty: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
+/// `berth-init` (init/berth-init.c, built statically by build.rs): process 1 for `--init`.
+const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
 /// A container's health (in memory: it starts again from "starting" after a daemon restart).
 #[derive(Debug, Clone, Default)]
 pub struct Health {
@@ -704,6 +707,31 @@ impl Containers {
         }
         spec["linux"]["cgroupsPath"] = json!(format!("{}/{}", self.cgroup_parent, id));
         apply_host_config(&mut spec, &rec["HostConfig"])?;
+        if rec["HostConfig"]["Init"].as_bool() == Some(true) {
+            // --init: Berth's static init as process 1, mounted where Docker mounts its own.
+            let init = self.runtime_root.join("berth-init");
+            if !init.exists() {
+                std::fs::create_dir_all(&self.runtime_root).map_err(internal)?;
+                let tmp = self
+                    .runtime_root
+                    .join(format!(".berth-init.{}", std::process::id()));
+                std::fs::write(&tmp, INIT_BINARY).map_err(internal)?;
+                std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .map_err(internal)?;
+                std::fs::rename(&tmp, &init).map_err(internal)?;
+            }
+            if let Some(m) = spec["mounts"].as_array_mut() {
+                m.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
+            }
+            let mut args = vec![json!("/sbin/docker-init"), json!("--")];
+            args.extend(
+                spec["process"]["args"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            spec["process"]["args"] = json!(args);
+        }
         std::fs::write(
             dir.join("bundle/config.json"),
             serde_json::to_vec(&spec).map_err(internal)?,

@@ -1232,3 +1232,38 @@ fn system_df_and_prune() {
     );
     env.ok(&["rm", "-f", "keep"]);
 }
+
+#[test]
+fn init_reaps_and_forwards_signals() {
+    let env = Env::new();
+    // With --init, the command is not process 1: docker-init is, and it reaps orphans.
+    let out = env.ok(&[
+        "run", "--rm", "--init", "busybox", "sh", "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; (sleep 0.1 &); sleep 0.5; ps -o stat,comm | grep -c Z || true",
+    ]);
+    let mut lines = out.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("/sbin/docker-init -- sh")),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some("0"), "no zombies: {out}");
+    // sh as process 1 ignores SIGTERM; under the init, SIGTERM reaches it and stops it quickly.
+    env.ok(&[
+        "run", "-d", "--init", "--name", "term", "busybox", "sleep", "100",
+    ]);
+    let started = std::time::Instant::now();
+    env.ok(&["stop", "-t", "10", "term"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "SIGTERM was forwarded"
+    );
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "term"]),
+        "143\n"
+    );
+    env.ok(&["rm", "term"]);
+    let r = env.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"]);
+    assert_eq!(r.code, 7);
+}
