@@ -677,9 +677,13 @@ pub async fn exec_route(
                             if n == 0 {
                                 break;
                             }
-                            if first && buf[..n].starts_with(b"berth-runtime: ") {
-                                if let Ok(mut s) = re.lock() {
-                                    *s = String::from_utf8_lossy(&buf[..n]).into_owned();
+                            // The runtime's own error (it comes first, maybe in pieces):
+                            // collected whole to pick docker's exit code.
+                            if let Ok(mut s) = re.lock() {
+                                if (first && buf[..n].starts_with(b"berth-runtime: "))
+                                    || (!s.is_empty() && s.len() < 4096)
+                                {
+                                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
                                 }
                             }
                             first = false;

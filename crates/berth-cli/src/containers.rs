@@ -148,6 +148,9 @@ pub struct CreateArgs {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     init: bool,
+    /// Runtime to use for this container (berth, runc, crun or a path)
+    #[arg(long)]
+    runtime: Option<String>,
     /// Logging driver for the container (json-file)
     #[arg(long)]
     log_driver: Option<String>,
@@ -185,6 +188,9 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     let mut hc = json!({
         "AutoRemove": a.rm, "ReadonlyRootfs": a.read_only, "Privileged": a.privileged, "Init": a.init,
     });
+    if let Some(r) = &a.runtime {
+        hc["Runtime"] = json!(r);
+    }
     if let Some(m) = &a.memory {
         hc["Memory"] = json!(ram_in_bytes("-m, --memory", m)?);
     }

@@ -139,7 +139,7 @@ fn random_name() -> String {
         "turing",
         "wozniak",
     ];
-    let r = random_hex(2);
+    let r = random_hex(4);
     let n = usize::from_str_radix(&r, 16).unwrap_or(0);
     format!("{}_{}", A[n % 16], B[(n / 16) % 16])
 }
@@ -367,7 +367,8 @@ impl Containers {
             return Err(Error::InvalidParameter("no command specified".into()));
         }
         let path = argv.remove(0);
-        let name = match name.filter(|n| !n.is_empty()) {
+        let generated = name.is_none_or(str::is_empty);
+        let mut name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 if !valid_name(n) {
                     return Err(Error::InvalidParameter(format!(
@@ -463,6 +464,7 @@ impl Containers {
                 "can't create 'AutoRemove' container with restart policy".into(),
             ));
         }
+        runtime_of(&host_config)?;
         let lc = &host_config["LogConfig"];
         match lc["Type"].as_str().unwrap_or("") {
             "" | "json-file" => {}
@@ -488,7 +490,7 @@ impl Containers {
         }
         // Bad host settings fail the create, as with dockerd (nothing is written yet).
         apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
-        let rec = json!({
+        let mut rec = json!({
             "Id": id,
             "Name": format!("/{name}"),
             "Created": now_rfc3339(),
@@ -504,10 +506,28 @@ impl Containers {
         let dir = self.dir_of(&id);
         {
             let db = self.db();
-            let r = db.execute(
+            let mut r = db.execute(
                 "INSERT INTO containers (id, name, created, record) VALUES (?1, ?2, ?3, ?4)",
                 params![id, name, rec["Created"].as_str(), rec.to_string()],
             );
+            // A generated name that is taken: another one (Docker adds a number as well).
+            let mut tries = 0;
+            while generated
+                && tries < 20
+                && r.as_ref().is_err_and(|e| e.to_string().contains("UNIQUE"))
+            {
+                tries += 1;
+                name = if tries < 10 {
+                    random_name()
+                } else {
+                    format!("{}{}", random_name(), tries)
+                };
+                rec["Name"] = json!(format!("/{name}"));
+                r = db.execute(
+                    "INSERT INTO containers (id, name, created, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, name, rec["Created"].as_str(), rec.to_string()],
+                );
+            }
             if let Err(e) = r {
                 if e.to_string().contains("UNIQUE") {
                     let other: String = db
@@ -801,7 +821,7 @@ impl Containers {
             .arg("--bundle")
             .arg(dir.join("bundle"))
             .arg("--runtime-root")
-            .arg(&self.runtime_root)
+            .arg(self.runtime_root_of(&rec)?)
             .arg("--dir")
             .arg(&dir)
             .arg("--rootfs")
@@ -819,6 +839,11 @@ impl Containers {
                     .map(|_| "--stdin"),
             )
             .args(log_args(&rec["HostConfig"]["LogConfig"]))
+            .args(
+                runtime_of(&rec["HostConfig"])?
+                    .map(|p| vec![std::ffi::OsString::from("--runtime"), p.into_os_string()])
+                    .unwrap_or_default(),
+            )
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -951,6 +976,17 @@ impl Containers {
         }
         self.watch_exits();
         self.emit(id, "destroy", &[]);
+        // Process files of exec sessions run through another runtime.
+        if let Ok(root) = self.runtime_root_of(&rec) {
+            for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("exec-{}-", &id[..12]))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let dir = self.dir_of(id);
         let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
@@ -1330,10 +1366,54 @@ impl Containers {
     /// process: joining a container's namespaces needs a single-threaded process).
     pub fn exec_command(&self, s: &ExecSession) -> Result<std::process::Command> {
         let c = &s.config;
-        let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg("runtime")
-            .arg("--root")
-            .arg(&self.runtime_root)
+        let rec = self.record(&s.container)?;
+        let mut cmd = match runtime_of(&rec["HostConfig"])? {
+            None => {
+                let mut cmd = std::process::Command::new("/proc/self/exe");
+                cmd.arg("runtime");
+                cmd
+            }
+            Some(p) => {
+                // Other runtimes get the whole process as runtime-spec JSON (their command
+                // lines differ in how they take a command): the container's, adjusted.
+                let bundle: Value =
+                    std::fs::read(self.dir_of(&s.container).join("bundle/config.json"))
+                        .ok()
+                        .and_then(|d| serde_json::from_slice(&d).ok())
+                        .ok_or_else(|| internal("the container's bundle is gone"))?;
+                let mut proc_ = bundle["process"].clone();
+                proc_["args"] = json!(strings_of(&c["Cmd"]));
+                proc_["terminal"] = json!(c["Tty"].as_bool() == Some(true));
+                let mut env = strings_of(&proc_["env"]);
+                env.extend(strings_of(&c["Env"]));
+                proc_["env"] = json!(env);
+                if let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
+                    proc_["cwd"] = json!(w);
+                }
+                if let Some(u) = c["User"].as_str().filter(|u| !u.is_empty()) {
+                    let (uid, gid) = resolve_user(&self.dir_of(&s.container).join("rootfs"), u)?;
+                    proc_["user"] = json!({"uid": uid, "gid": gid});
+                }
+                let file = self.runtime_root_of(&rec)?.join(format!(
+                    "exec-{}-{}.json",
+                    &s.container[..12],
+                    random_hex(8)
+                ));
+                std::fs::create_dir_all(file.parent().unwrap_or(Path::new("/")))
+                    .map_err(internal)?;
+                std::fs::write(&file, proc_.to_string()).map_err(internal)?;
+                let mut cmd = std::process::Command::new(p);
+                cmd.arg("--root")
+                    .arg(self.runtime_root_of(&rec)?)
+                    .arg("exec")
+                    .arg("--process")
+                    .arg(&file)
+                    .arg(&s.container);
+                return Ok(cmd);
+            }
+        };
+        cmd.arg("--root")
+            .arg(self.runtime_root_of(&rec)?)
             .arg("exec");
         if let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
             cmd.arg("--cwd").arg(w);
@@ -1364,6 +1444,21 @@ impl Containers {
             cmd.arg(a);
         }
         Ok(cmd)
+    }
+
+    /// Where a container's runtime keeps its state: Berth's root, or one per other runtime
+    /// (their state layouts differ).
+    fn runtime_root_of(&self, rec: &Value) -> Result<PathBuf> {
+        Ok(match runtime_of(&rec["HostConfig"])? {
+            None => self.runtime_root.clone(),
+            Some(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.runtime_root.with_file_name(format!("runtime-{name}"))
+            }
+        })
     }
 
     fn runtime_root(&self) -> berth_runtime::state::Root {
@@ -1992,6 +2087,31 @@ fn log_args(lc: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// A container's runtime: Berth's own (None) or another runc-compatible binary.
+pub(crate) fn runtime_of(hc: &Value) -> Result<Option<PathBuf>> {
+    match hc["Runtime"].as_str().unwrap_or("") {
+        "" | "berth" | "berth-runtime" => Ok(None),
+        name if name.starts_with('/') => {
+            if Path::new(name).is_file() {
+                Ok(Some(PathBuf::from(name)))
+            } else {
+                Err(Error::InvalidParameter(format!(
+                    "unknown or invalid runtime name: {name}"
+                )))
+            }
+        }
+        name => std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!("unknown or invalid runtime name: {name}"))
+            }),
+    }
 }
 
 /// The chain ids of a container's image layers, bottom first.

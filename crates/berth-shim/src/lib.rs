@@ -27,6 +27,8 @@ struct Args {
     stdin: bool,
     log_max_size: Option<u64>,
     log_max_file: u32,
+    /// Another runc-compatible runtime (`--runtime`), used through its command line.
+    runtime: Option<PathBuf>,
 }
 
 fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
@@ -35,6 +37,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
     let mut attempt = String::new();
     let (mut tty, mut stdin) = (false, false);
     let (mut log_max_size, mut log_max_file) = (None, 1u32);
+    let mut runtime = None;
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -49,6 +52,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
             Some("--rootfs") => rootfs = Some(val()?),
             Some("--attempt") => attempt = val()?.display().to_string(),
             Some("--tty") => tty = true,
+            Some("--runtime") => runtime = Some(val()?),
             Some("--log-max-size") => {
                 log_max_size = val()?.to_str().and_then(|v| v.parse().ok());
             }
@@ -70,6 +74,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
         stdin,
         log_max_size,
         log_max_file,
+        runtime,
     })
 }
 
@@ -146,6 +151,12 @@ fn run(a: &Args) -> Result<(), String> {
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("attach socket: {e}"))?;
+    if let Some(rt) = &a.runtime {
+        if a.tty {
+            return Err("a terminal with --runtime other than Berth's is not supported yet".into());
+        }
+        return run_external(a, rt, &null, listener, &sock_path);
+    }
     let (outputs, stdin_w, pty, created) = if a.tty {
         // The runtime opens the pty inside the container and hands us its master.
         dup_onto(&null, 0)?;
@@ -209,6 +220,128 @@ fn run(a: &Args) -> Result<(), String> {
     let code = container::wait_exit(created.pid).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&sock_path);
     let _ = container::delete(&root, &a.id, true);
+    if let Some(r) = &a.rootfs {
+        let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
+    }
+    write_atomic(
+        &a.dir.join("exit.json"),
+        serde_json::json!({"code": code, "finished": now_rfc3339(), "attempt": a.attempt})
+            .to_string()
+            .as_bytes(),
+    )
+    .map_err(|e| format!("write exit.json: {e}"))?;
+    let _ = std::fs::remove_file(a.dir.join("shim.json"));
+    Ok(())
+}
+
+/// `--runtime runc|crun|PATH`: the same supervision around another runc-compatible runtime's
+/// `create`/`start`/`delete`. The shim is the child subreaper, so the container's init (whose
+/// parent, the runtime, exits after `create`) becomes its child and is reaped here.
+fn run_external(
+    a: &Args,
+    rt: &Path,
+    null: &std::fs::File,
+    listener: std::os::unix::net::UnixListener,
+    sock_path: &Path,
+) -> Result<(), String> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER and an integer argument.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let pid_file = a.dir.join("init.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (in_r, in_w) = if a.stdin {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    match &in_r {
+        Some(r) => dup_onto(r, 0)?,
+        None => dup_onto(null, 0)?,
+    }
+    dup_onto(&out_w, 1)?;
+    dup_onto(&err_w, 2)?;
+    let status = std::process::Command::new(rt)
+        .arg("--root")
+        .arg(&a.root)
+        .arg("create")
+        .arg("--bundle")
+        .arg(&a.bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&a.id)
+        .status();
+    dup_onto(null, 0)?;
+    dup_onto(null, 1)?;
+    dup_onto(null, 2)?;
+    drop((out_w, err_w, in_r));
+    let ok = status.as_ref().is_ok_and(|s| s.success());
+    if !ok {
+        // The runtime's complaint went to what would have been the container's stderr.
+        let mut msg = String::new();
+        let mut f = std::fs::File::from(err_r);
+        let _ = std::io::Read::read_to_string(&mut f, &mut msg);
+        return Err(format!("{} create: {}", rt.display(), msg.trim()));
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("the runtime wrote no pid file")?;
+    let started = std::process::Command::new(rt)
+        .arg("--root")
+        .arg(&a.root)
+        .arg("start")
+        .arg(&a.id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output();
+    if !started.as_ref().is_ok_and(|o| o.status.success()) {
+        let _ = std::process::Command::new(rt)
+            .arg("--root")
+            .arg(&a.root)
+            .args(["delete", "-f"])
+            .arg(&a.id)
+            .output();
+        return Err(format!(
+            "{} start: {}",
+            rt.display(),
+            started
+                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+                .unwrap_or_default()
+        ));
+    }
+    write_atomic(
+        &a.dir.join("shim.json"),
+        serde_json::json!({"shim": std::process::id(), "pid": pid})
+            .to_string()
+            .as_bytes(),
+    )
+    .map_err(|e| format!("write shim.json: {e}"))?;
+    let _ = std::fs::remove_file(a.dir.join("exit.json"));
+    let log = LogWriter::open(
+        a.dir.join(format!("{}-json.log", a.id)),
+        a.log_max_size,
+        a.log_max_file,
+    )?;
+    serve(
+        vec![(out_r, "stdout"), (err_r, "stderr")],
+        in_w,
+        None,
+        listener,
+        log,
+    );
+    let code = container::wait_exit(pid).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(sock_path);
+    let _ = std::process::Command::new(rt)
+        .arg("--root")
+        .arg(&a.root)
+        .args(["delete", "-f"])
+        .arg(&a.id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
     if let Some(r) = &a.rootfs {
         let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
     }

@@ -1267,3 +1267,70 @@ fn init_reaps_and_forwards_signals() {
     let r = env.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"]);
     assert_eq!(r.code, 7);
 }
+
+#[test]
+fn other_runtimes_run_containers_under_the_shim() {
+    let env = Env::new();
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .iter()
+        .find(|p| Path::new(p).exists());
+    let Some(runc) = runc else {
+        panic!("runc is needed (apt-get install runc)");
+    };
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via runc; exit 4",
+    ]);
+    assert_eq!((r.code, r.out.as_str()), (4, "via runc\n"), "{}", r.err);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rc",
+        "--runtime",
+        runc,
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        env.ok(&["exec", "-e", "Z=9", "rc", "sh", "-c", "echo $Z"]),
+        "9\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.HostConfig.Runtime}}",
+            "rc"
+        ]),
+        format!("running {runc}\n")
+    );
+    env.ok(&["stop", "-t", "1", "rc"]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "rc"]),
+        "137\n"
+    );
+    env.ok(&["rm", "rc"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "no-such-runtime",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err
+            .contains("unknown or invalid runtime name: no-such-runtime"),
+        "{}",
+        r.err
+    );
+}
