@@ -464,6 +464,8 @@ async fn logs(
     // Opened now and kept open: the output stays readable even if the container (and its
     // log) is removed right after it exits (`--rm`).
     let mut reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
+    // `attach` without `logs=1` shows what comes from now on, as dockerd's does.
+    let replay = !attach || ctx.flag("logs");
     std::thread::spawn(move || {
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
         // One json-file entry → a frame (or raw bytes for a terminal), if it passes the
@@ -516,7 +518,11 @@ async fn logs(
                 history.push(std::mem::take(&mut line));
             }
         }
-        let skip = tail.map_or(0, |n| history.len().saturating_sub(n));
+        let skip = if replay {
+            tail.map_or(0, |n| history.len().saturating_sub(n))
+        } else {
+            history.len()
+        };
         for l in &history[skip..] {
             if let Some(b) = render(l) {
                 if !send(b) {

@@ -2078,3 +2078,51 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
         }
     }
 }
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    no_stdin: bool,
+    container: String,
+}
+
+/// `attach`: the container's output from now on (and our stdin unless `--no-stdin`); with a
+/// terminal, ctrl-p ctrl-q detaches. Exits with the container's code when it stops.
+pub fn attach(g: &Global, a: AttachArgs) -> Result<i32> {
+    let (rt, c) = connect(g)?;
+    let info = rt.block_on(c.get(&format!("/containers/{}/json", a.container)))?;
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let id = info["Id"].as_str().unwrap_or_default().to_owned();
+    let stdin = if a.no_stdin { "0" } else { "1" };
+    let io = rt.block_on(c.hijack(
+        Method::POST,
+        &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={stdin}"),
+        None,
+    ))?;
+    let none: &[(&str, String)] = &[];
+    let waited = rt.block_on(c.call(
+        Method::POST,
+        &format!("/containers/{id}/wait?condition=not-running"),
+        none,
+        berth_client::empty(),
+    ))?;
+    let resize_path = format!("/containers/{id}/resize");
+    if tty {
+        if let Some((h, w)) = term_size() {
+            let _ = rt.block_on(c.json(Method::POST, &format!("{resize_path}?h={h}&w={w}"), None));
+        }
+    }
+    let raw = if tty {
+        RawMode::enable()
+    } else {
+        RawMode(None)
+    };
+    let detached = pump(&rt, &c, io, tty, &resize_path)?;
+    drop(raw);
+    if detached {
+        return Ok(0);
+    }
+    let v = rt.block_on(berth_client::body_json(waited))?;
+    Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32)
+}

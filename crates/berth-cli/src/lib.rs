@@ -172,6 +172,8 @@ enum Cmd {
     Commit(containers::CommitArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(containers::AttachArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(containers::SystemCmd),
@@ -309,6 +311,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Cp(a) => containers::cp(g, a),
         Cmd::Commit(a) => containers::commit(g, a),
         Cmd::Update(a) => containers::update(g, a),
+        Cmd::Attach(a) => containers::attach(g, a),
         Cmd::System(s) => containers::system(g, s),
         Cmd::Info => containers::system(g, containers::SystemCmd::Info),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),

@@ -1334,3 +1334,41 @@ fn other_runtimes_run_containers_under_the_shim() {
         r.err
     );
 }
+
+#[test]
+fn attach_to_a_running_container() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "echoer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; while read l; do echo got:$l; [ \"$l\" = quit ] && exit 6; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", env.daemon.host())
+        .args(["attach", "echoer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("berth attach");
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().expect("stdin");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        i.write_all(b"hello\nquit\n").expect("write");
+    }
+    let o = c.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(6));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out, "got:hello\ngot:quit\n",
+        "only what came after attaching"
+    );
+    env.ok(&["rm", "echoer"]);
+}
