@@ -246,20 +246,12 @@ pub fn write_docker_archive(out: impl std::io::Write, images: &[ArchiveImage]) -
             add(&name, l)?;
             layer_names.push(name);
         }
-        for t in &img.tags {
-            let r = Reference::parse(t)?;
-            if let Some(tag) = &r.tag {
-                let repo = repositories
-                    .entry(r.familiar_name())
-                    .or_insert_with(|| Value::Object(Default::default()));
-                repo[tag.as_str()] = Value::from(
-                    layer_names
-                        .last()
-                        .map(|n| n.trim_end_matches("/layer.tar"))
-                        .unwrap_or_default(),
-                );
-            }
-        }
+        let refs = img
+            .tags
+            .iter()
+            .map(|t| Reference::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        add_repositories(&mut repositories, &refs, layer_names.last());
         manifest.push(serde_json::json!({
             "Config": format!("{}.json", config.hex()),
             "RepoTags": img.tags,
@@ -275,6 +267,26 @@ pub fn write_docker_archive(out: impl std::io::Write, images: &[ArchiveImage]) -
         &serde_json::to_vec(&repositories).map_err(|e| fmt_err(e.to_string()))?,
     )?;
     io(b.into_inner(), || "finish archive".into()).map(|_| ())
+}
+
+/// The legacy `repositories` file of a docker archive: repository → tag → top layer's dir.
+fn add_repositories(
+    repositories: &mut serde_json::Map<String, Value>,
+    tags: &[Reference],
+    top_layer: Option<&String>,
+) {
+    for t in tags {
+        if let Some(tag) = &t.tag {
+            let repo = repositories
+                .entry(t.familiar_name())
+                .or_insert_with(|| Value::Object(Default::default()));
+            repo[tag.as_str()] = Value::from(
+                top_layer
+                    .map(|n| n.trim_end_matches("/layer.tar"))
+                    .unwrap_or_default(),
+            );
+        }
+    }
 }
 
 /// A layer tar of the directory `dir` (symlinks kept as links, owners as on disk).
@@ -381,19 +393,7 @@ pub fn save(
                     names.push(name);
                 }
                 let tag_names: Vec<String> = tags.iter().map(Reference::to_string).collect();
-                for t in tags {
-                    if let Some(tag) = &t.tag {
-                        let repo = repositories
-                            .entry(t.familiar_name())
-                            .or_insert_with(|| Value::Object(Default::default()));
-                        repo[tag.as_str()] = Value::from(
-                            names
-                                .last()
-                                .map(|n| n.trim_end_matches("/layer.tar"))
-                                .unwrap_or_default(),
-                        );
-                    }
-                }
+                add_repositories(&mut repositories, tags, names.last());
                 manifest.push(serde_json::json!({
                     "Config": config_name,
                     "RepoTags": tag_names,

@@ -171,55 +171,92 @@ fn run(a: &Args) -> Result<(), String> {
         let out = master.try_clone().map_err(|e| format!("pty: {e}"))?;
         (vec![(out, "stdout")], None, Some(master), created)
     } else {
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let (in_r, in_w) = if a.stdin {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
-        } else {
-            (None, None)
-        };
-        // The container inherits 0, 1, 2: stdin from our pipe (or /dev/null), stdout and
-        // stderr into our pipes.
-        match &in_r {
-            Some(r) => dup_onto(r, 0)?,
-            None => dup_onto(&null, 0)?,
-        }
-        dup_onto(&out_w, 1)?;
-        dup_onto(&err_w, 2)?;
-        let created = container::create(&root, &opts, false);
-        // From here on only the container holds the pipes' other ends.
-        dup_onto(&null, 0)?;
-        dup_onto(&null, 1)?;
-        dup_onto(&null, 2)?;
-        drop((out_w, err_w, in_r));
+        let (outputs, in_w, created) =
+            with_stdio(a, &null, || container::create(&root, &opts, false))?;
         let created = created.map_err(|e| e.to_string())?;
-        (
-            vec![(out_r, "stdout"), (err_r, "stderr")],
-            in_w,
-            None,
-            created,
-        )
+        (outputs, in_w, None, created)
     };
     if let Err(e) = container::start(&root, &a.id) {
         let _ = container::delete(&root, &a.id, true);
         return Err(e.to_string());
     }
+    supervise(
+        a,
+        created.pid,
+        outputs,
+        stdin_w,
+        pty,
+        listener,
+        &sock_path,
+        || {
+            let _ = container::delete(&root, &a.id, true);
+        },
+    )
+}
+
+/// Pipes for the container's stdio (stdin only with `--stdin`) on our 0, 1, 2 while `f`
+/// creates the container (which inherits them), then /dev/null again: afterwards only the
+/// container holds the pipes' other ends. Returns the outputs, stdin's write end, `f`'s result.
+#[allow(clippy::type_complexity)]
+fn with_stdio<T>(
+    a: &Args,
+    null: &std::fs::File,
+    f: impl FnOnce() -> T,
+) -> Result<(Vec<(OwnedFd, &'static str)>, Option<OwnedFd>, T), String> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (in_r, in_w) = if a.stdin {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    match &in_r {
+        Some(r) => dup_onto(r, 0)?,
+        None => dup_onto(null, 0)?,
+    }
+    dup_onto(&out_w, 1)?;
+    dup_onto(&err_w, 2)?;
+    let r = f();
+    dup_onto(null, 0)?;
+    dup_onto(null, 1)?;
+    dup_onto(null, 2)?;
+    drop((out_w, err_w, in_r));
+    Ok((vec![(out_r, "stdout"), (err_r, "stderr")], in_w, r))
+}
+
+/// The rest of a container's life: announce it (`shim.json`), log its output and serve its
+/// control socket until the output ends, reap it, clean up (`cleanup`: the runtime's state),
+/// unmount its root and record the exit (`exit.json`).
+#[allow(clippy::too_many_arguments)]
+fn supervise(
+    a: &Args,
+    pid: i32,
+    outputs: Vec<(OwnedFd, &'static str)>,
+    stdin_w: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+    listener: std::os::unix::net::UnixListener,
+    sock_path: &Path,
+    cleanup: impl FnOnce(),
+) -> Result<(), String> {
     write_atomic(
         &a.dir.join("shim.json"),
-        serde_json::json!({"shim": std::process::id(), "pid": created.pid})
+        serde_json::json!({"shim": std::process::id(), "pid": pid})
             .to_string()
             .as_bytes(),
     )
     .map_err(|e| format!("write shim.json: {e}"))?;
     // The previous run's exit is history now (state reads shim.json first meanwhile).
     let _ = std::fs::remove_file(a.dir.join("exit.json"));
-    let log_path = a.dir.join(format!("{}-json.log", a.id));
-    let log = LogWriter::open(log_path, a.log_max_size, a.log_max_file)?;
+    let log = LogWriter::open(
+        a.dir.join(format!("{}-json.log", a.id)),
+        a.log_max_size,
+        a.log_max_file,
+    )?;
     serve(outputs, stdin_w, pty, listener, log);
-    let code = container::wait_exit(created.pid).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(&sock_path);
-    let _ = container::delete(&root, &a.id, true);
+    let code = container::wait_exit(pid).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(sock_path);
+    cleanup();
     if let Some(r) = &a.rootfs {
         let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
     }
@@ -248,40 +285,25 @@ fn run_external(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let pid_file = a.dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if a.stdin {
-        let (r, w) = pipe()?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
-    match &in_r {
-        Some(r) => dup_onto(r, 0)?,
-        None => dup_onto(null, 0)?,
-    }
-    dup_onto(&out_w, 1)?;
-    dup_onto(&err_w, 2)?;
-    let status = std::process::Command::new(rt)
-        .arg("--root")
-        .arg(&a.root)
-        .arg("create")
-        .arg("--bundle")
-        .arg(&a.bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&a.id)
-        .status();
-    dup_onto(null, 0)?;
-    dup_onto(null, 1)?;
-    dup_onto(null, 2)?;
-    drop((out_w, err_w, in_r));
-    let ok = status.as_ref().is_ok_and(|s| s.success());
-    if !ok {
+    let (outputs, in_w, status) = with_stdio(a, null, || {
+        std::process::Command::new(rt)
+            .arg("--root")
+            .arg(&a.root)
+            .arg("create")
+            .arg("--bundle")
+            .arg(&a.bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&a.id)
+            .status()
+    })?;
+    if !status.as_ref().is_ok_and(|s| s.success()) {
         // The runtime's complaint went to what would have been the container's stderr.
         let mut msg = String::new();
-        let mut f = std::fs::File::from(err_r);
-        let _ = std::io::Read::read_to_string(&mut f, &mut msg);
+        if let Some((err_r, _)) = outputs.into_iter().nth(1) {
+            let mut f = std::fs::File::from(err_r);
+            let _ = std::io::Read::read_to_string(&mut f, &mut msg);
+        }
         return Err(format!("{} create: {}", rt.display(), msg.trim()));
     }
     let pid: i32 = std::fs::read_to_string(&pid_file)
@@ -311,49 +333,17 @@ fn run_external(
                 .unwrap_or_default()
         ));
     }
-    write_atomic(
-        &a.dir.join("shim.json"),
-        serde_json::json!({"shim": std::process::id(), "pid": pid})
-            .to_string()
-            .as_bytes(),
-    )
-    .map_err(|e| format!("write shim.json: {e}"))?;
-    let _ = std::fs::remove_file(a.dir.join("exit.json"));
-    let log = LogWriter::open(
-        a.dir.join(format!("{}-json.log", a.id)),
-        a.log_max_size,
-        a.log_max_file,
-    )?;
-    serve(
-        vec![(out_r, "stdout"), (err_r, "stderr")],
-        in_w,
-        None,
-        listener,
-        log,
-    );
-    let code = container::wait_exit(pid).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(sock_path);
-    let _ = std::process::Command::new(rt)
-        .arg("--root")
-        .arg(&a.root)
-        .args(["delete", "-f"])
-        .arg(&a.id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    if let Some(r) = &a.rootfs {
-        let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
-    }
-    write_atomic(
-        &a.dir.join("exit.json"),
-        serde_json::json!({"code": code, "finished": now_rfc3339(), "attempt": a.attempt})
-            .to_string()
-            .as_bytes(),
-    )
-    .map_err(|e| format!("write exit.json: {e}"))?;
-    let _ = std::fs::remove_file(a.dir.join("shim.json"));
-    Ok(())
+    supervise(a, pid, outputs, in_w, None, listener, sock_path, || {
+        let _ = std::process::Command::new(rt)
+            .arg("--root")
+            .arg(&a.root)
+            .args(["delete", "-f"])
+            .arg(&a.id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    })
 }
 
 /// A unix socket path that fits in `sun_path` however deep `dir` is: through an open
