@@ -14,6 +14,21 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
+/// Run a benchmark script with the release binary (and the images directory, if it takes one).
+fn run_bench(script: &str, berth: &Path, images: Option<&Path>, rest: &[&str]) -> Result<()> {
+    let ok = Command::new("bash")
+        .arg(workspace().join(script))
+        .arg(berth)
+        .args(images)
+        .args(rest)
+        .status()?
+        .success();
+    if !ok {
+        bail!("benchmark failed");
+    }
+    Ok(())
+}
+
 fn build_release() -> Result<PathBuf> {
     let ok = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "berth"])
@@ -115,16 +130,7 @@ fn main() -> Result<()> {
                 xtask::debian_image(&out.join("work"), &out)?;
                 let _ = std::fs::remove_dir_all(out.join("work"));
             }
-            let ok = Command::new("bash")
-                .arg(workspace().join("bench/images/run.sh"))
-                .arg(&berth)
-                .arg(&out)
-                .args(rest)
-                .status()?
-                .success();
-            if !ok {
-                bail!("benchmark failed");
-            }
+            run_bench("bench/images/run.sh", &berth, Some(&out), rest)?;
         }
         ["bench", "run", rest @ ..] => {
             let berth = build_release()?;
@@ -133,32 +139,14 @@ fn main() -> Result<()> {
             if !out.join("busybox.tar").is_file() {
                 std::fs::write(out.join("busybox.tar"), xtask::busybox_image(&out)?)?;
             }
-            let ok = Command::new("bash")
-                .arg(workspace().join("bench/run/run.sh"))
-                .arg(&berth)
-                .arg(&out)
-                .args(rest)
-                .status()?
-                .success();
-            if !ok {
-                bail!("benchmark failed");
-            }
+            run_bench("bench/run/run.sh", &berth, Some(&out), rest)?;
         }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
-            let script = workspace().join("bench/runtime/run.sh");
-            let ok = Command::new("bash")
-                .arg(script)
-                .arg(&berth)
-                .args(rest)
-                .status()?
-                .success();
-            if !ok {
-                bail!("benchmark failed");
-            }
+            run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images | images [busybox] [debian] | bench runtime|images [RUNS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run [RUNS]"
         ),
     }
     Ok(())

@@ -439,15 +439,9 @@ async fn logs(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let e2 = e.clone();
     let id2 = id.clone();
-    if attach {
-        let st = e.containers.state(&id);
-        if st.as_ref().is_ok_and(|s| s.status == "exited") {
-            return error(
-                409,
-                "You cannot attach to a stopped container, start it first",
-            );
-        }
-    }
+    // An attach lasts until the container's next exit (like `wait?condition=next-exit`):
+    // attached to a stopped container, it waits for the start that follows (`start -a`).
+    let before = e.containers.state(&id).ok();
     let since = ctx
         .q("since")
         .and_then(crate::system::api_time)
@@ -534,11 +528,8 @@ async fn logs(
         let mut backoff = Backoff::new();
         loop {
             // Checked before reading: once it has stopped, this read gets everything.
-            let status = e2
-                .containers
-                .state(&id2)
-                .map(|s| s.status)
-                .unwrap_or("removed");
+            let now = e2.containers.state(&id2).ok();
+            let status = now.as_ref().map_or("removed", |s| s.status);
             if reader.is_none() {
                 reader = std::fs::File::open(&path).ok().map(std::io::BufReader::new);
             }
@@ -571,6 +562,10 @@ async fn logs(
                 "running" | "paused" => false,
                 // Attached before the start: keep waiting for it to run.
                 "created" => !attach,
+                "exited" if attach => before.as_ref().is_none_or(|b| {
+                    b.status != "exited"
+                        || now.as_ref().is_some_and(|n| n.finished_at != b.finished_at)
+                }),
                 _ => true,
             };
             if !follow || done {

@@ -591,9 +591,28 @@ pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
     if a.interactive || a.tty {
         return run_interactive(&rt, &c, &id, &a);
     }
-    // Attached and waiting before the start (the daemon answers both at once), so neither the
-    // output nor the exit of a quick container (or one removed by --rm) can be missed.
-    let cond = if a.rm { "removed" } else { "next-exit" };
+    match attached_start(&rt, &c, &id, if a.rm { "removed" } else { "next-exit" })? {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("berth: {}", crate::describe(&e));
+            if a.rm {
+                let _ =
+                    rt.block_on(c.json(Method::DELETE, &format!("/containers/{id}?force=1"), None));
+            }
+            Ok(start_failure(&e))
+        }
+    }
+}
+
+/// Start a container with its output copied to ours; the exit code, or the start's error.
+/// Attached and waiting before the start (the daemon answers both at once), so neither the
+/// output nor the exit of a quick container (or one removed by --rm) can be missed.
+fn attached_start(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    id: &str,
+    cond: &str,
+) -> Result<Result<i32, anyhow::Error>> {
     let none: &[(&str, String)] = &[];
     let attach = rt.block_on(c.call(
         Method::POST,
@@ -608,19 +627,14 @@ pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
         berth_client::empty(),
     ))?;
     if let Err(e) = rt.block_on(c.json(Method::POST, &format!("/containers/{id}/start"), None)) {
-        let e = anyhow::Error::from(e);
-        eprintln!("berth: {}", crate::describe(&e));
-        if a.rm {
-            let _ = rt.block_on(c.json(Method::DELETE, &format!("/containers/{id}?force=1"), None));
-        }
-        return Ok(start_failure(&e));
+        return Ok(Err(e.into()));
     }
     let mut d = Demux::default();
     rt.block_on(berth_client::body_chunks(attach, |chunk| {
         d.push(chunk, write_stream);
     }))?;
     let v = rt.block_on(berth_client::body_json(waited))?;
-    Ok(v["StatusCode"].as_i64().unwrap_or(125) as i32)
+    Ok(Ok(v["StatusCode"].as_i64().unwrap_or(125) as i32))
 }
 
 fn write_stream(stream: u8, data: &[u8]) {
@@ -646,27 +660,21 @@ pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
     let mut code = 0;
     for n in &a.containers {
-        let waiter = a.attach.then(|| {
-            let c2 = c.clone();
-            let path = format!("/containers/{n}/wait?condition=next-exit");
-            rt.spawn(async move { c2.json(Method::POST, &path, None).await })
-        });
-        match rt.block_on(c.json(Method::POST, &format!("/containers/{n}/start"), None)) {
-            Ok(_) => {
-                if let Some(w) = waiter {
-                    copy_output(
-                        &rt,
-                        &c,
-                        &format!("/containers/{n}/logs?stdout=1&stderr=1&follow=1&tail=0"),
-                    )?;
-                    let v = rt.block_on(w).map_err(|e| anyhow!("wait: {e}"))??;
-                    code = v["StatusCode"].as_i64().unwrap_or(1) as i32;
-                } else {
+        let started = if a.attach {
+            attached_start(&rt, &c, n, "next-exit")?
+        } else {
+            rt.block_on(c.json(Method::POST, &format!("/containers/{n}/start"), None))
+                .map(|_| {
                     println!("{n}");
-                }
-            }
+                    0
+                })
+                .map_err(anyhow::Error::from)
+        };
+        match started {
+            Ok(c) if a.attach => code = c,
+            Ok(_) => {}
             Err(e) => {
-                eprintln!("{}", crate::describe(&e.into()));
+                eprintln!("{}", crate::describe(&e));
                 code = 1;
             }
         }
@@ -2094,6 +2102,9 @@ pub fn attach(g: &Global, a: AttachArgs) -> Result<i32> {
     let info = rt.block_on(c.get(&format!("/containers/{}/json", a.container)))?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let id = info["Id"].as_str().unwrap_or_default().to_owned();
+    if info["State"]["Running"] != true {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
     let stdin = if a.no_stdin { "0" } else { "1" };
     let io = rt.block_on(c.hijack(
         Method::POST,

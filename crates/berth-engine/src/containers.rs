@@ -225,15 +225,20 @@ impl Containers {
     /// Report containers that stopped since the last look (`die` with the exit code).
     pub fn watch_exits(&self) {
         for id in self.ids().unwrap_or_default() {
-            let Ok(st) = self.state(&id) else { continue };
-            let prev = self
-                .seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id.clone(), st.status);
-            if matches!(prev, Some("running" | "paused")) && st.status == "exited" {
-                self.emit(&id, "die", &[("exitCode", st.exit_code.to_string())]);
-            }
+            self.note_exit(&id);
+        }
+    }
+
+    /// Report one container's `die` if it stopped since the last look.
+    fn note_exit(&self, id: &str) {
+        let Ok(st) = self.state(id) else { return };
+        let prev = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), st.status);
+        if matches!(prev, Some("running" | "paused")) && st.status == "exited" {
+            self.emit(id, "die", &[("exitCode", st.exit_code.to_string())]);
         }
     }
 
@@ -810,6 +815,7 @@ impl Containers {
             id,
             true,
         );
+        let runtime = runtime_of(&rec["HostConfig"])?;
         // Marks this start's exit.json apart from an earlier one.
         let attempt = random_hex(8);
         let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -821,7 +827,7 @@ impl Containers {
             .arg("--bundle")
             .arg(dir.join("bundle"))
             .arg("--runtime-root")
-            .arg(self.runtime_root_of(&rec)?)
+            .arg(self.runtime_root_for(runtime.as_deref()))
             .arg("--dir")
             .arg(&dir)
             .arg("--rootfs")
@@ -840,7 +846,7 @@ impl Containers {
             )
             .args(log_args(&rec["HostConfig"]["LogConfig"]))
             .args(
-                runtime_of(&rec["HostConfig"])?
+                runtime
                     .map(|p| vec![std::ffi::OsString::from("--runtime"), p.into_os_string()])
                     .unwrap_or_default(),
             )
@@ -956,7 +962,7 @@ impl Containers {
             let _ = self.kill(id, libc::SIGKILL);
             self.wait_stopped(id, Duration::from_secs(30))?;
         }
-        self.watch_exits();
+        self.note_exit(id);
         self.emit(id, "stop", &[]);
         Ok(true)
     }
@@ -974,7 +980,7 @@ impl Containers {
             let _ = self.kill(id, libc::SIGKILL);
             self.wait_stopped(id, Duration::from_secs(30))?;
         }
-        self.watch_exits();
+        self.note_exit(id);
         self.emit(id, "destroy", &[]);
         // Process files of exec sessions run through another runtime.
         if let Ok(root) = self.runtime_root_of(&rec) {
@@ -1367,7 +1373,9 @@ impl Containers {
     pub fn exec_command(&self, s: &ExecSession) -> Result<std::process::Command> {
         let c = &s.config;
         let rec = self.record(&s.container)?;
-        let mut cmd = match runtime_of(&rec["HostConfig"])? {
+        let runtime = runtime_of(&rec["HostConfig"])?;
+        let rt_root = self.runtime_root_for(runtime.as_deref());
+        let mut cmd = match runtime {
             None => {
                 let mut cmd = std::process::Command::new("/proc/self/exe");
                 cmd.arg("runtime");
@@ -1394,7 +1402,7 @@ impl Containers {
                     let (uid, gid) = resolve_user(&self.dir_of(&s.container).join("rootfs"), u)?;
                     proc_["user"] = json!({"uid": uid, "gid": gid});
                 }
-                let file = self.runtime_root_of(&rec)?.join(format!(
+                let file = rt_root.join(format!(
                     "exec-{}-{}.json",
                     &s.container[..12],
                     random_hex(8)
@@ -1404,7 +1412,7 @@ impl Containers {
                 std::fs::write(&file, proc_.to_string()).map_err(internal)?;
                 let mut cmd = std::process::Command::new(p);
                 cmd.arg("--root")
-                    .arg(self.runtime_root_of(&rec)?)
+                    .arg(&rt_root)
                     .arg("exec")
                     .arg("--process")
                     .arg(&file)
@@ -1412,9 +1420,7 @@ impl Containers {
                 return Ok(cmd);
             }
         };
-        cmd.arg("--root")
-            .arg(self.runtime_root_of(&rec)?)
-            .arg("exec");
+        cmd.arg("--root").arg(&rt_root).arg("exec");
         if let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
             cmd.arg("--cwd").arg(w);
         }
@@ -1449,7 +1455,11 @@ impl Containers {
     /// Where a container's runtime keeps its state: Berth's root, or one per other runtime
     /// (their state layouts differ).
     fn runtime_root_of(&self, rec: &Value) -> Result<PathBuf> {
-        Ok(match runtime_of(&rec["HostConfig"])? {
+        Ok(self.runtime_root_for(runtime_of(&rec["HostConfig"])?.as_deref()))
+    }
+
+    fn runtime_root_for(&self, runtime: Option<&Path>) -> PathBuf {
+        match runtime {
             None => self.runtime_root.clone(),
             Some(p) => {
                 let name = p
@@ -1458,7 +1468,7 @@ impl Containers {
                     .unwrap_or_default();
                 self.runtime_root.with_file_name(format!("runtime-{name}"))
             }
-        })
+        }
     }
 
     fn runtime_root(&self) -> berth_runtime::state::Root {
@@ -1558,7 +1568,7 @@ impl Containers {
         let mut gone = Vec::new();
         let mut freed = 0;
         for id in self.ids()? {
-            if self.state(&id)?.running() || self.state(&id)?.status == "paused" {
+            if matches!(self.state(&id)?.status, "running" | "paused") {
                 continue;
             }
             freed += berth_image::snapshot::du(&self.dir_of(&id).join("upper/"));

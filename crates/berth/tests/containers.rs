@@ -54,6 +54,18 @@ impl Env {
         }
     }
 
+    /// `berth` or the docker CLI, pointed at this test's daemon.
+    fn client(&self, cli: &str) -> Command {
+        let (bin, var) = if cli == "berth" {
+            (PathBuf::from(env!("CARGO_BIN_EXE_berth")), "BERTH_HOST")
+        } else {
+            (docker_bin(), "DOCKER_HOST")
+        };
+        let mut c = Command::new(bin);
+        c.env(var, self.daemon.host());
+        c
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let r = self.berth(args);
         assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
@@ -109,9 +121,9 @@ fn run_reports_output_and_exit_codes_like_docker() {
     );
     // --rm removed its container; the others stay, exited, with their codes.
     let out = env.ok(&["ps", "-a", "--format", "{{.Status}}"]);
-    let mut st: Vec<&str> = out
+    let mut st: Vec<String> = out
         .lines()
-        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" ").leak() as &str)
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
         .collect();
     st.sort();
     assert_eq!(st, ["Exited (127)", "Exited (3)"], "{out}");
@@ -532,15 +544,7 @@ fn under_pty(
 fn interactive_terminals_work_with_berth_and_docker() {
     let env = Env::new();
     for cli in ["berth", "docker"] {
-        let mut cmd = if cli == "berth" {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-            c.env("BERTH_HOST", env.daemon.host());
-            c
-        } else {
-            let mut c = Command::new(docker_bin());
-            c.env("DOCKER_HOST", env.daemon.host());
-            c
-        };
+        let mut cmd = env.client(cli);
         cmd.args(["run", "-it", "--rm", "busybox", "sh"]);
         let (out, code) = under_pty(
             &mut cmd,
@@ -816,14 +820,8 @@ fn events_stream_what_happens() {
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("image tag"),
         "{}",
-        text_of(&o)
+        String::from_utf8_lossy(&o.stderr)
     );
-    let info = env.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
-    assert!(!info.is_empty());
-}
-
-fn text_of(o: &Output) -> String {
-    text(o)
 }
 
 #[test]
@@ -1040,15 +1038,7 @@ fn exec_with_a_terminal_and_with_stdin() {
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "100"]);
     for cli in ["berth", "docker"] {
-        let mut cmd = if cli == "berth" {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-            c.env("BERTH_HOST", env.daemon.host());
-            c
-        } else {
-            let mut c = Command::new(docker_bin());
-            c.env("DOCKER_HOST", env.daemon.host());
-            c
-        };
+        let mut cmd = env.client(cli);
         cmd.args(["exec", "-it", "box", "sh"]);
         let (out, code) = under_pty(
             &mut cmd,
@@ -1371,4 +1361,34 @@ fn attach_to_a_running_container() {
         "only what came after attaching"
     );
     env.ok(&["rm", "echoer"]);
+}
+
+#[test]
+fn start_attached_reruns_a_stopped_container() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "again",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    assert_eq!((r.code, r.out.as_str()), (3, "run\n"));
+    let r = env.berth(&["start", "-a", "again"]);
+    assert_eq!(
+        (r.code, r.out.as_str()),
+        (3, "run\n"),
+        "only the new run's output: {}",
+        r.err
+    );
+    let r = env.berth(&["attach", "again"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("You cannot attach to a stopped container"),
+        "{}",
+        r.err
+    );
+    env.ok(&["rm", "again"]);
 }
