@@ -743,30 +743,6 @@ pub async fn exec_route(
 }
 
 /// Receive one descriptor sent with SCM_RIGHTS on a connected unix socket.
-fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    for c in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the kernel just gave us this descriptor; we own it now.
-                return Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    None
-}
-
 /// `exec -t`: the runtime hands the new terminal's master over a console socket; the daemon
 /// copies between it and the hijacked connection, and resizes it on request.
 async fn exec_tty(
@@ -818,16 +794,33 @@ async fn exec_tty(
         Ok(c) => c,
         Err(err) => return error(500, format!("exec: {err}")),
     };
-    let master = match tokio::task::spawn_blocking(move || {
+    let accepted = tokio::task::spawn_blocking(move || {
         let _keep = dirf;
-        listener.set_nonblocking(false).ok()?;
-        let (s, _) = listener.accept().ok()?;
-        recv_fd(&s)
+        // Wait for the runtime's connection while it lives (a failing runtime never calls).
+        let master = (|| {
+            listener.set_nonblocking(true).ok()?;
+            let mut b = berth_engine::containers::Backoff::new();
+            for _ in 0..2000 {
+                if let Ok((s, _)) = listener.accept() {
+                    s.set_nonblocking(false).ok()?;
+                    return berth_shim::recv_fd(&s);
+                }
+                if child.try_wait().ok()?.is_some() {
+                    return None;
+                }
+                std::thread::sleep(b.step());
+            }
+            None
+        })();
+        (master, child)
     })
-    .await
-    {
-        Ok(Some(m)) => m,
-        _ => {
+    .await;
+    let Ok((master, mut child)) = accepted else {
+        return error(500, "exec: the console socket's waiter failed".to_owned());
+    };
+    let master = match master {
+        Some(m) => m,
+        None => {
             let _ = child.kill();
             let mut err_text = String::new();
             if let Some(mut s) = child.stderr.take() {

@@ -677,10 +677,49 @@ impl Containers {
         })
     }
 
+    /// Paused means frozen: the container's cgroup (the same path for every runtime) tells.
     fn paused(&self, id: &str) -> bool {
-        berth_runtime::container::state(&berth_runtime::state::Root::new(&self.runtime_root), id)
-            .map(|v| v["status"] == "paused")
-            .unwrap_or(false)
+        berth_runtime::cgroups::open(&self.cgroup_of(id)).is_ok_and(|c| c.frozen())
+    }
+
+    fn cgroup_of(&self, id: &str) -> String {
+        format!("{}/{}", self.cgroup_parent, id)
+    }
+
+    /// Run another runtime's command (`pause`, `update`, …) on a container; its error text
+    /// on failure.
+    fn run_runtime(
+        &self,
+        rt: &Path,
+        rec: &Value,
+        args: &[&str],
+        input: Option<&str>,
+    ) -> Result<()> {
+        use std::io::Write as _;
+        let id = rec["Id"].as_str().unwrap_or_default();
+        let mut child = std::process::Command::new(rt)
+            .arg("--root")
+            .arg(self.runtime_root_of(rec)?)
+            .args(args)
+            .arg(id)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| internal(format!("{}: {e}", rt.display())))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.unwrap_or_default().as_bytes());
+        }
+        let out = child.wait_with_output().map_err(internal)?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!(
+                "{} {}: {}",
+                rt.display(),
+                args.first().copied().unwrap_or_default(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
     }
 
     /// The OCI bundle for a start: Berth's default spec with the container's process.
@@ -730,7 +769,7 @@ impl Containers {
                 m.push(json!({"destination": dest, "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
             }
         }
-        spec["linux"]["cgroupsPath"] = json!(format!("{}/{}", self.cgroup_parent, id));
+        spec["linux"]["cgroupsPath"] = json!(self.cgroup_of(id));
         apply_host_config(&mut spec, &rec["HostConfig"])?;
         if rec["HostConfig"]["Init"].as_bool() == Some(true) {
             // --init: Berth's static init as process 1, mounted where Docker mounts its own.
@@ -1410,13 +1449,26 @@ impl Containers {
                 std::fs::create_dir_all(file.parent().unwrap_or(Path::new("/")))
                     .map_err(internal)?;
                 std::fs::write(&file, proc_.to_string()).map_err(internal)?;
-                let mut cmd = std::process::Command::new(p);
-                cmd.arg("--root")
-                    .arg(&rt_root)
-                    .arg("exec")
-                    .arg("--process")
-                    .arg(&file)
-                    .arg(&s.container);
+                let tty = c["Tty"].as_bool() == Some(true);
+                let mut cmd = if tty {
+                    // A terminal needs a console socket, and runc-like runtimes take one only
+                    // when detaching: a reaping wrapper waits for the detached process.
+                    let mut cmd = std::process::Command::new("/proc/self/exe");
+                    cmd.args(["shim", "--reap"])
+                        .arg(file.with_extension("pid"))
+                        .arg("--")
+                        .arg(p);
+                    cmd
+                } else {
+                    std::process::Command::new(p)
+                };
+                cmd.arg("--root").arg(&rt_root).arg("exec");
+                if tty {
+                    cmd.arg("-d")
+                        .arg("--pid-file")
+                        .arg(file.with_extension("pid"));
+                }
+                cmd.arg("--process").arg(&file).arg(&s.container);
                 return Ok(cmd);
             }
         };
@@ -1506,10 +1558,21 @@ impl Containers {
         let mut spec = berth_runtime::spec::default_spec();
         apply_host_config(&mut spec, &rec["HostConfig"])?;
         if self.state(id)?.running() {
-            berth_runtime::container::update(&self.runtime_root(), id, &spec["linux"]["resources"])
-                .map_err(|e| {
-                    Error::InvalidParameter(format!("Cannot update container {id}: {e}"))
-                })?;
+            match runtime_of(&rec["HostConfig"])? {
+                None => berth_runtime::container::update(
+                    &self.runtime_root(),
+                    id,
+                    &spec["linux"]["resources"],
+                )
+                .map_err(internal),
+                Some(rt) => self.run_runtime(
+                    &rt,
+                    &rec,
+                    &["update", "--resources", "-"],
+                    Some(&spec["linux"]["resources"].to_string()),
+                ),
+            }
+            .map_err(|e| Error::InvalidParameter(format!("Cannot update container {id}: {e}")))?;
         }
         self.save_record(id, &rec)?;
         self.emit(id, "update", &[]);
@@ -1525,7 +1588,14 @@ impl Containers {
         if !frozen && st.status != "paused" {
             return Err(Error::Conflict(format!("Container {id} is not paused")));
         }
-        berth_runtime::container::pause(&self.runtime_root(), id, frozen).map_err(internal)?;
+        let rec = self.record(id)?;
+        match runtime_of(&rec["HostConfig"])? {
+            None => berth_runtime::container::pause(&self.runtime_root(), id, frozen)
+                .map_err(internal)?,
+            Some(rt) => {
+                self.run_runtime(&rt, &rec, &[if frozen { "pause" } else { "resume" }], None)?
+            }
+        }
         self.emit(id, if frozen { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
@@ -1583,7 +1653,9 @@ impl Containers {
         if !self.state(id)?.running() {
             return Err(Error::Conflict(format!("Container {id} is not running")));
         }
-        let pids = berth_runtime::container::pids(&self.runtime_root(), id).map_err(internal)?;
+        let pids = berth_runtime::cgroups::open(&self.cgroup_of(id))
+            .and_then(|c| c.pids())
+            .map_err(internal)?;
         let args: Vec<&str> = if ps_args.is_empty() {
             vec!["-ef"]
         } else {
@@ -1634,7 +1706,7 @@ impl Containers {
         let rec = self.record(id)?;
         let running = self.state(id)?.running();
         let mut v = if running {
-            crate::stats::sample(&format!("{}/{}", self.cgroup_parent, id))
+            crate::stats::sample(&self.cgroup_of(id))
         } else {
             json!({
                 "cpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},

@@ -86,7 +86,42 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// `berth shim --reap PIDFILE -- RUNTIME ARGS…`: run a detaching runtime command (`exec -d`
+/// of another runtime, for a terminal through a console socket) as a child subreaper, then
+/// wait for the process it left behind (named by PIDFILE) and exit with its status.
+fn reap_main(args: &[std::ffi::OsString]) -> i32 {
+    let (Some(pid_file), Some(prog)) = (args.first(), args.get(2)) else {
+        eprintln!("berth shim --reap: usage: --reap PIDFILE -- PROGRAM ARGS...");
+        return 2;
+    };
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER and an integer argument.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let st = std::process::Command::new(prog).args(&args[3..]).status();
+    match st {
+        Ok(s) if s.success() => {}
+        Ok(s) => return s.code().unwrap_or(126),
+        Err(e) => {
+            eprintln!("{}: {e}", Path::new(prog).display());
+            return 126;
+        }
+    }
+    let pid = std::fs::read_to_string(Path::new(pid_file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let _ = std::fs::remove_file(Path::new(pid_file));
+    match pid.map(container::wait_exit) {
+        Some(Ok(code)) => code,
+        _ => {
+            eprintln!("the runtime left no process to wait for");
+            126
+        }
+    }
+}
+
 pub fn main(args: &[std::ffi::OsString]) -> i32 {
+    if args.first().is_some_and(|a| a == "--reap") {
+        return reap_main(&args[1..]);
+    }
     let a = match parse(args) {
         Ok(a) => a,
         Err(e) => {
@@ -152,9 +187,6 @@ fn run(a: &Args) -> Result<(), String> {
         .set_nonblocking(true)
         .map_err(|e| format!("attach socket: {e}"))?;
     if let Some(rt) = &a.runtime {
-        if a.tty {
-            return Err("a terminal with --runtime other than Berth's is not supported yet".into());
-        }
         return run_external(a, rt, &null, listener, &sock_path);
     }
     let (outputs, stdin_w, pty, created) = if a.tty {
@@ -285,27 +317,79 @@ fn run_external(
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let pid_file = a.dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
-    let (outputs, in_w, status) = with_stdio(a, null, || {
-        std::process::Command::new(rt)
-            .arg("--root")
+    let create = || {
+        let mut c = std::process::Command::new(rt);
+        c.arg("--root")
             .arg(&a.root)
             .arg("create")
             .arg("--bundle")
             .arg(&a.bundle)
             .arg("--pid-file")
             .arg(&pid_file)
-            .arg(&a.id)
-            .status()
-    })?;
-    if !status.as_ref().is_ok_and(|s| s.success()) {
-        // The runtime's complaint went to what would have been the container's stderr.
-        let mut msg = String::new();
-        if let Some((err_r, _)) = outputs.into_iter().nth(1) {
-            let mut f = std::fs::File::from(err_r);
-            let _ = std::io::Read::read_to_string(&mut f, &mut msg);
+            .arg(&a.id);
+        c
+    };
+    let (outputs, in_w, pty) = if a.tty {
+        // The runtime hands the terminal's master over a console socket during `create`.
+        // The runtime connects from its own process: /proc/<our pid>, not /proc/self.
+        let (short, _keep) = short_path(&a.dir, "console.sock")?;
+        let short = PathBuf::from(short.to_string_lossy().replacen(
+            "/proc/self/",
+            &format!("/proc/{}/", std::process::id()),
+            1,
+        ));
+        let _ = std::fs::remove_file(a.dir.join("console.sock"));
+        let console = std::os::unix::net::UnixListener::bind(&short)
+            .map_err(|e| format!("console socket: {e}"))?;
+        console
+            .set_nonblocking(true)
+            .map_err(|e| format!("console socket: {e}"))?;
+        let mut child = create()
+            .arg("--console-socket")
+            .arg(&short)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", rt.display()))?;
+        let mut master = None;
+        let status = loop {
+            if master.is_none() {
+                if let Ok((s, _)) = console.accept() {
+                    let _ = s.set_nonblocking(false);
+                    master = recv_fd(&s);
+                }
+            }
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Err(e) => return Err(format!("{}: {e}", rt.display())),
+            }
+        };
+        let _ = std::fs::remove_file(a.dir.join("console.sock"));
+        if !status.success() {
+            let mut msg = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut msg);
+            }
+            return Err(format!("{} create: {}", rt.display(), msg.trim()));
         }
-        return Err(format!("{} create: {}", rt.display(), msg.trim()));
-    }
+        let master = master.ok_or("the runtime sent no terminal")?;
+        let out = master.try_clone().map_err(|e| format!("pty: {e}"))?;
+        (vec![(out, "stdout")], None, Some(master))
+    } else {
+        let (outputs, in_w, status) = with_stdio(a, null, || create().status())?;
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            // The runtime's complaint went to what would have been the container's stderr.
+            let mut msg = String::new();
+            if let Some((err_r, _)) = outputs.into_iter().nth(1) {
+                let mut f = std::fs::File::from(err_r);
+                let _ = std::io::Read::read_to_string(&mut f, &mut msg);
+            }
+            return Err(format!("{} create: {}", rt.display(), msg.trim()));
+        }
+        (outputs, in_w, None)
+    };
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -333,7 +417,7 @@ fn run_external(
                 .unwrap_or_default()
         ));
     }
-    supervise(a, pid, outputs, in_w, None, listener, sock_path, || {
+    supervise(a, pid, outputs, in_w, pty, listener, sock_path, || {
         let _ = std::process::Command::new(rt)
             .arg("--root")
             .arg(&a.root)
@@ -344,6 +428,31 @@ fn run_external(
             .stderr(std::process::Stdio::null())
             .status();
     })
+}
+
+/// One descriptor passed with SCM_RIGHTS (a console socket's terminal master).
+pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just gave us this descriptor; we own it now.
+                return Some(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    None
 }
 
 /// A unix socket path that fits in `sun_path` however deep `dir` is: through an open

@@ -1302,11 +1302,43 @@ fn other_runtimes_run_containers_under_the_shim() {
         ]),
         format!("running {runc}\n")
     );
+    let mut cmd = env.client("berth");
+    cmd.args(["exec", "-it", "rc", "sh"]);
+    let (out, code) = under_pty(&mut cmd, 19, 55, b"stty size; exit 2\r", 800);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("19 55"), "{out}");
+    // pause, top and update go through runc (or the container's cgroup) too.
+    env.ok(&["pause", "rc"]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Status}}", "rc"]),
+        "paused\n"
+    );
+    env.ok(&["unpause", "rc"]);
+    assert!(env.ok(&["top", "rc"]).contains("sleep 100"));
+    env.ok(&["update", "--pids-limit", "33", "rc"]);
+    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "rc"]);
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).expect("cgroup");
+    let pids_path = cg
+        .lines()
+        .find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_owned()))
+        .expect("pids cgroup");
+    assert_eq!(
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids{pids_path}/pids.max"))
+            .expect("pids.max")
+            .trim(),
+        "33"
+    );
     env.ok(&["stop", "-t", "1", "rc"]);
     assert_eq!(
         env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "rc"]),
         "137\n"
     );
+    // A terminal: runc hands the pty to the shim over a console socket.
+    let mut cmd = env.client("berth");
+    cmd.args(["run", "-it", "--rm", "--runtime", "runc", "busybox", "sh"]);
+    let (out, code) = under_pty(&mut cmd, 21, 77, b"stty size; tty; exit 6\r", 1000);
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("21 77") && out.contains("/dev/pts/0"), "{out}");
     env.ok(&["rm", "rc"]);
     let r = env.berth(&[
         "run",
