@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::time::{now_rfc3339, parse_rfc3339};
 use crate::{Error, Result};
 
-/// An exec session (kept in memory: sessions end with their process, as with dockerd).
+/// An exec session (a row of `execs` in berth.db; the terminal's master lives in memory).
 #[derive(Debug, Clone)]
 pub struct ExecSession {
     pub id: String,
@@ -70,7 +70,8 @@ impl Default for Backoff {
 
 /// The container store.
 pub struct Containers {
-    pub execs: Mutex<std::collections::HashMap<String, ExecSession>>,
+    /// Terminal masters of running `exec -t` sessions.
+    ptys: Mutex<std::collections::HashMap<String, std::sync::Arc<std::os::fd::OwnedFd>>>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<std::collections::HashSet<String>>,
     events: std::sync::Arc<crate::events::Events>,
@@ -175,7 +176,23 @@ impl Containers {
                  name TEXT NOT NULL UNIQUE,
                  created TEXT NOT NULL,
                  record TEXT NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS execs (
+                 id TEXT PRIMARY KEY,
+                 container TEXT NOT NULL,
+                 config TEXT NOT NULL,
+                 running INTEGER NOT NULL,
+                 exit_code INTEGER,
+                 pid INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS execs_container ON execs(container);",
+        )
+        .map_err(internal)?;
+        // Sessions that ran under the previous daemon lost their streams with it: ended, with
+        // the code of a lost supervisor (as containers whose shim died).
+        db.execute(
+            "UPDATE execs SET running = 0, exit_code = COALESCE(exit_code, 255) WHERE running = 1",
+            [],
         )
         .map_err(internal)?;
         // Directories of containers whose removal was interrupted.
@@ -185,7 +202,7 @@ impl Containers {
             }
         }
         Ok(Containers {
-            execs: Mutex::new(std::collections::HashMap::new()),
+            ptys: Mutex::new(std::collections::HashMap::new()),
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
             seen: Mutex::new(std::collections::HashMap::new()),
@@ -1037,9 +1054,13 @@ impl Containers {
         let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
         // The row goes first (the container is gone for every client), then the directory,
         // renamed so an interrupted removal is finished at the next start.
-        self.db()
-            .execute("DELETE FROM containers WHERE id = ?1", params![id])
-            .map_err(internal)?;
+        {
+            let db = self.db();
+            db.execute("DELETE FROM containers WHERE id = ?1", params![id])
+                .map_err(internal)?;
+            db.execute("DELETE FROM execs WHERE container = ?1", params![id])
+                .map_err(internal)?;
+        }
         let gone = self.dir.join(format!(".removing-{id}"));
         if std::fs::rename(&dir, &gone).is_ok() {
             let _ = std::fs::remove_dir_all(&gone);
@@ -1102,6 +1123,16 @@ impl Containers {
             }
         }
         let health = self.health_json(id, &rec);
+        let exec_ids: Vec<String> = {
+            let db = self.db();
+            let mut q = db
+                .prepare_cached("SELECT id FROM execs WHERE container = ?1 AND running = 1")
+                .map_err(internal)?;
+            q.query_map(params![id], |r| r.get(0))
+                .map_err(internal)?
+                .flatten()
+                .collect()
+        };
         let mut out = json!({
             "Id": rec["Id"],
             "Created": rec["Created"],
@@ -1132,7 +1163,7 @@ impl Containers {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
             "HostConfig": host_config,
             "GraphDriver": {"Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}, "Name": "overlay"},
             "Mounts": [],
@@ -1350,39 +1381,70 @@ impl Containers {
             return Err(Error::InvalidParameter("No exec command specified".into()));
         }
         let exec_id = random_hex(32);
-        self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            exec_id.clone(),
-            ExecSession {
-                id: exec_id.clone(),
-                container: id.to_owned(),
-                config: body.clone(),
-                running: false,
-                exit_code: None,
-                pid: 0,
-                pty: None,
-            },
-        );
+        self.db()
+            .execute(
+                "INSERT INTO execs (id, container, config, running, pid) VALUES (?1, ?2, ?3, 0, 0)",
+                params![exec_id, id, body.to_string()],
+            )
+            .map_err(internal)?;
         Ok(exec_id)
     }
 
-    pub fn exec_get(&self, exec_id: &str) -> Result<ExecSession> {
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(exec_id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))
+    fn exec_load(&self, db: &rusqlite::Connection, exec_id: &str) -> Result<ExecSession> {
+        let row = db
+            .query_row(
+                "SELECT container, config, running, exit_code, pid FROM execs WHERE id = ?1",
+                params![exec_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(internal)?;
+        let (container, config, running, exit_code, pid) =
+            row.ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))?;
+        Ok(ExecSession {
+            id: exec_id.to_owned(),
+            container,
+            config: serde_json::from_str(&config).map_err(internal)?,
+            running,
+            exit_code,
+            pid,
+            pty: self
+                .ptys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(exec_id)
+                .cloned(),
+        })
     }
 
+    pub fn exec_get(&self, exec_id: &str) -> Result<ExecSession> {
+        self.exec_load(&self.db(), exec_id)
+    }
+
+    /// Change a session (running, exit code, pid, terminal) and store it.
     pub fn exec_update(&self, exec_id: &str, f: impl FnOnce(&mut ExecSession)) {
-        if let Some(e) = self
-            .execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(exec_id)
-        {
-            f(e);
-        }
+        let db = self.db();
+        let Ok(mut s) = self.exec_load(&db, exec_id) else {
+            return;
+        };
+        f(&mut s);
+        let _ = db.execute(
+            "UPDATE execs SET running = ?2, exit_code = ?3, pid = ?4 WHERE id = ?1",
+            params![exec_id, s.running, s.exit_code, s.pid],
+        );
+        let mut ptys = self.ptys.lock().unwrap_or_else(|p| p.into_inner());
+        match s.pty {
+            Some(m) => ptys.insert(exec_id.to_owned(), m),
+            None => ptys.remove(exec_id),
+        };
     }
 
     /// Set an exec session's terminal size.

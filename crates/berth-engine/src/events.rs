@@ -1,28 +1,41 @@
-//! Events (`GET /events`): what happened to containers and images, in the API's shape, kept
-//! for late subscribers (the last 1000, for `since`) and broadcast to live ones.
+//! Events (`GET /events`): what happened to containers and images, in the API's shape,
+//! stored in berth.db (the last 10000, so `since` reaches back across daemon restarts) and
+//! broadcast to live subscribers.
 
-use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Mutex;
 
+use rusqlite::params;
 use serde_json::{Value, json};
+
+/// How many events are kept.
+const KEEP: i64 = 10_000;
 
 pub struct Events {
     tx: tokio::sync::broadcast::Sender<Value>,
-    recent: Mutex<VecDeque<Value>>,
-}
-
-impl Default for Events {
-    fn default() -> Self {
-        Events::new()
-    }
+    db: Mutex<rusqlite::Connection>,
 }
 
 impl Events {
-    pub fn new() -> Events {
-        Events {
+    /// The event log in the database at `db_path` (its own connection; WAL).
+    pub fn open(db_path: &Path) -> crate::Result<Events> {
+        let internal = |e: rusqlite::Error| crate::Error::Internal(format!("events: {e}"));
+        let db = rusqlite::Connection::open(db_path).map_err(internal)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS events (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 time INTEGER NOT NULL,
+                 event TEXT NOT NULL
+             );",
+        )
+        .map_err(internal)?;
+        Ok(Events {
             tx: tokio::sync::broadcast::channel(1024).0,
-            recent: Mutex::new(VecDeque::new()),
-        }
+            db: Mutex::new(db),
+        })
     }
 
     /// Record and broadcast one event. `attrs` are the actor's attributes (name, image, …).
@@ -45,13 +58,19 @@ impl Events {
             ev["from"] = ev["Actor"]["Attributes"]["image"].clone();
         }
         {
-            let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            r.push_back(ev.clone());
-            while r.len() > 1000 {
-                r.pop_front();
+            // Stored before it is broadcast: a subscriber that reads the past and then listens
+            // sees every event once (subscribe holds this lock while it does both).
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(seq) = db
+                .prepare_cached("INSERT INTO events (time, event) VALUES (?1, ?2)")
+                .and_then(|mut q| q.insert(params![d.as_secs() as i64, ev.to_string()]))
+            {
+                if seq % 100 == 0 {
+                    let _ = db.execute("DELETE FROM events WHERE seq <= ?1", params![seq - KEEP]);
+                }
             }
+            let _ = self.tx.send(ev);
         }
-        let _ = self.tx.send(ev);
     }
 
     /// Past events (from `since`, Unix seconds) and a receiver for the coming ones.
@@ -59,14 +78,20 @@ impl Events {
         &self,
         since: Option<i64>,
     ) -> (Vec<Value>, tokio::sync::broadcast::Receiver<Value>) {
-        let r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
         let past = match since {
-            Some(s) => r
-                .iter()
-                .filter(|e| e["time"].as_i64().unwrap_or(0) >= s)
-                .cloned()
-                .collect(),
+            Some(s) => db
+                .prepare_cached("SELECT event FROM events WHERE time >= ?1 ORDER BY seq")
+                .and_then(|mut q| {
+                    q.query_map(params![s], |r| r.get::<_, String>(0))
+                        .map(|rows| {
+                            rows.flatten()
+                                .filter_map(|t| serde_json::from_str(&t).ok())
+                                .collect()
+                        })
+                })
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         (past, rx)

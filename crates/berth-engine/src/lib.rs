@@ -94,7 +94,7 @@ impl Engine {
                 .map_err(|e| Error::Internal(format!("create {}: {e}", d.display())))?;
         }
         let images = Images::open(&config.data_root.join("image"))?;
-        let events = std::sync::Arc::new(events::Events::new());
+        let events = std::sync::Arc::new(events::Events::open(&config.data_root.join("berth.db"))?);
         let containers = std::sync::Arc::new(containers::Containers::open(
             &config.data_root,
             &config.exec_root,

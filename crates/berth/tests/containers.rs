@@ -208,7 +208,44 @@ fn containers_survive_a_daemon_killed_with_sigkill() {
         ]);
         ids.push(id.trim().to_owned());
     }
+    // An exec session, finished before the kill, and the events so far are in berth.db.
+    env.ok(&["exec", &ids[0], "true"]);
+    let exec_id = api(
+        &env,
+        "POST",
+        &format!("/containers/{}/exec", ids[0]),
+        r#"{"Cmd": ["sh", "-c", "exit 7"]}"#,
+    )["Id"]
+        .as_str()
+        .expect("exec id")
+        .to_owned();
+    api(
+        &env,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        r#"{"Detach": true}"#,
+    );
+    let inspect_exec = |env: &Env| loop {
+        let v = api(env, "GET", &format!("/exec/{exec_id}/json"), "");
+        assert!(v["Running"].is_boolean(), "exec inspect: {v}");
+        if v["Running"] == false {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(inspect_exec(&env)["ExitCode"], 7);
+    let since = (berth_units::now() - 60).to_string();
+    let until = (berth_units::now() + 1).to_string();
+    let before = env.ok(&["events", "--since", &since, "--until", &until]);
+    assert_eq!(before.matches("container start ").count(), 10, "{before}");
     env.daemon.kill9_and_restart();
+    let v = inspect_exec(&env);
+    assert_eq!(
+        (&v["ExitCode"], &v["ContainerID"]),
+        (&serde_json::json!(7), &serde_json::json!(ids[0]))
+    );
+    let after = env.ok(&["events", "--since", &since, "--until", &until]);
+    assert_eq!(after, before, "events outlive the daemon");
     let out = env.ok(&["ps", "-q", "--no-trunc"]);
     for id in &ids {
         assert!(
@@ -223,6 +260,24 @@ fn containers_survive_a_daemon_killed_with_sigkill() {
         assert_eq!(logs, format!("start-{i}\nbye-{i}\n"));
         assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", id]), "0\n");
     }
+}
+
+/// One API call through curl on the daemon's socket; the JSON answer (null if none).
+fn api(env: &Env, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let host = env.daemon.host();
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "--unix-socket",
+            host.trim_start_matches("unix://"),
+            "-X",
+            method,
+        ])
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("http://berth{path}"))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
 }
 
 fn docker_bin() -> PathBuf {
