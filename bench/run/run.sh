@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Container run benchmark: `run --rm busybox true` through berth's daemon, podman and docker
 # (Debian's dockerd), and `crun run` of a bare bundle; interleaved runs; medians and ratios.
+# Then 50 sequential `run -d busybox sleep 1000` and the removal of all 50 (`rm -f`), per tool.
 # Also the daemons' resident memory when idle. Every daemon has its own roots and socket;
 # dockerd runs in a network namespace of its own. Usage: run.sh PATH/TO/berth IMAGES_DIR [RUNS]
 #   IMAGES_DIR holds busybox.tar (`cargo xtask images busybox`).
@@ -104,6 +105,22 @@ for i in $(seq "$runs"); do
   [ -n "$have_crun" ] && time_it crun crun --root "$work/crun-state" run --bundle "$work/bundle" "bench-$i"
 done
 
+# 50 detached containers in a row, then their removal (one `rm -f` of all), per tool.
+declare -A burst_run burst_rm
+burst() {
+  local name=$1 t; shift
+  t=$(date +%s%N)
+  for _ in $(seq 50); do "$@" run -d "${extra[@]}" busybox sleep 1000 >/dev/null; done
+  burst_run[$name]=$(ms "$t")
+  t=$(date +%s%N)
+  "$@" rm -f "${rm_extra[@]}" $("$@" ps -aq) >/dev/null
+  burst_rm[$name]=$(ms "$t")
+}
+# (podman's rm -f stops with a 10 s grace period first; -t 0 kills at once as docker's and berth's do)
+extra=(); rm_extra=(); burst berth b
+[ -n "$have_podman" ] && { extra=(--network none --cgroup-parent "/$cg-podman"); rm_extra=(-t 0); burst podman pd; }
+[ -n "$have_docker" ] && { extra=(--network none); rm_extra=(); burst docker dk; }
+
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 b_med=$(median "${times[berth]}")
 echo "| tool | median run --rm true (ms) | berth / tool |"
@@ -112,6 +129,14 @@ for tool in berth podman docker crun; do
   [ -n "${times[$tool]:-}" ] || continue
   m=$(median "${times[$tool]}")
   printf '| %s | %s | %.2f |\n' "$tool" "$m" "$(bc -l <<<"$b_med/$m")"
+done
+echo
+echo "| tool | 50 × run -d (ms) | berth / tool | rm -f of the 50 (ms) | berth / tool |"
+echo "|---|---|---|---|---|"
+for tool in berth podman docker; do
+  [ -n "${burst_run[$tool]:-}" ] || continue
+  printf '| %s | %s | %.2f | %s | %.2f |\n' "$tool" "${burst_run[$tool]}" "$(bc -l <<<"${burst_run[berth]}/${burst_run[$tool]}")" \
+    "${burst_rm[$tool]}" "$(bc -l <<<"${burst_rm[berth]}/${burst_rm[$tool]}")"
 done
 echo
 echo "| daemon idle RSS | MB |"
