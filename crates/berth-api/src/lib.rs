@@ -6,6 +6,7 @@
 
 mod containers;
 mod images;
+mod networks;
 mod system;
 
 use std::sync::Arc;
@@ -175,6 +176,11 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (&Method::GET, "/events") => system::events(&ctx).await,
         (&Method::GET, "/system/df") => system::df(&ctx),
         (&Method::POST, "/commit") => containers::commit(&ctx).await,
+        (_, "/networks") => networks::route(&ctx, &m, "", body).await,
+        (_, p) if p.starts_with("/networks/") => {
+            let tail = p["/networks/".len()..].to_owned();
+            networks::route(&ctx, &m, &tail, body).await
+        }
         (_, p) if p.starts_with("/images/") => {
             images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await
         }

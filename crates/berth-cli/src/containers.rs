@@ -157,6 +157,42 @@ pub struct CreateArgs {
     /// Log driver options (max-size=10m, max-file=3)
     #[arg(long)]
     log_opt: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long, alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    mac_address: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long)]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long)]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// Add link to another container (name[:alias])
+    #[arg(long)]
+    link: Vec<String>,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -358,6 +394,33 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
         anyhow::bail!("Conflicting options: --restart and --rm");
     }
     hc["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": max});
+    if let Some(n) = &a.network {
+        hc["NetworkMode"] = json!(n);
+    }
+    hc["PortBindings"] = Value::Object(crate::networks::port_bindings(&a.publish)?);
+    hc["PublishAllPorts"] = json!(a.publish_all);
+    hc["Dns"] = json!(a.dns);
+    hc["DnsSearch"] = json!(a.dns_search);
+    hc["DnsOptions"] = json!(a.dns_option);
+    for h in &a.add_host {
+        if h.split_once(':')
+            .is_none_or(|(n, ip)| n.is_empty() || ip.is_empty())
+        {
+            anyhow::bail!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""
+            );
+        }
+    }
+    hc["ExtraHosts"] = json!(a.add_host);
+    hc["Links"] = json!(
+        a.link
+            .iter()
+            .map(|l| {
+                let (n, alias) = l.split_once(':').unwrap_or((l, l));
+                format!("/{n}:/{alias}")
+            })
+            .collect::<Vec<_>>()
+    );
     Ok(hc)
 }
 
@@ -487,6 +550,27 @@ fn create_body(a: &CreateArgs) -> Result<Value> {
     }
     if let Some(h) = healthcheck(a)? {
         body["Healthcheck"] = h;
+    }
+    let exposed = crate::networks::exposed(&a.expose)?;
+    if !exposed.is_empty() {
+        body["ExposedPorts"] = Value::Object(exposed.into_iter().map(|p| (p, json!({}))).collect());
+    }
+    if let Some(m) = &a.mac_address {
+        body["MacAddress"] = json!(m);
+    }
+    if !a.network_alias.is_empty() || a.ip.is_some() || a.mac_address.is_some() {
+        let net = a.network.clone().unwrap_or_else(|| "default".into());
+        let mut ep = json!({});
+        if !a.network_alias.is_empty() {
+            ep["Aliases"] = json!(a.network_alias);
+        }
+        if let Some(ip) = &a.ip {
+            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        if let Some(m) = &a.mac_address {
+            ep["MacAddress"] = json!(m);
+        }
+        body["NetworkingConfig"] = json!({"EndpointsConfig": {net: ep}});
     }
     Ok(body)
 }
@@ -732,11 +816,11 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                 "RunningFor": format!("{} ago", human_duration(now() - created)),
                 "Status": s["Status"],
                 "State": s["State"],
-                "Ports": "",
+                "Ports": ports_column(&s["Ports"]),
                 "Names": s["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
                 "Labels": s["Labels"].as_object().map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default(),
                 "Mounts": "",
-                "Networks": "",
+                "Networks": s["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
                 "Size": "",
             })
         })
@@ -776,6 +860,33 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
         &rows,
     )?;
     Ok(0)
+}
+
+/// docker's PORTS column: `127.0.0.1:8080->80/tcp, 81/tcp`.
+fn ports_column(ports: &Value) -> String {
+    let mut items: Vec<(u64, String)> = ports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let private = p["PrivatePort"].as_u64().unwrap_or(0);
+            let typ = p["Type"].as_str().unwrap_or("tcp");
+            let text = match p["PublicPort"].as_u64() {
+                Some(public) => format!(
+                    "{}:{public}->{private}/{typ}",
+                    p["IP"].as_str().unwrap_or("0.0.0.0")
+                ),
+                None => format!("{private}/{typ}"),
+            };
+            (private, text)
+        })
+        .collect();
+    items.sort();
+    items
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Args)]

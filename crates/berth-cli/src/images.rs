@@ -785,7 +785,7 @@ pub struct InspectArgs {
 }
 
 /// JSON as docker prints it: 4-space indentation.
-fn pretty(v: &Value) -> Result<String> {
+pub(crate) fn pretty(v: &Value) -> Result<String> {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);

@@ -6,6 +6,7 @@
 
 mod containers;
 mod images;
+mod networks;
 pub mod progress;
 pub mod template;
 pub mod units;
@@ -179,6 +180,11 @@ enum Cmd {
     System(containers::SystemCmd),
     /// Display system-wide information
     Info,
+    /// Manage networks
+    #[command(subcommand)]
+    Network(networks::NetworkCmd),
+    /// List port mappings or a specific mapping for the container
+    Port(networks::PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -210,6 +216,7 @@ enum ContainerCmd {
     Stats(containers::StatsArgs),
     /// Remove all stopped containers
     Prune(containers::PruneArgs),
+    Port(networks::PortArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +321,8 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Attach(a) => containers::attach(g, a),
         Cmd::System(s) => containers::system(g, s),
         Cmd::Info => containers::system(g, containers::SystemCmd::Info),
+        Cmd::Network(n) => networks::network(g, n),
+        Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => networks::port(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {
             a.kind.get_or_insert_with(|| "container".into());

@@ -75,6 +75,7 @@ pub struct Containers {
     /// Containers being started: one start at a time per container.
     starting: Mutex<std::collections::HashSet<String>>,
     events: std::sync::Arc<crate::events::Events>,
+    pub networks: std::sync::Arc<crate::networks::Networks>,
     /// The last status seen of each container (to report `die` once).
     seen: Mutex<std::collections::HashMap<String, &'static str>>,
     pub health: std::sync::Arc<Mutex<std::collections::HashMap<String, Health>>>,
@@ -163,6 +164,7 @@ impl Containers {
         exec_root: &Path,
         cgroup_parent: &str,
         events: std::sync::Arc<crate::events::Events>,
+        networks: std::sync::Arc<crate::networks::Networks>,
     ) -> Result<Containers> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir).map_err(internal)?;
@@ -205,6 +207,7 @@ impl Containers {
             ptys: Mutex::new(std::collections::HashMap::new()),
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
+            networks,
             seen: Mutex::new(std::collections::HashMap::new()),
             health: Default::default(),
             db: Mutex::new(db),
@@ -248,6 +251,18 @@ impl Containers {
 
     /// Report one container's `die` if it stopped since the last look.
     fn note_exit(&self, id: &str) {
+        // A container being started is its start's business (it notes the previous exit
+        // itself): a late look here would tear down the new run's network. The set stays
+        // locked meanwhile, so no start begins halfway through.
+        let starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+        if starting.contains(id) {
+            return;
+        }
+        self.note_exit_now(id);
+        drop(starting);
+    }
+
+    fn note_exit_now(&self, id: &str) {
         let Ok(st) = self.state(id) else { return };
         let prev = self
             .seen
@@ -255,6 +270,8 @@ impl Containers {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_owned(), st.status);
         if matches!(prev, Some("running" | "paused")) && st.status == "exited" {
+            // Addresses and the namespace go back first: a restart may follow at once.
+            self.networks.teardown(id);
             self.emit(id, "die", &[("exitCode", st.exit_code.to_string())]);
         }
     }
@@ -453,15 +470,121 @@ impl Containers {
         if !host_config.is_object() {
             host_config = json!({});
         }
-        // No networks yet (issue 5): every container gets its own network namespace with only
-        // loopback, which is what "none" means; "default"/"bridge" requests get it too.
-        match host_config["NetworkMode"].as_str().unwrap_or_default() {
-            "" | "default" | "bridge" | "none" => host_config["NetworkMode"] = json!("none"),
-            other => {
-                return Err(Error::InvalidParameter(format!(
-                    "network mode {other:?} is not supported yet (only the default, none)"
-                )));
+        // The network mode: a network (by name or id, kept as given, as dockerd keeps it),
+        // `host`, `none` or `container:<name|id>`; the others of NetworkingConfig must exist.
+        let mode = match host_config["NetworkMode"].as_str().unwrap_or_default() {
+            "" | "default" => "bridge".to_owned(),
+            m => m.to_owned(),
+        };
+        let mut endpoints = body["NetworkingConfig"]["EndpointsConfig"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(v) = endpoints.remove("default") {
+            endpoints.insert(
+                if mode.starts_with("container:") {
+                    "bridge".into()
+                } else {
+                    mode.clone()
+                },
+                v,
+            );
+        }
+        for (k, v) in &endpoints {
+            let default_bridge = k == "bridge"
+                || self.networks.get(k).is_ok_and(|n| {
+                    n["Options"]["com.docker.network.bridge.default_bridge"] == "true"
+                });
+            if default_bridge && v["Aliases"].as_array().is_some_and(|a| !a.is_empty()) {
+                return Err(Error::InvalidParameter(
+                    "network-scoped alias is supported only for containers in user defined networks".into(),
+                ));
             }
+            if default_bridge
+                && v["IPAMConfig"]["IPv4Address"]
+                    .as_str()
+                    .is_some_and(|a| !a.is_empty())
+            {
+                return Err(Error::InvalidParameter(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+        }
+        if let Some(target) = mode.strip_prefix("container:") {
+            self.resolve(target)?;
+            if !endpoints.is_empty() {
+                return Err(Error::InvalidParameter(
+                    "conflicting options: container type network can't be used with other networks"
+                        .into(),
+                ));
+            }
+            for (k, flag) in [("PortBindings", "port publishing"), ("Dns", "dns")] {
+                if host_config[k].as_object().is_some_and(|o| !o.is_empty())
+                    || host_config[k].as_array().is_some_and(|o| !o.is_empty())
+                {
+                    return Err(Error::InvalidParameter(format!(
+                        "conflicting options: {flag} and the container type network mode"
+                    )));
+                }
+            }
+        } else {
+            self.networks.get(&mode)?;
+            for k in endpoints.keys() {
+                self.networks.get(k)?;
+            }
+            if (mode == "host" || mode == "none") && endpoints.keys().any(|k| *k != mode) {
+                return Err(Error::InvalidParameter(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+                ));
+            }
+        }
+        if mode == "host" && body["Hostname"].as_str().is_none_or(str::is_empty) {
+            config["Hostname"] = json!(
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+        }
+        host_config["NetworkMode"] = json!(mode);
+        for (key, list) in host_config["PortBindings"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            crate::networks::normalize_port_key(key)?;
+            for b in list.as_array().into_iter().flatten() {
+                let hp = b["HostPort"].as_str().unwrap_or_default();
+                for part in hp.split('-').filter(|p| !p.is_empty()) {
+                    if part.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
+                        return Err(Error::InvalidParameter(format!(
+                            "invalid port specification: \"{hp}\""
+                        )));
+                    }
+                }
+            }
+        }
+        // Exposed ports: the image's, the request's and every published one.
+        let mut exposed = ic["ExposedPorts"].as_object().cloned().unwrap_or_default();
+        for k in body["ExposedPorts"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .chain(
+                host_config["PortBindings"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k),
+            )
+        {
+            exposed.insert(crate::networks::normalize_port_key(k)?, json!({}));
+        }
+        if !exposed.is_empty() {
+            config["ExposedPorts"] = Value::Object(exposed);
+        }
+        if !endpoints.contains_key(&mode) && !mode.starts_with("container:") {
+            endpoints.insert(mode.clone(), json!({}));
         }
         match host_config["RestartPolicy"]["Name"]
             .as_str()
@@ -522,6 +645,7 @@ impl Containers {
             "Args": argv,
             "Config": config,
             "HostConfig": host_config,
+            "NetworkingConfig": {"EndpointsConfig": endpoints},
             "StartedAt": ZERO_TIME,
             "RestartCount": 0,
         });
@@ -740,7 +864,13 @@ impl Containers {
     }
 
     /// The OCI bundle for a start: Berth's default spec with the container's process.
-    fn write_bundle(&self, id: &str, rec: &Value, rootfs: &Path) -> Result<()> {
+    fn write_bundle(
+        &self,
+        id: &str,
+        rec: &Value,
+        rootfs: &Path,
+        netns: Option<&Path>,
+    ) -> Result<()> {
         let dir = self.dir_of(id);
         let c = &rec["Config"];
         let mut spec = berth_runtime::spec::default_spec();
@@ -787,6 +917,18 @@ impl Containers {
             }
         }
         spec["linux"]["cgroupsPath"] = json!(self.cgroup_of(id));
+        // The network namespace: the one made for the container (by path), or none of its
+        // own (`host`).
+        if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+            match netns {
+                Some(p) => {
+                    for n in ns.iter_mut().filter(|n| n["type"] == "network") {
+                        n["path"] = json!(p);
+                    }
+                }
+                None => ns.retain(|n| n["type"] != "network"),
+            }
+        }
         apply_host_config(&mut spec, &rec["HostConfig"])?;
         if rec["HostConfig"]["Init"].as_bool() == Some(true) {
             // --init: Berth's static init as process 1, mounted where Docker mounts its own.
@@ -844,6 +986,8 @@ impl Containers {
         if self.state(id)?.running() {
             return Ok(false);
         }
+        // The previous run's end (its `die`, its network) is settled before this run begins.
+        self.note_exit_now(id);
         let mut rec = self.record(id)?;
         let dir = self.dir_of(id);
         let rootfs = dir.join("rootfs");
@@ -860,7 +1004,36 @@ impl Containers {
             &dir.join("work"),
             &rootfs,
         )?;
-        if let Err(e) = self.write_bundle(id, &rec, &rootfs) {
+        // The network side: a namespace of its own (joined by path), or the host's, or
+        // another container's; /etc/hosts and /etc/resolv.conf to match.
+        let me = self;
+        let setup = self.networks.setup(id, &rec, &|target| {
+            let other = me.resolve(target)?;
+            let st = me.state(&other)?;
+            if !st.running() {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {other}"
+                )));
+            }
+            let path = me
+                .networks
+                .netns_of(&other)
+                .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/net", st.pid)));
+            Ok((other, path))
+        });
+        let setup = match setup {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+                return Err(e);
+            }
+        };
+        let written = std::fs::write(dir.join("hosts"), &setup.hosts)
+            .and_then(|_| std::fs::write(dir.join("resolv.conf"), &setup.resolv))
+            .map_err(internal)
+            .and_then(|_| self.write_bundle(id, &rec, &rootfs, setup.netns.as_deref()));
+        if let Err(e) = written {
+            self.networks.teardown(id);
             let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
             return Err(e);
         }
@@ -950,6 +1123,7 @@ impl Containers {
                 .filter(|v: &Value| v["attempt"].as_str() == Some(attempt.as_str()));
             if let Some(v) = exit {
                 started(&mut rec)?;
+                self.networks.teardown(id);
                 if let Some(e) = v["error"].as_str() {
                     return Err(start_error(e));
                 }
@@ -1037,6 +1211,7 @@ impl Containers {
             self.wait_stopped(id, Duration::from_secs(30))?;
         }
         self.note_exit(id);
+        self.networks.teardown(id);
         self.emit(id, "destroy", &[]);
         // Process files of exec sessions run through another runtime.
         if let Ok(root) = self.runtime_root_of(&rec) {
@@ -1168,18 +1343,7 @@ impl Containers {
             "GraphDriver": {"Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}, "Name": "overlay"},
             "Mounts": [],
             "Config": full_config(&rec["Config"]),
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {"none": {
-                    "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
-                }},
-            },
+            "NetworkSettings": self.networks.settings(id, &rec)?,
         });
         if let Some(h) = health {
             out["State"]["Health"] = h;
@@ -1293,6 +1457,105 @@ impl Containers {
         }
     }
 
+    /// The name of a container (without the slash), or its id if it has none.
+    pub fn name_of(&self, id: &str) -> String {
+        self.record(id)
+            .ok()
+            .and_then(|r| {
+                r["Name"]
+                    .as_str()
+                    .map(|n| n.trim_start_matches('/').to_owned())
+            })
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    /// Ids of the networks some container (running or not) is configured on.
+    pub fn networks_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        let mut used = std::collections::HashSet::new();
+        for id in self.ids()? {
+            let rec = self.record(&id)?;
+            for n in crate::networks::networks_of(&rec) {
+                if let Ok(nid) = self.networks.id_of(&n) {
+                    used.insert(nid);
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// `network connect`: the network joins the container's configuration, and its running
+    /// namespace at once.
+    pub fn connect(&self, container: &str, network: &str, cfg: &Value) -> Result<()> {
+        let id = self.resolve(container)?;
+        let mut rec = self.record(&id)?;
+        let net = self.networks.get(network)?;
+        let name = net["Name"].as_str().unwrap_or_default().to_owned();
+        let mode = rec["HostConfig"]["NetworkMode"]
+            .as_str()
+            .unwrap_or("bridge")
+            .to_owned();
+        if mode == "host" || name == "host" {
+            return Err(Error::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if mode == "none" || name == "none" || mode.starts_with("container:") {
+            return Err(Error::Forbidden(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+            ));
+        }
+        let already = crate::networks::networks_of(&rec)
+            .iter()
+            .any(|n| self.networks.id_of(n).ok().as_deref() == net["Id"].as_str());
+        if already {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {name}",
+                self.name_of(&id)
+            )));
+        }
+        let mut cfg = cfg.clone();
+        if !cfg.is_object() {
+            cfg = json!({});
+        }
+        if self.state(&id)?.running() {
+            self.networks.connect_running(&id, &rec, &name, &cfg)?;
+        }
+        rec["NetworkingConfig"]["EndpointsConfig"][name.as_str()] = cfg;
+        self.save_record(&id, &rec)
+    }
+
+    /// `network disconnect`.
+    pub fn disconnect(&self, container: &str, network: &str, _force: bool) -> Result<()> {
+        let id = self.resolve(container)?;
+        let mut rec = self.record(&id)?;
+        let net = self.networks.get(network)?;
+        let name = net["Name"].as_str().unwrap_or_default().to_owned();
+        let key = crate::networks::networks_of(&rec)
+            .into_iter()
+            .find(|n| self.networks.id_of(n).ok().as_deref() == net["Id"].as_str());
+        let Some(key) = key else {
+            return Err(Error::Forbidden(format!(
+                "container {id} is not connected to network {name}"
+            )));
+        };
+        if name == "host" {
+            return Err(Error::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if self.state(&id)?.running() {
+            self.networks.disconnect_running(&id, &name)?;
+        }
+        if let Some(m) = rec["NetworkingConfig"]["EndpointsConfig"].as_object_mut() {
+            m.remove(&key);
+        } else {
+            rec["NetworkingConfig"]["EndpointsConfig"] = json!({});
+        }
+        self.save_record(&id, &rec)
+    }
+
     /// `GET /containers/json` entry.
     pub fn summary(&self, id: &str) -> Result<Value> {
         let rec = self.record(id)?;
@@ -1320,6 +1583,26 @@ impl Containers {
                 .flatten()
                 .filter_map(|a| a.as_str().map(str::to_owned)),
         );
+        let ns = self.networks.settings(id, &rec)?;
+        let mut ports = Vec::new();
+        for (key, binds) in ns["Ports"].as_object().into_iter().flatten() {
+            let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            let port: u64 = port.parse().unwrap_or(0);
+            match binds.as_array() {
+                Some(list) if !list.is_empty() => {
+                    for b in list {
+                        ports.push(json!({
+                            "IP": b["HostIp"],
+                            "PrivatePort": port,
+                            "PublicPort": b["HostPort"].as_str().and_then(|p| p.parse::<u64>().ok()),
+                            "Type": proto,
+                        }));
+                    }
+                }
+                _ => ports.push(json!({"PrivatePort": port, "Type": proto})),
+            }
+        }
+        let networks = ns["Networks"].clone();
         Ok(json!({
             "Id": rec["Id"],
             "Names": [rec["Name"]],
@@ -1327,12 +1610,12 @@ impl Containers {
             "ImageID": rec["Image"],
             "Command": command.join(" "),
             "Created": parse_rfc3339(rec["Created"].as_str().unwrap_or_default()).unwrap_or(0),
-            "Ports": [],
+            "Ports": ports,
             "Labels": rec["Config"]["Labels"],
             "State": st.status,
             "Status": status,
             "HostConfig": {"NetworkMode": rec["HostConfig"]["NetworkMode"]},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": networks},
             "Mounts": [],
         }))
     }

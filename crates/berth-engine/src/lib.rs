@@ -8,6 +8,7 @@ pub mod containers;
 pub mod events;
 pub mod fsops;
 pub mod images;
+pub mod networks;
 pub mod stats;
 pub mod time;
 
@@ -28,6 +29,8 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotImplemented(String),
     #[error("{0}")]
     Internal(String),
@@ -41,6 +44,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::InvalidParameter(_) => 400,
             Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
             Error::NotImplemented(_) => 501,
             Error::Internal(_) => 500,
         }
@@ -77,6 +81,8 @@ pub struct Config {
     pub registry: Settings,
     /// Parent cgroup of containers (`--cgroup-parent`, default /berth).
     pub cgroup_parent: String,
+    /// Inter-container communication on the default bridge (`--icc`).
+    pub icc: bool,
 }
 
 /// The engine.
@@ -85,6 +91,7 @@ pub struct Engine {
     pub images: Images,
     pub containers: std::sync::Arc<containers::Containers>,
     pub events: std::sync::Arc<events::Events>,
+    pub networks: std::sync::Arc<networks::Networks>,
 }
 
 impl Engine {
@@ -95,17 +102,28 @@ impl Engine {
         }
         let images = Images::open(&config.data_root.join("image"))?;
         let events = std::sync::Arc::new(events::Events::open(&config.data_root.join("berth.db"))?);
+        let networks = std::sync::Arc::new(networks::Networks::open(
+            &config.data_root,
+            &config.exec_root,
+            config.icc,
+            events.clone(),
+        )?);
         let containers = std::sync::Arc::new(containers::Containers::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             events.clone(),
+            networks.clone(),
         )?);
+        // Bridges and firewall rules for what exists; endpoints of containers that stopped
+        // while no daemon ran are given back.
+        networks.reconcile(&|id| containers.state(id).is_ok_and(|s| s.running()))?;
         Ok(Engine {
             config,
             images,
             containers,
             events,
+            networks,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! table `berth` (`firewall`), bandwidth limits (`tc`) and the embedded DNS server (`dns`).
 //! The engine decides what should exist; this crate makes the kernel agree.
 
+pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod link;

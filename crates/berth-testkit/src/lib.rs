@@ -174,7 +174,8 @@ pub fn throttled_proxy(target: u16, rate: usize) -> u16 {
 }
 
 /// A `berth daemon` with its own data root, exec root, socket and cgroup parent
-/// (`/berthtest-<pid>-<n>`) under `dir`. On drop: the daemon stops (SIGTERM, then SIGKILL),
+/// (`/berthtest-<pid>-<n>`) under `dir`, in a network namespace of its own (`dir/netns`: its
+/// bridges, veths and nftables tables never meet the host's or another test's). On drop: the daemon stops (SIGTERM, then SIGKILL),
 /// its containers are killed (their shims outlive daemons by design), their mounts undone and
 /// the cgroup parent removed.
 pub struct Daemon {
@@ -189,13 +190,30 @@ pub struct Daemon {
 static DAEMON_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Daemon {
-    /// Start `berth` (the binary) as a daemon in `dir`, reading `config` as its config file.
+    /// Start `berth` (the binary) as a daemon in `dir`, reading `config` as its config file,
+    /// in a network namespace of its own.
     pub fn start(berth: &Path, dir: &Path, config: &Path) -> Daemon {
+        Self::start_with(berth, dir, config, true)
+    }
+
+    /// A daemon in the host's network namespace, for tests that reach a registry on the
+    /// host's loopback and run no containers (an idle daemon touches no network setting).
+    pub fn start_host_network(berth: &Path, dir: &Path, config: &Path) -> Daemon {
+        Self::start_with(berth, dir, config, false)
+    }
+
+    fn start_with(berth: &Path, dir: &Path, config: &Path, own_netns: bool) -> Daemon {
         let cgroup_parent = format!(
             "/berthtest-{}-{}",
             std::process::id(),
             DAEMON_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
+        std::fs::create_dir_all(dir).expect("daemon dir");
+        if own_netns {
+            let ns = dir.join("netns");
+            berth_net::netns::create(&ns).expect("the daemon's network namespace");
+            berth_net::link::loopback_up(&ns).expect("loopback in the daemon's namespace");
+        }
         let child = Self::spawn(berth, dir, config, &cgroup_parent);
         let mut d = Daemon {
             child,
@@ -238,8 +256,15 @@ impl Daemon {
             .append(true)
             .open(dir.join("daemon.log"))
             .expect("log");
-        Command::new(berth)
-            .arg("daemon")
+        let ns = dir.join("netns");
+        let mut cmd = if ns.exists() {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display())).arg(berth);
+            c
+        } else {
+            Command::new(berth)
+        };
+        cmd.arg("daemon")
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
@@ -262,6 +287,21 @@ impl Daemon {
     /// `unix:///…/berth.sock`
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The daemon's network namespace (its "host" network: published ports answer on its
+    /// loopback).
+    pub fn netns(&self) -> PathBuf {
+        self.dir.join("netns")
+    }
+
+    /// A shell command run in the daemon's network namespace.
+    pub fn sh_in_netns(&self, cmd: &str) -> std::process::Output {
+        Command::new("nsenter")
+            .arg(format!("--net={}", self.netns().display()))
+            .args(["sh", "-c", cmd])
+            .output()
+            .expect("nsenter")
     }
 
     /// The daemon's image store.
@@ -330,6 +370,7 @@ impl Drop for Daemon {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
+        berth_net::netns::remove(&self.netns());
         remove_cgroup(&self.cgroup_parent);
     }
 }

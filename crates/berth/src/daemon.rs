@@ -146,7 +146,10 @@ fn run(mut a: Args) -> Result<()> {
     if let Some(d) = file["pidfile"].as_str() {
         a.pidfile = Some(PathBuf::from(d));
     }
-    let _ = (a.icc, &a.default_ulimits, &a.log_level, a.debug);
+    if let Some(i) = file["icc"].as_bool() {
+        a.icc = i;
+    }
+    let _ = (&a.default_ulimits, &a.log_level, a.debug);
     if a.hosts.is_empty() {
         a.hosts.push(format!("unix://{DEFAULT_SOCKET}"));
     }
@@ -170,6 +173,7 @@ fn run(mut a: Args) -> Result<()> {
             mirrors: a.registry_mirrors.clone(),
         },
         cgroup_parent: a.cgroup_parent.clone(),
+        icc: a.icc,
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
@@ -205,6 +209,8 @@ fn run(mut a: Args) -> Result<()> {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("write pid file {}", p.display()))?;
         }
+        // The embedded DNS servers follow the user-defined networks.
+        tokio::spawn(dns_servers(engine.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         for l in listeners {
@@ -234,6 +240,7 @@ fn run(mut a: Args) -> Result<()> {
         for t in tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
         }
+        engine.networks.shutdown();
         // Only what is still ours: another daemon may have taken the paths meanwhile.
         for (s, ino) in sockets.iter().zip(&inodes) {
             if inode(s) == *ino {
@@ -248,6 +255,65 @@ fn run(mut a: Args) -> Result<()> {
         }
         Ok::<(), anyhow::Error>(())
     })
+}
+
+/// One DNS server per user-defined network, on its gateway, started and stopped as networks
+/// come and go.
+async fn dns_servers(engine: Arc<berth_engine::Engine>) {
+    use std::sync::atomic::Ordering;
+    let mut seen = 0;
+    let mut running: std::collections::HashMap<std::net::Ipv4Addr, tokio::task::JoinHandle<()>> =
+        Default::default();
+    let mut last_try = std::time::Instant::now();
+    loop {
+        let generation = engine.networks.generation.load(Ordering::Relaxed);
+        // Retried (every few seconds) while some server is down: its bridge may come later.
+        let retry = running.values().any(|t| t.is_finished())
+            && last_try.elapsed() > std::time::Duration::from_secs(3);
+        if generation != seen || retry {
+            seen = generation;
+            last_try = std::time::Instant::now();
+            let e = engine.clone();
+            let wanted = tokio::task::spawn_blocking(move || e.networks.dns_servers())
+                .await
+                .unwrap_or_default();
+            running.retain(|gw, task| {
+                let keep = wanted.iter().any(|(g, _)| g == gw) && !task.is_finished();
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            for (gw, subnet) in wanted {
+                if running.contains_key(&gw) {
+                    continue;
+                }
+                let e = engine.clone();
+                let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
+                    let ips = e.networks.lookup(gw, name, &|id| e.containers.name_of(id));
+                    (!ips.is_empty()).then_some(ips)
+                });
+                let upstream = Arc::new(|| {
+                    berth_engine::networks::upstream_servers()
+                        .into_iter()
+                        .map(|ip| std::net::SocketAddr::from((ip, 53)))
+                        .collect()
+                });
+                running.insert(
+                    gw,
+                    tokio::spawn(async move {
+                        let addr = std::net::SocketAddr::from((gw, 53));
+                        if let Err(err) =
+                            berth_net::dns::serve(addr, subnet, lookup, upstream).await
+                        {
+                            eprintln!("berth: DNS server on {addr}: {err}");
+                        }
+                    }),
+                );
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn inode(p: &std::path::Path) -> Option<(u64, u64)> {

@@ -26,8 +26,10 @@ fn curl(d: &Daemon, method: &str, path: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// In the host's network namespace: the tests here reach a registry on the host's loopback
+/// and run no containers.
 fn daemon(dir: &Path) -> Daemon {
-    Daemon::start(
+    Daemon::start_host_network(
         Path::new(env!("CARGO_BIN_EXE_berth")),
         &dir.join("daemon"),
         &dir.join("daemon.json"),

@@ -352,7 +352,7 @@ fn the_docker_cli_runs_containers_through_berth() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "true busybox none\n",
+        "true busybox bridge\n",
         "{}",
         text(&o)
     );

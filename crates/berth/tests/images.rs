@@ -39,7 +39,7 @@ impl Env {
         let mut d = self.daemons.borrow_mut();
         d.entry(root.to_owned())
             .or_insert_with(|| {
-                Daemon::start(
+                Daemon::start_host_network(
                     std::path::Path::new(env!("CARGO_BIN_EXE_berth")),
                     &self.path(&format!("daemon-{root}")),
                     &self.path("daemon.json"),
