@@ -1,8 +1,9 @@
 //! The subset of Go's text/template that Docker's `--format` flags use, over JSON values:
 //! `{{.Field.Sub}}`, `{{.}}`, `{{json .X}}`, `{{index .X 0}}`, `{{index .X "key"}}`,
 //! `{{join .X ", "}}`, `{{lower|upper|title|println|len|truncate …}}`, pipes (`{{.X | json}}`),
-//! `{{if …}}…{{else}}…{{end}}`, `{{range .X}}…{{end}}`, `{{- … -}}` trimming, and the `table`
-//! prefix. Values print as Go prints them (`[a b]`, `map[k:v]`, `<no value>`).
+//! `{{if …}}…{{else}}…{{end}}`, `{{range .X}}…{{end}}`, `{{range $k, $v := .X}}`, variables
+//! (`$`, `$v.Field`), parenthesized pipelines (`{{(index .X 0).Field}}`), `{{- … -}}`
+//! trimming, and the `table` prefix. Values print as Go prints them (`[a b]`, `map[k:v]`, `<no value>`).
 //!
 //! Hand-written because the one Rust Go-template crate (gtmpl, unmaintained since 2021) prints
 //! lists and maps in Rust's debug form, which scripts written for Docker would not parse.
@@ -14,7 +15,8 @@ enum Node {
     Text(String),
     Action(Vec<Vec<Arg>>),
     If(Vec<Vec<Arg>>, Vec<Node>, Vec<Node>),
-    Range(Vec<Vec<Arg>>, Vec<Node>),
+    /// The pipeline, the body, and the declared variables (key, value).
+    Range(Vec<Vec<Arg>>, Vec<Node>, Option<(Option<String>, String)>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +25,13 @@ enum Arg {
     Str(String),
     Num(i64),
     Ident(String),
+    /// `$name.Field.Path` (`$` alone: the root).
+    Var(String, Vec<String>),
+    /// `(pipeline).Field.Path`
+    Sub(Vec<Vec<Arg>>, Vec<String>),
 }
+
+type Vars = Vec<(String, Value)>;
 
 /// A parsed template.
 #[derive(Debug, Clone)]
@@ -48,7 +56,7 @@ impl Template {
 
     pub fn render(&self, v: &Value) -> Result<String, String> {
         let mut out = String::new();
-        render(&self.nodes, v, &mut out)?;
+        render(&self.nodes, v, &vec![(String::new(), v.clone())], &mut out)?;
         Ok(out)
     }
 }
@@ -118,6 +126,27 @@ fn words(s: &str) -> Result<Vec<String>, String> {
                 }
                 out.push(lit);
             }
+            '(' if cur.is_empty() => {
+                // A parenthesized pipeline, kept whole (with a field path after it).
+                let mut depth = 1;
+                cur.push('(');
+                for c in chars.by_ref() {
+                    cur.push(c);
+                    match c {
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if depth != 0 {
+                    return Err(err("unclosed left paren"));
+                }
+            }
             '|' => {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
@@ -147,6 +176,20 @@ fn pipeline(s: &str) -> Result<Vec<Vec<Arg>>, String> {
         }
         let arg = if let Some(lit) = w.strip_prefix('"') {
             Arg::Str(lit.to_owned())
+        } else if w.starts_with('(') {
+            let close = w.rfind(')').ok_or_else(|| err("unclosed left paren"))?;
+            let inner = pipeline(&w[1..close])?;
+            let rest = &w[close + 1..];
+            let path = match rest.strip_prefix('.') {
+                Some(p) => p.split('.').map(str::to_owned).collect(),
+                None if rest.is_empty() => Vec::new(),
+                None => return Err(err(format!("unexpected {rest:?}"))),
+            };
+            Arg::Sub(inner, path)
+        } else if let Some(v) = w.strip_prefix('$') {
+            let mut parts = v.split('.');
+            let name = parts.next().unwrap_or_default().to_owned();
+            Arg::Var(name, parts.map(str::to_owned).collect())
         } else if w == "." {
             Arg::Path(Vec::new())
         } else if let Some(p) = w.strip_prefix('.') {
@@ -194,12 +237,29 @@ fn parse_nodes(toks: &[Tok], pos: &mut usize) -> Result<(Vec<Node>, Option<Strin
                 nodes.push(Node::If(cond, then, otherwise));
             }
             Tok::Action(a) if a.starts_with("range ") => {
-                let over = pipeline(&a[6..])?;
+                let spec = &a[6..];
+                // `range $k, $v := X` / `range $v := X`
+                let (decl, src) = match spec.split_once(":=") {
+                    Some((d, src)) => {
+                        let names: Vec<String> = d
+                            .split(',')
+                            .map(|n| n.trim().trim_start_matches('$').to_owned())
+                            .collect();
+                        let decl = match names.as_slice() {
+                            [v] => (None, v.clone()),
+                            [k, v] => (Some(k.clone()), v.clone()),
+                            _ => return Err(err(format!("too many declarations in {a}"))),
+                        };
+                        (Some(decl), src)
+                    }
+                    None => (None, spec),
+                };
+                let over = pipeline(src)?;
                 let (body, stop) = parse_nodes(toks, pos)?;
                 if stop.as_deref() != Some("end") {
                     return Err(err("missing {{end}}"));
                 }
-                nodes.push(Node::Range(over, body));
+                nodes.push(Node::Range(over, body, decl));
             }
             Tok::Action(a) if a.starts_with("/*") => {}
             Tok::Action(a) => nodes.push(Node::Action(pipeline(a)?)),
@@ -269,12 +329,22 @@ pub fn go_string(v: &Value) -> String {
     }
 }
 
-fn eval_arg(a: &Arg, dot: &Value) -> Result<Value, String> {
+fn eval_arg(a: &Arg, dot: &Value, vars: &Vars) -> Result<Value, String> {
     match a {
         Arg::Path(p) => lookup(dot, p),
         Arg::Str(s) => Ok(Value::String(s.clone())),
         Arg::Num(n) => Ok(Value::from(*n)),
         Arg::Ident(f) => call(f, &[], dot),
+        Arg::Var(name, path) => {
+            let v = vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("template: undefined variable: ${name}"))?;
+            lookup(v, path)
+        }
+        Arg::Sub(p, path) => lookup(&eval(p, dot, vars)?, path),
     }
 }
 
@@ -360,7 +430,7 @@ fn call(f: &str, args: &[Value], _dot: &Value) -> Result<Value, String> {
     })
 }
 
-fn eval(p: &[Vec<Arg>], dot: &Value) -> Result<Value, String> {
+fn eval(p: &[Vec<Arg>], dot: &Value, vars: &Vars) -> Result<Value, String> {
     let mut prev: Option<Value> = None;
     for cmd in p {
         let mut args: Vec<Value> = Vec::new();
@@ -368,7 +438,7 @@ fn eval(p: &[Vec<Arg>], dot: &Value) -> Result<Value, String> {
         let v = match head {
             Arg::Ident(f) => {
                 for a in &cmd[1..] {
-                    args.push(eval_arg(a, dot)?);
+                    args.push(eval_arg(a, dot, vars)?);
                 }
                 if let Some(pv) = prev.take() {
                     args.push(pv);
@@ -379,7 +449,7 @@ fn eval(p: &[Vec<Arg>], dot: &Value) -> Result<Value, String> {
                 if cmd.len() > 1 {
                     return Err("template: can't give argument to non-function".into());
                 }
-                eval_arg(a, dot)?
+                eval_arg(a, dot, vars)?
             }
         };
         prev = Some(v);
@@ -387,34 +457,49 @@ fn eval(p: &[Vec<Arg>], dot: &Value) -> Result<Value, String> {
     Ok(prev.unwrap_or(Value::Null))
 }
 
-fn render(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
+fn render(nodes: &[Node], dot: &Value, vars: &Vars, out: &mut String) -> Result<(), String> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
-            Node::Action(p) => out.push_str(&go_string(&eval(p, dot)?)),
+            Node::Action(p) => out.push_str(&go_string(&eval(p, dot, vars)?)),
             Node::If(c, a, b) => {
-                if truthy(&eval(c, dot)?) {
-                    render(a, dot, out)?;
+                if truthy(&eval(c, dot, vars)?) {
+                    render(a, dot, vars, out)?;
                 } else {
-                    render(b, dot, out)?;
+                    render(b, dot, vars, out)?;
                 }
             }
-            Node::Range(over, body) => match eval(over, dot)? {
-                Value::Array(items) => {
-                    for it in &items {
-                        render(body, it, out)?;
+            Node::Range(over, body, decl) => {
+                let items: Vec<(Value, Value)> = match eval(over, dot, vars)? {
+                    Value::Array(items) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Value::from(i), v))
+                        .collect(),
+                    Value::Object(m) => {
+                        let mut keys: Vec<String> = m.keys().cloned().collect();
+                        keys.sort();
+                        keys.into_iter()
+                            .map(|k| {
+                                let v = m[&k].clone();
+                                (Value::String(k), v)
+                            })
+                            .collect()
                     }
-                }
-                Value::Object(m) => {
-                    let mut keys: Vec<&String> = m.keys().collect();
-                    keys.sort();
-                    for k in keys {
-                        render(body, &m[k.as_str()], out)?;
+                    Value::Null => Vec::new(),
+                    _ => return Err("template: range can't iterate over a scalar".into()),
+                };
+                for (k, v) in items {
+                    let mut scope = vars.clone();
+                    if let Some((kn, vn)) = decl {
+                        if let Some(kn) = kn {
+                            scope.push((kn.clone(), k));
+                        }
+                        scope.push((vn.clone(), v.clone()));
                     }
+                    render(body, &v, &scope, out)?;
                 }
-                Value::Null => {}
-                _ => return Err("template: range can't iterate over a scalar".into()),
-            },
+            }
         }
     }
     Ok(())
@@ -448,6 +533,23 @@ mod tests {
         assert_eq!(r("{{join .Tags \", \"}} {{.N}}", &v), "a:1, b:2 42");
         assert_eq!(r("x {{- .N -}} y", &v), "x42y");
         assert_eq!(r("{{upper .Id}}\\t{{len .Tags}}", &v), "SHA256:AB\\t2");
+        assert_eq!(r("{{(index .Tags 0)}}", &v), "a:1");
+        assert_eq!(r("{{(index .Cfg.L \"z\") | len}}", &v), "1");
+        assert_eq!(
+            r("{{range $k, $v := .Cfg.L}}{{$k}}={{$v}};{{end}}", &v),
+            "a=2;z=1;"
+        );
+        assert_eq!(
+            r("{{range $i, $t := .Tags}}{{$i}}{{$t}}{{$.N}} {{end}}", &v),
+            "0a:142 1b:242 "
+        );
+        assert_eq!(
+            r(
+                "{{(index (split (index .Cfg.Cmd 0) \"x\") 1)}}",
+                &json!({"Cfg": {"Cmd": ["axb"]}})
+            ),
+            "b"
+        );
     }
 
     #[test]

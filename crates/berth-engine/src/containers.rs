@@ -929,6 +929,12 @@ impl Containers {
                 None => ns.retain(|n| n["type"] != "network"),
             }
         }
+        if netns.is_none() {
+            // The host's network settings are not the container's to change.
+            if let Some(sys) = spec["linux"]["sysctl"].as_object_mut() {
+                sys.retain(|k, _| !k.starts_with("net."));
+            }
+        }
         apply_host_config(&mut spec, &rec["HostConfig"])?;
         if rec["HostConfig"]["Init"].as_bool() == Some(true) {
             // --init: Berth's static init as process 1, mounted where Docker mounts its own.

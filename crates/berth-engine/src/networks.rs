@@ -1066,10 +1066,13 @@ impl Networks {
             .collect()
     }
 
-    /// Names and aliases on a network → addresses (for the DNS server).
+    /// A name as the container at `asker` (on the network whose gateway is `gateway`) sees
+    /// it: names, aliases and short ids of the containers on any of its user networks, by
+    /// address on the network they share (for the DNS server).
     pub fn lookup(
         &self,
-        network_gateway: Ipv4Addr,
+        gateway: Ipv4Addr,
+        asker: Ipv4Addr,
         name: &str,
         names: &dyn Fn(&str) -> String,
     ) -> Vec<Ipv4Addr> {
@@ -1077,19 +1080,38 @@ impl Networks {
         let Ok(nets) = self.all() else {
             return Vec::new();
         };
-        let Some(net) = nets.iter().find(|n| gateway_of(n) == Some(network_gateway)) else {
+        let Some(net) = nets.iter().find(|n| gateway_of(n) == Some(gateway)) else {
             return Vec::new();
         };
         let net_id = net["Id"].as_str().unwrap_or_default();
-        self.endpoints_where("network", net_id)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| {
-                names(&e.container).to_lowercase() == name
-                    || e.aliases.iter().any(|a| a.to_lowercase() == name)
+        let here = self.endpoints_where("network", net_id).unwrap_or_default();
+        // The asker's networks (user-defined ones: the default bridge has no names).
+        let mut searched: Vec<String> = match here.iter().find(|e| e.ip == asker) {
+            Some(me) => self
+                .endpoints_where("container", &me.container)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.network)
+                .collect(),
+            None => vec![net_id.to_owned()],
+        };
+        searched.retain(|id| {
+            nets.iter().any(|n| {
+                n["Id"] == id.as_str()
+                    && n["Options"]["com.docker.network.bridge.default_bridge"] != "true"
             })
-            .map(|e| e.ip)
-            .collect()
+        });
+        let mut out = Vec::new();
+        for id in searched {
+            for e in self.endpoints_where("network", &id).unwrap_or_default() {
+                let hit = names(&e.container).to_lowercase() == name
+                    || e.aliases.iter().any(|a| a.to_lowercase() == name);
+                if hit && !out.contains(&e.ip) {
+                    out.push(e.ip);
+                }
+            }
+        }
+        out
     }
 
     /// Gateways and subnets of user-defined bridge networks (where DNS servers listen).

@@ -12,8 +12,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
 
-/// Names on a network → addresses; `None` when the name is not the network's.
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// (asking address, name) → addresses; `None` when the name is not known to the asker's
+/// networks.
+pub type Lookup = Arc<dyn Fn(Ipv4Addr, &str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
 
 /// Serve DNS on `addr` until the task is dropped/aborted. Queries from outside `allowed`
 /// (the network's subnet) are refused.
@@ -29,14 +30,16 @@ pub async fn serve(
     loop {
         let (n, peer) = sock.recv_from(&mut buf).await?;
         let query = buf[..n].to_vec();
-        let from_network = matches!(peer, SocketAddr::V4(p) if allowed.contains(*p.ip()));
+        let asker = match peer {
+            SocketAddr::V4(p) if allowed.contains(*p.ip()) => Some(*p.ip()),
+            _ => None,
+        };
         let (sock, lookup, upstream, turn) =
             (sock.clone(), lookup.clone(), upstream.clone(), turn.clone());
         tokio::spawn(async move {
-            let reply = if from_network {
-                answer(&query, &lookup, &turn, &upstream()).await
-            } else {
-                refuse(&query)
+            let reply = match asker {
+                Some(ip) => answer(&query, ip, &lookup, &turn, &upstream()).await,
+                None => refuse(&query),
             };
             if let Some(r) = reply {
                 let _ = sock.send_to(&r, peer).await;
@@ -54,6 +57,7 @@ fn refuse(query: &[u8]) -> Option<Vec<u8>> {
 
 async fn answer(
     query: &[u8],
+    asker: Ipv4Addr,
     lookup: &Lookup,
     turn: &AtomicUsize,
     upstream: &[SocketAddr],
@@ -67,7 +71,7 @@ async fn answer(
     let question = q.queries.first()?.clone();
     let name = question.name().to_ascii();
     let short = name.trim_end_matches('.');
-    if let Some(ips) = lookup(short) {
+    if let Some(ips) = lookup(asker, short) {
         let mut m = Message::response(q.metadata.id, OpCode::Query);
         m.metadata.recursion_desired = q.metadata.recursion_desired;
         m.metadata.recursion_available = true;

@@ -289,6 +289,14 @@ impl Daemon {
         format!("unix://{}", self.socket.display())
     }
 
+    /// Stop the daemon as a service manager would (SIGTERM; it exits gracefully), keeping
+    /// its directory and namespace for inspection. Drop cleans up as usual.
+    pub fn stop(&mut self) {
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+
     /// The daemon's network namespace (its "host" network: published ports answer on its
     /// loopback).
     pub fn netns(&self) -> PathBuf {

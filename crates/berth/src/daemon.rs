@@ -289,8 +289,10 @@ async fn dns_servers(engine: Arc<berth_engine::Engine>) {
                     continue;
                 }
                 let e = engine.clone();
-                let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
-                    let ips = e.networks.lookup(gw, name, &|id| e.containers.name_of(id));
+                let lookup: berth_net::dns::Lookup = Arc::new(move |asker, name: &str| {
+                    let ips = e
+                        .networks
+                        .lookup(gw, asker, name, &|id| e.containers.name_of(id));
                     (!ips.is_empty()).then_some(ips)
                 });
                 let upstream = Arc::new(|| {

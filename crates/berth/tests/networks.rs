@@ -1,0 +1,608 @@
+//! Networks through the daemon, with real bridges, veths and nftables rules: every daemon
+//! runs in a network namespace of its own (its "host"), so published ports are reached on
+//! that namespace's loopback and nothing of the machine's network is touched.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use berth_testkit::Daemon;
+
+struct Env {
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env::with_config("{}")
+    }
+
+    fn with_config(config: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-networks-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
+        let daemon = Daemon::start(
+            Path::new(env!("CARGO_BIN_EXE_berth")),
+            &dir.path().join("daemon"),
+            &dir.path().join("daemon.json"),
+        );
+        let archive = xtask::busybox_image(dir.path()).expect("busybox image");
+        std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
+        let env = Env { daemon, dir };
+        env.ok(&["load", "-q", "-i", "busybox.tar"]);
+        env
+    }
+
+    fn cli(&self, bin: &str, var: &str, args: &[&str]) -> Run {
+        let o = Command::new(bin)
+            .env(var, self.daemon.host())
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("client");
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    fn berth(&self, args: &[&str]) -> Run {
+        self.cli(env!("CARGO_BIN_EXE_berth"), "BERTH_HOST", args)
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        self.cli("/usr/local/bin/docker", "DOCKER_HOST", args)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.berth(args);
+        assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
+        r.out
+    }
+
+    /// A shell command in a container on `network` (exit code, output). The shell stays
+    /// process 1 when `cmd` ends in `|| exit 1` (busybox `timeout` cannot stop process 1:
+    /// it ignores signals it has no handler for).
+    fn sh_on(&self, network: &str, cmd: &str) -> (i32, String) {
+        let r = self.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "busybox",
+            "sh",
+            "-c",
+            cmd,
+        ]);
+        (r.code, format!("{}{}", r.out, r.err))
+    }
+
+    /// What the daemon's namespace holds: its links and its nftables ruleset.
+    fn host_state(&self) -> (String, String) {
+        let links = self
+            .daemon
+            .sh_in_netns("ip -o link show | awk -F': ' '{print $2}'");
+        let rules = self.daemon.sh_in_netns("nft list ruleset");
+        (
+            String::from_utf8_lossy(&links.stdout).into_owned(),
+            String::from_utf8_lossy(&rules.stdout).into_owned(),
+        )
+    }
+
+    /// GET `url` from the daemon's namespace (the containers' host): the body, if any.
+    fn fetch_from_host(&self, url: &str) -> Option<String> {
+        for _ in 0..50 {
+            let o = self.daemon.sh_in_netns(&format!("curl -sS -m 2 {url}"));
+            if o.status.success() {
+                return Some(String::from_utf8_lossy(&o.stdout).into_owned());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+/// A free TCP port in the daemon's namespace (fresh namespaces have all ports free; pick one
+/// outside the ephemeral range so -P never takes it).
+fn port(n: u16) -> String {
+    (20000 + n).to_string()
+}
+
+#[test]
+fn user_networks_resolve_names_and_isolate_each_other() {
+    let mut env = Env::new();
+    let before = env.host_state();
+    env.ok(&["network", "create", "--subnet", "10.123.0.0/24", "front"]);
+    env.ok(&["network", "create", "back"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let web_ip = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.front.IPAddress}}",
+        "web",
+    ]);
+    let web_ip = web_ip.trim().to_owned();
+    assert!(web_ip.starts_with("10.123.0."), "{web_ip}");
+    // By name and by alias (both containers answer the alias: round-robin).
+    let (code, out) = env.sh_on(
+        "front",
+        "wget -q -O- http://web/hostname; for i in 1 2 3 4; do wget -q -O- http://www/hostname; done; nslookup www",
+    );
+    assert_eq!(code, 0, "{out}");
+    let web_id = env.ok(&["inspect", "-f", "{{.Id}}", "web"]);
+    let web2_id = env.ok(&["inspect", "-f", "{{.Id}}", "web2"]);
+    assert!(out.starts_with(&web_id[..12]), "{out}");
+    assert!(
+        out.contains(&web2_id[..12]) && out.matches(&web_id[..12]).count() >= 2,
+        "both behind the alias: {out}"
+    );
+    assert!(
+        out.matches("Address:").count() >= 3,
+        "nslookup lists both: {out}"
+    );
+    // The embedded DNS server in resolv.conf; the container's own name in /etc/hosts.
+    let (_, conf) = env.sh_on("front", "cat /etc/resolv.conf");
+    assert!(conf.contains("nameserver 10.123.0.1"), "{conf}");
+    // Another network cannot reach them, not even by address.
+    let (code, out) = env.sh_on(
+        "back",
+        &format!("timeout 3 wget -q -O- http://{web_ip}/hostname || exit 1"),
+    );
+    assert_ne!(code, 0, "isolated networks: {out}");
+    let (code, _) = env.sh_on("back", "nslookup web");
+    assert_ne!(code, 0, "names of one network are not another's");
+    // network connect: now it can.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "probe",
+        "--network",
+        "back",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    env.ok(&["network", "connect", "front", "probe"]);
+    assert_eq!(
+        env.ok(&["exec", "probe", "wget", "-q", "-O-", "http://web/hostname"]),
+        format!("{}\n", &web_id[..12])
+    );
+    let nets: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        "probe",
+    ]))
+    .expect("json");
+    let names: Vec<&String> = nets.as_object().expect("networks").keys().collect();
+    assert_eq!(names, ["back", "front"]);
+    env.ok(&["network", "disconnect", "front", "probe"]);
+    let r = env.berth(&[
+        "exec",
+        "probe",
+        "timeout",
+        "3",
+        "wget",
+        "-q",
+        "-O-",
+        &format!("http://{web_ip}/"),
+    ]);
+    assert_ne!(r.code, 0, "disconnected");
+    // In use: refused; inspect lists the containers.
+    let r = env.berth(&["network", "rm", "front"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("has active endpoints"), "{}", r.err);
+    let inspect = env.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{len .Containers}} {{(index .IPAM.Config 0).Subnet}}",
+        "front",
+    ]);
+    assert_eq!(inspect, "2 10.123.0.0/24\n");
+    // Everything removed: the daemon's namespace is as it was.
+    env.ok(&["rm", "-f", "web", "web2", "probe"]);
+    env.ok(&["network", "rm", "front", "back"]);
+    let (links, _) = env.host_state();
+    assert!(!links.contains("br-"), "{links}");
+    assert!(!links.contains("vb"), "no veth left: {links}");
+    env.daemon.stop();
+    assert_eq!(env.host_state(), before, "links and rules as before");
+}
+
+#[test]
+fn published_ports_answer_on_the_hosts_loopback() {
+    let mut env = Env::new();
+    let p = port(1);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{p}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "web"]);
+    assert_eq!(
+        env.fetch_from_host(&format!("http://127.0.0.1:{p}/hostname")),
+        Some(format!("{}\n", &id[..12]))
+    );
+    assert_eq!(
+        env.ok(&["port", "web"]),
+        format!("80/tcp -> 127.0.0.1:{p}\n")
+    );
+    assert!(env.ok(&["ps"]).contains(&format!("127.0.0.1:{p}->80/tcp")));
+    // -P: every exposed port on a free port, shown by `port` (docker's CLI reads the same).
+    env.ok(&[
+        "run", "-d", "--name", "any", "-P", "--expose", "8080", "busybox", "httpd", "-f", "-p",
+        "8080", "-h", "/etc",
+    ]);
+    let shown = env.ok(&["port", "any", "8080"]);
+    let host_port = shown.trim().rsplit(':').next().expect("port").to_owned();
+    assert!(host_port.parse::<u16>().is_ok_and(|p| p >= 1024), "{shown}");
+    let d = env.docker(&["port", "any"]);
+    assert_eq!(d.code, 0, "{}", d.err);
+    assert!(
+        d.out.contains(&format!("8080/tcp -> 0.0.0.0:{host_port}")),
+        "{}",
+        d.out
+    );
+    assert!(
+        env.fetch_from_host(&format!("http://127.0.0.1:{host_port}/hostname"))
+            .is_some()
+    );
+    // A port already taken: docker's message, exit 125.
+    let r = env.berth(&["run", "-d", "-p", &format!("{p}:80"), "busybox", "true"]);
+    assert_eq!(r.code, 125, "{}", r.err);
+    assert!(
+        r.err.contains(&format!(
+            "Bind for 0.0.0.0:{p} failed: port is already allocated"
+        )),
+        "{}",
+        r.err
+    );
+    // Bad specs never reach the daemon.
+    for (spec, msg) in [
+        ("99999", "invalid containerPort: 99999"),
+        ("70000:80", "invalid hostPort: 70000"),
+        ("80/xtp", "invalid proto: xtp"),
+    ] {
+        let r = env.berth(&["run", "--rm", "-p", spec, "busybox", "true"]);
+        assert_eq!(r.code, 125, "{spec}");
+        assert!(r.err.contains(msg), "{spec}: {}", r.err);
+    }
+    // The daemon killed with SIGKILL: the container, its address and its port still work.
+    env.daemon.kill9_and_restart();
+    assert_eq!(
+        env.fetch_from_host(&format!("http://127.0.0.1:{p}/hostname")),
+        Some(format!("{}\n", &id[..12]))
+    );
+    assert_eq!(
+        env.ok(&["port", "web"]),
+        format!("80/tcp -> 127.0.0.1:{p}\n")
+    );
+    // Stopped: the port is free again; removed: no rule left for it.
+    env.ok(&["rm", "-f", "web", "any"]);
+    let (_, rules) = env.host_state();
+    assert!(!rules.contains(&format!("dport {p}")), "{rules}");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "-p",
+        &format!("127.0.0.1:{p}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert!(
+        env.fetch_from_host(&format!("http://127.0.0.1:{p}/hostname"))
+            .is_some()
+    );
+}
+
+#[test]
+fn icc_off_drops_traffic_between_containers_but_not_published_ports() {
+    let env = Env::new();
+    env.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "quiet",
+    ]);
+    let p = port(2);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "quiet",
+        "-p",
+        &format!("127.0.0.1:{p}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let (code, out) = env.sh_on(
+        "quiet",
+        "timeout 3 wget -q -O- http://srv/hostname || exit 1",
+    );
+    assert_ne!(code, 0, "icc off: {out}");
+    assert!(
+        env.fetch_from_host(&format!("http://127.0.0.1:{p}/hostname"))
+            .is_some()
+    );
+    // The same on a network with icc: it answers.
+    env.ok(&["network", "create", "chatty"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv2",
+        "--network",
+        "chatty",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let (code, out) = env.sh_on("chatty", "wget -q -O- http://srv2/hostname");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn the_daemons_icc_setting_applies_to_the_default_bridge() {
+    let env = Env::with_config(r#"{"icc": false}"#);
+    env.ok(&[
+        "run", "-d", "--name", "srv", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+    ]);
+    let ip = env.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "srv"]);
+    let (code, out) = env.sh_on(
+        "bridge",
+        &format!(
+            "timeout 3 wget -q -O- http://{}/hostname || exit 1",
+            ip.trim()
+        ),
+    );
+    assert_ne!(code, 0, "--icc=false: {out}");
+    let v = env.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.enable_icc\"}}",
+        "bridge",
+    ]);
+    assert_eq!(v, "false\n");
+}
+
+#[test]
+fn network_modes_and_container_settings() {
+    let env = Env::new();
+    // The default bridge: an address, a gateway, the host's resolvers, /etc/hosts.
+    let (code, out) = env.sh_on(
+        "bridge",
+        "ip -4 -o addr show eth0; ip route; cat /etc/hosts",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("inet 172.") || out.contains("inet 192.168."),
+        "{out}"
+    );
+    assert!(out.contains("default via"), "{out}");
+    // none: loopback only.
+    let (code, out) = env.sh_on(
+        "none",
+        "ip -o link show | wc -l; ip -o addr show lo | head -1",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("1\n") && out.contains("127.0.0.1"), "{out}");
+    // host: the daemon's namespace (its default bridge, no eth0).
+    let (code, out) = env.sh_on("host", "ip -o link show");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("berth0") && !out.contains("eth0"), "{out}");
+    // container:<name>: the other's namespace.
+    env.ok(&["network", "create", "--subnet", "10.124.0.0/24", "n1"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "aa",
+        "--network",
+        "n1",
+        "--ip",
+        "10.124.0.50",
+        "--mac-address",
+        "02:42:0a:7c:00:99",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:aa",
+        "busybox",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(r.out.contains("10.124.0.50/24"), "{}{}", r.out, r.err);
+    let mac = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.n1.MacAddress}}",
+        "aa",
+    ]);
+    assert_eq!(mac, "02:42:0a:7c:00:99\n");
+    // --add-host, --dns, --dns-search.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db:10.9.9.9",
+        "--dns",
+        "10.1.1.1",
+        "--dns-search",
+        "example.test",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+    ]);
+    assert!(r.out.contains("10.9.9.9\tdb"), "{}", r.out);
+    assert!(
+        r.out.contains("nameserver 10.1.1.1") && r.out.contains("search example.test"),
+        "{}",
+        r.out
+    );
+    // Bad input, docker's words; nothing half-made.
+    let r = env.berth(&["network", "create", "--subnet", "10.124.0.0/16", "overlap"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err
+            .contains("Pool overlaps with other one on this address space"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["network", "create", "n1"]);
+    assert!(
+        r.err.contains("network with name n1 already exists"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("network nope not found"), "{}", r.err);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "--ip",
+        "10.124.0.50",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.err.contains("Address already in use"), "{}", r.err);
+    let r = env.berth(&["run", "--rm", "--ip", "172.17.0.9", "busybox", "true"]);
+    assert!(
+        r.err
+            .contains("user specified IP address is supported on user defined networks only"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["network", "rm", "bridge"]);
+    assert!(
+        r.err
+            .contains("bridge is a pre-defined network and cannot be removed"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["network", "create", "--subnet", "10.0.0.0/33", "bad"]);
+    assert!(
+        r.err.contains("invalid CIDR address: 10.0.0.0/33"),
+        "{}",
+        r.err
+    );
+    let ls = env.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(ls, "bridge bridge\nhost host\nn1 bridge\nnone null\n");
+    // The docker CLI manages them too.
+    let d = env.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.125.0.0/24",
+        "viadocker",
+    ]);
+    assert_eq!(d.code, 0, "{}", d.err);
+    let d = env.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(d.out.contains("viadocker"), "{}", d.out);
+    let d = env.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{(index .IPAM.Config 0).Gateway}}",
+        "viadocker",
+    ]);
+    assert_eq!(d.out, "bridge 10.125.0.1\n", "{}", d.err);
+    let d = env.docker(&["network", "rm", "viadocker"]);
+    assert_eq!(d.code, 0, "{}", d.err);
+    env.ok(&["rm", "-f", "aa"]);
+    let d = env.docker(&["network", "prune", "-f"]);
+    assert_eq!(
+        (d.code, d.out.as_str()),
+        (0, "Deleted Networks:\nn1\n\n"),
+        "{}",
+        d.err
+    );
+}
