@@ -193,6 +193,12 @@ pub struct CreateArgs {
     /// Add link to another container (name[:alias])
     #[arg(long)]
     link: Vec<String>,
+    /// Limit traffic into the container (e.g. 8mbit; Berth's own flag)
+    #[arg(long)]
+    net_rate_ingress: Option<String>,
+    /// Limit traffic out of the container (e.g. 8mbit; Berth's own flag)
+    #[arg(long)]
+    net_rate_egress: Option<String>,
     #[arg(required = true)]
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -412,6 +418,12 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
         }
     }
     hc["ExtraHosts"] = json!(a.add_host);
+    if let Some(r) = &a.net_rate_ingress {
+        hc["NetRateIngress"] = json!(r);
+    }
+    if let Some(r) = &a.net_rate_egress {
+        hc["NetRateEgress"] = json!(r);
+    }
     hc["Links"] = json!(
         a.link
             .iter()

@@ -546,6 +546,16 @@ impl Containers {
             );
         }
         host_config["NetworkMode"] = json!(mode);
+        for k in ["NetRateIngress", "NetRateEgress"] {
+            if let Some(r) = host_config[k].as_str().filter(|r| !r.is_empty()) {
+                berth_net::tc::parse_rate(r).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                if mode == "host" || mode == "none" || mode.starts_with("container:") {
+                    return Err(Error::InvalidParameter(format!(
+                        "bandwidth limits need a network of the container's own (not {mode})"
+                    )));
+                }
+            }
+        }
         for (key, list) in host_config["PortBindings"]
             .as_object()
             .into_iter()

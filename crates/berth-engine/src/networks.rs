@@ -822,7 +822,18 @@ impl Networks {
             },
         )
         .map_err(net_err)?;
-        let _ = rec;
+        // Bandwidth limits on the primary interface (Berth's own HostConfig keys).
+        if index == 0 {
+            let hc = &rec["HostConfig"];
+            if let Some(r) = hc["NetRateIngress"].as_str().filter(|r| !r.is_empty()) {
+                let bits = berth_net::tc::parse_rate(r).map_err(net_err)?;
+                berth_net::tc::limit(None, &ep.host_if, bits).map_err(net_err)?;
+            }
+            if let Some(r) = hc["NetRateEgress"].as_str().filter(|r| !r.is_empty()) {
+                let bits = berth_net::tc::parse_rate(r).map_err(net_err)?;
+                berth_net::tc::limit(Some(path), &ep.if_name, bits).map_err(net_err)?;
+            }
+        }
         self.emit(net, "connect", &[("container", id.to_owned())]);
         Ok(ep)
     }

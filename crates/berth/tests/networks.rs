@@ -606,3 +606,77 @@ fn network_modes_and_container_settings() {
         d.err
     );
 }
+
+#[test]
+fn bandwidth_limits_shape_a_bulk_transfer() {
+    let env = Env::new();
+    // Out of the container: 3 MiB at 8 Mbit/s takes about 3.1 s.
+    let total: usize = 3 << 20;
+    let host = env.daemon.host();
+    let gw = "172.17.0.1";
+    let listen_port = 23456;
+    let (got, secs, qdisc) = berth_net::netns::run_in(&env.daemon.netns(), move || {
+        use std::io::Read;
+        let l = std::net::TcpListener::bind(("0.0.0.0", listen_port)).expect("listen");
+        let sender = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_HOST", &host)
+            .args([
+                "run", "-d", "--name", "sender", "--net-rate-egress", "8mbit",
+                "--net-rate-ingress", "20mbit", "busybox", "sh", "-c",
+            ])
+            .arg(format!(
+                "sleep 0.5; dd if=/dev/zero bs=64k count={} 2>/dev/null | nc {gw} {listen_port}; sleep 100",
+                total >> 16
+            ))
+            .output()
+            .expect("run");
+        assert!(sender.status.success(), "{}", String::from_utf8_lossy(&sender.stderr));
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = vec![0u8; 64 << 10];
+        let mut got = 0;
+        let mut first = None;
+        while got < total {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    first.get_or_insert_with(std::time::Instant::now);
+                    got += n;
+                }
+            }
+        }
+        let secs = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let q = Command::new("tc").args(["qdisc", "show"]).output().expect("tc");
+        Ok((got, secs, String::from_utf8_lossy(&q.stdout).into_owned()))
+    })
+    .expect("in the daemon's namespace");
+    assert_eq!(got, total);
+    let mbit = (got * 8) as f64 / secs / 1e6;
+    eprintln!("egress at 8mbit: {mbit:.2} Mbit/s");
+    assert!(
+        (8.0 * 0.85..=8.0 * 1.15).contains(&mbit),
+        "8mbit egress measured {mbit:.2} Mbit/s ({got} bytes in {secs:.2} s)"
+    );
+    // Into the container: the host end's queue.
+    assert!(
+        qdisc.contains("tbf") && qdisc.contains("rate 20Mbit"),
+        "{qdisc}"
+    );
+    let hc = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetRateEgress}} {{.HostConfig.NetRateIngress}}",
+        "sender",
+    ]);
+    assert_eq!(hc, "8mbit 20mbit\n");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--net-rate-egress",
+        "fast",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("invalid rate: \"fast\""), "{}", r.err);
+    env.ok(&["rm", "-f", "sender"]);
+}
