@@ -549,6 +549,74 @@ fn docker_runs_containers_with_berth_runtime() {
         missing.is_empty(),
         "fields dockerd sends and Berth does not: {missing:?}"
     );
+    // Network shapes: `network inspect` and a container's endpoint on a user network.
+    let mut missing = Vec::new();
+    for (i, run) in [&docker as &dyn Fn(&[&str]) -> Output, &via_berth]
+        .iter()
+        .enumerate()
+    {
+        let o = run(&["network", "create", "--subnet", "10.150.0.0/24", "shapenet"]);
+        assert!(o.status.success(), "network create ({i}): {}", text(&o));
+        let o = run(&[
+            "create",
+            "--name",
+            "netshape",
+            "--network",
+            "shapenet",
+            "--network-alias",
+            "al",
+            "busybox",
+            "true",
+        ]);
+        assert!(
+            o.status.success(),
+            "create on a network ({i}): {}",
+            text(&o)
+        );
+    }
+    let json_of =
+        |o: Output| -> serde_json::Value { serde_json::from_slice(&o.stdout).expect("json") };
+    let (tn, on) = (
+        json_of(docker(&["network", "inspect", "shapenet"])),
+        json_of(via_berth(&["network", "inspect", "shapenet"])),
+    );
+    let (tc, oc) = (
+        json_of(docker(&["inspect", "netshape"])),
+        json_of(via_berth(&["inspect", "netshape"])),
+    );
+    for (what, t, o) in [
+        ("network", &tn[0], &on[0]),
+        ("network.IPAM", &tn[0]["IPAM"], &on[0]["IPAM"]),
+        (
+            "network.IPAM.Config",
+            &tn[0]["IPAM"]["Config"][0],
+            &on[0]["IPAM"]["Config"][0],
+        ),
+        (
+            "endpoint",
+            &tc[0]["NetworkSettings"]["Networks"]["shapenet"],
+            &oc[0]["NetworkSettings"]["Networks"]["shapenet"],
+        ),
+    ] {
+        for k in t.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if o.get(k).is_none() {
+                missing.push(format!("{what}.{k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "network fields dockerd sends and Berth does not: {missing:?}"
+    );
+    assert_eq!(
+        oc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
+        tc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
+        "aliases as dockerd shows them"
+    );
+    for run in [&docker as &dyn Fn(&[&str]) -> Output, &via_berth] {
+        let _ = run(&["rm", "netshape"]);
+        let _ = run(&["network", "rm", "shapenet"]);
+    }
     let _ = via_berth(&["rm", "shape"]);
     let _ = docker(&["rm", "shape"]);
     drop(sb);
