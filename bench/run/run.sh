@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Container run benchmark: `run --rm busybox true` through berth's daemon, podman and docker
+# Container run benchmark: `run --rm --network none busybox true` (the same for every tool; the
+# cost of a bridge is in bench/net) through berth's daemon, podman and docker
 # (Debian's dockerd), and `crun run` of a bare bundle; interleaved runs; medians and ratios.
 # Then 50 sequential `run -d busybox sleep 1000` and the removal of all 50 (`rm -f`), per tool.
 # Also the daemons' resident memory when idle. Every daemon has its own roots and socket;
@@ -36,7 +37,8 @@ fi
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # Berth.
-"$berth" daemon --data-root "$work/berth" --exec-root "$work/berth-exec" -H "unix://$work/berth.sock" \
+# In the bench's network namespace: its bridges and firewall tables stay there.
+nsenter --net="/run/netns/$ns" "$berth" daemon --data-root "$work/berth" --exec-root "$work/berth-exec" -H "unix://$work/berth.sock" \
   --config-file "$work/none.json" --cgroup-parent "/$cg" >"$work/berth.log" 2>&1 &
 berth_pid=$!; pids+=("$berth_pid")
 for _ in $(seq 200); do [ -S "$work/berth.sock" ] && break; sleep 0.05; done
@@ -99,7 +101,7 @@ if [ -n "$have_docker" ]; then
 fi
 
 for i in $(seq "$runs"); do
-  time_it berth b run --rm busybox true
+  time_it berth b run --rm --network none busybox true
   [ -n "$have_podman" ] && time_it podman pd run --rm --network none --cgroup-parent "/$cg-podman" busybox true
   [ -n "$have_docker" ] && time_it docker dk run --rm --network none busybox true
   [ -n "$have_crun" ] && time_it crun crun --root "$work/crun-state" run --bundle "$work/bundle" "bench-$i"
@@ -117,7 +119,7 @@ burst() {
   burst_rm[$name]=$(ms "$t")
 }
 # (podman's rm -f stops with a 10 s grace period first; -t 0 kills at once as docker's and berth's do)
-extra=(); rm_extra=(); burst berth b
+extra=(--network none); rm_extra=(); burst berth b
 [ -n "$have_podman" ] && { extra=(--network none --cgroup-parent "/$cg-podman"); rm_extra=(-t 0); burst podman pd; }
 [ -n "$have_docker" ] && { extra=(--network none); rm_extra=(); burst docker dk; }
 

@@ -132,21 +132,21 @@ fn main() -> Result<()> {
             }
             run_bench("bench/images/run.sh", &berth, Some(&out), rest)?;
         }
-        ["bench", "run", rest @ ..] => {
+        ["bench", which @ ("run" | "net"), rest @ ..] => {
             let berth = build_release()?;
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;
             if !out.join("busybox.tar").is_file() {
                 std::fs::write(out.join("busybox.tar"), xtask::busybox_image(&out)?)?;
             }
-            run_bench("bench/run/run.sh", &berth, Some(&out), rest)?;
+            run_bench(&format!("bench/{which}/run.sh"), &berth, Some(&out), rest)?;
         }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run [RUNS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net [RUNS]"
         ),
     }
     Ok(())

@@ -424,15 +424,7 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     if let Some(r) = &a.net_rate_egress {
         hc["NetRateEgress"] = json!(r);
     }
-    hc["Links"] = json!(
-        a.link
-            .iter()
-            .map(|l| {
-                let (n, alias) = l.split_once(':').unwrap_or((l, l));
-                format!("/{n}:/{alias}")
-            })
-            .collect::<Vec<_>>()
-    );
+    hc["Links"] = json!(a.link);
     Ok(hc)
 }
 

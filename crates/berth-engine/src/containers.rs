@@ -546,6 +546,25 @@ impl Containers {
             );
         }
         host_config["NetworkMode"] = json!(mode);
+        // Links as dockerd records them: `/target:/me/alias`; the target must exist.
+        let mut links = Vec::new();
+        for l in host_config["Links"].as_array().cloned().unwrap_or_default() {
+            let l = l.as_str().unwrap_or_default();
+            let (target, alias) = match l.split_once(':') {
+                Some((t, a)) => (t.trim_start_matches('/'), a.rsplit('/').next().unwrap_or(a)),
+                None => (l.trim_start_matches('/'), l.trim_start_matches('/')),
+            };
+            let tid = self.resolve(target).map_err(|_| {
+                Error::InvalidParameter(format!("Could not get container for {target}"))
+            })?;
+            let tname = self.name_of(&tid);
+            links.push(json!(format!("/{tname}:/{name}/{alias}")));
+        }
+        host_config["Links"] = if links.is_empty() {
+            Value::Null
+        } else {
+            json!(links)
+        };
         for k in ["NetRateIngress", "NetRateEgress"] {
             if let Some(r) = host_config[k].as_str().filter(|r| !r.is_empty()) {
                 berth_net::tc::parse_rate(r).map_err(|e| Error::InvalidParameter(e.to_string()))?;
@@ -1023,7 +1042,17 @@ impl Containers {
         // The network side: a namespace of its own (joined by path), or the host's, or
         // another container's; /etc/hosts and /etc/resolv.conf to match.
         let me = self;
-        let setup = self.networks.setup(id, &rec, &|target| {
+        let links = self.links_of(id);
+        for (tid, alias, tname) in &links {
+            if !self.state(tid)?.running() {
+                let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+                return Err(Error::InvalidParameter(format!(
+                    "Cannot link to a non running container: /{tname} AS /{}/{alias}",
+                    self.name_of(id)
+                )));
+            }
+        }
+        let setup = self.networks.setup(id, &rec, &links, &|target| {
             let other = me.resolve(target)?;
             let st = me.state(&other)?;
             if !st.running() {
@@ -1471,6 +1500,25 @@ impl Containers {
                 }
             });
         }
+    }
+
+    /// A container's links: (target id, alias, target name), for targets that still exist.
+    pub fn links_of(&self, id: &str) -> Vec<(String, String, String)> {
+        let Ok(rec) = self.record(id) else {
+            return Vec::new();
+        };
+        rec["HostConfig"]["Links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                let (t, a) = l.as_str()?.split_once(':')?;
+                let target = t.trim_start_matches('/');
+                let alias = a.rsplit('/').next()?.to_owned();
+                let tid = self.resolve(target).ok()?;
+                Some((tid, alias, target.to_owned()))
+            })
+            .collect()
     }
 
     /// The name of a container (without the slash), or its id if it has none.
@@ -2388,8 +2436,11 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
                 "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
             )));
         }
-        // `-v` creates a missing host directory, as Docker does.
-        std::fs::create_dir_all(src).map_err(|e| bad(format!("create bind source {src}: {e}")))?;
+        // `-v` creates a missing host directory, as Docker does (an existing file is bound).
+        if std::fs::symlink_metadata(src).is_err() {
+            std::fs::create_dir_all(src)
+                .map_err(|e| bad(format!("create bind source {src}: {e}")))?;
+        }
         let mut o = vec!["rbind".to_owned()];
         for opt in opts.split(',').filter(|x| !x.is_empty()) {
             match opt {

@@ -623,6 +623,7 @@ impl Networks {
         &self,
         id: &str,
         rec: &Value,
+        links: &[(String, String, String)],
         other: &dyn Fn(&str) -> Result<(String, PathBuf)>,
     ) -> Result<Setup> {
         // Leftovers of a run that ended while nobody watched.
@@ -641,7 +642,7 @@ impl Networks {
             let (other_id, path) = other(target)?;
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let _ = dir;
-            let hosts = self.hosts_file(&other_id, hostname, hc, &[]);
+            let hosts = self.hosts_file(&other_id, hostname, hc, &[], links);
             return Ok(Setup {
                 netns: Some(path),
                 hosts,
@@ -654,7 +655,7 @@ impl Networks {
         match r {
             Ok((hosts_ips, dns)) => Ok(Setup {
                 netns: Some(path),
-                hosts: self.hosts_file(id, hostname, hc, &hosts_ips),
+                hosts: self.hosts_file(id, hostname, hc, &hosts_ips, links),
                 resolv: host_resolv(hc, dns),
             }),
             Err(e) => {
@@ -1086,6 +1087,7 @@ impl Networks {
         asker: Ipv4Addr,
         name: &str,
         names: &dyn Fn(&str) -> String,
+        links: &dyn Fn(&str) -> Vec<(String, String, String)>,
     ) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_lowercase();
         let Ok(nets) = self.all() else {
@@ -1097,15 +1099,36 @@ impl Networks {
         let net_id = net["Id"].as_str().unwrap_or_default();
         let here = self.endpoints_where("network", net_id).unwrap_or_default();
         // The asker's networks (user-defined ones: the default bridge has no names).
-        let mut searched: Vec<String> = match here.iter().find(|e| e.ip == asker) {
+        let me = here
+            .iter()
+            .find(|e| e.ip == asker)
+            .map(|e| e.container.clone());
+        let mut searched: Vec<String> = match &me {
             Some(me) => self
-                .endpoints_where("container", &me.container)
+                .endpoints_where("container", me)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|e| e.network)
                 .collect(),
             None => vec![net_id.to_owned()],
         };
+        // --link aliases are the linking container's alone.
+        if let Some(me) = &me {
+            for (tid, alias, _) in links(me) {
+                if alias.to_lowercase() == name {
+                    let ips: Vec<Ipv4Addr> = self
+                        .endpoints_where("container", &tid)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|e| searched.contains(&e.network))
+                        .map(|e| e.ip)
+                        .collect();
+                    if !ips.is_empty() {
+                        return ips;
+                    }
+                }
+            }
+        }
         searched.retain(|id| {
             nets.iter().any(|n| {
                 n["Id"] == id.as_str()
@@ -1139,7 +1162,14 @@ impl Networks {
     }
 
     /// /etc/hosts for a container: localhost lines, its address(es) and name, `--add-host`.
-    fn hosts_file(&self, _id: &str, hostname: &str, hc: &Value, ips: &[Ipv4Addr]) -> String {
+    fn hosts_file(
+        &self,
+        _id: &str,
+        hostname: &str,
+        hc: &Value,
+        ips: &[Ipv4Addr],
+        links: &[(String, String, String)],
+    ) -> String {
         let mut s = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
@@ -1148,8 +1178,19 @@ impl Networks {
                 s.push_str(&format!("{ip}\t{name}\n"));
             }
         }
-        for l in strings(&hc["Links"]) {
-            let _ = l;
+        // --link: the target's address under the alias and its name (as dockerd writes them).
+        for (tid, alias, tname) in links {
+            if let Some(e) = self
+                .endpoints_where("container", tid)
+                .unwrap_or_default()
+                .first()
+            {
+                if alias == tname {
+                    s.push_str(&format!("{}\t{tname}\n", e.ip));
+                } else {
+                    s.push_str(&format!("{}\t{alias} {tname}\n", e.ip));
+                }
+            }
         }
         for ip in ips.iter().take(1) {
             s.push_str(&format!("{ip}\t{hostname}\n"));

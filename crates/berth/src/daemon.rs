@@ -290,9 +290,11 @@ async fn dns_servers(engine: Arc<berth_engine::Engine>) {
                 }
                 let e = engine.clone();
                 let lookup: berth_net::dns::Lookup = Arc::new(move |asker, name: &str| {
-                    let ips = e
-                        .networks
-                        .lookup(gw, asker, name, &|id| e.containers.name_of(id));
+                    let ips =
+                        e.networks
+                            .lookup(gw, asker, name, &|id| e.containers.name_of(id), &|id| {
+                                e.containers.links_of(id)
+                            });
                     (!ips.is_empty()).then_some(ips)
                 });
                 let upstream = Arc::new(|| {

@@ -450,6 +450,12 @@ fn host_settings_reach_the_container() {
         ]),
         "from the host\nread-only\n"
     );
+    // A single file binds too.
+    let file_bind = format!("{}:/etc/greeting:ro", host.join("hello").display());
+    assert_eq!(
+        run(&["-v", &file_bind, "busybox", "cat", "/etc/greeting"]),
+        "from the host\n"
+    );
     assert_eq!(
         run(&[
             "--tmpfs",

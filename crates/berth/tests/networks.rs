@@ -503,6 +503,54 @@ fn network_modes_and_container_settings() {
         "aa",
     ]);
     assert_eq!(mac, "02:42:0a:7c:00:99\n");
+    // --link: /etc/hosts on the default bridge, a private DNS alias on user networks.
+    env.ok(&["run", "-d", "--name", "db", "busybox", "sleep", "100"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--link",
+        "db:database",
+        "busybox",
+        "grep",
+        "database db",
+        "/etc/hosts",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "--link",
+        "aa:other",
+        "busybox",
+        "nslookup",
+        "other",
+    ]);
+    assert!(r.out.contains("10.124.0.50"), "{}{}", r.out, r.err);
+    let (code, _) = env.sh_on("n1", "nslookup other || exit 1");
+    assert_ne!(code, 0, "a link alias is the linking container's only");
+    let r = env.berth(&["run", "--rm", "--link", "nope:x", "busybox", "true"]);
+    assert!(
+        r.err.contains("Could not get container for nope"),
+        "{}",
+        r.err
+    );
+    let links = env.berth(&[
+        "create",
+        "--name",
+        "linker",
+        "--link",
+        "db:database",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(links.code, 0, "{}", links.err);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "linker"]),
+        "[\"/db:/linker/database\"]\n"
+    );
+    env.ok(&["rm", "-f", "db", "linker"]);
     // --add-host, --dns, --dns-search.
     let r = env.berth(&[
         "run",
