@@ -55,6 +55,9 @@ pub struct PortBinding {
     pub host_port: u16,
 }
 
+/// A container's links: (target id, alias, target name).
+pub type Links = Vec<(String, String, String)>;
+
 /// What a start needs from the network side.
 pub struct Setup {
     /// The namespace to join (None: the host's).
@@ -1087,7 +1090,7 @@ impl Networks {
         asker: Ipv4Addr,
         name: &str,
         names: &dyn Fn(&str) -> String,
-        links: &dyn Fn(&str) -> Vec<(String, String, String)>,
+        links: &dyn Fn(&str) -> Links,
     ) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_lowercase();
         let Ok(nets) = self.all() else {
