@@ -78,6 +78,9 @@ pub struct Networks {
     /// Whether this daemon applied the firewall yet: nothing of the host's network is
     /// touched until a network is created or a container joins one.
     firewall_applied: std::sync::atomic::AtomicBool,
+    /// Bridges made or checked by this daemon (a start skips the check; a bridge deleted
+    /// behind our back is made again when an attach finds it missing).
+    ensured: Mutex<HashSet<String>>,
 }
 
 impl Networks {
@@ -119,6 +122,7 @@ impl Networks {
             events,
             generation: std::sync::atomic::AtomicU64::new(1),
             firewall_applied: std::sync::atomic::AtomicBool::new(false),
+            ensured: Mutex::new(HashSet::new()),
         };
         n.predefine()?;
         Ok(n)
@@ -380,7 +384,12 @@ impl Networks {
         // Published ports reached through the host's loopback are routed into the bridge.
         berth_net::firewall::sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")
             .map_err(net_err)?;
-        berth_net::firewall::sysctl("net.ipv4.ip_forward", "1").map_err(net_err)
+        berth_net::firewall::sysctl("net.ipv4.ip_forward", "1").map_err(net_err)?;
+        self.ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name);
+        Ok(())
     }
 
     /// `DELETE /networks/{id}`.
@@ -412,6 +421,10 @@ impl Networks {
             .map_err(internal)?;
         self.apply_firewall()?;
         berth_net::link::delete(&bridge_name(&rec)).map_err(net_err)?;
+        self.ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&bridge_name(&rec));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.emit(&rec, "destroy", &[]);
@@ -808,24 +821,35 @@ impl Networks {
                 ],
             )
             .map_err(internal)?;
-        self.ensure_bridge(net)?;
-        berth_net::link::attach(
-            path,
-            &berth_net::link::Endpoint {
-                host_if,
-                if_name: ep.if_name.clone(),
-                bridge: bridge_name(net),
-                ip,
-                prefix: subnet.prefix,
-                mac,
-                gateway: (index == 0 && !net["Internal"].as_bool().unwrap_or(false))
-                    .then_some(gateway),
-                mtu: net["Options"]["com.docker.network.driver.mtu"]
-                    .as_str()
-                    .and_then(|m| m.parse().ok()),
-            },
-        )
-        .map_err(net_err)?;
+        let bridge = bridge_name(net);
+        let known = self
+            .ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&bridge);
+        if !known {
+            self.ensure_bridge(net)?;
+        }
+        let link_ep = berth_net::link::Endpoint {
+            host_if,
+            if_name: ep.if_name.clone(),
+            bridge: bridge_name(net),
+            ip,
+            prefix: subnet.prefix,
+            mac,
+            gateway: (index == 0 && !net["Internal"].as_bool().unwrap_or(false)).then_some(gateway),
+            mtu: net["Options"]["com.docker.network.driver.mtu"]
+                .as_str()
+                .and_then(|m| m.parse().ok()),
+        };
+        if let Err(e) = berth_net::link::attach(path, &link_ep) {
+            if !known || berth_net::link::exists(&bridge).unwrap_or(true) {
+                return Err(net_err(e));
+            }
+            // The bridge went away behind our back: made again, once.
+            self.ensure_bridge(net)?;
+            berth_net::link::attach(path, &link_ep).map_err(net_err)?;
+        }
         // Bandwidth limits on the primary interface (Berth's own HostConfig keys).
         if index == 0 {
             let hc = &rec["HostConfig"];
@@ -952,10 +976,17 @@ impl Networks {
             return;
         }
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        for e in &eps {
-            let _ = berth_net::link::delete(&e.host_if);
-        }
+        // The namespace goes with its mount (its processes are gone), and the kernel deletes
+        // both ends of its veths with it, in the background: deleting a veth here would wait
+        // ~20 ms for RCU on every stop. Host ends whose namespace is not ours (a failed setup)
+        // are deleted explicitly.
+        let mounted = berth_net::netns::is_mounted(&path);
         berth_net::netns::remove(&path);
+        if !mounted {
+            for e in &eps {
+                let _ = berth_net::link::delete(&e.host_if);
+            }
+        }
         let _ = self
             .db()
             .execute("DELETE FROM endpoints WHERE container = ?1", params![id]);

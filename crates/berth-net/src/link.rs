@@ -139,20 +139,30 @@ pub struct Endpoint {
     pub mtu: Option<u32>,
 }
 
-/// Connect the namespace at `netns` to `ep.bridge`: a veth pair whose host end joins the
-/// bridge and whose other end moves into the namespace, renamed, addressed and routed.
-/// Loopback in the namespace comes up too.
+/// Connect the namespace at `netns` to `ep.bridge`: a veth pair made with its container end
+/// already in the namespace (named and addressed there: moving a device between namespaces
+/// waits ~20 ms for RCU), the host end joined to the bridge, then the container end addressed,
+/// up, and routed. Loopback in the namespace comes up too.
 pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
+    use rtnetlink::LinkMessageBuilder;
+    use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
     let ns_file =
         std::fs::File::open(netns).map_err(|e| kernel(format!("open {}", netns.display()), e))?;
-    let peer_tmp = format!("{}p", &ep.host_if[..ep.host_if.len().min(14)]);
     let e = ep.clone();
     with_netlink(None, move |h| async move {
-        let _ = &ns_file;
         let bridge = index_of(&h, &e.bridge)
             .await?
             .ok_or_else(|| kernel(format!("bridge {}", e.bridge), "no such device"))?;
-        let mut veth = LinkVeth::new(&e.host_if, &peer_tmp);
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(e.if_name.clone())
+            .address(e.mac.to_vec())
+            .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns_file))
+            .build();
+        let mut veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(e.host_if.clone())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .controller(bridge)
+            .up();
         if let Some(m) = e.mtu {
             veth = veth.mtu(m);
         }
@@ -160,42 +170,9 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
             .add(veth.build())
             .execute()
             .await
-            .map_err(|err| kernel(format!("create veth {}", e.host_if), err))?;
-        let host = index_of(&h, &e.host_if)
-            .await?
-            .ok_or_else(|| kernel(&e.host_if, "missing"))?;
-        let peer = index_of(&h, &peer_tmp)
-            .await?
-            .ok_or_else(|| kernel(&peer_tmp, "missing"))?;
-        let r = async {
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(peer)
-                        .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns_file))
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|err| kernel("move the veth into the container", err))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(host)
-                        .controller(bridge)
-                        .up()
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|err| kernel(format!("attach {} to {}", e.host_if, e.bridge), err))
-        }
-        .await;
-        if r.is_err() {
-            let _ = h.link().del(host).execute().await;
-        }
-        r
+            .map_err(|err| kernel(format!("create veth {}", e.host_if), err))
     })?;
     let e = ep.clone();
-    let peer_tmp = format!("{}p", &ep.host_if[..ep.host_if.len().min(14)]);
     let inside = with_netlink(Some(netns), move |h| async move {
         if let Some(lo) = index_of(&h, "lo").await? {
             h.link()
@@ -204,19 +181,9 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
                 .await
                 .map_err(|err| kernel("set lo up", err))?;
         }
-        let idx = index_of(&h, &peer_tmp)
+        let idx = index_of(&h, &e.if_name)
             .await?
-            .ok_or_else(|| kernel(&peer_tmp, "missing in the container"))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(idx)
-                    .name(e.if_name.clone())
-                    .address(e.mac.to_vec())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|err| kernel(format!("rename to {}", e.if_name), err))?;
+            .ok_or_else(|| kernel(&e.if_name, "missing in the container"))?;
         add_addr(&h, idx, e.ip, e.prefix, &e.if_name).await?;
         h.link()
             .set(LinkUnspec::new_with_index(idx).up().build())

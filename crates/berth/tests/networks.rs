@@ -247,7 +247,15 @@ fn user_networks_resolve_names_and_isolate_each_other() {
     // Everything removed: the daemon's namespace is as it was.
     env.ok(&["rm", "-f", "web", "web2", "probe"]);
     env.ok(&["network", "rm", "front", "back"]);
-    let (links, _) = env.host_state();
+    // Veths go with their namespaces, in the kernel's background clean-up.
+    let mut links = String::new();
+    for _ in 0..100 {
+        links = env.host_state().0;
+        if !links.contains("vb") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(!links.contains("br-"), "{links}");
     assert!(!links.contains("vb"), "no veth left: {links}");
     env.daemon.stop();
