@@ -72,6 +72,8 @@ impl Default for Backoff {
 pub struct Containers {
     /// Terminal masters of running `exec -t` sessions.
     ptys: Mutex<std::collections::HashMap<String, std::sync::Arc<std::os::fd::OwnedFd>>>,
+    /// The freezer hierarchy's directory for containers' cgroups, and whether it is v2.
+    freezer: std::sync::OnceLock<Option<(PathBuf, bool)>>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<std::collections::HashSet<String>>,
     events: std::sync::Arc<crate::events::Events>,
@@ -205,6 +207,7 @@ impl Containers {
         }
         Ok(Containers {
             ptys: Mutex::new(std::collections::HashMap::new()),
+            freezer: std::sync::OnceLock::new(),
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
             networks,
@@ -848,8 +851,21 @@ impl Containers {
     }
 
     /// Paused means frozen: the container's cgroup (the same path for every runtime) tells.
+    /// The freezer's place is found once (finding it reads mountinfo, which grows with every
+    /// running container, and `state` asks this for each of them every 100 ms).
     fn paused(&self, id: &str) -> bool {
-        berth_runtime::cgroups::open(&self.cgroup_of(id)).is_ok_and(|c| c.frozen())
+        let base = self.freezer.get_or_init(|| {
+            let probe = berth_runtime::cgroups::open(&self.cgroup_of("probe")).ok()?;
+            let dir = probe.dir("freezer")?;
+            Some((dir.parent()?.to_path_buf(), probe.is_v2()))
+        });
+        match base {
+            Some((d, false)) => std::fs::read_to_string(d.join(id).join("freezer.state"))
+                .is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((d, true)) => std::fs::read_to_string(d.join(id).join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l == "frozen 1")),
+            None => false,
+        }
     }
 
     fn cgroup_of(&self, id: &str) -> String {
