@@ -166,6 +166,9 @@ pub struct CreateArgs {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long)]
     mac_address: Option<String>,
@@ -562,14 +565,17 @@ fn create_body(a: &CreateArgs) -> Result<Value> {
     if let Some(m) = &a.mac_address {
         body["MacAddress"] = json!(m);
     }
-    if !a.network_alias.is_empty() || a.ip.is_some() || a.mac_address.is_some() {
+    if !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some() {
         let net = a.network.clone().unwrap_or_else(|| "default".into());
         let mut ep = json!({});
         if !a.network_alias.is_empty() {
             ep["Aliases"] = json!(a.network_alias);
         }
         if let Some(ip) = &a.ip {
-            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+            ep["IPAMConfig"]["IPv4Address"] = json!(ip);
+        }
+        if let Some(ip) = &a.ip6 {
+            ep["IPAMConfig"]["IPv6Address"] = json!(ip);
         }
         if let Some(m) = &a.mac_address {
             ep["MacAddress"] = json!(m);

@@ -34,15 +34,15 @@ pub struct CreateArgs {
     /// Driver to manage the Network
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    /// Subnet in CIDR format that represents a network segment
+    /// Subnet in CIDR format that represents a network segment (one IPv4, one IPv6)
     #[arg(long)]
-    subnet: Option<String>,
+    subnet: Vec<String>,
     /// Allocate container ip from a sub-range
     #[arg(long)]
-    ip_range: Option<String>,
-    /// IPv4 Gateway for the master subnet
+    ip_range: Vec<String>,
+    /// Gateway for the subnet of its family
     #[arg(long)]
-    gateway: Option<String>,
+    gateway: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     internal: bool,
@@ -139,18 +139,20 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
     let (rt, c) = connect(g)?;
     match cmd {
         NetworkCmd::Create(a) => {
-            let mut ipam = json!({});
-            if let Some(s) = &a.subnet {
-                ipam["Subnet"] = json!(s);
-            }
-            if let Some(r) = &a.ip_range {
-                ipam["IPRange"] = json!(r);
-            }
-            if let Some(gw) = &a.gateway {
-                ipam["Gateway"] = json!(gw);
-            }
-            if a.subnet.is_none() && (a.ip_range.is_some() || a.gateway.is_some()) {
+            let v6 = |x: &String| x.contains(':');
+            if a.subnet.is_empty() && (!a.ip_range.is_empty() || !a.gateway.is_empty()) {
                 bail!("every ip-range or gateway must have a corresponding subnet");
+            }
+            let mut configs = Vec::new();
+            for sn in &a.subnet {
+                let mut c = json!({"Subnet": sn});
+                if let Some(r) = a.ip_range.iter().find(|r| v6(r) == v6(sn)) {
+                    c["IPRange"] = json!(r);
+                }
+                if let Some(g) = a.gateway.iter().find(|g| v6(g) == v6(sn)) {
+                    c["Gateway"] = json!(g);
+                }
+                configs.push(c);
             }
             let body = json!({
                 "Name": a.name,
@@ -160,7 +162,7 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
                 "EnableIPv6": a.ipv6,
                 "Options": kv_map("--opt", &a.opt)?,
                 "Labels": kv_map("--label", &a.label)?,
-                "IPAM": {"Driver": "default", "Config": if a.subnet.is_some() { json!([ipam]) } else { json!([]) }},
+                "IPAM": {"Driver": "default", "Config": configs},
             });
             let v = rt.block_on(c.json(Method::POST, "/networks/create", Some(&body)))?;
             println!("{}", v["Id"].as_str().unwrap_or_default());

@@ -110,10 +110,20 @@ impl Networks {
                  if_name TEXT NOT NULL,
                  aliases TEXT NOT NULL,
                  ports TEXT NOT NULL,
+                 ip6 TEXT NOT NULL DEFAULT '',
                  PRIMARY KEY (container, network)
              );",
         )
         .map_err(internal)?;
+        // Databases made before IPv6 lack the column.
+        let has_ip6: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('endpoints') WHERE name = 'ip6'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(internal)?;
+        if !has_ip6 {
+            db.execute_batch("ALTER TABLE endpoints ADD COLUMN ip6 TEXT NOT NULL DEFAULT ''")
+                .map_err(internal)?;
+        }
         let n = Networks {
             db: Mutex::new(db),
             netns_dir: exec_root.join("netns"),
@@ -274,18 +284,64 @@ impl Networks {
         if driver != "bridge" {
             return Err(Error::NotFound(format!("plugin \"{driver}\" not found")));
         }
-        if body["EnableIPv6"].as_bool() == Some(true) {
-            return Err(Error::NotImplemented(
-                "IPv6 networks are not supported yet".into(),
-            ));
-        }
+        let ipv6 = body["EnableIPv6"].as_bool() == Some(true);
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let taken = self.subnets()?;
-        let cfg = body["IPAM"]["Config"]
+        let configs = body["IPAM"]["Config"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let cfg = cfg.first().cloned().unwrap_or(json!({}));
+        let is_v6 = |c: &Value| c["Subnet"].as_str().is_some_and(|s| s.contains(':'));
+        let cfg = configs
+            .iter()
+            .find(|c| !is_v6(c))
+            .cloned()
+            .unwrap_or(json!({}));
+        let cfg6 = configs.iter().find(|c| is_v6(c)).cloned();
+        if cfg6.is_some() && !ipv6 {
+            return Err(Error::InvalidParameter(
+                "an IPv6 subnet needs --ipv6 (EnableIPv6)".into(),
+            ));
+        }
+        // IPv6 (opt-in): the given subnet, or a random unique local /64.
+        let ipam6 = if ipv6 {
+            let taken6: Vec<ipam::Subnet6> =
+                self.all()?.iter().filter_map(|n| subnet6_of(n)).collect();
+            let c6 = cfg6.unwrap_or(json!({}));
+            let s6 = match c6["Subnet"].as_str() {
+                Some(s) => {
+                    let s6 = ipam::Subnet6::parse(s).map_err(net_err)?;
+                    if taken6.iter().any(|t| t.overlaps(&s6)) {
+                        return Err(Error::Forbidden(
+                            "Pool overlaps with other one on this address space".into(),
+                        ));
+                    }
+                    s6
+                }
+                None => {
+                    let mut r = [0u8; 7];
+                    let _ = getrandom(&mut r);
+                    ipam::Subnet6::random_ula(&r)
+                }
+            };
+            let g6 = match c6["Gateway"].as_str().filter(|g| !g.is_empty()) {
+                Some(g) => {
+                    let ip: std::net::Ipv6Addr = g.parse().map_err(|_| {
+                        Error::InvalidParameter(format!("invalid gateway address {g}"))
+                    })?;
+                    if !s6.contains(ip) {
+                        return Err(Error::InvalidParameter(format!(
+                            "Invalid gateway address: {ip} is not within {s6}"
+                        )));
+                    }
+                    ip
+                }
+                None => s6.first_host(),
+            };
+            Some(json!({"Subnet": s6.to_string(), "Gateway": g6.to_string()}))
+        } else {
+            None
+        };
         let subnet = match cfg["Subnet"].as_str().filter(|s| !s.is_empty()) {
             Some(s) => {
                 let s = Subnet::parse(s).map_err(net_err)?;
@@ -325,6 +381,12 @@ impl Networks {
         ipam_cfg["Gateway"] = json!(gateway.to_string());
         let mut rec = base_record(&name, "bridge");
         rec["IPAM"]["Config"] = json!([ipam_cfg]);
+        if let Some(c6) = ipam6 {
+            rec["EnableIPv6"] = json!(true);
+            if let Some(a) = rec["IPAM"]["Config"].as_array_mut() {
+                a.push(c6);
+            }
+        }
         rec["Internal"] = json!(body["Internal"].as_bool().unwrap_or(false));
         rec["Attachable"] = json!(body["Attachable"].as_bool().unwrap_or(false));
         rec["Options"] = body["Options"].clone();
@@ -380,7 +442,16 @@ impl Networks {
         let mtu = rec["Options"]["com.docker.network.driver.mtu"]
             .as_str()
             .and_then(|m| m.parse().ok());
-        berth_net::link::ensure_bridge(&name, gw, subnet.prefix, mtu).map_err(net_err)?;
+        let v6 = subnet6_of(rec).map(|s6| {
+            (
+                gateway6_of(rec).unwrap_or_else(|| s6.first_host()),
+                s6.prefix,
+            )
+        });
+        berth_net::link::ensure_bridge(&name, gw, subnet.prefix, v6, mtu).map_err(net_err)?;
+        if v6.is_some() {
+            berth_net::firewall::sysctl("net.ipv6.conf.all.forwarding", "1").map_err(net_err)?;
+        }
         // Published ports reached through the host's loopback are routed into the bridge.
         berth_net::firewall::sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")
             .map_err(net_err)?;
@@ -489,6 +560,7 @@ impl Networks {
         let mut rec = self.get(key)?;
         let id = rec["Id"].as_str().unwrap_or_default().to_owned();
         let prefix = subnet_of(&rec)?.map(|s| s.prefix).unwrap_or(0);
+        let prefix6 = subnet6_of(&rec).map(|s| s.prefix).unwrap_or(0);
         let mut containers = serde_json::Map::new();
         for e in self.endpoints_where("network", &id)? {
             containers.insert(
@@ -498,7 +570,7 @@ impl Networks {
                     "EndpointID": e.endpoint,
                     "MacAddress": e.mac,
                     "IPv4Address": format!("{}/{prefix}", e.ip),
-                    "IPv6Address": "",
+                    "IPv6Address": e.ip6.map(|a| format!("{a}/{prefix6}")).unwrap_or_default(),
                 }),
             );
         }
@@ -509,7 +581,7 @@ impl Networks {
     fn endpoints_where(&self, column: &str, value: &str) -> Result<Vec<Endpoint>> {
         let db = self.db();
         let sql = format!(
-            "SELECT container, network, endpoint, ip, mac, host_if, if_name, aliases, ports FROM endpoints WHERE {column} = ?1 ORDER BY if_name"
+            "SELECT container, network, endpoint, ip, mac, host_if, if_name, aliases, ports, ip6 FROM endpoints WHERE {column} = ?1 ORDER BY if_name"
         );
         let mut q = db.prepare_cached(&sql).map_err(internal)?;
         let rows = q
@@ -521,7 +593,7 @@ impl Networks {
     fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
         let db = self.db();
         let mut q = db
-            .prepare_cached("SELECT container, network, endpoint, ip, mac, host_if, if_name, aliases, ports FROM endpoints")
+            .prepare_cached("SELECT container, network, endpoint, ip, mac, host_if, if_name, aliases, ports, ip6 FROM endpoints")
             .map_err(internal)?;
         let rows = q.query_map([], Endpoint::from_row).map_err(internal)?;
         Ok(rows.flatten().collect())
@@ -554,6 +626,7 @@ impl Networks {
                 internal: n["Internal"].as_bool().unwrap_or(false),
                 masquerade: opt("com.docker.network.bridge.enable_ip_masquerade", true),
                 port_prefix: port_prefix(id),
+                subnet6: subnet6_of(n),
             });
         }
         let mut publish = Vec::new();
@@ -687,7 +760,7 @@ impl Networks {
         id: &str,
         rec: &Value,
         path: &Path,
-    ) -> Result<(Vec<Ipv4Addr>, Option<Ipv4Addr>)> {
+    ) -> Result<(Vec<std::net::IpAddr>, Option<Ipv4Addr>)> {
         let nets = networks_of(rec);
         if nets.is_empty() || nets == ["none"] {
             berth_net::link::loopback_up(path).map_err(net_err)?;
@@ -711,7 +784,10 @@ impl Networks {
             };
             any_ports |= !ports.is_empty();
             let ep = self.attach_one(id, rec, path, &net, &cfg, i, ports)?;
-            ips.push(ep.ip);
+            ips.push(std::net::IpAddr::V4(ep.ip));
+            if let Some(a) = ep.ip6 {
+                ips.push(std::net::IpAddr::V6(a));
+            }
             if net["Options"]["com.docker.network.bridge.default_bridge"] != "true" && dns.is_none()
             {
                 dns = gateway_of(&net);
@@ -793,7 +869,40 @@ impl Networks {
             // dockerd adds the short id as an alias on user networks.
             aliases.push(id[..12].to_owned());
         }
+        // IPv6 on dual-stack networks: the asked address or the lowest free one.
+        let ip6 = match subnet6_of(net) {
+            Some(s6) => {
+                let g6 = gateway6_of(net).unwrap_or_else(|| s6.first_host());
+                let used6: HashSet<std::net::Ipv6Addr> = self
+                    .endpoints_where("network", &net_id)?
+                    .iter()
+                    .filter_map(|e| e.ip6)
+                    .collect();
+                match cfg["IPAMConfig"]["IPv6Address"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                {
+                    Some(w) => {
+                        let a: std::net::Ipv6Addr = w.parse().map_err(|_| {
+                            Error::InvalidParameter(format!("invalid IPv6 address: {w}"))
+                        })?;
+                        if !s6.contains(a) {
+                            return Err(Error::InvalidParameter(format!(
+                                "invalid endpoint settings: no configured subnet or ip-range contain the IP address {a}"
+                            )));
+                        }
+                        if used6.contains(&a) || a == g6 {
+                            return Err(Error::Forbidden(format!("Address already in use: {a}")));
+                        }
+                        Some((a, s6.prefix, g6))
+                    }
+                    None => s6.allocate(g6, &used6).map(|a| (a, s6.prefix, g6)),
+                }
+            }
+            None => None,
+        };
         let ep = Endpoint {
+            ip6: ip6.map(|(a, _, _)| a),
             container: id.to_owned(),
             network: net_id.clone(),
             endpoint: random_hex(64),
@@ -807,7 +916,7 @@ impl Networks {
         // The row first: an interrupted attach is torn down from it.
         self.db()
             .execute(
-                "INSERT OR REPLACE INTO endpoints (container, network, endpoint, ip, mac, host_if, if_name, aliases, ports) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR REPLACE INTO endpoints (container, network, endpoint, ip, mac, host_if, if_name, aliases, ports, ip6) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     ep.container,
                     ep.network,
@@ -817,7 +926,8 @@ impl Networks {
                     ep.host_if,
                     ep.if_name,
                     json!(ep.aliases).to_string(),
-                    ports_json(&ep.ports).to_string()
+                    ports_json(&ep.ports).to_string(),
+                    ep.ip6.map(|a| a.to_string()).unwrap_or_default()
                 ],
             )
             .map_err(internal)?;
@@ -838,6 +948,10 @@ impl Networks {
             prefix: subnet.prefix,
             mac,
             gateway: (index == 0 && !net["Internal"].as_bool().unwrap_or(false)).then_some(gateway),
+            ip6: ip6.map(|(a, p, _)| (a, p)),
+            gateway6: ip6
+                .filter(|_| index == 0 && !net["Internal"].as_bool().unwrap_or(false))
+                .map(|(_, _, g)| g),
             mtu: net["Options"]["com.docker.network.driver.mtu"]
                 .as_str()
                 .and_then(|m| m.parse().ok()),
@@ -1044,7 +1158,9 @@ impl Networks {
                     "Gateway": ep.and(gateway_of(&net)).map(|g| g.to_string()).unwrap_or_default(),
                     "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
                     "IPPrefixLen": if ep.is_some() { prefix } else { 0 },
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                    "IPv6Gateway": ep.filter(|e| e.ip6.is_some()).and(gateway6_of(&net)).map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6Address": ep.and_then(|e| e.ip6).map(|a| a.to_string()).unwrap_or_default(),
+                    "GlobalIPv6PrefixLen": if ep.and_then(|e| e.ip6).is_some() { subnet6_of(&net).map(|s| s.prefix).unwrap_or(0) } else { 0 },
                     "DNSNames": ep.filter(|_| name != "bridge").map(|e| {
                         let mut n = vec![rec["Name"].as_str().unwrap_or_default().trim_start_matches('/').to_owned()];
                         n.extend(e.aliases.iter().cloned());
@@ -1094,10 +1210,11 @@ impl Networks {
             "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
             "EndpointID": primary["EndpointID"].as_str().unwrap_or_default(),
             "Gateway": primary["Gateway"].as_str().unwrap_or_default(),
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": primary["GlobalIPv6Address"].as_str().unwrap_or_default(),
+            "GlobalIPv6PrefixLen": primary["GlobalIPv6PrefixLen"].as_u64().unwrap_or(0),
             "IPAddress": primary["IPAddress"].as_str().unwrap_or_default(),
             "IPPrefixLen": primary["IPPrefixLen"].as_u64().unwrap_or(0),
-            "IPv6Gateway": "",
+            "IPv6Gateway": primary["IPv6Gateway"].as_str().unwrap_or_default(),
             "MacAddress": primary["MacAddress"].as_str().unwrap_or_default(),
             "Networks": Value::Object(networks),
         }))
@@ -1122,7 +1239,7 @@ impl Networks {
         name: &str,
         names: &dyn Fn(&str) -> String,
         links: &dyn Fn(&str) -> Links,
-    ) -> Vec<Ipv4Addr> {
+    ) -> Vec<std::net::IpAddr> {
         let name = name.trim_end_matches('.').to_lowercase();
         let Ok(nets) = self.all() else {
             return Vec::new();
@@ -1150,12 +1267,12 @@ impl Networks {
         if let Some(me) = &me {
             for (tid, alias, _) in links(me) {
                 if alias.to_lowercase() == name {
-                    let ips: Vec<Ipv4Addr> = self
+                    let ips: Vec<std::net::IpAddr> = self
                         .endpoints_where("container", &tid)
                         .unwrap_or_default()
                         .into_iter()
                         .filter(|e| searched.contains(&e.network))
-                        .map(|e| e.ip)
+                        .flat_map(|e| addrs(&e))
                         .collect();
                     if !ips.is_empty() {
                         return ips;
@@ -1174,8 +1291,12 @@ impl Networks {
             for e in self.endpoints_where("network", &id).unwrap_or_default() {
                 let hit = names(&e.container).to_lowercase() == name
                     || e.aliases.iter().any(|a| a.to_lowercase() == name);
-                if hit && !out.contains(&e.ip) {
-                    out.push(e.ip);
+                if hit {
+                    for a in addrs(&e) {
+                        if !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
                 }
             }
         }
@@ -1201,7 +1322,7 @@ impl Networks {
         _id: &str,
         hostname: &str,
         hc: &Value,
-        ips: &[Ipv4Addr],
+        ips: &[std::net::IpAddr],
         links: &[(String, String, String)],
     ) -> String {
         let mut s = String::from(
@@ -1226,8 +1347,12 @@ impl Networks {
                 }
             }
         }
-        for ip in ips.iter().take(1) {
-            s.push_str(&format!("{ip}\t{hostname}\n"));
+        // The first network's addresses (IPv4, and IPv6 on a dual-stack network).
+        if let Some(v4) = ips.iter().find(|i| i.is_ipv4()) {
+            s.push_str(&format!("{v4}\t{hostname}\n"));
+        }
+        if let Some(v6) = ips.iter().take(2).find(|i| i.is_ipv6()) {
+            s.push_str(&format!("{v6}\t{hostname}\n"));
         }
         s
     }
@@ -1286,6 +1411,15 @@ impl Networks {
     pub fn id_of(&self, key: &str) -> Result<String> {
         Ok(self.get(key)?["Id"].as_str().unwrap_or_default().to_owned())
     }
+}
+
+/// An endpoint's addresses (IPv4, and IPv6 on dual-stack networks).
+fn addrs(e: &Endpoint) -> Vec<std::net::IpAddr> {
+    let mut v = vec![std::net::IpAddr::V4(e.ip)];
+    if let Some(a) = e.ip6 {
+        v.push(std::net::IpAddr::V6(a));
+    }
+    v
 }
 
 fn tracing_warn(msg: &str) {
@@ -1360,6 +1494,7 @@ struct Endpoint {
     if_name: String,
     aliases: Vec<String>,
     ports: Vec<PortBinding>,
+    ip6: Option<std::net::Ipv6Addr>,
 }
 
 impl Endpoint {
@@ -1387,6 +1522,7 @@ impl Endpoint {
                     host_port: p["HostPort"].as_u64().unwrap_or(0) as u16,
                 })
                 .collect(),
+            ip6: r.get::<_, String>(9)?.parse().ok(),
         })
     }
 }
@@ -1415,6 +1551,21 @@ fn subnet_of(rec: &Value) -> Result<Option<Subnet>> {
         .as_str()
         .map(|s| Subnet::parse(s).map_err(net_err))
         .transpose()
+}
+
+fn v6_config(rec: &Value) -> Option<&Value> {
+    rec["IPAM"]["Config"]
+        .as_array()?
+        .iter()
+        .find(|c| c["Subnet"].as_str().is_some_and(|s| s.contains(':')))
+}
+
+fn subnet6_of(rec: &Value) -> Option<ipam::Subnet6> {
+    ipam::Subnet6::parse(v6_config(rec)?["Subnet"].as_str()?).ok()
+}
+
+fn gateway6_of(rec: &Value) -> Option<std::net::Ipv6Addr> {
+    v6_config(rec)?["Gateway"].as_str()?.parse().ok()
 }
 
 fn gateway_of(rec: &Value) -> Option<Ipv4Addr> {

@@ -4,17 +4,17 @@
 //! with no records, and relays everything else to the upstream servers. Messages are parsed
 //! and built with hickory-proto.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{RData, Record, RecordType};
 
 /// (asking address, name) → addresses; `None` when the name is not known to the asker's
 /// networks.
-pub type Lookup = Arc<dyn Fn(Ipv4Addr, &str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(Ipv4Addr, &str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// Serve DNS on `addr` until the task is dropped/aborted. Queries from outside `allowed`
 /// (the network's subnet) are refused.
@@ -77,15 +77,19 @@ async fn answer(
         m.metadata.recursion_available = true;
         m.metadata.authoritative = true;
         m.add_query(question.clone());
-        if question.query_type() == RecordType::A && !ips.is_empty() {
+        let wanted: Vec<RData> = ips
+            .iter()
+            .filter_map(|ip| match (question.query_type(), ip) {
+                (RecordType::A, IpAddr::V4(a)) => Some(RData::A(A(*a))),
+                (RecordType::AAAA, IpAddr::V6(a)) => Some(RData::AAAA(AAAA(*a))),
+                _ => None,
+            })
+            .collect();
+        if !wanted.is_empty() {
             // Round-robin: each answer starts one further along.
-            let k = turn.fetch_add(1, Ordering::Relaxed) % ips.len();
-            for ip in ips[k..].iter().chain(&ips[..k]) {
-                m.add_answer(Record::from_rdata(
-                    question.name().clone(),
-                    600,
-                    RData::A(A(*ip)),
-                ));
+            let k = turn.fetch_add(1, Ordering::Relaxed) % wanted.len();
+            for r in wanted[k..].iter().chain(&wanted[..k]) {
+                m.add_answer(Record::from_rdata(question.name().clone(), 600, r.clone()));
             }
         }
         return m.to_vec().ok();

@@ -23,6 +23,8 @@ pub struct Bridge {
     pub masquerade: bool,
     /// The prefix shared by the host ends of this bridge's veths (for icc).
     pub port_prefix: String,
+    /// The IPv6 subnet, on dual-stack networks.
+    pub subnet6: Option<crate::ipam::Subnet6>,
 }
 
 /// A published port: `host_ip:host_port` → `container_ip:container_port`.
@@ -94,6 +96,9 @@ pub fn script(bridges: &[Bridge], publish: &[Publish]) -> String {
                 "    ip saddr {} oifname != \"{}\" masquerade",
                 b.subnet, b.name
             );
+            if let Some(s6) = &b.subnet6 {
+                let _ = writeln!(s, "    ip6 saddr {s6} oifname != \"{}\" masquerade", b.name);
+            }
         }
     }
     s.push_str("  }\n");

@@ -2,7 +2,7 @@
 //! chosen outside every route of the host and every other network.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::{Error, Result};
 
@@ -66,6 +66,77 @@ fn mask(prefix: u8) -> u32 {
         0
     } else {
         u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+/// An IPv6 subnet (`fd00:1::/64`, host bits cleared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subnet6 {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
+}
+
+impl Subnet6 {
+    pub fn parse(s: &str) -> Result<Subnet6> {
+        let bad = || Error::Invalid(format!("invalid CIDR address: {s}"));
+        let (a, p) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().map_err(|_| bad())?;
+        if prefix > 128 {
+            return Err(bad());
+        }
+        Ok(Subnet6 {
+            addr: Ipv6Addr::from(u128::from(addr) & mask6(prefix)),
+            prefix,
+        })
+    }
+
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & mask6(self.prefix) == u128::from(self.addr)
+    }
+
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        let p = self.prefix.min(other.prefix);
+        u128::from(self.addr) & mask6(p) == u128::from(other.addr) & mask6(p)
+    }
+
+    /// The conventional gateway: `::1` of the subnet.
+    pub fn first_host(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) + 1)
+    }
+
+    /// The lowest free address after the gateway.
+    pub fn allocate(&self, gateway: Ipv6Addr, used: &HashSet<Ipv6Addr>) -> Option<Ipv6Addr> {
+        let first = u128::from(self.addr) + 1;
+        let last = u128::from(self.addr) | !mask6(self.prefix);
+        (first..=last.min(first + 1_000_000))
+            .map(Ipv6Addr::from)
+            .find(|ip| *ip != gateway && !used.contains(ip))
+    }
+
+    /// A unique local /64 (fdXX:XXXX:XXXX:YYYY::/64) from random bits.
+    pub fn random_ula(random: &[u8; 7]) -> Subnet6 {
+        let mut b = [0u8; 16];
+        b[0] = 0xfd;
+        b[1..8].copy_from_slice(random);
+        Subnet6 {
+            addr: Ipv6Addr::from(b),
+            prefix: 64,
+        }
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -186,6 +257,25 @@ mod tests {
         assert_eq!(
             parse_mac("02:42:ac:11:00:02").expect("mac"),
             mac_of(Ipv4Addr::new(172, 17, 0, 2))
+        );
+    }
+
+    #[test]
+    fn ipv6_subnets() {
+        let s = Subnet6::parse("fd00:1:2::7/64").expect("parse");
+        assert_eq!(s.to_string(), "fd00:1:2::/64");
+        assert_eq!(s.first_host().to_string(), "fd00:1:2::1");
+        let used: HashSet<Ipv6Addr> = ["fd00:1:2::2".parse().expect("ip")].into();
+        assert_eq!(
+            s.allocate(s.first_host(), &used).map(|i| i.to_string()),
+            Some("fd00:1:2::3".into())
+        );
+        assert!(s.overlaps(&Subnet6::parse("fd00:1::/32").expect("parse")));
+        assert!(Subnet6::parse("fd00::/129").is_err());
+        assert!(
+            Subnet6::random_ula(&[1, 2, 3, 4, 5, 6, 7])
+                .to_string()
+                .starts_with("fd01:203:405:607::")
         );
     }
 

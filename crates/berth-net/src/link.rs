@@ -57,12 +57,20 @@ async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
 }
 
 async fn add_addr(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8, what: &str) -> Result<()> {
-    match h
-        .address()
-        .add(index, IpAddr::V4(ip), prefix)
-        .execute()
-        .await
-    {
+    add_ip(h, index, IpAddr::V4(ip), prefix, what).await
+}
+
+/// An address (IPv6 ones without duplicate address detection: usable at once instead of
+/// "tentative" for a second or two; the subnet is the network's alone).
+async fn add_ip(h: &Handle, index: u32, ip: IpAddr, prefix: u8, what: &str) -> Result<()> {
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+    let mut req = h.address().add(index, ip, prefix);
+    if ip.is_ipv6() {
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    match req.execute().await {
         Err(e) if errno(&e) != libc::EEXIST => {
             Err(kernel(format!("address {ip}/{prefix} on {what}"), e))
         }
@@ -71,7 +79,13 @@ async fn add_addr(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8, what: &str) 
 }
 
 /// A bridge named `name` with `gateway/prefix`, up (made if missing; idempotent).
-pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>) -> Result<()> {
+pub fn ensure_bridge(
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+    v6: Option<(std::net::Ipv6Addr, u8)>,
+    mtu: Option<u32>,
+) -> Result<()> {
     let name = name.to_owned();
     with_netlink(None, move |h| async move {
         let index = match index_of(&h, &name).await? {
@@ -93,6 +107,9 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>
             }
         };
         add_addr(&h, index, gateway, prefix, &name).await?;
+        if let Some((g6, p6)) = v6 {
+            add_ip(&h, index, IpAddr::V6(g6), p6, &name).await?;
+        }
         h.link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
@@ -136,6 +153,9 @@ pub struct Endpoint {
     pub mac: [u8; 6],
     /// The default route's gateway (none for internal networks or further interfaces).
     pub gateway: Option<Ipv4Addr>,
+    /// An IPv6 address and prefix, and the IPv6 default route's gateway.
+    pub ip6: Option<(std::net::Ipv6Addr, u8)>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
     pub mtu: Option<u32>,
 }
 
@@ -185,11 +205,25 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
             .await?
             .ok_or_else(|| kernel(&e.if_name, "missing in the container"))?;
         add_addr(&h, idx, e.ip, e.prefix, &e.if_name).await?;
+        if let Some((ip6, p6)) = e.ip6 {
+            add_ip(&h, idx, IpAddr::V6(ip6), p6, &e.if_name).await?;
+        }
         h.link()
             .set(LinkUnspec::new_with_index(idx).up().build())
             .execute()
             .await
             .map_err(|err| kernel(format!("set {} up", e.if_name), err))?;
+        if let Some(gw6) = e.gateway6 {
+            let route = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(gw6)
+                .output_interface(idx)
+                .build();
+            h.route()
+                .add(route)
+                .execute()
+                .await
+                .map_err(|err| kernel(format!("default route via {gw6}"), err))?;
+        }
         if let Some(gw) = e.gateway {
             let route = RouteMessageBuilder::<Ipv4Addr>::new()
                 .gateway(gw)

@@ -51,6 +51,8 @@ fn endpoint(n: u8, bridge: &str, subnet: Subnet, prefix: &str) -> Endpoint {
         prefix: subnet.prefix,
         mac: mac_of(ip),
         gateway: Some(subnet.first_host()),
+        ip6: None,
+        gateway6: None,
         mtu: None,
     }
 }
@@ -64,9 +66,9 @@ fn bridges_connect_isolate_and_publish() {
         link::loopback_up(Path::new("/proc/thread-self/ns/net")).expect("lo up");
         let a = Subnet::parse("10.77.0.0/24").expect("subnet");
         let b = Subnet::parse("10.78.0.0/24").expect("subnet");
-        link::ensure_bridge("brt-a", a.first_host(), 24, None).expect("bridge a");
-        link::ensure_bridge("brt-a", a.first_host(), 24, None).expect("idempotent");
-        link::ensure_bridge("brt-b", b.first_host(), 24, None).expect("bridge b");
+        link::ensure_bridge("brt-a", a.first_host(), 24, None, None).expect("bridge a");
+        link::ensure_bridge("brt-a", a.first_host(), 24, None, None).expect("idempotent");
+        link::ensure_bridge("brt-b", b.first_host(), 24, None, None).expect("bridge b");
         let nss = Namespaces((1..=3).map(|i| base.join(format!("c{i}"))).collect());
         for p in &nss.0 {
             netns::create(p).expect("netns");
@@ -87,6 +89,7 @@ fn bridges_connect_isolate_and_publish() {
                 internal: false,
                 masquerade: true,
                 port_prefix: "vbaa".into(),
+                subnet6: None,
             },
             Bridge {
                 name: "brt-b".into(),
@@ -95,6 +98,7 @@ fn bridges_connect_isolate_and_publish() {
                 internal: false,
                 masquerade: true,
                 port_prefix: "vbbb".into(),
+                subnet6: None,
             },
         ];
         let publish = vec![Publish {

@@ -736,3 +736,104 @@ fn bandwidth_limits_shape_a_bulk_transfer() {
     assert!(r.err.contains("invalid rate: \"fast\""), "{}", r.err);
     env.ok(&["rm", "-f", "sender"]);
 }
+
+#[test]
+fn ipv6_and_internal_networks() {
+    let env = Env::new();
+    env.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.126.0.0/24",
+        "--subnet",
+        "fd00:77::/64",
+        "dual",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "six",
+        "--network",
+        "dual",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let addr = env.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.dual.GlobalIPv6Address}}/{{.NetworkSettings.Networks.dual.GlobalIPv6PrefixLen}} {{.NetworkSettings.Networks.dual.IPv6Gateway}}", "six"]);
+    assert_eq!(addr, "fd00:77::2/64 fd00:77::1\n");
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "six"]);
+    // Over IPv6 by address and by name (AAAA from the embedded DNS server).
+    let (code, out) = env.sh_on(
+        "dual",
+        "ip -6 route | grep -q '^default via fd00:77::1' && wget -q -O- 'http://[fd00:77::2]/hostname' && nslookup -type=aaaa six",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with(&id[..12]) && out.contains("fd00:77::2"),
+        "{out}"
+    );
+    let v = env.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "dual",
+    ]);
+    assert_eq!(v, "true 10.126.0.0/24 fd00:77::/64 \n");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "--ip6",
+        "fd00:77::2",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        r.err.contains("Address already in use: fd00:77::2"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["network", "create", "--subnet", "fd00:78::/64", "v6only"]);
+    assert_ne!(r.code, 0, "an IPv6 subnet needs --ipv6");
+    // --internal: no default route, nothing in or out but the network itself.
+    env.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.127.0.0/24",
+        "inside",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "in1",
+        "--network",
+        "inside",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let (code, out) = env.sh_on("inside", "ip route; wget -q -O- http://in1/hostname");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("default"), "{out}");
+    let (code, _) = env.sh_on(
+        "bridge",
+        "timeout 3 wget -q -O- http://10.127.0.2/ || exit 1",
+    );
+    assert_ne!(code, 0, "nothing into an internal network");
+    env.ok(&["rm", "-f", "six", "in1"]);
+}
