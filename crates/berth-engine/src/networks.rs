@@ -305,8 +305,7 @@ impl Networks {
         }
         // IPv6 (opt-in): the given subnet, or a random unique local /64.
         let ipam6 = if ipv6 {
-            let taken6: Vec<ipam::Subnet6> =
-                self.all()?.iter().filter_map(|n| subnet6_of(n)).collect();
+            let taken6: Vec<ipam::Subnet6> = self.all()?.iter().filter_map(subnet6_of).collect();
             let c6 = cfg6.unwrap_or(json!({}));
             let s6 = match c6["Subnet"].as_str() {
                 Some(s) => {
