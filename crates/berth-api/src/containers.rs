@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::{Ctx, engine_error, error, json};
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {

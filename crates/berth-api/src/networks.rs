@@ -5,17 +5,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::containers::blocking;
 use crate::{Ctx, engine_error, error, json};
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(engine_error(e)),
-        Err(j) => Err(error(500, format!("internal error: {j}"))),
-    }
-}
 
 pub async fn route(ctx: &Ctx, m: &Method, tail: &str, body: Body) -> Response {
     let e = ctx.engine.clone();

@@ -828,20 +828,15 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                 "State": s["State"],
                 "Ports": ports_column(&s["Ports"]),
                 "Names": s["Names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
-                "Labels": s["Labels"].as_object().map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Labels": crate::images::labels_text(&s["Labels"]),
                 "Mounts": "",
                 "Networks": s["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
                 "Size": "",
             })
         })
         .collect();
-    if a.quiet {
-        for r in &rows {
-            println!("{}", r["ID"].as_str().unwrap_or_default());
-        }
-        return Ok(0);
-    }
-    crate::images::print_formatted(
+    crate::images::print_list(
+        a.quiet,
         a.format.as_deref(),
         &[
             ("ID", "CONTAINER ID"),

@@ -586,6 +586,36 @@ pub struct LsArgs {
 }
 
 /// Render `rows` (JSON objects) with a Docker `--format` (or the default table with `cols`).
+/// Labels as docker's list columns show them: `k=v,k2=v2`.
+pub(crate) fn labels_text(labels: &Value) -> String {
+    labels
+        .as_object()
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// A listing: the `ID` column alone with `-q`, else `print_formatted`.
+pub(crate) fn print_list(
+    quiet: bool,
+    format: Option<&str>,
+    default_cols: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    rows: &[Value],
+) -> Result<()> {
+    if quiet {
+        for r in rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(());
+    }
+    print_formatted(format, default_cols, headers, rows)
+}
+
 pub(crate) fn print_formatted(
     format: Option<&str>,
     default_cols: &[(&str, &str)],

@@ -204,18 +204,13 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
                         "Scope": n["Scope"],
                         "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
                         "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
-                        "Labels": n["Labels"].as_object().map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                        "Labels": crate::images::labels_text(&n["Labels"]),
                         "CreatedAt": n["Created"],
                     })
                 })
                 .collect();
-            if a.quiet {
-                for r in &rows {
-                    println!("{}", r["ID"].as_str().unwrap_or_default());
-                }
-                return Ok(0);
-            }
-            crate::images::print_formatted(
+            crate::images::print_list(
+                a.quiet,
                 a.format.as_deref(),
                 &[
                     ("ID", "NETWORK ID"),

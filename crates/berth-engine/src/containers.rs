@@ -2275,7 +2275,7 @@ fn cap_name(c: &str) -> Result<String> {
     }
 }
 
-fn strings_of(v: &Value) -> Vec<String> {
+pub(crate) fn strings_of(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()

@@ -303,7 +303,7 @@ impl Containers {
             d.push(json!(diff_id.to_string()));
         }
         let mut hist = cfg["history"].as_array().cloned().unwrap_or_default();
-        hist.push(json!({"created": now, "created_by": format!("{} {}", rec["Path"].as_str().unwrap_or_default(), strings(&rec["Args"]).join(" ")).trim(), "comment": comment}));
+        hist.push(json!({"created": now, "created_by": format!("{} {}", rec["Path"].as_str().unwrap_or_default(), crate::containers::strings_of(&rec["Args"]).join(" ")).trim(), "comment": comment}));
         cfg["history"] = json!(hist);
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(internal)?;
         let config = images.store().ingest_bytes(&cfg_bytes, None)?;
@@ -334,14 +334,6 @@ impl Containers {
         let img = images.record(&config, &layers, &chains, &tags, None)?;
         Ok(img.id)
     }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect()
 }
 
 /// Go's `os.FileMode` bits as Docker's path stat carries them.

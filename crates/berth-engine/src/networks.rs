@@ -863,7 +863,7 @@ impl Networks {
             None => ipam::mac_of(ip),
         };
         let host_if = format!("{}{}", port_prefix(&net_id), random_hex(6));
-        let mut aliases: Vec<String> = strings(&cfg["Aliases"]);
+        let mut aliases: Vec<String> = crate::containers::strings_of(&cfg["Aliases"]);
         if !default_bridge {
             // dockerd adds the short id as an alias on user networks.
             aliases.push(id[..12].to_owned());
@@ -1143,7 +1143,7 @@ impl Networks {
             let ep = eps.iter().find(|e| e.network == net_id);
             let prefix = subnet_of(&net)?.map(|s| s.prefix).unwrap_or(0);
             let name = net["Name"].as_str().unwrap_or_default().to_owned();
-            let user_aliases = strings(&cfg["Aliases"]);
+            let user_aliases = crate::containers::strings_of(&cfg["Aliases"]);
             networks.insert(
                 name.clone(),
                 json!({
@@ -1327,7 +1327,7 @@ impl Networks {
         let mut s = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
-        for h in strings(&hc["ExtraHosts"]) {
+        for h in crate::containers::strings_of(&hc["ExtraHosts"]) {
             if let Some((name, ip)) = h.split_once(':') {
                 s.push_str(&format!("{ip}\t{name}\n"));
             }
@@ -1462,14 +1462,6 @@ fn filter_keys(filters: &[(String, String)]) -> Vec<&str> {
     k.sort_unstable();
     k.dedup();
     k
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect()
 }
 
 fn ports_json(ports: &[PortBinding]) -> Value {
@@ -1653,15 +1645,15 @@ fn host_resolv(hc: &Value, embedded: Option<Ipv4Addr>) -> String {
         .filter_map(|l| l.strip_prefix("options"))
         .flat_map(|s| s.split_whitespace().map(str::to_owned))
         .collect();
-    let dns = strings(&hc["Dns"]);
+    let dns = crate::containers::strings_of(&hc["Dns"]);
     if !dns.is_empty() {
         servers = dns;
     }
-    let ds = strings(&hc["DnsSearch"]);
+    let ds = crate::containers::strings_of(&hc["DnsSearch"]);
     if !ds.is_empty() {
         search = ds.into_iter().filter(|s| s != ".").collect();
     }
-    let dopts = strings(&hc["DnsOptions"]);
+    let dopts = crate::containers::strings_of(&hc["DnsOptions"]);
     if !dopts.is_empty() {
         options = dopts;
     }

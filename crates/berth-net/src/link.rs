@@ -213,22 +213,18 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
             .execute()
             .await
             .map_err(|err| kernel(format!("set {} up", e.if_name), err))?;
-        if let Some(gw6) = e.gateway6 {
-            let route = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .gateway(gw6)
-                .output_interface(idx)
-                .build();
-            h.route()
-                .add(route)
-                .execute()
-                .await
-                .map_err(|err| kernel(format!("default route via {gw6}"), err))?;
-        }
-        if let Some(gw) = e.gateway {
-            let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                .gateway(gw)
-                .output_interface(idx)
-                .build();
+        let gateways = [e.gateway.map(IpAddr::V4), e.gateway6.map(IpAddr::V6)];
+        for gw in gateways.into_iter().flatten() {
+            let route = match gw {
+                IpAddr::V4(g) => RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(g)
+                    .output_interface(idx)
+                    .build(),
+                IpAddr::V6(g) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                    .gateway(g)
+                    .output_interface(idx)
+                    .build(),
+            };
             h.route()
                 .add(route)
                 .execute()
