@@ -271,16 +271,12 @@ impl Networks {
             .as_str()
             .filter(|d| !d.is_empty())
             .unwrap_or("bridge");
-        if ["host", "none", "bridge"].contains(&name.as_str()) || self.find(&name)?.is_some() {
-            if ["host", "none", "bridge"].contains(&name.as_str()) {
-                return Err(Error::Conflict(format!(
-                    "{name} is a pre-defined network and cannot be created"
-                )));
-            }
+        if ["host", "none", "bridge"].contains(&name.as_str()) {
             return Err(Error::Conflict(format!(
-                "network with name {name} already exists"
+                "{name} is a pre-defined network and cannot be created"
             )));
         }
+        // A taken name: the insert's UNIQUE constraint answers (before anything is made).
         if driver != "bridge" {
             return Err(Error::NotFound(format!("plugin \"{driver}\" not found")));
         }
@@ -671,7 +667,7 @@ impl Networks {
             if user || live_nets.contains(n["Id"].as_str().unwrap_or_default()) {
                 any = true;
                 if let Err(e) = self.ensure_bridge(&n) {
-                    tracing_warn(&format!("network {}: {e}", n["Name"]));
+                    warn(&format!("network {}: {e}", n["Name"]));
                 }
             }
         }
@@ -727,10 +723,15 @@ impl Networks {
             });
         }
         if let Some(target) = mode.strip_prefix("container:") {
+            // The other container's namespace, so its addresses.
             let (other_id, path) = other(target)?;
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let _ = dir;
-            let hosts = self.hosts_file(&other_id, hostname, hc, &[], links);
+            let ips: Vec<std::net::IpAddr> = self
+                .endpoints_where("container", &other_id)?
+                .iter()
+                .take(1)
+                .flat_map(addrs)
+                .collect();
+            let hosts = self.hosts_file(hostname, hc, &ips, links);
             return Ok(Setup {
                 netns: Some(path),
                 hosts,
@@ -743,7 +744,7 @@ impl Networks {
         match r {
             Ok((hosts_ips, dns)) => Ok(Setup {
                 netns: Some(path),
-                hosts: self.hosts_file(id, hostname, hc, &hosts_ips, links),
+                hosts: self.hosts_file(hostname, hc, &hosts_ips, links),
                 resolv: host_resolv(hc, dns),
             }),
             Err(e) => {
@@ -1202,7 +1203,8 @@ impl Networks {
         let running = !eps.is_empty();
         Ok(json!({
             "Bridge": "",
-            "SandboxID": if running { json!(random_like(id)) } else { json!("") },
+            // One id per run (clients only compare it): the first endpoint's.
+            "SandboxID": eps.first().map(|e| e.endpoint.clone()).unwrap_or_default(),
             "SandboxKey": if running { json!(self.netns_path(id)) } else { json!("") },
             "Ports": if running || !ports.is_empty() { Value::Object(ports) } else { json!({}) },
             "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
@@ -1318,7 +1320,6 @@ impl Networks {
     /// /etc/hosts for a container: localhost lines, its address(es) and name, `--add-host`.
     fn hosts_file(
         &self,
-        _id: &str,
         hostname: &str,
         hc: &Value,
         ips: &[std::net::IpAddr],
@@ -1421,13 +1422,8 @@ fn addrs(e: &Endpoint) -> Vec<std::net::IpAddr> {
     v
 }
 
-fn tracing_warn(msg: &str) {
+fn warn(msg: &str) {
     eprintln!("berth: warning: {msg}");
-}
-
-fn random_like(id: &str) -> String {
-    // A stable sandbox id per container start is not needed by clients; derive one.
-    id.chars().rev().collect()
 }
 
 fn ephemeral_range() -> (u16, u16) {
