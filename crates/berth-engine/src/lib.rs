@@ -83,6 +83,8 @@ pub struct Config {
     pub cgroup_parent: String,
     /// Inter-container communication on the default bridge (`--icc`).
     pub icc: bool,
+    /// Default DNS servers of containers and upstream of the embedded DNS server (`--dns`).
+    pub dns: Vec<std::net::Ipv4Addr>,
 }
 
 /// The engine.
@@ -106,6 +108,7 @@ impl Engine {
             &config.data_root,
             &config.exec_root,
             config.icc,
+            config.dns.clone(),
             events.clone(),
         )?);
         let containers = std::sync::Arc::new(containers::Containers::open(

@@ -71,6 +71,8 @@ pub struct Networks {
     netns_dir: PathBuf,
     /// Daemon-wide inter-container communication on the default bridge (`--icc`).
     icc: bool,
+    /// The daemon's `--dns` servers (containers' default resolvers, the DNS server's upstream).
+    pub dns: Vec<Ipv4Addr>,
     lock: Mutex<()>,
     events: std::sync::Arc<crate::events::Events>,
     /// Bumped when a network comes or goes (the DNS servers follow it).
@@ -88,6 +90,7 @@ impl Networks {
         data_root: &Path,
         exec_root: &Path,
         icc: bool,
+        dns: Vec<Ipv4Addr>,
         events: std::sync::Arc<crate::events::Events>,
     ) -> Result<Networks> {
         let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
@@ -128,6 +131,7 @@ impl Networks {
             db: Mutex::new(db),
             netns_dir: exec_root.join("netns"),
             icc,
+            dns,
             lock: Mutex::new(()),
             events,
             generation: std::sync::atomic::AtomicU64::new(1),
@@ -735,7 +739,7 @@ impl Networks {
             return Ok(Setup {
                 netns: Some(path),
                 hosts,
-                resolv: host_resolv(hc, None),
+                resolv: host_resolv(hc, &self.dns, None),
             });
         }
         let path = self.netns_path(id);
@@ -745,7 +749,7 @@ impl Networks {
             Ok((hosts_ips, dns)) => Ok(Setup {
                 netns: Some(path),
                 hosts: self.hosts_file(hostname, hc, &hosts_ips, links),
-                resolv: host_resolv(hc, dns),
+                resolv: host_resolv(hc, &self.dns, dns),
             }),
             Err(e) => {
                 self.teardown(id);
@@ -1623,7 +1627,7 @@ fn nets_with_config(rec: &Value) -> Vec<(String, Value)> {
 
 /// resolv.conf: the embedded DNS server (the network's gateway) on user networks, else the
 /// host's servers minus loopback ones; `--dns`, `--dns-search`, `--dns-option` override.
-fn host_resolv(hc: &Value, embedded: Option<Ipv4Addr>) -> String {
+fn host_resolv(hc: &Value, daemon_dns: &[Ipv4Addr], embedded: Option<Ipv4Addr>) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut servers: Vec<String> = host
         .lines()
@@ -1641,6 +1645,9 @@ fn host_resolv(hc: &Value, embedded: Option<Ipv4Addr>) -> String {
         .filter_map(|l| l.strip_prefix("options"))
         .flat_map(|s| s.split_whitespace().map(str::to_owned))
         .collect();
+    if !daemon_dns.is_empty() {
+        servers = daemon_dns.iter().map(|d| d.to_string()).collect();
+    }
     let dns = crate::containers::strings_of(&hc["Dns"]);
     if !dns.is_empty() {
         servers = dns;
@@ -1673,8 +1680,13 @@ fn host_resolv(hc: &Value, embedded: Option<Ipv4Addr>) -> String {
     s
 }
 
-/// The upstream servers for the embedded DNS server: the host's, minus loopback ones.
-pub fn upstream_servers() -> Vec<Ipv4Addr> {
+/// The upstream servers for the embedded DNS server: the daemon's `--dns` servers if set,
+/// else the host's, minus loopback ones (they would not be reachable from the containers' side
+/// of the daemon's resolver, but a daemon-given one is taken as meant).
+pub fn upstream_servers(daemon_dns: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
+    if !daemon_dns.is_empty() {
+        return daemon_dns.to_vec();
+    }
     std::fs::read_to_string("/etc/resolv.conf")
         .unwrap_or_default()
         .lines()

@@ -35,6 +35,9 @@ struct Args {
     /// Enable inter-container communication
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     icc: bool,
+    /// DNS server for containers (and upstream of the embedded DNS server)
+    #[arg(long)]
+    dns: Vec<std::net::Ipv4Addr>,
     /// Registries reached over plain HTTP (host[:port] or CIDR)
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
@@ -99,6 +102,7 @@ fn run(mut a: Args) -> Result<()> {
         "pidfile",
         "group",
         "icc",
+        "dns",
         "insecure-registries",
         "registry-mirrors",
         "default-ulimits",
@@ -149,6 +153,15 @@ fn run(mut a: Args) -> Result<()> {
     if let Some(i) = file["icc"].as_bool() {
         a.icc = i;
     }
+    conflict("dns", !a.dns.is_empty())?;
+    if a.dns.is_empty() {
+        for d in strings(&file, "dns") {
+            a.dns.push(
+                d.parse()
+                    .map_err(|_| anyhow!("invalid IP address in \"dns\": {d}"))?,
+            );
+        }
+    }
     let _ = (&a.default_ulimits, &a.log_level, a.debug);
     if a.hosts.is_empty() {
         a.hosts.push(format!("unix://{DEFAULT_SOCKET}"));
@@ -174,6 +187,7 @@ fn run(mut a: Args) -> Result<()> {
         },
         cgroup_parent: a.cgroup_parent.clone(),
         icc: a.icc,
+        dns: a.dns.clone(),
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
@@ -297,8 +311,9 @@ async fn dns_servers(engine: Arc<berth_engine::Engine>) {
                             });
                     (!ips.is_empty()).then_some(ips)
                 });
-                let upstream = Arc::new(|| {
-                    berth_engine::networks::upstream_servers()
+                let daemon_dns = engine.networks.dns.clone();
+                let upstream = Arc::new(move || {
+                    berth_engine::networks::upstream_servers(&daemon_dns)
                         .into_iter()
                         .map(|ip| std::net::SocketAddr::from((ip, 53)))
                         .collect()

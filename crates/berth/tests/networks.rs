@@ -837,3 +837,46 @@ fn ipv6_and_internal_networks() {
     assert_ne!(code, 0, "nothing into an internal network");
     env.ok(&["rm", "-f", "six", "in1"]);
 }
+
+/// A DNS server for the test: every A question gets `answer` (the question copied, one answer
+/// record pointing at the question's name).
+fn fake_dns(sock: std::net::UdpSocket, answer: [u8; 4]) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut r = buf[..n].to_vec();
+            r[2] |= 0x80; // a response
+            r[3] = 0x80; // recursion available, no error
+            r[6..8].copy_from_slice(&1u16.to_be_bytes()); // one answer
+            r[8..12].fill(0); // no authority or additional records
+            // Drop any additional section of the query (EDNS): keep header + question.
+            let qend = 12 + r[12..].iter().position(|b| *b == 0).unwrap_or(0) + 1 + 4;
+            r.truncate(qend);
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            r.extend_from_slice(&answer);
+            let _ = sock.send_to(&r, peer);
+        }
+    });
+}
+
+#[test]
+fn other_names_are_relayed_to_the_daemons_dns_servers() {
+    let env = Env::with_config(r#"{"dns": ["127.0.0.1"]}"#);
+    // The upstream: a server on the loopback of the daemon's namespace.
+    let sock = berth_net::netns::run_in(&env.daemon.netns(), || {
+        std::net::UdpSocket::bind("127.0.0.1:53")
+            .map_err(|e| berth_net::Error::Invalid(e.to_string()))
+    })
+    .expect("bind in the daemon's namespace");
+    fake_dns(sock, [10, 1, 2, 3]);
+    env.ok(&["network", "create", "withdns"]);
+    let (code, out) = env.sh_on("withdns", "nslookup example.test");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("10.1.2.3"), "relayed: {out}");
+    // Containers on the default bridge get the daemon's servers in resolv.conf.
+    let (_, conf) = env.sh_on("bridge", "cat /etc/resolv.conf");
+    assert!(conf.contains("nameserver 127.0.0.1"), "{conf}");
+}
