@@ -242,7 +242,8 @@ pub async fn route(
                 }
                 (&Method::DELETE, "") => {
                     let force = ctx.flag("force");
-                    match blocking(move || e.containers.remove(&id, force)).await {
+                    let volumes = ctx.flag("v");
+                    match blocking(move || e.containers.remove(&id, force, volumes)).await {
                         Ok(()) => no_content(),
                         Err(r) => r,
                     }
@@ -311,7 +312,8 @@ fn watch_auto_remove(e: Arc<Engine>, id: String) {
                 Ok(s) if s.running() => std::thread::sleep(backoff.step()),
                 Ok(s) => {
                     remember_exit(&id, s.exit_code);
-                    let _ = e.containers.remove(&id, true);
+                    // --rm takes the anonymous volumes along, as dockerd does.
+                    let _ = e.containers.remove(&id, true, true);
                     return;
                 }
                 Err(_) => return,

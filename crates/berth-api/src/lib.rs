@@ -8,6 +8,7 @@ mod containers;
 mod images;
 mod networks;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -177,6 +178,11 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
         (&Method::GET, "/system/df") => system::df(&ctx),
         (&Method::POST, "/commit") => containers::commit(&ctx).await,
         (_, "/networks") => networks::route(&ctx, &m, "", body).await,
+        (_, "/volumes") => volumes::route(&ctx, &m, "", body).await,
+        (_, p) if p.starts_with("/volumes/") => {
+            let tail = p["/volumes/".len()..].to_owned();
+            volumes::route(&ctx, &m, &tail, body).await
+        }
         (_, p) if p.starts_with("/networks/") => {
             let tail = p["/networks/".len()..].to_owned();
             networks::route(&ctx, &m, &tail, body).await

@@ -196,6 +196,9 @@ pub struct CreateArgs {
     /// Add link to another container (name[:alias])
     #[arg(long)]
     link: Vec<String>,
+    /// Mount volumes from the specified container(s) (NAME[:ro|rw])
+    #[arg(long)]
+    volumes_from: Vec<String>,
     /// Limit traffic into the container (e.g. 8mbit; Berth's own flag)
     #[arg(long)]
     net_rate_ingress: Option<String>,
@@ -335,7 +338,13 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
         tmpfs.insert(p.to_owned(), json!(o));
     }
     hc["Tmpfs"] = Value::Object(tmpfs);
-    hc["Binds"] = json!(a.volume);
+    hc["Binds"] = json!(
+        a.volume
+            .iter()
+            .map(|v| absolute_bind(v))
+            .collect::<Result<Vec<_>>>()?
+    );
+    hc["VolumesFrom"] = json!(a.volumes_from);
     let mut log_cfg = serde_json::Map::new();
     for o in &a.log_opt {
         let (k, v) = o.split_once('=').ok_or_else(|| {
@@ -367,6 +376,9 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
                 "dst" | "destination" | "target" => v["Target"] = json!(val),
                 "readonly" | "ro" => v["ReadOnly"] = json!(val != "false" && val != "0"),
                 "bind-propagation" => v["BindOptions"]["Propagation"] = json!(val),
+                "volume-nocopy" => {
+                    v["VolumeOptions"]["NoCopy"] = json!(val != "false" && val != "0")
+                }
                 "tmpfs-size" => {
                     v["TmpfsOptions"]["SizeBytes"] = json!(ram_in_bytes("--mount", val)?)
                 }
@@ -429,6 +441,24 @@ fn host_config(a: &CreateArgs) -> Result<Value> {
     }
     hc["Links"] = json!(a.link);
     Ok(hc)
+}
+
+/// `-v` as docker's CLI sends it: a relative host path (`./data:/x`) made absolute; a bare
+/// name is a named volume.
+fn absolute_bind(v: &str) -> Result<String> {
+    let Some((src, rest)) = v.split_once(':') else {
+        return Ok(v.to_owned());
+    };
+    if src.starts_with('.') || src.starts_with('~') {
+        let base = if let Some(r) = src.strip_prefix('~') {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(r.trim_start_matches('/'))
+        } else {
+            std::env::current_dir()?.join(src)
+        };
+        return Ok(format!("{}:{rest}", base.display()));
+    }
+    Ok(v.to_owned())
 }
 
 /// A Go duration (`1m30s`, `500ms`, `10s`) in nanoseconds.
@@ -1011,8 +1041,12 @@ pub struct RmArgs {
 }
 
 pub fn rm(g: &Global, a: RmArgs) -> Result<i32> {
-    let qs = if a.force { "?force=1" } else { "" };
-    let _ = a.volumes;
+    let qs = match (a.force, a.volumes) {
+        (true, true) => "?force=1&v=1",
+        (true, false) => "?force=1",
+        (false, true) => "?v=1",
+        (false, false) => "",
+    };
     each(g, &a.containers, |n| {
         (Method::DELETE, format!("/containers/{n}{qs}"))
     })

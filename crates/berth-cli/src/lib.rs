@@ -10,6 +10,7 @@ mod networks;
 pub mod progress;
 pub mod template;
 pub mod units;
+mod volumes;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -185,6 +186,9 @@ enum Cmd {
     Network(networks::NetworkCmd),
     /// List port mappings or a specific mapping for the container
     Port(networks::PortArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volumes::VolumeCmd),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -322,6 +326,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::System(s) => containers::system(g, s),
         Cmd::Info => containers::system(g, containers::SystemCmd::Info),
         Cmd::Network(n) => networks::network(g, n),
+        Cmd::Volume(v) => volumes::volume(g, v),
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => networks::port(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {

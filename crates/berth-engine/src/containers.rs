@@ -78,6 +78,7 @@ pub struct Containers {
     starting: Mutex<std::collections::HashSet<String>>,
     events: std::sync::Arc<crate::events::Events>,
     pub networks: std::sync::Arc<crate::networks::Networks>,
+    pub volumes: std::sync::Arc<crate::volumes::Volumes>,
     /// The last status seen of each container (to report `die` once).
     seen: Mutex<std::collections::HashMap<String, &'static str>>,
     pub health: std::sync::Arc<Mutex<std::collections::HashMap<String, Health>>>,
@@ -110,7 +111,8 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes as hex (twice as many characters).
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         use std::io::Read;
@@ -167,6 +169,7 @@ impl Containers {
         cgroup_parent: &str,
         events: std::sync::Arc<crate::events::Events>,
         networks: std::sync::Arc<crate::networks::Networks>,
+        volumes: std::sync::Arc<crate::volumes::Volumes>,
     ) -> Result<Containers> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir).map_err(internal)?;
@@ -211,6 +214,7 @@ impl Containers {
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
             networks,
+            volumes,
             seen: Mutex::new(std::collections::HashMap::new()),
             health: Default::default(),
             db: Mutex::new(db),
@@ -667,6 +671,9 @@ impl Containers {
         }
         // Bad host settings fail the create, as with dockerd (nothing is written yet).
         apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
+        // Volumes: `-v name:/dst`, `-v /dst`, `--mount type=volume`, the image's VOLUMEs,
+        // `--volumes-from`; made now (as dockerd does), recorded as the container's mount points.
+        let mount_points = self.mount_points(&host_config, &ic["Volumes"])?;
         let mut rec = json!({
             "Id": id,
             "Name": format!("/{name}"),
@@ -678,6 +685,7 @@ impl Containers {
             "Config": config,
             "HostConfig": host_config,
             "NetworkingConfig": {"EndpointsConfig": endpoints},
+            "MountPoints": mount_points,
             "StartedAt": ZERO_TIME,
             "RestartCount": 0,
         });
@@ -915,6 +923,7 @@ impl Containers {
         rec: &Value,
         rootfs: &Path,
         netns: Option<&Path>,
+        volume_mounts: Vec<Value>,
     ) -> Result<()> {
         let dir = self.dir_of(id);
         let c = &rec["Config"];
@@ -981,6 +990,9 @@ impl Containers {
             }
         }
         apply_host_config(&mut spec, &rec["HostConfig"])?;
+        if let Some(m) = spec["mounts"].as_array_mut() {
+            m.extend(volume_mounts);
+        }
         if rec["HostConfig"]["Init"].as_bool() == Some(true) {
             // --init: Berth's static init as process 1, mounted where Docker mounts its own.
             let init = self.runtime_root.join("berth-init");
@@ -1092,7 +1104,8 @@ impl Containers {
         let written = std::fs::write(dir.join("hosts"), &setup.hosts)
             .and_then(|_| std::fs::write(dir.join("resolv.conf"), &setup.resolv))
             .map_err(internal)
-            .and_then(|_| self.write_bundle(id, &rec, &rootfs, setup.netns.as_deref()));
+            .and_then(|_| self.volume_mounts(id, &mut rec, &rootfs))
+            .and_then(|vm| self.write_bundle(id, &rec, &rootfs, setup.netns.as_deref(), vm));
         if let Err(e) = written {
             self.networks.teardown(id);
             let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
@@ -1259,7 +1272,9 @@ impl Containers {
     }
 
     /// Remove: refused while running unless `force` (then killed first).
-    pub fn remove(&self, id: &str, force: bool) -> Result<()> {
+    /// Remove a container; with `volumes` (`rm -v`) its anonymous volumes go too (unless
+    /// another container uses them).
+    pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.record(id)?;
         if self.state(id)?.running() {
             if !force {
@@ -1300,6 +1315,14 @@ impl Containers {
         let gone = self.dir.join(format!(".removing-{id}"));
         if std::fs::rename(&dir, &gone).is_ok() {
             let _ = std::fs::remove_dir_all(&gone);
+        }
+        if volumes {
+            for m in rec["MountPoints"].as_array().into_iter().flatten() {
+                let name = m["Name"].as_str().unwrap_or_default();
+                if m["Anonymous"] == true && self.volume_users(name)?.is_empty() {
+                    let _ = self.volumes.remove(name, &[]);
+                }
+            }
         }
         Ok(())
     }
@@ -1402,7 +1425,7 @@ impl Containers {
             "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
             "HostConfig": host_config,
             "GraphDriver": {"Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}, "Name": "overlay"},
-            "Mounts": [],
+            "Mounts": self.mounts_json(&rec),
             "Config": full_config(&rec["Config"]),
             "NetworkSettings": self.networks.settings(id, &rec)?,
         });
@@ -1516,6 +1539,197 @@ impl Containers {
                 }
             });
         }
+    }
+
+    /// The volumes a new container mounts (see `create`): `[{Type, Name, Destination, RW,
+    /// Mode, NoCopy, Anonymous}]`, the volumes made as needed.
+    fn mount_points(&self, hc: &Value, image_volumes: &Value) -> Result<Value> {
+        let bad = |m: String| Error::InvalidParameter(m);
+        let mut out: Vec<Value> = Vec::new();
+        let add = |out: &mut Vec<Value>,
+                   name: Option<&str>,
+                   dst: &str,
+                   rw: bool,
+                   mode: &str,
+                   nocopy: bool|
+         -> Result<()> {
+            if !dst.starts_with('/') {
+                return Err(bad(format!(
+                    "invalid mount config for type \"volume\": invalid mount path: '{dst}' mount path must be absolute"
+                )));
+            }
+            if out.iter().any(|m| m["Destination"] == dst) {
+                return Err(bad(format!("Duplicate mount point: {dst}")));
+            }
+            let v = self
+                .volumes
+                .create(&json!({"Name": name.unwrap_or_default()}))?;
+            out.push(json!({
+                "Type": "volume", "Name": v["Name"], "Destination": dst, "RW": rw, "Mode": mode,
+                "NoCopy": nocopy, "Anonymous": name.is_none(),
+            }));
+            Ok(())
+        };
+        for b in strings_of(&hc["Binds"]) {
+            let parts: Vec<&str> = b.split(':').collect();
+            let (src, dst, opts) = match parts.as_slice() {
+                [d] => (None, *d, ""),
+                [s, d] => (Some(*s), *d, ""),
+                [s, d, o] => (Some(*s), *d, *o),
+                _ => continue,
+            };
+            if src.is_some_and(|s| s.starts_with('/')) {
+                continue;
+            }
+            let rw = !opts.split(',').any(|o| o == "ro");
+            let nocopy = opts.split(',').any(|o| o == "nocopy");
+            add(&mut out, src, dst, rw, opts, nocopy)?;
+        }
+        for m in hc["Mounts"].as_array().into_iter().flatten() {
+            if m["Type"] != "volume" {
+                continue;
+            }
+            let src = m["Source"].as_str().filter(|s| !s.is_empty());
+            add(
+                &mut out,
+                src,
+                m["Target"].as_str().unwrap_or_default(),
+                m["ReadOnly"].as_bool() != Some(true),
+                "",
+                m["VolumeOptions"]["NoCopy"].as_bool() == Some(true),
+            )?;
+        }
+        // --volumes-from CONTAINER[:ro|rw]: its volumes (and binds, through its HostConfig).
+        for vf in strings_of(&hc["VolumesFrom"]) {
+            let (name, mode) = vf.split_once(':').unwrap_or((vf.as_str(), ""));
+            let other = self.record(&self.resolve(name)?)?;
+            for m in other["MountPoints"].as_array().into_iter().flatten() {
+                let dst = m["Destination"].as_str().unwrap_or_default();
+                if out.iter().any(|x| x["Destination"] == dst) {
+                    continue;
+                }
+                let mut m = m.clone();
+                match mode {
+                    "ro" => m["RW"] = json!(false),
+                    "rw" => m["RW"] = json!(true),
+                    _ => {}
+                }
+                m["Anonymous"] = json!(false);
+                m["NoCopy"] = json!(true);
+                out.push(m);
+            }
+        }
+        // The image's VOLUMEs not covered by a mount or bind: anonymous volumes.
+        let bind_dsts: Vec<String> = strings_of(&hc["Binds"])
+            .iter()
+            .filter_map(|b| b.split(':').nth(1).map(str::to_owned))
+            .chain(
+                hc["Mounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["Target"].as_str().map(str::to_owned)),
+            )
+            .chain(
+                hc["Tmpfs"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect();
+        for (dst, _) in image_volumes.as_object().into_iter().flatten() {
+            if out.iter().any(|m| m["Destination"] == dst.as_str()) || bind_dsts.contains(dst) {
+                continue;
+            }
+            add(&mut out, None, dst, true, "", false)?;
+        }
+        Ok(json!(out))
+    }
+
+    /// `Mounts` of inspect and list: binds, tmpfs mounts and volumes, as dockerd shows them.
+    fn mounts_json(&self, rec: &Value) -> Value {
+        let hc = &rec["HostConfig"];
+        let mut out = Vec::new();
+        for b in strings_of(&hc["Binds"]) {
+            let parts: Vec<&str> = b.split(':').collect();
+            if let [src, dst, rest @ ..] = parts.as_slice() {
+                if src.starts_with('/') {
+                    let mode = rest.first().copied().unwrap_or("");
+                    out.push(json!({
+                        "Type": "bind", "Source": src, "Destination": dst, "Mode": mode,
+                        "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate",
+                    }));
+                }
+            }
+        }
+        for m in hc["Mounts"].as_array().into_iter().flatten() {
+            match m["Type"].as_str().unwrap_or_default() {
+                "bind" => out.push(json!({
+                    "Type": "bind", "Source": m["Source"], "Destination": m["Target"], "Mode": "",
+                    "RW": m["ReadOnly"] != true,
+                    "Propagation": m["BindOptions"]["Propagation"].as_str().filter(|p| !p.is_empty()).unwrap_or("rprivate"),
+                })),
+                "tmpfs" => out.push(json!({
+                    "Type": "tmpfs", "Source": "", "Destination": m["Target"], "Mode": "",
+                    "RW": m["ReadOnly"] != true, "Propagation": "",
+                })),
+                _ => {}
+            }
+        }
+        for m in rec["MountPoints"].as_array().into_iter().flatten() {
+            let name = m["Name"].as_str().unwrap_or_default();
+            out.push(json!({
+                "Type": "volume", "Name": name, "Source": self.volumes.mountpoint(name),
+                "Destination": m["Destination"], "Driver": "local", "Mode": m["Mode"],
+                "RW": m["RW"], "Propagation": "",
+            }));
+        }
+        json!(out)
+    }
+
+    /// Containers (ids) whose mount points use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        for id in self.ids()? {
+            let rec = self.record(&id)?;
+            if rec["MountPoints"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["Name"] == name))
+            {
+                users.push(id);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Mount the container's volumes: a bind of each volume's directory, filled from the
+    /// image on first use when empty (copy-up) unless `nocopy`.
+    fn volume_mounts(&self, id: &str, rec: &mut Value, rootfs: &Path) -> Result<Vec<Value>> {
+        let mut mounts = Vec::new();
+        let mut copied = false;
+        for m in rec["MountPoints"].as_array_mut().into_iter().flatten() {
+            let name = m["Name"].as_str().unwrap_or_default().to_owned();
+            let dst = m["Destination"].as_str().unwrap_or_default().to_owned();
+            self.volumes.ensure_mounted(&name)?;
+            let mp = self.volumes.mountpoint(&name);
+            if m["NoCopy"] != true && m["Copied"] != true {
+                if self.volumes.is_empty(&name) {
+                    copy_up(rootfs, &dst, &mp)?;
+                }
+                m["Copied"] = json!(true);
+                copied = true;
+            }
+            let mut o = vec!["rbind".to_owned(), "rprivate".to_owned()];
+            if m["RW"] == false {
+                o.push("ro".into());
+            }
+            mounts.push(json!({"destination": dst, "type": "bind", "source": mp, "options": o}));
+        }
+        if copied {
+            self.save_record(id, rec)?;
+        }
+        Ok(mounts)
     }
 
     /// A container's links: (target id, alias, target name), for targets that still exist.
@@ -1696,7 +1910,7 @@ impl Containers {
             "Status": status,
             "HostConfig": {"NetworkMode": rec["HostConfig"]["NetworkMode"]},
             "NetworkSettings": {"Networks": networks},
-            "Mounts": [],
+            "Mounts": self.mounts_json(&rec),
         }))
     }
 
@@ -2067,7 +2281,7 @@ impl Containers {
                 continue;
             }
             freed += berth_image::snapshot::du(&self.dir_of(&id).join("upper/"));
-            self.remove(&id, false)?;
+            self.remove(&id, false, false)?;
             gone.push(id);
         }
         Ok((gone, freed))
@@ -2438,14 +2652,15 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
     for b in strings_of(&hc["Binds"]) {
         let parts: Vec<&str> = b.split(':').collect();
         let (src, dst, opts) = match parts.as_slice() {
+            // `-v /dst`: an anonymous volume (a mount point of the record).
+            [_] => continue,
             [s, d] => (*s, *d, ""),
             [s, d, o] => (*s, *d, *o),
             _ => return Err(bad(format!("invalid volume specification: '{b}'"))),
         };
         if !src.starts_with('/') {
-            return Err(bad(format!(
-                "invalid volume specification '{b}': named volumes are not supported yet"
-            )));
+            // A named volume: checked and mounted as a mount point of the record.
+            continue;
         }
         if !dst.starts_with('/') {
             return Err(bad(format!(
@@ -2512,6 +2727,8 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
                 }
                 extra.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": o}));
             }
+            // Volumes are the record's mount points.
+            "volume" => {}
             t => return Err(bad(format!("mount type {t:?} is not supported yet"))),
         }
     }
@@ -2826,4 +3043,57 @@ fn full_config(c: &Value) -> Value {
         }
     }
     out
+}
+
+/// Copy-up: the image's content at `dst` (resolved inside the container's root, so its
+/// symlinks cannot lead out) into an empty volume, keeping modes, owners, times and links.
+fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let root = std::fs::File::open(rootfs).map_err(internal)?;
+    let Ok(fd) =
+        berth_fs::open_in_root(&root, Path::new(dst), OFlag::O_DIRECTORY | OFlag::O_RDONLY)
+    else {
+        return Ok(()); // nothing there in the image
+    };
+    let src = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ));
+    // Hand-written (a few lines over std and nix) instead of `cp -a`: no process per start.
+    fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+        for e in std::fs::read_dir(src)? {
+            let e = e?;
+            let (from, to) = (e.path(), dst.join(e.file_name()));
+            let md = std::fs::symlink_metadata(&from)?;
+            let ft = md.file_type();
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+            } else if ft.is_dir() {
+                std::fs::create_dir(&to)?;
+                copy_tree(&from, &to)?;
+            } else if ft.is_file() {
+                std::fs::copy(&from, &to)?;
+            } else {
+                continue; // devices, fifos, sockets stay in the image
+            }
+            let _ = std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()));
+            if !ft.is_symlink() {
+                std::fs::set_permissions(
+                    &to,
+                    std::os::unix::fs::PermissionsExt::from_mode(md.mode()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+    copy_tree(&src, volume).map_err(|e| internal(format!("copy-up of {dst}: {e}")))?;
+    // The volume's root takes the image directory's owner and mode.
+    if let Ok(md) = std::fs::metadata(&src) {
+        let _ = std::os::unix::fs::chown(volume, Some(md.uid()), Some(md.gid()));
+        let _ = std::fs::set_permissions(
+            volume,
+            std::os::unix::fs::PermissionsExt::from_mode(md.mode()),
+        );
+    }
+    Ok(())
 }

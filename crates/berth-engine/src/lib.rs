@@ -11,6 +11,7 @@ pub mod images;
 pub mod networks;
 pub mod stats;
 pub mod time;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -94,6 +95,7 @@ pub struct Engine {
     pub containers: std::sync::Arc<containers::Containers>,
     pub events: std::sync::Arc<events::Events>,
     pub networks: std::sync::Arc<networks::Networks>,
+    pub volumes: std::sync::Arc<volumes::Volumes>,
 }
 
 impl Engine {
@@ -111,12 +113,15 @@ impl Engine {
             config.dns.clone(),
             events.clone(),
         )?);
+        let volumes =
+            std::sync::Arc::new(volumes::Volumes::open(&config.data_root, events.clone())?);
         let containers = std::sync::Arc::new(containers::Containers::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             events.clone(),
             networks.clone(),
+            volumes.clone(),
         )?);
         // Bridges and firewall rules for what exists; endpoints of containers that stopped
         // while no daemon ran are given back.
@@ -127,6 +132,7 @@ impl Engine {
             containers,
             events,
             networks,
+            volumes,
         })
     }
 }

@@ -33,14 +33,6 @@ fn net_err(e: berth_net::Error) -> Error {
     }
 }
 
-fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n.div_ceil(2)];
-    let _ = getrandom(&mut b);
-    let mut s: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    s.truncate(n);
-    s
-}
-
 fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
@@ -867,7 +859,11 @@ impl Networks {
             Some(m) => ipam::parse_mac(m).map_err(net_err)?,
             None => ipam::mac_of(ip),
         };
-        let host_if = format!("{}{}", port_prefix(&net_id), random_hex(6));
+        let host_if = format!(
+            "{}{}",
+            port_prefix(&net_id),
+            crate::containers::random_hex(3)
+        );
         let mut aliases: Vec<String> = crate::containers::strings_of(&cfg["Aliases"]);
         if !default_bridge {
             // dockerd adds the short id as an alias on user networks.
@@ -909,7 +905,7 @@ impl Networks {
             ip6: ip6.map(|(a, _, _)| a),
             container: id.to_owned(),
             network: net_id.clone(),
-            endpoint: random_hex(64),
+            endpoint: crate::containers::random_hex(32),
             ip,
             mac: ipam::mac_string(&mac),
             host_if: host_if.clone(),
@@ -1521,7 +1517,7 @@ impl Endpoint {
 fn base_record(name: &str, driver: &str) -> Value {
     json!({
         "Name": name,
-        "Id": random_hex(64),
+        "Id": crate::containers::random_hex(32),
         "Created": now_rfc3339(),
         "Scope": "local",
         "Driver": driver,

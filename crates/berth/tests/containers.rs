@@ -475,8 +475,8 @@ fn host_settings_reach_the_container() {
         ),
         (vec!["--cap-add", "FOO"], "invalid capability: FOO"),
         (
-            vec!["-v", "relative:/x"],
-            "named volumes are not supported yet",
+            vec!["-v", "rel/ative:/x"],
+            "includes invalid characters for a local volume name",
         ),
         (
             vec!["--security-opt", "apparmor=strict"],
