@@ -608,6 +608,50 @@ fn docker_runs_containers_with_berth_runtime() {
         missing.is_empty(),
         "network fields dockerd sends and Berth does not: {missing:?}"
     );
+    // Volume shapes: `volume inspect`, `volume ls`'s entries, and a volume mount in inspect.
+    for run in [&docker as &dyn Fn(&[&str]) -> Output, &via_berth] {
+        let o = run(&["volume", "create", "--label", "k=v", "shapevol"]);
+        assert!(o.status.success(), "volume create: {}", text(&o));
+        let o = run(&[
+            "create",
+            "--name",
+            "volshape",
+            "-v",
+            "shapevol:/data",
+            "busybox",
+            "true",
+        ]);
+        assert!(o.status.success(), "create with a volume: {}", text(&o));
+    }
+    let (tv, ov) = (
+        json_of(docker(&["volume", "inspect", "shapevol"])),
+        json_of(via_berth(&["volume", "inspect", "shapevol"])),
+    );
+    let (tm, om) = (
+        json_of(docker(&["inspect", "-f", "{{json .Mounts}}", "volshape"])),
+        json_of(via_berth(&[
+            "inspect",
+            "-f",
+            "{{json .Mounts}}",
+            "volshape",
+        ])),
+    );
+    let mut missing = Vec::new();
+    for (what, t, o) in [("volume", &tv[0], &ov[0]), ("mount", &tm[0], &om[0])] {
+        for k in t.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if o.get(k).is_none() {
+                missing.push(format!("{what}.{k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "volume fields dockerd sends and Berth does not: {missing:?}"
+    );
+    for run in [&docker as &dyn Fn(&[&str]) -> Output, &via_berth] {
+        let _ = run(&["rm", "volshape"]);
+        let _ = run(&["volume", "rm", "shapevol"]);
+    }
     assert_eq!(
         oc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
         tc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
