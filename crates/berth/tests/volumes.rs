@@ -203,6 +203,35 @@ fn named_volumes_keep_data_across_containers_and_restarts() {
         r.err
     );
     assert_eq!(env.ok(&["volume", "ls", "-q"]), "", "nothing half-made");
+    // Local driver options: a tmpfs of 1 MiB, mounted at first use, unmounted at removal.
+    env.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=1m",
+        "small",
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "small:/t",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /t | tail -1; dd if=/dev/zero of=/t/f bs=1k count=2048 2>&1; true",
+    ]);
+    assert!(
+        out.contains("1024") && out.contains("No space left on device"),
+        "{out}"
+    );
+    env.ok(&["volume", "rm", "small"]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains("/volumes/small/"), "unmounted at removal");
 }
 
 #[test]
