@@ -2852,7 +2852,7 @@ pub(crate) fn chains_of(rec: &Value) -> Vec<Digest> {
 }
 
 /// `64m`, `1g`, `1073741824` → bytes (binary units, as Docker's storage-opt).
-fn parse_size(v: &str) -> Option<u64> {
+pub(crate) fn parse_size(v: &str) -> Option<u64> {
     let l = v.trim().to_lowercase();
     let end = l.find(|c: char| !c.is_ascii_digit()).unwrap_or(l.len());
     let n: u64 = l[..end].parse().ok()?;
@@ -2870,8 +2870,20 @@ fn parse_size(v: &str) -> Option<u64> {
 /// A fixed-size ext4 image for the container's writable layer, mounted at `quota/`, with
 /// `upper` and `work` pointing into it.
 fn make_quota_fs(dir: &Path, bytes: u64) -> std::io::Result<()> {
-    let img = dir.join("quota.img");
-    let f = std::fs::File::create(&img)?;
+    make_sized_fs(&dir.join("quota.img"), bytes)?;
+    ensure_quota_mounted(dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::create_dir_all(dir.join("quota/upper"))?;
+    std::fs::create_dir_all(dir.join("quota/work"))?;
+    std::os::unix::fs::symlink("quota/upper", dir.join("upper"))?;
+    std::os::unix::fs::symlink("quota/work", dir.join("work"))?;
+    Ok(())
+}
+
+/// A filesystem of exactly `bytes` in the file `img` (ext4: works on any host filesystem, and
+/// the space is never the host's to run out of). Used for `--storage-opt size=` and volumes'
+/// `--opt size=`.
+pub(crate) fn make_sized_fs(img: &Path, bytes: u64) -> std::io::Result<()> {
+    let f = std::fs::File::create(img)?;
     f.set_len(bytes)?;
     drop(f);
     let out = std::process::Command::new("mkfs.ext4")
@@ -2883,7 +2895,7 @@ fn make_quota_fs(dir: &Path, bytes: u64) -> std::io::Result<()> {
             "-E",
             "lazy_itable_init=0,lazy_journal_init=0",
         ])
-        .arg(&img)
+        .arg(img)
         .output()?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
@@ -2891,11 +2903,29 @@ fn make_quota_fs(dir: &Path, bytes: u64) -> std::io::Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    ensure_quota_mounted(dir).map_err(|e| std::io::Error::other(e.to_string()))?;
-    std::fs::create_dir_all(dir.join("quota/upper"))?;
-    std::fs::create_dir_all(dir.join("quota/work"))?;
-    std::os::unix::fs::symlink("quota/upper", dir.join("upper"))?;
-    std::os::unix::fs::symlink("quota/work", dir.join("work"))?;
+    Ok(())
+}
+
+/// Loop-mount the filesystem image `img` on `mnt` unless something is mounted there already.
+pub(crate) fn mount_image(img: &Path, mnt: &Path) -> Result<()> {
+    std::fs::create_dir_all(mnt).map_err(internal)?;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if dev(mnt) != mnt.parent().and_then(dev) {
+        return Ok(());
+    }
+    let out = std::process::Command::new("mount")
+        .args(["-o", "loop,nodev,nosuid"])
+        .arg(img)
+        .arg(mnt)
+        .output()
+        .map_err(|e| internal(format!("mount: {e}")))?;
+    if !out.status.success() {
+        return Err(internal(format!(
+            "mount {}: {}",
+            img.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     Ok(())
 }
 
@@ -2906,25 +2936,7 @@ fn ensure_quota_mounted(dir: &Path) -> Result<()> {
     if !img.exists() {
         return Ok(());
     }
-    let mnt = dir.join("quota");
-    std::fs::create_dir_all(&mnt).map_err(internal)?;
-    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
-    if dev(&mnt) != dev(dir) {
-        return Ok(());
-    }
-    let out = std::process::Command::new("mount")
-        .args(["-o", "loop,nodev,nosuid"])
-        .arg(&img)
-        .arg(&mnt)
-        .output()
-        .map_err(|e| internal(format!("mount: {e}")))?;
-    if !out.status.success() {
-        return Err(internal(format!(
-            "mount the writable layer's filesystem: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    mount_image(&img, &dir.join("quota"))
 }
 
 /// Run a command with a time limit; (exit code, combined output, at most 4 KiB).

@@ -119,12 +119,31 @@ impl Volumes {
         }
         let opts = body["DriverOpts"].as_object().cloned().unwrap_or_default();
         for k in opts.keys() {
-            if !["type", "device", "o"].contains(&k.as_str()) {
+            if !["type", "device", "o", "size"].contains(&k.as_str()) {
                 return Err(Error::InvalidParameter(format!(
                     "create {name}: invalid option key: {k:?}"
                 )));
             }
         }
+        // `size` (Berth's own): a filesystem of that size of the volume's own.
+        let size = match opts.get("size").and_then(|v| v.as_str()) {
+            Some(sz) => {
+                if opts.contains_key("type") {
+                    return Err(Error::InvalidParameter(format!(
+                        "create {name}: size cannot be combined with type"
+                    )));
+                }
+                let b = crate::containers::parse_size(sz)
+                    .filter(|b| *b >= 16 << 20)
+                    .ok_or_else(|| {
+                        Error::InvalidParameter(format!(
+                            "create {name}: invalid size {sz:?} (at least 16m)"
+                        ))
+                    })?;
+                Some(b)
+            }
+            None => None,
+        };
         let mountpoint = self.mountpoint(&name);
         let mut labels = body["Labels"].as_object().cloned().unwrap_or_default();
         if body["Name"].as_str().is_none_or(str::is_empty) && !labels.contains_key(ANONYMOUS) {
@@ -140,6 +159,18 @@ impl Volumes {
             "Scope": "local",
         });
         std::fs::create_dir_all(&mountpoint).map_err(internal)?;
+        if let Some(b) = size {
+            let img = self.dir.join(&name).join("fs.img");
+            let made = crate::containers::make_sized_fs(&img, b)
+                .map_err(internal)
+                .and_then(|_| crate::containers::mount_image(&img, &mountpoint));
+            if let Err(e) = made {
+                let _ = std::fs::remove_dir_all(self.dir.join(&name));
+                return Err(e);
+            }
+            // An empty volume is empty (copy-up looks): mkfs's lost+found goes.
+            let _ = std::fs::remove_dir(mountpoint.join("lost+found"));
+        }
         let r = self.db().execute(
             "INSERT INTO volumes (name, record) VALUES (?1, ?2)",
             params![name, rec.to_string()],
@@ -161,6 +192,10 @@ impl Volumes {
     /// Mount a volume with driver options (`type`, `device`, `o`, as the local driver takes
     /// them: e.g. a tmpfs with a size) on its mountpoint if not mounted yet.
     pub fn ensure_mounted(&self, name: &str) -> Result<()> {
+        let img = self.dir.join(name).join("fs.img");
+        if img.exists() {
+            return crate::containers::mount_image(&img, &self.mountpoint(name));
+        }
         let rec = self.get(name)?;
         let opts = &rec["Options"];
         let Some(typ) = opts["type"].as_str().filter(|t| !t.is_empty()) else {

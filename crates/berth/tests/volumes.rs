@@ -230,6 +230,25 @@ fn named_volumes_keep_data_across_containers_and_restarts() {
         "{out}"
     );
     env.ok(&["volume", "rm", "small"]);
+    // size= (Berth's own): a filesystem of the volume's own; ENOSPC inside, copy-up still works.
+    env.ok(&["volume", "create", "--opt", "size=20m", "capped"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "capped:/etc",
+        "busybox",
+        "sh",
+        "-c",
+        "test -f /etc/passwd && echo copied; dd if=/dev/zero of=/etc/big bs=1M count=40 2>&1; true",
+    ]);
+    assert!(
+        out.starts_with("copied\n") && out.contains("No space left on device"),
+        "{out}"
+    );
+    let r = env.berth(&["volume", "create", "--opt", "size=1k", "tiny"]);
+    assert!(r.err.contains("at least 16m"), "{}", r.err);
+    env.ok(&["volume", "rm", "capped"]);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(!mounts.contains("/volumes/small/"), "unmounted at removal");
 }
