@@ -992,6 +992,14 @@ impl Containers {
         apply_host_config(&mut spec, &rec["HostConfig"])?;
         if let Some(m) = spec["mounts"].as_array_mut() {
             m.extend(volume_mounts);
+            // Parents before children, as dockerd orders them: a volume on /etc goes under
+            // the /etc/hosts, /etc/hostname and /etc/resolv.conf binds, not over them.
+            m.sort_by_key(|x| {
+                x["destination"]
+                    .as_str()
+                    .map(|d| d.split('/').filter(|c| !c.is_empty()).count())
+                    .unwrap_or(0)
+            });
         }
         if rec["HostConfig"]["Init"].as_bool() == Some(true) {
             // --init: Berth's static init as process 1, mounted where Docker mounts its own.
@@ -2690,6 +2698,9 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
         {
             o.push("rprivate".into());
         }
+        for p in &o {
+            check_propagation(src, p)?;
+        }
         extra.push(json!({"destination": dst, "type": "bind", "source": src, "options": o}));
     }
     for m in hc["Mounts"].as_array().into_iter().flatten() {
@@ -2706,13 +2717,12 @@ fn apply_host_config(spec: &mut Value, hc: &Value) -> Result<()> {
                 if m["ReadOnly"].as_bool() == Some(true) {
                     o.push("ro".into());
                 }
-                o.push(
-                    m["BindOptions"]["Propagation"]
-                        .as_str()
-                        .filter(|p| !p.is_empty())
-                        .unwrap_or("rprivate")
-                        .to_owned(),
-                );
+                let prop = m["BindOptions"]["Propagation"]
+                    .as_str()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("rprivate");
+                check_propagation(src, prop)?;
+                o.push(prop.to_owned());
                 extra.push(
                     json!({"destination": target, "type": "bind", "source": src, "options": o}),
                 );
@@ -3106,6 +3116,45 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
             volume,
             std::os::unix::fs::PermissionsExt::from_mode(md.mode()),
         );
+    }
+    Ok(())
+}
+
+/// Shared or slave propagation needs a source on a mount that propagates (dockerd's check and
+/// words): `path … is mounted on … but it is not a shared (or slave) mount`.
+fn check_propagation(src: &str, prop: &str) -> Result<()> {
+    let need_shared = matches!(prop, "shared" | "rshared");
+    let need_slave = matches!(prop, "slave" | "rslave");
+    if !need_shared && !need_slave {
+        return Ok(());
+    }
+    let path = std::fs::canonicalize(src).unwrap_or_else(|_| PathBuf::from(src));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // The mount that holds the path: the longest mount point that is a prefix of it.
+    let holder = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let mp = *f.get(4)?;
+            let sep = f.iter().position(|x| *x == "-")?;
+            path.starts_with(mp)
+                .then(|| (mp.to_owned(), f[6..sep].join(" ")))
+        })
+        .max_by_key(|(mp, _)| mp.len());
+    let Some((mp, optional)) = holder else {
+        return Ok(());
+    };
+    let shared = optional.contains("shared:");
+    let slave = optional.contains("master:");
+    if need_shared && !shared {
+        return Err(Error::InvalidParameter(format!(
+            "path {src} is mounted on {mp} but it is not a shared mount"
+        )));
+    }
+    if need_slave && !shared && !slave {
+        return Err(Error::InvalidParameter(format!(
+            "path {src} is mounted on {mp} but it is not a shared or slave mount"
+        )));
     }
     Ok(())
 }

@@ -652,6 +652,117 @@ fn docker_runs_containers_with_berth_runtime() {
         let _ = run(&["rm", "volshape"]);
         let _ = run(&["volume", "rm", "shapevol"]);
     }
+    // Volume behaviour side by side (the same docker CLI, the same commands): copy-up,
+    // nocopy, ro, --volumes-from, bind propagation.
+    let host_dir = sb.path("propagation");
+    std::fs::create_dir_all(&host_dir).expect("dir");
+    let rshared = format!("{}:/p:rshared", host_dir.display());
+    let steps: Vec<Vec<&str>> = vec![
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "cu:/etc",
+            "busybox",
+            "sh",
+            "-c",
+            "test -s /etc/passwd && echo copied; echo mine > /etc/mine",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "cu:/v",
+            "busybox",
+            "cat",
+            "/v/mine",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "nc:/etc:nocopy",
+            "busybox",
+            "sh",
+            "-c",
+            "ls -A /etc | wc -l",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "cu:/v:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /v/x 2>/dev/null || echo read-only",
+        ],
+        vec![
+            "create",
+            "--network",
+            "none",
+            "--name",
+            "vfrom",
+            "-v",
+            "cu:/shared",
+            "busybox",
+            "true",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volumes-from",
+            "vfrom:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /shared/mine; touch /shared/y 2>/dev/null || echo read-only",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &rshared,
+            "busybox",
+            "sh",
+            "-c",
+            "grep -c ' /p .*shared:' /proc/self/mountinfo",
+        ],
+    ];
+    let mut outs = Vec::new();
+    for run in [&docker as &dyn Fn(&[&str]) -> Output, &via_berth] {
+        let mut out = String::new();
+        for st in &steps {
+            let o = run(st);
+            // Ids differ by nature; outputs and errors must not.
+            let stdout = if st[0] == "create" {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            out.push_str(&format!(
+                "{st:?} -> {stdout}{}{}",
+                String::from_utf8_lossy(&o.stderr),
+                if o.status.success() { "" } else { "(failed)\n" }
+            ));
+        }
+        let _ = run(&["rm", "vfrom"]);
+        let _ = run(&["volume", "rm", "cu", "nc"]);
+        outs.push(out);
+    }
+    assert_eq!(outs[1], outs[0], "Berth's volumes behave as dockerd's");
     assert_eq!(
         oc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
         tc[0]["NetworkSettings"]["Networks"]["shapenet"]["Aliases"],
