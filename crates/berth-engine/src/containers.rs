@@ -1311,6 +1311,17 @@ impl Containers {
         let dir = self.dir_of(id);
         let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
+        // Anonymous volumes first (`rm -v`, `--rm`): a client that saw the container gone
+        // sees them gone too. Other users keep them.
+        if volumes {
+            for m in rec["MountPoints"].as_array().into_iter().flatten() {
+                let name = m["Name"].as_str().unwrap_or_default();
+                let others = self.volume_users(name)?.into_iter().any(|u| u != id);
+                if m["Anonymous"] == true && !others {
+                    let _ = self.volumes.remove(name, &[]);
+                }
+            }
+        }
         // The row goes first (the container is gone for every client), then the directory,
         // renamed so an interrupted removal is finished at the next start.
         {
@@ -1323,14 +1334,6 @@ impl Containers {
         let gone = self.dir.join(format!(".removing-{id}"));
         if std::fs::rename(&dir, &gone).is_ok() {
             let _ = std::fs::remove_dir_all(&gone);
-        }
-        if volumes {
-            for m in rec["MountPoints"].as_array().into_iter().flatten() {
-                let name = m["Name"].as_str().unwrap_or_default();
-                if m["Anonymous"] == true && self.volume_users(name)?.is_empty() {
-                    let _ = self.volumes.remove(name, &[]);
-                }
-            }
         }
         Ok(())
     }
