@@ -669,6 +669,28 @@ impl Containers {
                 return Err(Error::InvalidParameter(format!("invalid log opt {k}={v}")));
             }
         }
+        // Storage options are checked before anything is written, like the host settings.
+        let quota = match host_config["StorageOpt"].as_object() {
+            Some(o) => {
+                for k in o.keys() {
+                    if k != "size" {
+                        return Err(Error::InvalidParameter(format!("Unknown option {k}")));
+                    }
+                }
+                match o.get("size").and_then(Value::as_str) {
+                    Some(v) => Some(parse_size(v).ok_or_else(|| {
+                        Error::InvalidParameter(format!("invalid storage-opt size {v:?}"))
+                    })?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        if quota.is_some_and(|q| q < 16 << 20) {
+            return Err(Error::InvalidParameter(
+                "--storage-opt size= must be at least 16MB".into(),
+            ));
+        }
         // Bad host settings fail the create, as with dockerd (nothing is written yet).
         apply_host_config(&mut berth_runtime::spec::default_spec(), &host_config)?;
         // Volumes: `-v name:/dst`, `-v /dst`, `--mount type=volume`, the image's VOLUMEs,
@@ -715,6 +737,7 @@ impl Containers {
                 );
             }
             if let Err(e) = r {
+                self.forget_new_volumes(&rec);
                 if e.to_string().contains("UNIQUE") {
                     let other: String = db
                         .query_row(
@@ -729,27 +752,6 @@ impl Containers {
                 }
                 return Err(internal(e));
             }
-        }
-        let quota = match host_config["StorageOpt"].as_object() {
-            Some(o) => {
-                for k in o.keys() {
-                    if k != "size" {
-                        return Err(Error::InvalidParameter(format!("Unknown option {k}")));
-                    }
-                }
-                match o.get("size").and_then(Value::as_str) {
-                    Some(v) => Some(parse_size(v).ok_or_else(|| {
-                        Error::InvalidParameter(format!("invalid storage-opt size {v:?}"))
-                    })?),
-                    None => None,
-                }
-            }
-            None => None,
-        };
-        if quota.is_some_and(|q| q < 16 << 20) {
-            return Err(Error::InvalidParameter(
-                "--storage-opt size= must be at least 16MB".into(),
-            ));
         }
         let made = (|| {
             for d in ["rootfs", "bundle"] {
@@ -783,6 +785,7 @@ impl Containers {
             )
         })();
         if let Err(e) = made {
+            self.forget_new_volumes(&rec);
             let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self
@@ -1697,6 +1700,17 @@ impl Containers {
             }));
         }
         json!(out)
+    }
+
+    /// A create that failed after its volumes were made: the anonymous ones go again.
+    fn forget_new_volumes(&self, rec: &Value) {
+        for m in rec["MountPoints"].as_array().into_iter().flatten() {
+            if m["Anonymous"] == true {
+                let _ = self
+                    .volumes
+                    .remove(m["Name"].as_str().unwrap_or_default(), &[]);
+            }
+        }
     }
 
     /// Containers (ids) whose mount points use volume `name`.

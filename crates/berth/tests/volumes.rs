@@ -204,6 +204,16 @@ fn named_volumes_keep_data_across_containers_and_restarts() {
         r.err
     );
     assert_eq!(env.ok(&["volume", "ls", "-q"]), "", "nothing half-made");
+    // A create refused late (a taken name) takes its new anonymous volume back; a bad storage
+    // option leaves no container.
+    env.ok(&["create", "--name", "dup", "busybox", "true"]);
+    let r = env.berth(&["create", "--name", "dup", "-v", "/anon", "busybox", "true"]);
+    assert!(r.err.contains("is already in use"), "{}", r.err);
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "");
+    let r = env.berth(&["create", "--storage-opt", "bogus=1", "busybox", "true"]);
+    assert!(r.err.contains("Unknown option bogus"), "{}", r.err);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    env.ok(&["rm", "dup"]);
     // Local driver options: a tmpfs of 1 MiB, mounted at first use, unmounted at removal.
     env.ok(&[
         "volume",
