@@ -173,12 +173,9 @@ impl Containers {
     ) -> Result<Containers> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir).map_err(internal)?;
-        let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS containers (
+        let db = crate::open_db(
+            data_root,
+            "CREATE TABLE IF NOT EXISTS containers (
                  id TEXT PRIMARY KEY,
                  name TEXT NOT NULL UNIQUE,
                  created TEXT NOT NULL,
@@ -193,8 +190,7 @@ impl Containers {
                  pid INTEGER NOT NULL
              );
              CREATE INDEX IF NOT EXISTS execs_container ON execs(container);",
-        )
-        .map_err(internal)?;
+        )?;
         // Sessions that ran under the previous daemon lost their streams with it: ended, with
         // the code of a lost supervisor (as containers whose shim died).
         db.execute(

@@ -17,21 +17,16 @@ pub struct Events {
 }
 
 impl Events {
-    /// The event log in the database at `db_path` (its own connection; WAL).
-    pub fn open(db_path: &Path) -> crate::Result<Events> {
-        let internal = |e: rusqlite::Error| crate::Error::Internal(format!("events: {e}"));
-        let db = rusqlite::Connection::open(db_path).map_err(internal)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS events (
+    /// The event log in `<data_root>/berth.db` (its own connection).
+    pub fn open(data_root: &Path) -> crate::Result<Events> {
+        let db = crate::open_db(
+            data_root,
+            "CREATE TABLE IF NOT EXISTS events (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
                  time INTEGER NOT NULL,
                  event TEXT NOT NULL
              );",
-        )
-        .map_err(internal)?;
+        )?;
         Ok(Events {
             tx: tokio::sync::broadcast::channel(1024).0,
             db: Mutex::new(db),

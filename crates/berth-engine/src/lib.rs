@@ -72,6 +72,18 @@ impl From<berth_image::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A connection to the daemon's database (`<data-root>/berth.db`, WAL, a busy timeout), with
+/// `schema` applied (its `CREATE TABLE IF NOT EXISTS` statements). Each store keeps its own.
+pub(crate) fn open_db(data_root: &std::path::Path, schema: &str) -> Result<rusqlite::Connection> {
+    let internal = |e: rusqlite::Error| Error::Internal(format!("berth.db: {e}"));
+    let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
+    db.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; {schema}"
+    ))
+    .map_err(internal)?;
+    Ok(db)
+}
+
 /// Daemon settings the engine needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -105,7 +117,7 @@ impl Engine {
                 .map_err(|e| Error::Internal(format!("create {}: {e}", d.display())))?;
         }
         let images = Images::open(&config.data_root.join("image"))?;
-        let events = std::sync::Arc::new(events::Events::open(&config.data_root.join("berth.db"))?);
+        let events = std::sync::Arc::new(events::Events::open(&config.data_root)?);
         let networks = std::sync::Arc::new(networks::Networks::open(
             &config.data_root,
             &config.exec_root,

@@ -85,12 +85,9 @@ impl Networks {
         dns: Vec<Ipv4Addr>,
         events: std::sync::Arc<crate::events::Events>,
     ) -> Result<Networks> {
-        let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS networks (
+        let db = crate::open_db(
+            data_root,
+            "CREATE TABLE IF NOT EXISTS networks (
                  id TEXT PRIMARY KEY,
                  name TEXT NOT NULL UNIQUE,
                  record TEXT NOT NULL
@@ -108,8 +105,7 @@ impl Networks {
                  ip6 TEXT NOT NULL DEFAULT '',
                  PRIMARY KEY (container, network)
              );",
-        )
-        .map_err(internal)?;
+        )?;
         // Databases made before IPv6 lack the column.
         let has_ip6: bool = db
             .prepare("SELECT 1 FROM pragma_table_info('endpoints') WHERE name = 'ip6'")

@@ -42,17 +42,13 @@ impl Volumes {
     ) -> Result<Volumes> {
         let dir = data_root.join("volumes");
         std::fs::create_dir_all(&dir).map_err(internal)?;
-        let db = rusqlite::Connection::open(data_root.join("berth.db")).map_err(internal)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS volumes (
+        let db = crate::open_db(
+            data_root,
+            "CREATE TABLE IF NOT EXISTS volumes (
                  name TEXT PRIMARY KEY,
                  record TEXT NOT NULL
              );",
-        )
-        .map_err(internal)?;
+        )?;
         // Directories of volumes whose removal was interrupted.
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if e.file_name().to_string_lossy().starts_with(".removing-") {

@@ -2,72 +2,19 @@
 //! runs in a network namespace of its own (its "host"), so published ports are reached on
 //! that namespace's loopback and nothing of the machine's network is touched.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use berth_testkit::Daemon;
+mod common;
 
-struct Env {
-    daemon: Daemon,
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
+use common::Env;
 
 impl Env {
     fn new() -> Env {
-        Env::with_config("{}")
+        Env::start("berth-networks-", "{}")
     }
 
     fn with_config(config: &str) -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-networks-")
-            .tempdir()
-            .expect("tempdir");
-        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
-        let daemon = Daemon::start(
-            Path::new(env!("CARGO_BIN_EXE_berth")),
-            &dir.path().join("daemon"),
-            &dir.path().join("daemon.json"),
-        );
-        let archive = xtask::busybox_image(dir.path()).expect("busybox image");
-        std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
-        let env = Env { daemon, dir };
-        env.ok(&["load", "-q", "-i", "busybox.tar"]);
-        env
-    }
-
-    fn cli(&self, bin: &str, var: &str, args: &[&str]) -> Run {
-        let o = Command::new(bin)
-            .env(var, self.daemon.host())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("client");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            out: String::from_utf8_lossy(&o.stdout).into_owned(),
-            err: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn berth(&self, args: &[&str]) -> Run {
-        self.cli(env!("CARGO_BIN_EXE_berth"), "BERTH_HOST", args)
-    }
-
-    fn docker(&self, args: &[&str]) -> Run {
-        self.cli("/usr/local/bin/docker", "DOCKER_HOST", args)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.berth(args);
-        assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
-        r.out
+        Env::start("berth-networks-", config)
     }
 
     /// A shell command in a container on `network` (exit code, output). The shell stays

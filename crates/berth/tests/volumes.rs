@@ -1,67 +1,13 @@
 //! Volumes through the daemon: named and anonymous volumes, copy-up and nocopy, read-only,
 //! --volumes-from, image VOLUMEs, rm -v, in-use refusal, a daemon restart, bad input.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
 
-use berth_testkit::Daemon;
-
-struct Env {
-    daemon: Daemon,
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
+use common::Env;
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-volumes-")
-            .tempdir()
-            .expect("tempdir");
-        let daemon = Daemon::start(
-            Path::new(env!("CARGO_BIN_EXE_berth")),
-            &dir.path().join("daemon"),
-            &dir.path().join("daemon.json"),
-        );
-        let archive = xtask::busybox_image(dir.path()).expect("busybox image");
-        std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
-        let env = Env { daemon, dir };
-        env.ok(&["load", "-q", "-i", "busybox.tar"]);
-        env
-    }
-
-    fn cli(&self, bin: &str, var: &str, args: &[&str]) -> Run {
-        let o = Command::new(bin)
-            .env(var, self.daemon.host())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("client");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            out: String::from_utf8_lossy(&o.stdout).into_owned(),
-            err: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn berth(&self, args: &[&str]) -> Run {
-        self.cli(env!("CARGO_BIN_EXE_berth"), "BERTH_HOST", args)
-    }
-
-    fn docker(&self, args: &[&str]) -> Run {
-        self.cli("/usr/local/bin/docker", "DOCKER_HOST", args)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.berth(args);
-        assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
-        r.out
+        Env::start("berth-volumes-", "{}")
     }
 }
 
