@@ -296,11 +296,23 @@ pub fn df(ctx: &Ctx) -> Response {
         layers_size += img.size;
         images.push(s);
     }
+    // Volumes with their size and how many containers use them (dockerd's UsageData).
+    let mut volumes = Vec::new();
+    for mut v in e.volumes.list().unwrap_or_default() {
+        let name = v["Name"].as_str().unwrap_or_default().to_owned();
+        let refs = e
+            .containers
+            .volume_users(&name)
+            .map(|u| u.len())
+            .unwrap_or(0);
+        v["UsageData"] = json!({"Size": e.volumes.size(&name), "RefCount": refs});
+        volumes.push(v);
+    }
     crate::json(&json!({
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     }))
 }

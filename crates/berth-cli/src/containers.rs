@@ -2104,11 +2104,20 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                 .sum();
             let pct = |a: f64, b: f64| {
                 if b > 0.0 {
-                    (a / b * 100.0).round()
+                    (a / b * 100.0).round().abs()
                 } else {
                     0.0
                 }
             };
+            let vols = v["Volumes"].as_array().cloned().unwrap_or_default();
+            let in_use = |x: &Value| x["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0;
+            let active_vols = vols.iter().filter(|x| in_use(x)).count();
+            let vol_size: f64 = vols.iter().map(|x| f(&x["UsageData"]["Size"])).sum();
+            let vol_reclaim: f64 = vols
+                .iter()
+                .filter(|x| !in_use(x))
+                .map(|x| f(&x["UsageData"]["Size"]))
+                .sum();
             let rows = vec![
                 vec![
                     "TYPE".into(),
@@ -2121,10 +2130,10 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                     "Images".into(),
                     imgs.len().to_string(),
                     active_imgs.to_string(),
-                    crate::units::human_size(img_size),
+                    crate::units::human_size_precision(img_size, 4),
                     format!(
                         "{} ({}%)",
-                        crate::units::human_size(reclaim),
+                        crate::units::human_size_precision(reclaim, 4),
                         pct(reclaim, img_size)
                     ),
                 ],
@@ -2132,19 +2141,23 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                     "Containers".into(),
                     ctrs.len().to_string(),
                     active_ctrs.to_string(),
-                    crate::units::human_size(ctr_size),
+                    crate::units::human_size_precision(ctr_size, 4),
                     format!(
                         "{} ({}%)",
-                        crate::units::human_size(ctr_reclaim),
+                        crate::units::human_size_precision(ctr_reclaim, 4),
                         pct(ctr_reclaim, ctr_size)
                     ),
                 ],
                 vec![
                     "Local Volumes".into(),
-                    "0".into(),
-                    "0".into(),
-                    "0B".into(),
-                    "0B".into(),
+                    vols.len().to_string(),
+                    active_vols.to_string(),
+                    crate::units::human_size_precision(vol_size, 4),
+                    format!(
+                        "{} ({}%)",
+                        crate::units::human_size_precision(vol_reclaim, 4),
+                        pct(vol_reclaim, vol_size)
+                    ),
                 ],
                 vec![
                     "Build Cache".into(),

@@ -3,6 +3,12 @@
 
 /// `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits (`4.26MB`).
 pub fn human_size(size: f64) -> String {
+    human_size_precision(size, 3)
+}
+
+/// `HumanSizeWithPrecision`: decimal units with `digits` significant digits (`docker system
+/// df` uses four: `262.1kB`).
+pub fn human_size_precision(size: f64, digits: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut s = size;
     let mut i = 0;
@@ -10,7 +16,12 @@ pub fn human_size(size: f64) -> String {
         s /= 1000.0;
         i += 1;
     }
-    format!("{}{}", sig3(s), UNITS[i])
+    let n = if digits == 3 {
+        sig3(s)
+    } else {
+        sig(s, digits as i32)
+    };
+    format!("{n}{}", UNITS[i])
 }
 
 /// `BytesSize`: binary units, four significant digits (`1.539MiB`), as `docker stats` shows
@@ -192,6 +203,8 @@ mod tests {
 
     #[test]
     fn sizes_and_durations_as_docker_prints_them() {
+        assert_eq!(human_size_precision(262_144.0, 4), "262.1kB");
+        assert_eq!(human_size_precision(1_982_000.0, 4), "1.982MB");
         assert_eq!(human_size(4_261_234.0), "4.26MB");
         assert_eq!(human_size(999.0), "999B");
         assert_eq!(human_size(1_240.0), "1.24kB");

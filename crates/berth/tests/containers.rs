@@ -1255,7 +1255,19 @@ fn system_df_and_prune() {
         "-c",
         "dd if=/dev/zero of=/f bs=1k count=512 2>/dev/null",
     ]);
-    env.ok(&["run", "-d", "--name", "keep", "busybox", "sleep", "100"]);
+    env.ok(&[
+        "run", "-d", "--name", "keep", "-v", "used:/u", "busybox", "sleep", "100",
+    ]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "idle:/i",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/i/f bs=1k count=256 2>/dev/null",
+    ]);
     let df = env.ok(&["system", "df"]);
     let lines: Vec<&str> = df.lines().collect();
     assert!(
@@ -1266,6 +1278,14 @@ fn system_df_and_prune() {
     );
     let cols: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!((cols[1], cols[2]), ("2", "1"), "{df}");
+    // Two volumes, one in use; the idle one's 256 kB are reclaimable.
+    let cols: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(
+        (cols[0], cols[1], cols[2], cols[3]),
+        ("Local", "Volumes", "2", "1"),
+        "{df}"
+    );
+    assert!(lines[3].contains("262.1kB (100%)"), "{df}");
     let out = env.ok(&["system", "prune", "-f"]);
     assert!(
         out.starts_with("Deleted Containers:\n") && out.contains("Total reclaimed space: "),
@@ -1282,6 +1302,7 @@ fn system_df_and_prune() {
         "{info}"
     );
     env.ok(&["rm", "-f", "keep"]);
+    env.ok(&["volume", "rm", "used", "idle"]);
 }
 
 #[test]
