@@ -2075,6 +2075,9 @@ pub struct SystemPruneArgs {
     /// Remove all unused images not just dangling ones
     #[arg(short, long)]
     all: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
@@ -2173,7 +2176,12 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
         SystemCmd::Prune(a) => {
             if !a.force {
                 eprint!(
-                    "WARNING! This will remove:\n  - all stopped containers\n  - all {} images without at least one container associated to them\n\nAre you sure you want to continue? [y/N] ",
+                    "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{}  - all {} images without at least one container associated to them\n\nAre you sure you want to continue? [y/N] ",
+                    if a.volumes {
+                        "  - all anonymous volumes not used by at least one container\n"
+                    } else {
+                        ""
+                    },
                     if a.all { "" } else { "dangling" }
                 );
                 let mut answer = String::new();
@@ -2183,6 +2191,12 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                 }
             }
             let cs = rt.block_on(c.json(Method::POST, "/containers/prune", None))?;
+            let ns = rt.block_on(c.json(Method::POST, "/networks/prune", None))?;
+            let vs = if a.volumes {
+                rt.block_on(c.json(Method::POST, "/volumes/prune", None))?
+            } else {
+                Value::Null
+            };
             let filters = if a.all {
                 "{\"dangling\":[\"false\"]}"
             } else {
@@ -2204,6 +2218,19 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                 }
                 println!();
             }
+            for (v, key, title) in [
+                (&ns, "NetworksDeleted", "Deleted Networks:"),
+                (&vs, "VolumesDeleted", "Deleted Volumes:"),
+            ] {
+                let names = v[key].as_array().cloned().unwrap_or_default();
+                if !names.is_empty() {
+                    println!("{title}");
+                    for n in names {
+                        println!("{}", n.as_str().unwrap_or_default());
+                    }
+                    println!();
+                }
+            }
             let imgs = is["ImagesDeleted"].as_array().cloned().unwrap_or_default();
             if !imgs.is_empty() {
                 println!("Deleted Images:");
@@ -2218,6 +2245,7 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                 println!();
             }
             let total = cs["SpaceReclaimed"].as_f64().unwrap_or(0.0)
+                + vs["SpaceReclaimed"].as_f64().unwrap_or(0.0)
                 + is["SpaceReclaimed"].as_f64().unwrap_or(0.0);
             println!("Total reclaimed space: {}", crate::units::human_size(total));
             Ok(0)

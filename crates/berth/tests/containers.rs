@@ -1286,9 +1286,14 @@ fn system_df_and_prune() {
         "{df}"
     );
     assert!(lines[3].contains("262.1kB (100%)"), "{df}");
-    let out = env.ok(&["system", "prune", "-f"]);
+    env.ok(&["network", "create", "unused"]);
+    env.ok(&["run", "--name", "anon", "-v", "/scratch", "busybox", "true"]);
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
     assert!(
-        out.starts_with("Deleted Containers:\n") && out.contains("Total reclaimed space: "),
+        out.starts_with("Deleted Containers:\n")
+            && out.contains("Deleted Networks:\nunused\n")
+            && out.contains("Deleted Volumes:\n")
+            && out.contains("Total reclaimed space: "),
         "{out}"
     );
     assert!(
