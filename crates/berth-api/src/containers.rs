@@ -44,7 +44,23 @@ pub async fn route(
     match (m, tail) {
         (&Method::GET, "json") => {
             let all = ctx.flag("all");
-            match blocking(move || list(&e, all)).await {
+            let size = ctx.flag("size");
+            let limit = ctx.q("limit").and_then(|l| l.parse::<i64>().ok());
+            let filters = match berth_engine::images::parse_filters(ctx.q("filters")) {
+                Ok(f) => f,
+                Err(err) => return engine_error(err),
+            };
+            match blocking(move || {
+                e.containers.list(
+                    &e.images,
+                    all || limit.is_some_and(|l| l > 0),
+                    &filters,
+                    limit.filter(|l| *l > 0).map(|l| l as usize),
+                    size,
+                )
+            })
+            .await
+            {
                 Ok(v) => json(&v),
                 Err(r) => r,
             }
@@ -284,17 +300,6 @@ pub async fn route(
             }
         }
     }
-}
-
-fn list(e: &Engine, all: bool) -> berth_engine::Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for id in e.containers.ids()? {
-        let s = e.containers.summary(&id)?;
-        if all || s["State"] == "running" || s["State"] == "paused" {
-            out.push(s);
-        }
-    }
-    Ok(out)
 }
 
 /// `--rm`: remove the container once it has exited.

@@ -826,19 +826,53 @@ pub struct PsArgs {
     /// Pretty-print containers using a Go template
     #[arg(long)]
     format: Option<String>,
+    /// Filter output based on conditions provided (name=, label=, status=, network=, …)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+}
+
+/// Repeated `--filter k=v` as the API's `filters` JSON (`{"k": {"v": true}}`).
+pub(crate) fn filters_json(filters: &[String]) -> Result<Option<String>> {
+    let mut f = serde_json::Map::new();
+    for x in filters {
+        let (k, v) = x
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        if let Some(m) = f.entry(k.to_owned()).or_insert(json!({})).as_object_mut() {
+            m.insert(v.to_owned(), json!(true));
+        }
+    }
+    Ok((!f.is_empty()).then(|| Value::Object(f).to_string()))
 }
 
 pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
-    let all = a.all || a.latest || a.last.is_some();
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if a.all {
+        q.push(("all", "1".into()));
+    }
+    if let Some(n) = a.last.or(a.latest.then_some(1)) {
+        q.push(("limit", n.to_string()));
+    }
+    if a.size {
+        q.push(("size", "1".into()));
+    }
+    if let Some(f) = filters_json(&a.filter)? {
+        q.push(("filters", f));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut list = rt.block_on(c.get(&format!(
         "/containers/json{}",
-        if all { "?all=1" } else { "" }
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            query(&pairs)
+        }
     )))?;
-    let mut items = list.as_array_mut().map(std::mem::take).unwrap_or_default();
-    if let Some(n) = a.last.or(a.latest.then_some(1)) {
-        items.truncate(n);
-    }
+    let items = list.as_array_mut().map(std::mem::take).unwrap_or_default();
     let rows: Vec<Value> = items
         .iter()
         .map(|s| {
@@ -861,22 +895,33 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                 "Labels": crate::images::labels_text(&s["Labels"]),
                 "Mounts": "",
                 "Networks": s["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
-                "Size": "",
+                "Size": match (s["SizeRw"].as_f64(), s["SizeRootFs"].as_f64()) {
+                    (Some(rw), Some(root)) => format!(
+                        "{} (virtual {})",
+                        crate::units::human_size(rw),
+                        crate::units::human_size(root)
+                    ),
+                    _ => String::new(),
+                },
             })
         })
         .collect();
+    let mut cols = vec![
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+    ];
+    if a.size {
+        cols.push(("Size", "SIZE"));
+    }
     crate::images::print_list(
         a.quiet,
         a.format.as_deref(),
-        &[
-            ("ID", "CONTAINER ID"),
-            ("Image", "IMAGE"),
-            ("Command", "COMMAND"),
-            ("RunningFor", "CREATED"),
-            ("Status", "STATUS"),
-            ("Ports", "PORTS"),
-            ("Names", "NAMES"),
-        ],
+        &cols,
         &[
             ("ID", "CONTAINER ID"),
             ("Image", "IMAGE"),

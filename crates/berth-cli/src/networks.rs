@@ -169,26 +169,9 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let mut filters = serde_json::Map::new();
-            for f in &a.filter {
-                let (k, v) = f
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
-                if let Some(m) = filters
-                    .entry(k.to_owned())
-                    .or_insert(json!({}))
-                    .as_object_mut()
-                {
-                    m.insert(v.to_owned(), json!(true));
-                }
-            }
-            let path = if filters.is_empty() {
-                "/networks".to_owned()
-            } else {
-                format!(
-                    "/networks{}",
-                    query(&[("filters", &Value::Object(filters).to_string())])
-                )
+            let path = match crate::containers::filters_json(&a.filter)? {
+                Some(f) => format!("/networks{}", query(&[("filters", &f)])),
+                None => "/networks".to_owned(),
             };
             let list = rt.block_on(c.get(&path))?;
             let rows: Vec<Value> = list

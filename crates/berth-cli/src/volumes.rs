@@ -95,28 +95,11 @@ fn kv(flag: &str, items: &[String]) -> Result<serde_json::Map<String, Value>> {
 }
 
 fn filters_query(filters: &[String], extra: &[(&str, &str)]) -> Result<String> {
-    let mut f = serde_json::Map::new();
-    for x in filters {
-        let (k, v) = x
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
-        if let Some(m) = f.entry(k.to_owned()).or_insert(json!({})).as_object_mut() {
-            m.insert(v.to_owned(), json!(true));
-        }
-    }
-    for (k, v) in extra {
-        if let Some(m) = f
-            .entry((*k).to_owned())
-            .or_insert(json!({}))
-            .as_object_mut()
-        {
-            m.insert((*v).to_owned(), json!(true));
-        }
-    }
-    Ok(if f.is_empty() {
-        String::new()
-    } else {
-        query(&[("filters", &Value::Object(f).to_string())])
+    let mut all: Vec<String> = filters.to_vec();
+    all.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+    Ok(match crate::containers::filters_json(&all)? {
+        Some(f) => query(&[("filters", &f)]),
+        None => String::new(),
     })
 }
 

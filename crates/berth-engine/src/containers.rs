@@ -1698,6 +1698,171 @@ impl Containers {
         json!(out)
     }
 
+    /// `GET /containers/json`: summaries, newest first, with Docker's `filters` (`id`, `name`,
+    /// `label`, `status`, `exited`, `ancestor`, `before`, `since`, `volume`, `network`,
+    /// `health`, `publish`, `expose`), `limit` and `size`. Values of one key are alternatives;
+    /// keys must all match. Unknown keys are refused, as dockerd does.
+    pub fn list(
+        &self,
+        images: &Images,
+        all: bool,
+        filters: &[(String, String)],
+        limit: Option<usize>,
+        size: bool,
+    ) -> Result<Vec<Value>> {
+        const KEYS: [&str; 13] = [
+            "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume",
+            "network", "health", "publish", "expose",
+        ];
+        for (k, v) in filters {
+            if !KEYS.contains(&k.as_str()) {
+                return Err(Error::InvalidParameter(format!("invalid filter '{k}'")));
+            }
+            if k == "status"
+                && ![
+                    "created",
+                    "restarting",
+                    "running",
+                    "removing",
+                    "paused",
+                    "exited",
+                    "dead",
+                ]
+                .contains(&v.as_str())
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "invalid filter 'status={v}'"
+                )));
+            }
+        }
+        let ids = self.ids()?;
+        // `before`/`since` name containers: their creation times bound the list.
+        let created_of = |key: &str| -> Result<String> {
+            let id = self.resolve(key)?;
+            Ok(self.record(&id)?["Created"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned())
+        };
+        let mut bounds = Vec::new();
+        for (k, v) in filters
+            .iter()
+            .filter(|(k, _)| k == "before" || k == "since")
+        {
+            bounds.push((k.clone(), created_of(v)?));
+        }
+        let image_ids: Vec<(String, String)> = filters
+            .iter()
+            .filter(|(k, _)| k == "ancestor")
+            .map(|(_, v)| {
+                let id = images
+                    .resolve(v)
+                    .map(|i| i.id.to_string())
+                    .unwrap_or_default();
+                (v.clone(), id)
+            })
+            .collect();
+        let filter_all = filters.iter().any(|(k, _)| k == "status" || k == "exited");
+        let mut out = Vec::new();
+        for id in ids {
+            let mut s = self.summary(&id)?;
+            let st = self.state(&id)?;
+            if !(all || filter_all || st.running()) {
+                continue;
+            }
+            let rec = self.record(&id)?;
+            let created = rec["Created"].as_str().unwrap_or_default();
+            let keys: std::collections::BTreeSet<&str> =
+                filters.iter().map(|(k, _)| k.as_str()).collect();
+            let ok = keys.into_iter().all(|key| {
+                let vals = filters
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, v)| v.as_str());
+                let mut vals = vals.peekable();
+                match key {
+                    "before" => bounds
+                        .iter()
+                        .filter(|(k, _)| k == "before")
+                        .all(|(_, t)| created < t.as_str()),
+                    "since" => bounds
+                        .iter()
+                        .filter(|(k, _)| k == "since")
+                        .all(|(_, t)| created > t.as_str()),
+                    _ => vals.any(|v| match key {
+                        "id" => id.starts_with(v),
+                        "name" => rec["Name"].as_str().is_some_and(|n| {
+                            n.trim_start_matches('/')
+                                .contains(v.trim_start_matches('/'))
+                        }),
+                        "label" => {
+                            let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                            rec["Config"]["Labels"][lk]
+                                .as_str()
+                                .is_some_and(|x| !v.contains('=') || x == lv)
+                        }
+                        "status" => st.status == v,
+                        "exited" => {
+                            st.status == "exited" && v.parse::<i64>().ok() == Some(st.exit_code)
+                        }
+                        "ancestor" => image_ids.iter().any(|(name, iid)| {
+                            name == v
+                                && (!iid.is_empty() && rec["Image"] == iid.as_str()
+                                    || rec["Config"]["Image"] == v)
+                        }),
+                        "volume" => {
+                            rec["MountPoints"].as_array().is_some_and(|m| {
+                                m.iter().any(|m| m["Name"] == v || m["Destination"] == v)
+                            }) || strings_of(&rec["HostConfig"]["Binds"]).iter().any(|b| {
+                                b.split(':').next() == Some(v) || b.split(':').nth(1) == Some(v)
+                            })
+                        }
+                        "network" => crate::networks::networks_of(&rec).iter().any(|n| {
+                            n == v || self.networks.id_of(n).is_ok_and(|i| i.starts_with(v))
+                        }),
+                        "health" => {
+                            let h = self
+                                .health_json(&id, &rec)
+                                .map(|h| h["Status"].as_str().unwrap_or("none").to_owned())
+                                .unwrap_or_else(|| "none".into());
+                            h == v
+                        }
+                        "publish" | "expose" => {
+                            let port = if v.contains('/') {
+                                v.to_owned()
+                            } else {
+                                format!("{v}/tcp")
+                            };
+                            if key == "publish" {
+                                rec["HostConfig"]["PortBindings"].get(&port).is_some()
+                            } else {
+                                rec["Config"]["ExposedPorts"].get(&port).is_some()
+                            }
+                        }
+                        _ => false,
+                    }),
+                }
+            });
+            if !ok {
+                continue;
+            }
+            if size {
+                let rw = berth_image::snapshot::du(&self.dir_of(&id).join("upper/"));
+                let image_size = images
+                    .resolve(rec["Image"].as_str().unwrap_or_default())
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                s["SizeRw"] = json!(rw);
+                s["SizeRootFs"] = json!(rw + image_size);
+            }
+            out.push(s);
+            if limit.is_some_and(|l| l > 0 && out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// A create that failed after its volumes were made: the anonymous ones go again.
     fn forget_new_volumes(&self, rec: &Value) {
         for m in rec["MountPoints"].as_array().into_iter().flatten() {

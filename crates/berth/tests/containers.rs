@@ -1511,3 +1511,104 @@ fn start_attached_reruns_a_stopped_container() {
     );
     env.ok(&["rm", "again"]);
 }
+
+#[test]
+fn ps_filters_sizes_and_limits() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        "-v",
+        "cache:/cache",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "failed",
+        "-l",
+        "tier=back",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /f; exit 3",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.err);
+    env.ok(&[
+        "create",
+        "--name",
+        "fresh",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = env.ok(&a).lines().map(str::to_owned).collect();
+        v.sort();
+        v.join(" ")
+    };
+    assert_eq!(names(&[]), "web");
+    assert_eq!(names(&["-a"]), "failed fresh web");
+    assert_eq!(names(&["-a", "--filter", "label=tier"]), "failed web");
+    assert_eq!(names(&["-a", "--filter", "label=tier=back"]), "failed");
+    assert_eq!(names(&["--filter", "status=exited"]), "failed");
+    assert_eq!(names(&["--filter", "status=created"]), "fresh");
+    assert_eq!(names(&["--filter", "exited=3"]), "failed");
+    assert_eq!(names(&["-a", "--filter", "name=fre"]), "fresh");
+    assert_eq!(names(&["-a", "--filter", "volume=cache"]), "web");
+    assert_eq!(names(&["-a", "--filter", "network=none"]), "fresh");
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=busybox"]),
+        "failed fresh web"
+    );
+    assert_eq!(names(&["-a", "--filter", "since=failed"]), "fresh");
+    assert_eq!(names(&["-a", "--filter", "before=failed"]), "web");
+    assert_eq!(
+        names(&["--filter", "status=exited", "--filter", "status=running"]),
+        "failed web"
+    );
+    // -l, -n: the newest, stopped ones included.
+    assert_eq!(names(&["-l"]), "fresh");
+    assert_eq!(names(&["-n", "2"]), "failed fresh");
+    // -s: the writable layer and the whole.
+    let sizes = env.ok(&[
+        "ps",
+        "-a",
+        "-s",
+        "--filter",
+        "name=failed",
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(
+        sizes.contains(" (virtual ") && !sizes.starts_with("0B"),
+        "{sizes}"
+    );
+    // Bad filters, docker's words; the docker CLI asks the same.
+    let r = env.berth(&["ps", "--filter", "bogus=1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("invalid filter 'bogus'"), "{}", r.err);
+    let o = env
+        .client("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=tier=front",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "web\n");
+    env.ok(&["rm", "-f", "-v", "web", "failed", "fresh"]);
+}
