@@ -713,7 +713,7 @@ pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
         return Ok(0);
     }
     if a.interactive || a.tty {
-        return run_interactive(&rt, &c, &id, &a);
+        return run_interactive(&rt, &c, &id, a.tty, a.rm);
     }
     match attached_start(&rt, &c, &id, if a.rm { "removed" } else { "next-exit" })? {
         Ok(code) => Ok(code),
@@ -776,6 +776,9 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    interactive: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -784,7 +787,12 @@ pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
     let mut code = 0;
     for n in &a.containers {
-        let started = if a.attach {
+        let started = if a.interactive {
+            // stdin (and a terminal if the container has one) as `run -i` gives it.
+            let tty = inspect_container(&rt, &c, n)
+                .is_some_and(|v| v["Config"]["Tty"].as_bool() == Some(true));
+            run_interactive(&rt, &c, n, tty, false)
+        } else if a.attach {
             attached_start(&rt, &c, n, "next-exit")?
         } else {
             rt.block_on(c.json(Method::POST, &format!("/containers/{n}/start"), None))
@@ -795,7 +803,7 @@ pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
                 .map_err(anyhow::Error::from)
         };
         match started {
-            Ok(c) if a.attach => code = c,
+            Ok(c) if a.attach || a.interactive => code = c,
             Ok(_) => {}
             Err(e) => {
                 eprintln!("{}", crate::describe(&e));
@@ -1387,14 +1395,15 @@ fn run_interactive(
     rt: &tokio::runtime::Runtime,
     c: &Client,
     id: &str,
-    a: &CreateArgs,
+    tty: bool,
+    rm: bool,
 ) -> Result<i32> {
     let io = rt.block_on(c.hijack(
         Method::POST,
         &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
         None,
     ))?;
-    let cond = if a.rm { "removed" } else { "next-exit" };
+    let cond = if rm { "removed" } else { "next-exit" };
     let none: &[(&str, String)] = &[];
     let waited = rt.block_on(c.call(
         Method::POST,
@@ -1416,16 +1425,16 @@ fn run_interactive(
             ));
         }
     };
-    if a.tty {
+    if tty {
         resize(c);
     }
-    let raw = if a.tty {
+    let raw = if tty {
         RawMode::enable()
     } else {
         RawMode(None)
     };
     let resize_path = format!("/containers/{id}/resize");
-    let detached = pump(rt, c, io, a.tty, &resize_path)?;
+    let detached = pump(rt, c, io, tty, &resize_path)?;
     let code = if detached {
         0
     } else {

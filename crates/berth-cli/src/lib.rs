@@ -189,9 +189,101 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCmd),
+    /// Show the Berth version information (client and server)
+    Version(VersionArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
+}
+
+#[derive(Debug, Args)]
+struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+/// `version`: the client's and the daemon's versions, as docker prints them (the client part
+/// alone, and exit 1, when no daemon answers).
+fn version(g: &Global, a: VersionArgs) -> anyhow::Result<i32> {
+    let client = serde_json::json!({
+        "Platform": {"Name": "Berth"},
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": berth_client::API_VERSION,
+        "DefaultAPIVersion": berth_client::API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "BuildTime": "",
+        "Context": "default",
+    });
+    let server = connect(g).and_then(|(rt, c)| Ok(rt.block_on(c.get("/version"))?));
+    let v = serde_json::json!({
+        "Client": client,
+        "Server": server.as_ref().ok(),
+    });
+    if let Some(f) = &a.format {
+        let t = template::Template::parse(&f.replace("\\n", "\n").replace("\\t", "\t"))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        println!("{}", t.render(&v).map_err(|e| anyhow::anyhow!(e))?);
+    } else {
+        println!("Client:");
+        for (k, label) in [
+            ("Version", " Version"),
+            ("ApiVersion", " API version"),
+            ("Os", " OS/Arch"),
+        ] {
+            let val = if k == "Os" {
+                format!(
+                    "{}/{}",
+                    client["Os"].as_str().unwrap_or_default(),
+                    client["Arch"].as_str().unwrap_or_default()
+                )
+            } else {
+                client[k].as_str().unwrap_or_default().to_owned()
+            };
+            println!("{:<18}{val}", format!("{label}:"));
+        }
+        if let Ok(s) = &server {
+            println!();
+            println!(
+                "Server: {}",
+                s["Platform"]["Name"].as_str().unwrap_or_default()
+            );
+            println!(" Engine:");
+            for (k, label) in [
+                ("Version", "  Version"),
+                ("ApiVersion", "  API version"),
+                ("Os", "  OS/Arch"),
+                ("KernelVersion", "  Kernel Version"),
+            ] {
+                let val = if k == "Os" {
+                    format!(
+                        "{}/{}",
+                        s["Os"].as_str().unwrap_or_default(),
+                        s["Arch"].as_str().unwrap_or_default()
+                    )
+                } else if k == "ApiVersion" {
+                    format!(
+                        "{} (minimum version {})",
+                        s["ApiVersion"].as_str().unwrap_or_default(),
+                        s["MinAPIVersion"].as_str().unwrap_or_default()
+                    )
+                } else {
+                    s[k].as_str().unwrap_or_default().to_owned()
+                };
+                println!("{:<18}{val}", format!("{label}:"));
+            }
+        }
+    }
+    match server {
+        Ok(_) => Ok(0),
+        Err(e) => {
+            eprintln!("{}", describe(&e));
+            Ok(1)
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +419,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Info => containers::system(g, containers::SystemCmd::Info),
         Cmd::Network(n) => networks::network(g, n),
         Cmd::Volume(v) => volumes::volume(g, v),
+        Cmd::Version(a) => version(g, a),
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => networks::port(g, a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(g, a),
         Cmd::Container(ContainerCmd::Inspect(mut a)) => {

@@ -25,7 +25,7 @@ fn main() {
             Some("runtime") => runtime_cli::main("berth runtime", &args[2..]),
             Some("daemon") => daemon::main(&args[2..]),
             Some("shim") => berth_shim::main(&args[2..]),
-            Some("--version" | "-v" | "version") => {
+            Some("--version" | "-v") => {
                 println!("berth version {}", berth_runtime::VERSION);
                 0
             }

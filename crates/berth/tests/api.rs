@@ -53,6 +53,47 @@ fn versions_errors_and_ping() {
         head.starts_with("http/1.1 200") && head.contains("api-version: 1.51"),
         "{head}"
     );
+    // `version`: the client's and the server's, as docker prints them; docker's CLI reads the
+    // same shape.
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", d.host())
+        .arg("version")
+        .output()
+        .expect("berth version");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && text.starts_with("Client:\n Version:")
+            && text.contains("Server: Berth\n Engine:\n  Version:")
+            && text.contains("(minimum version 1.24)"),
+        "{text}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", "unix:///nonexistent/berth.sock")
+        .arg("version")
+        .output()
+        .expect("berth version");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no daemon: the client part and exit 1"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("Client:"));
+    if let Some(docker) = docker_bin() {
+        let o = Command::new(docker)
+            .env("DOCKER_HOST", d.host())
+            .args([
+                "version",
+                "--format",
+                "{{.Server.Version}} {{.Server.APIVersion}}",
+            ])
+            .output()
+            .expect("docker version");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("{} 1.51\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
     for path in ["/version", "/v1.24/version", "/v1.51/version"] {
         let (code, body) = curl(&d, "GET", path);
         assert_eq!(code, 200, "{path}: {body}");

@@ -1510,6 +1510,35 @@ fn start_attached_reruns_a_stopped_container() {
         r.err
     );
     env.ok(&["rm", "again"]);
+    // start -i: stdin reaches the container, as with run -i.
+    env.ok(&[
+        "create",
+        "-i",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo got $x; exit 4",
+    ]);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", env.daemon.host())
+        .args(["start", "-i", "reader"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start -i");
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().expect("stdin");
+        i.write_all(b"hello\n").expect("write");
+    }
+    let o = c.wait_with_output().expect("wait");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(4), "got hello\n")
+    );
+    env.ok(&["rm", "reader"]);
 }
 
 #[test]
