@@ -34,6 +34,12 @@ pub struct CreateArgs {
     /// Set environment variables
     #[arg(short, long)]
     env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    env_file: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    label_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     workdir: Option<String>,
@@ -533,18 +539,42 @@ fn bail_flag<T>(flag: &str, v: &str) -> Result<T> {
     Err(anyhow!("invalid argument \"{v}\" for \"{flag}\" flag"))
 }
 
+/// The lines of `--env-file`/`--label-file` files, as docker reads them: blank lines and `#`
+/// comments skipped, `NAME` alone taken from our environment (env files), no whitespace in
+/// names.
+fn lines_of_files(files: &[String], env_style: bool) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
+        for line in text.lines() {
+            let l = line.trim_start();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let (name, _) = l.split_once('=').unwrap_or((l, ""));
+            if env_style && name.contains(char::is_whitespace) {
+                anyhow::bail!(
+                    "poorly formatted environment: variable '{name}' contains whitespaces"
+                );
+            }
+            out.push(l.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 fn create_body(a: &CreateArgs) -> Result<Value> {
-    let labels: serde_json::Map<String, Value> = a
-        .label
+    let labels: serde_json::Map<String, Value> = lines_of_files(&a.label_file, false)?
         .iter()
+        .chain(a.label.iter())
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_owned(), Value::from(v)),
             None => (l.clone(), Value::from("")),
         })
         .collect();
-    let env: Vec<String> = a
-        .env
+    let env: Vec<String> = lines_of_files(&a.env_file, true)?
         .iter()
+        .chain(a.env.iter())
         .map(|e| {
             if e.contains('=') {
                 e.clone()

@@ -380,6 +380,36 @@ fn host_settings_reach_the_container() {
         a.extend_from_slice(args);
         env.ok(&a)
     };
+    // --env-file and --label-file (comments and blank lines skipped; -e wins).
+    let ef = env.dir.path().join("vars.env");
+    std::fs::write(&ef, "# settings\nA=1\n\nB=2\n").expect("env file");
+    let lf = env.dir.path().join("labels");
+    std::fs::write(&lf, "team=db\n").expect("label file");
+    let ef = ef.to_str().expect("utf8");
+    assert_eq!(
+        run(&[
+            "--env-file",
+            ef,
+            "-e",
+            "B=3",
+            "--label-file",
+            lf.to_str().expect("utf8"),
+            "busybox",
+            "sh",
+            "-c",
+            "echo $A $B"
+        ]),
+        "1 3\n"
+    );
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--env-file",
+        "/no/such.env",
+        "busybox",
+        "true",
+    ]);
+    assert!(r.err.contains("open /no/such.env"), "{}", r.err);
     let out = run(&[
         "-m",
         "64m",
