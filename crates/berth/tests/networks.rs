@@ -257,6 +257,21 @@ fn published_ports_answer_on_the_hosts_loopback() {
         env.fetch_from_host(&format!("http://127.0.0.1:{host_port}/hostname"))
             .is_some()
     );
+    // Hairpin: a container of the same bridge reaches the published port through the host's
+    // address (the gateway), and the answer comes back through the same path.
+    let gw = env.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
+    let (code, out) = env.sh_on(
+        "bridge",
+        &format!("wget -q -O- http://{}:{host_port}/hostname", gw.trim()),
+    );
+    let any_id = env.ok(&["inspect", "-f", "{{.Id}}", "any"]);
+    assert_eq!((code, out), (0, format!("{}\n", &any_id[..12])), "hairpin");
     // A port already taken: docker's message, exit 125.
     let r = env.berth(&["run", "-d", "-p", &format!("{p}:80"), "busybox", "true"]);
     assert_eq!(r.code, 125, "{}", r.err);
