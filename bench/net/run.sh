@@ -42,7 +42,9 @@ fi
 gcc -O2 -static -o "$work/tcpbench" "$here/tcpbench.c"
 
 # Berth.
-inns berth "$berth" daemon --data-root "$work/berth" --exec-root "$work/berth-exec" -H "unix://$work/berth.sock" \
+# nsenter itself in the background (not the inns function: $! would be a subshell, and killing
+# it would leave the daemon behind); nsenter execs the daemon in place.
+nsenter --net="/run/netns/$ns-berth" "$berth" daemon --data-root "$work/berth" --exec-root "$work/berth-exec" -H "unix://$work/berth.sock" \
   --config-file "$work/none.json" --cgroup-parent "/$cg" >"$work/berth.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 200); do [ -S "$work/berth.sock" ] && break; sleep 0.05; done
@@ -69,7 +71,7 @@ fi
 # Docker (default bridge, iptables rules inside our namespace, docker-proxy for loopback).
 have_docker=""
 if command -v dockerd >/dev/null; then
-  inns docker dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" -H "unix://$work/docker.sock" \
+  nsenter --net="/run/netns/$ns-docker" dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" -H "unix://$work/docker.sock" \
     --pidfile "$work/docker.pid" --cgroup-parent "/$cg-docker" >"$work/dockerd.log" 2>&1 &
   pids+=("$!")
   dk() { docker -H "unix://$work/docker.sock" "$@"; }
