@@ -103,6 +103,11 @@ impl State {
     pub fn running(&self) -> bool {
         self.status == "running"
     }
+
+    /// Running or paused: its processes (and namespaces) exist.
+    pub fn alive(&self) -> bool {
+        self.status == "running" || self.status == "paused"
+    }
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -1767,7 +1772,7 @@ impl Containers {
         for id in ids {
             let mut s = self.summary(&id)?;
             let st = self.state(&id)?;
-            if !(all || filter_all || st.running()) {
+            if !(all || filter_all || st.alive()) {
                 continue;
             }
             let rec = self.record(&id)?;
@@ -1998,7 +2003,7 @@ impl Containers {
         if !cfg.is_object() {
             cfg = json!({});
         }
-        if self.state(&id)?.running() {
+        if self.state(&id)?.alive() {
             self.networks.connect_running(&id, &rec, &name, &cfg)?;
         }
         rec["NetworkingConfig"]["EndpointsConfig"][name.as_str()] = cfg;
@@ -2025,7 +2030,7 @@ impl Containers {
                     .into(),
             ));
         }
-        if self.state(&id)?.running() {
+        if self.state(&id)?.alive() {
             self.networks.disconnect_running(&id, &name)?;
         }
         if let Some(m) = rec["NetworkingConfig"]["EndpointsConfig"].as_object_mut() {
