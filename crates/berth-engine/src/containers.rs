@@ -74,6 +74,9 @@ pub struct Containers {
     ptys: Mutex<std::collections::HashMap<String, std::sync::Arc<std::os::fd::OwnedFd>>>,
     /// The freezer hierarchy's directory for containers' cgroups, and whether it is v2.
     freezer: std::sync::OnceLock<Option<(PathBuf, bool)>>,
+    /// Held by read-modify-write changes of records that race (a user's stop marking the
+    /// container, the restart policy counting a restart): neither may undo the other.
+    rmw: Mutex<()>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<std::collections::HashSet<String>>,
     events: std::sync::Arc<crate::events::Events>,
@@ -212,6 +215,7 @@ impl Containers {
         Ok(Containers {
             ptys: Mutex::new(std::collections::HashMap::new()),
             freezer: std::sync::OnceLock::new(),
+            rmw: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
             events,
             networks,
@@ -2559,6 +2563,7 @@ impl Containers {
 
     /// Remember that a user stopped the container (restart policies leave it alone).
     pub fn set_manually_stopped(&self, id: &str, stopped: bool) -> Result<()> {
+        let _g = self.rmw.lock().unwrap_or_else(|p| p.into_inner());
         let mut rec = self.record(id)?;
         rec["ManuallyStopped"] = json!(stopped);
         self.save_record(id, &rec)
@@ -2604,9 +2609,22 @@ impl Containers {
             if !daemon_start && crate::time::now() * 1000 < finished * 1000 + delay_ms as i64 {
                 continue;
             }
-            let mut rec = rec;
-            rec["RestartCount"] = json!(count + 1);
-            if self.save_record(&id, &rec).is_ok() && self.start(images, &id).is_ok() {
+            {
+                // Counted on a fresh read, unless a user stopped it meanwhile.
+                let _g = self.rmw.lock().unwrap_or_else(|p| p.into_inner());
+                let Ok(mut rec) = self.record(&id) else {
+                    continue;
+                };
+                let manual = rec["ManuallyStopped"].as_bool() == Some(true);
+                if manual && !(policy == "always" && daemon_start) {
+                    continue;
+                }
+                rec["RestartCount"] = json!(count + 1);
+                if self.save_record(&id, &rec).is_err() {
+                    continue;
+                }
+            }
+            if self.start(images, &id).is_ok() {
                 restarted.push(id);
             }
         }
