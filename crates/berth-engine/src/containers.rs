@@ -1193,7 +1193,10 @@ impl Containers {
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut backoff = Backoff::new();
+        // StartedAt on a fresh read (a user's stop may have marked the record meanwhile).
         let started = |rec: &mut Value| {
+            let _g = self.rmw.lock().unwrap_or_else(|p| p.into_inner());
+            *rec = self.record(id)?;
             rec["StartedAt"] = json!(now_rfc3339());
             self.save_record(id, rec)
         };

@@ -1360,6 +1360,16 @@ fn init_reaps_and_forwards_signals() {
     env.ok(&[
         "run", "-d", "--init", "--name", "term", "busybox", "sleep", "100",
     ]);
+    // The init has its handlers once its child runs (a signal before that meets process 1
+    // with none, under load too).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !env.ok(&["top", "term"]).contains("sleep 100") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the init's child runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let started = std::time::Instant::now();
     env.ok(&["stop", "-t", "10", "term"]);
     assert!(
