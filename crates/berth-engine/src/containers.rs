@@ -1232,7 +1232,7 @@ impl Containers {
     /// Send `signal` to the container's init.
     pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
         let st = self.state(id)?;
-        if !st.running() {
+        if !st.alive() {
             let name = self.record(id)?["Name"]
                 .as_str()
                 .unwrap_or_default()
@@ -1248,7 +1248,13 @@ impl Containers {
             nix::sys::signal::Signal::try_from(signal)
                 .map_err(|_| Error::InvalidParameter(format!("invalid signal: {signal}")))?,
         )
-        .map_err(|e| internal(format!("kill: {e}")))
+        .map_err(|e| internal(format!("kill: {e}")))?;
+        // A frozen process cannot act on a signal: a paused container is thawed so it does
+        // (as dockerd does for kill, stop and rm -f).
+        if st.status == "paused" {
+            let _ = self.pause(id, false);
+        }
+        Ok(())
     }
 
     /// Wait until the container is not running (up to `timeout`); true if it stopped.
@@ -1256,7 +1262,7 @@ impl Containers {
         let deadline = std::time::Instant::now() + timeout;
         let mut backoff = Backoff::new();
         loop {
-            if !self.state(id)?.running() {
+            if !self.state(id)?.alive() {
                 return Ok(true);
             }
             if std::time::Instant::now() >= deadline {
@@ -1268,7 +1274,7 @@ impl Containers {
 
     /// Stop: the stop signal, then SIGKILL after `timeout`. `Ok(false)`: it was not running.
     pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<bool> {
-        if !self.state(id)?.running() {
+        if !self.state(id)?.alive() {
             return Ok(false);
         }
         let rec = self.record(id)?;
@@ -1295,7 +1301,14 @@ impl Containers {
     /// another container uses them).
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.record(id)?;
-        if self.state(id)?.running() {
+        let st = self.state(id)?;
+        if st.alive() {
+            if !force && st.status == "paused" {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"{}\": container is paused: unpause and then stop the container before attempting removal or force remove",
+                    rec["Name"].as_str().unwrap_or_default()
+                )));
+            }
             if !force {
                 return Err(Error::Conflict(format!(
                     "cannot remove container \"{}\": container is running: stop the container before removing or force remove",

@@ -350,6 +350,17 @@ impl Drop for Daemon {
                     // SAFETY: signalling a container init this test's daemon started.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
+                // A paused container dies only once thawed (its freezer, v1 or v2).
+                let rel = format!(
+                    "{}/{}",
+                    self.cgroup_parent.trim_start_matches('/'),
+                    e.file_name().to_string_lossy()
+                );
+                let _ = std::fs::write(
+                    format!("/sys/fs/cgroup/freezer/{rel}/freezer.state"),
+                    "THAWED",
+                );
+                let _ = std::fs::write(format!("/sys/fs/cgroup/{rel}/cgroup.freeze"), "0");
                 if let Some(shim) = num("shim") {
                     shims.push(shim);
                 }

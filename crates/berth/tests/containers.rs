@@ -1681,3 +1681,28 @@ fn ps_filters_sizes_and_limits() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "web\n");
     env.ok(&["rm", "-f", "-v", "web", "failed", "fresh"]);
 }
+
+#[test]
+fn paused_containers_stop_die_and_are_removed_by_force_only() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "p1", "busybox", "sleep", "100"]);
+    env.ok(&["pause", "p1"]);
+    let r = env.berth(&["rm", "p1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("container is paused"), "{}", r.err);
+    // stop reaches a paused container (thawed after the signal), as docker's does.
+    env.ok(&["stop", "-t", "1", "p1"]);
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "p1"
+        ]),
+        "exited 137\n"
+    );
+    env.ok(&["start", "p1"]);
+    env.ok(&["pause", "p1"]);
+    env.ok(&["rm", "-f", "p1"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}
