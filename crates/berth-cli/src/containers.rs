@@ -1066,12 +1066,24 @@ pub struct StopArgs {
 
 /// Run one request per container, printing the name on success (docker's style).
 fn each(g: &Global, names: &[String], req: impl Fn(&str) -> (Method, String)) -> Result<i32> {
+    each_object(g, names, false, req)
+}
+
+/// Run one request per object (container, network, volume), printing its name on success;
+/// with `missing_ok`, an object that does not exist is no error (`rm -f`).
+pub(crate) fn each_object(
+    g: &Global,
+    names: &[String],
+    missing_ok: bool,
+    req: impl Fn(&str) -> (Method, String),
+) -> Result<i32> {
     let (rt, c) = connect(g)?;
     let mut code = 0;
     for n in names {
         let (m, path) = req(n);
         match rt.block_on(c.json(m, &path, None)) {
             Ok(_) => println!("{n}"),
+            Err(berth_client::Error::Api { status: 404, .. }) if missing_ok => {}
             Err(e) => {
                 eprintln!("{}", crate::describe(&e.into()));
                 code = 1;
@@ -2205,54 +2217,33 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
                 .filter(|x| !in_use(x))
                 .map(|x| f(&x["UsageData"]["Size"]))
                 .sum();
+            // TYPE TOTAL ACTIVE SIZE RECLAIMABLE, sizes with docker's four digits.
+            let size = |b: f64| crate::units::human_size_precision(b, 4);
+            let row = |kind: &str, total: usize, active: usize, bytes: f64, free: f64| {
+                vec![
+                    kind.to_owned(),
+                    total.to_string(),
+                    active.to_string(),
+                    size(bytes),
+                    format!("{} ({}%)", size(free), pct(free, bytes)),
+                ]
+            };
             let rows = vec![
-                vec![
-                    "TYPE".into(),
-                    "TOTAL".into(),
-                    "ACTIVE".into(),
-                    "SIZE".into(),
-                    "RECLAIMABLE".into(),
-                ],
-                vec![
-                    "Images".into(),
-                    imgs.len().to_string(),
-                    active_imgs.to_string(),
-                    crate::units::human_size_precision(img_size, 4),
-                    format!(
-                        "{} ({}%)",
-                        crate::units::human_size_precision(reclaim, 4),
-                        pct(reclaim, img_size)
-                    ),
-                ],
-                vec![
-                    "Containers".into(),
-                    ctrs.len().to_string(),
-                    active_ctrs.to_string(),
-                    crate::units::human_size_precision(ctr_size, 4),
-                    format!(
-                        "{} ({}%)",
-                        crate::units::human_size_precision(ctr_reclaim, 4),
-                        pct(ctr_reclaim, ctr_size)
-                    ),
-                ],
-                vec![
-                    "Local Volumes".into(),
-                    vols.len().to_string(),
-                    active_vols.to_string(),
-                    crate::units::human_size_precision(vol_size, 4),
-                    format!(
-                        "{} ({}%)",
-                        crate::units::human_size_precision(vol_reclaim, 4),
-                        pct(vol_reclaim, vol_size)
-                    ),
-                ],
-                vec![
-                    "Build Cache".into(),
-                    "0".into(),
-                    "0".into(),
-                    "0B".into(),
-                    "0B".into(),
-                ],
+                ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                row("Images", imgs.len(), active_imgs, img_size, reclaim),
+                row("Containers", ctrs.len(), active_ctrs, ctr_size, ctr_reclaim),
+                row(
+                    "Local Volumes",
+                    vols.len(),
+                    active_vols,
+                    vol_size,
+                    vol_reclaim,
+                ),
+                ["Build Cache", "0", "0", "0B", "0B"]
+                    .map(str::to_owned)
+                    .to_vec(),
             ];
             print!("{}", crate::units::table(&rows));
             Ok(0)

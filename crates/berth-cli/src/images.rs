@@ -814,6 +814,26 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
+/// What an `inspect` found: docker's indented JSON array, or each object through `--format`
+/// (`json` meaning `{{json .}}`).
+pub(crate) fn print_inspected(found: Vec<Value>, format: Option<&str>) -> Result<()> {
+    match format {
+        None => println!("{}", pretty(&Value::from(found))?),
+        Some(f) => {
+            let fmt = if f == "json" {
+                "{{json .}}".to_owned()
+            } else {
+                f.replace("\\t", "\t").replace("\\n", "\n")
+            };
+            let t = Template::parse(&fmt).map_err(|e| anyhow!(e))?;
+            for v in &found {
+                println!("{}", t.render(v).map_err(|e| anyhow!(e))?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// JSON as docker prints it: 4-space indentation.
 pub(crate) fn pretty(v: &Value) -> Result<String> {
     let mut buf = Vec::new();
@@ -863,20 +883,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> Result<i32> {
             Err(e) => return Err(e.into()),
         }
     }
-    match &a.format {
-        None => println!("{}", pretty(&Value::from(found))?),
-        Some(f) => {
-            let fmt = if f == "json" {
-                "{{json .}}".to_owned()
-            } else {
-                f.replace("\\t", "\t").replace("\\n", "\n")
-            };
-            let t = Template::parse(&fmt).map_err(|e| anyhow!(e))?;
-            for v in &found {
-                println!("{}", t.render(v).map_err(|e| anyhow!(e))?);
-            }
-        }
-    }
+    print_inspected(found, a.format.as_deref())?;
     for m in missing {
         eprintln!("{m}");
     }

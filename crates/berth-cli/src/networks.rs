@@ -6,7 +6,6 @@ use berth_client::{Method, query};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::template::Template;
 use crate::{Global, connect};
 
 #[derive(Debug, Subcommand)]
@@ -228,41 +227,15 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            match &a.format {
-                None => println!("{}", crate::images::pretty(&Value::from(found))?),
-                Some(f) => {
-                    let f = if f == "json" {
-                        "{{json .}}"
-                    } else {
-                        f.as_str()
-                    };
-                    let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))
-                        .map_err(|e| anyhow!(e))?;
-                    for v in &found {
-                        println!("{}", t.render(v).map_err(|e| anyhow!(e))?);
-                    }
-                }
-            }
+            crate::images::print_inspected(found, a.format.as_deref())?;
             Ok(code)
         }
-        NetworkCmd::Rm(a) => {
-            let mut code = 0;
-            for n in &a.names {
-                match rt.block_on(c.json(
-                    Method::DELETE,
-                    &format!("/networks/{}", berth_client::enc(n)),
-                    None,
-                )) {
-                    Ok(_) => println!("{n}"),
-                    Err(berth_client::Error::Api { status: 404, .. }) if a.force => {}
-                    Err(e) => {
-                        eprintln!("{}", crate::describe(&e.into()));
-                        code = 1;
-                    }
-                }
-            }
-            Ok(code)
-        }
+        NetworkCmd::Rm(a) => crate::containers::each_object(g, &a.names, a.force, |n| {
+            (
+                Method::DELETE,
+                format!("/networks/{}", berth_client::enc(n)),
+            )
+        }),
         NetworkCmd::Prune(a) => {
             if !a.force {
                 eprint!(

@@ -1,11 +1,10 @@
 //! `volume create/ls/inspect/rm/prune`, with docker's flags and output.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use berth_client::{Method, query};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::template::Template;
 use crate::{Global, connect};
 
 #[derive(Debug, Subcommand)]
@@ -160,40 +159,17 @@ pub fn volume(g: &Global, cmd: VolumeCmd) -> Result<i32> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            match &a.format {
-                None => println!("{}", crate::images::pretty(&Value::from(found))?),
-                Some(f) => {
-                    let f = if f == "json" {
-                        "{{json .}}"
-                    } else {
-                        f.as_str()
-                    };
-                    let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))
-                        .map_err(|e| anyhow!(e))?;
-                    for v in &found {
-                        println!("{}", t.render(v).map_err(|e| anyhow!(e))?);
-                    }
-                }
-            }
+            crate::images::print_inspected(found, a.format.as_deref())?;
             Ok(code)
         }
         VolumeCmd::Rm(a) => {
-            let mut code = 0;
             let qs = if a.force { "?force=1" } else { "" };
-            for n in &a.names {
-                match rt.block_on(c.json(
+            crate::containers::each_object(g, &a.names, false, |n| {
+                (
                     Method::DELETE,
-                    &format!("/volumes/{}{qs}", berth_client::enc(n)),
-                    None,
-                )) {
-                    Ok(_) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("{}", crate::describe(&e.into()));
-                        code = 1;
-                    }
-                }
-            }
-            Ok(code)
+                    format!("/volumes/{}{qs}", berth_client::enc(n)),
+                )
+            })
         }
         VolumeCmd::Prune(a) => {
             if !a.force {
