@@ -521,6 +521,35 @@ fn network_modes_and_container_settings() {
         "[\"/db:/linker/database\"]\n"
     );
     env.ok(&["rm", "-f", "db", "linker"]);
+    // --ip-range and --gateway: addresses from the range, the given gateway.
+    env.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.128.0.0/24",
+        "--ip-range",
+        "10.128.0.128/25",
+        "--gateway",
+        "10.128.0.254",
+        "ranged",
+    ]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "ranged",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route | grep default",
+    ]);
+    assert!(
+        r.out.contains("10.128.0.128/24") && r.out.contains("default via 10.128.0.254"),
+        "{}{}",
+        r.out,
+        r.err
+    );
+    env.ok(&["network", "rm", "ranged"]);
     // --add-host, --dns, --dns-search.
     let r = env.berth(&[
         "run",
