@@ -1086,7 +1086,7 @@ impl Containers {
         // The network side: a namespace of its own (joined by path), or the host's, or
         // another container's; /etc/hosts and /etc/resolv.conf to match.
         let me = self;
-        let links = self.links_of(id);
+        let links = self.links_in(&rec);
         for (tid, alias, tname) in &links {
             if !self.state(tid)?.running() {
                 let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
@@ -1945,9 +1945,13 @@ impl Containers {
 
     /// A container's links: (target id, alias, target name), for targets that still exist.
     pub fn links_of(&self, id: &str) -> Vec<(String, String, String)> {
-        let Ok(rec) = self.record(id) else {
-            return Vec::new();
-        };
+        self.record(id)
+            .map(|rec| self.links_in(&rec))
+            .unwrap_or_default()
+    }
+
+    /// The links of a container record at hand.
+    fn links_in(&self, rec: &Value) -> Vec<(String, String, String)> {
         rec["HostConfig"]["Links"]
             .as_array()
             .into_iter()
