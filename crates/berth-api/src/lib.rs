@@ -1,99 +1,70 @@
-#![recursion_limit = "256"]
-//! The Docker Engine API over Berth's engine. One dispatcher routes by method and path (image
-//! names contain slashes, so routes are matched by hand, as dockerd's `{name:.*}` patterns
-//! are); `/vX.Y/` prefixes are checked against the supported range and stripped; errors are
-//! `{"message": …}` with dockerd's status codes; a panicking handler fails its request only.
+//! The Docker Engine API over Berth's engine: parse, call the engine, serialize. One
+//! dispatcher routes by method and path (image names contain slashes, so routes are matched
+//! by hand, as dockerd's `{name:.*}` patterns are); `/vX.Y/` prefixes are checked against the
+//! supported range and stripped; errors are `{"message": …}` with dockerd's status codes; a
+//! panicking handler fails its request only (the release build unwinds, see ARCHITECTURE.md).
+//!
+//! Modules: `ctx` (query and body parsing), `respond` (responses, error mapping), `stream`
+//! (multiplexed and hijacked streams, JSON message streams, blocking bodies), one module per
+//! resource.
+
+// Handlers answer early with a ready response: `Result<_, Response>` is the idiom here.
+#![allow(clippy::result_large_err)]
 
 mod containers;
+mod ctx;
+mod exec;
 mod images;
 mod networks;
+mod respond;
+mod stream;
 mod system;
 mod volumes;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use berth_engine::Engine;
+use berth_models::ApiVersion;
+
+pub use ctx::Ctx;
+use respond::error;
 
 /// The API version Berth speaks, and the oldest it accepts.
 pub const API_VERSION: &str = "1.51";
 pub const MIN_API_VERSION: &str = "1.24";
 
-/// Parsed `major.minor`.
-pub fn parse_version(v: &str) -> Option<(u32, u32)> {
-    let (a, b) = v.split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+/// How the API is served.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `POST /_berth/test/panic` panics in its handler (for the test that proves a panic
+    /// fails only its request; off unless the daemon is started for that test).
+    pub panic_route: bool,
 }
 
-/// What every handler gets: the engine, the request's API version and its query.
-pub struct Ctx {
-    pub engine: Arc<Engine>,
-    pub version: (u32, u32),
-    pub query: Vec<(String, String)>,
-}
-
-impl Ctx {
-    pub fn q(&self, k: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn all(&self, k: &str) -> Vec<String> {
-        self.query
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Docker's boolean query values: `1`, `true`, `True` (anything but 0/false/empty).
-    pub fn flag(&self, k: &str) -> bool {
-        self.q(k)
-            .is_some_and(|v| !matches!(v, "" | "0" | "false" | "False" | "FALSE"))
-    }
-}
-
-/// A `{"message": …}` error response.
-pub fn error(status: u16, msg: impl Into<String>) -> Response {
-    let body = serde_json::json!({"message": msg.into()}).to_string();
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
-
-pub fn engine_error(e: berth_engine::Error) -> Response {
-    error(e.status(), e.to_string())
-}
-
-/// A JSON response.
-pub fn json(v: &impl serde::Serialize) -> Response {
-    match serde_json::to_vec(v) {
-        Ok(b) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            b,
-        )
-            .into_response(),
-        Err(e) => error(500, e.to_string()),
-    }
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    error(500, "internal error: the request's handler panicked")
+#[derive(Clone)]
+struct AppState {
+    engine: Arc<Engine>,
+    options: Options,
 }
 
 /// The router: every request goes through [`dispatch`].
-pub fn app(engine: Arc<Engine>) -> Router {
-    guarded(Router::new().fallback(dispatch).with_state(engine))
+pub fn app(engine: Arc<Engine>, options: Options) -> Router {
+    guarded(
+        Router::new()
+            .fallback(dispatch)
+            .with_state(AppState { engine, options }),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the request's handler panicked",
+    )
 }
 
 /// A handler that panics fails its own request with a 500, never the daemon.
@@ -106,10 +77,11 @@ fn guarded(r: Router) -> Router {
 /// Serve the API on `listener` until `shutdown` completes (in-flight requests finish).
 pub async fn serve(
     engine: Arc<Engine>,
+    options: Options,
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(engine))
+    axum::serve(listener, app(engine, options))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -121,84 +93,51 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_owned())
 }
 
-async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
+/// `/v1.51/...` → (version, the rest); unversioned paths get the newest version.
+fn split_version(raw: &str) -> Result<(ApiVersion, String), Response> {
+    let Some((v, rest)) = raw.strip_prefix("/v").and_then(|r| r.split_once('/')) else {
+        return Ok((ApiVersion::CURRENT, raw.to_owned()));
+    };
+    let Some(ver) = ApiVersion::parse(v) else {
+        return Ok((ApiVersion::CURRENT, raw.to_owned()));
+    };
+    if ver < ApiVersion::MIN {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            ),
+        ));
+    }
+    if ver > ApiVersion::CURRENT {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+            ),
+        ));
+    }
+    Ok((ver, format!("/{rest}")))
+}
+
+async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let raw_path = parts.uri.path().to_owned();
-    // `/v1.51/...` → version and the rest; unversioned paths get the newest version.
-    let (version, path) = match raw_path.strip_prefix("/v").and_then(|r| {
-        let (v, rest) = r.split_once('/')?;
-        Some((v.to_owned(), format!("/{rest}")))
-    }) {
-        Some((v, rest)) if parse_version(&v).is_some() => {
-            let Some(ver) = parse_version(&v) else {
-                return error(400, format!("invalid API version {v}"));
+    let mut resp = match split_version(parts.uri.path()) {
+        Err(r) => r,
+        Ok((version, path)) => {
+            let query =
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            let ctx = Ctx {
+                engine: st.engine.clone(),
+                version,
+                query,
             };
-            let min = parse_version(MIN_API_VERSION).unwrap_or((1, 24));
-            let max = parse_version(API_VERSION).unwrap_or((1, 51));
-            if ver < min {
-                return error(
-                    400,
-                    format!(
-                        "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-                    ),
-                );
-            }
-            if ver > max {
-                return error(
-                    400,
-                    format!(
-                        "client version {v} is too new. Maximum supported API version is {API_VERSION}"
-                    ),
-                );
-            }
-            (ver, rest)
+            let path = percent_decode(&path);
+            let m = parts.method.clone();
+            route(&ctx, &st.options, &m, &path, &mut parts, body).await
         }
-        _ => (
-            parse_version(API_VERSION).unwrap_or((1, 51)),
-            raw_path.clone(),
-        ),
-    };
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let ctx = Ctx {
-        engine,
-        version,
-        query,
-    };
-    let path = percent_decode(&path);
-    let m = parts.method.clone();
-    let mut resp = match (&m, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/_ping") => system::ping(&m),
-        (&Method::GET, "/version") => system::version(&ctx),
-        (&Method::GET, "/info") => system::info(&ctx),
-        (&Method::POST, "/auth") => system::auth(&ctx, body).await,
-        (&Method::GET, "/events") => system::events(&ctx).await,
-        (&Method::GET, "/system/df") => system::df(&ctx),
-        (&Method::POST, "/commit") => containers::commit(&ctx).await,
-        (_, "/networks") => networks::route(&ctx, &m, "", body).await,
-        (_, "/volumes") => volumes::route(&ctx, &m, "", body).await,
-        (_, p) if p.starts_with("/volumes/") => {
-            let tail = p["/volumes/".len()..].to_owned();
-            volumes::route(&ctx, &m, &tail, body).await
-        }
-        (_, p) if p.starts_with("/networks/") => {
-            let tail = p["/networks/".len()..].to_owned();
-            networks::route(&ctx, &m, &tail, body).await
-        }
-        (_, p) if p.starts_with("/images/") => {
-            images::route(&ctx, &m, &p["/images/".len()..], &parts.headers, body).await
-        }
-        (_, p) if p.starts_with("/exec/") => {
-            let tail = p["/exec/".len()..].to_owned();
-            containers::exec_route(&ctx, &m, &tail, &mut parts, body).await
-        }
-        (_, p) if p.starts_with("/containers/") => {
-            let tail = p["/containers/".len()..].to_owned();
-            containers::route(&ctx, &m, &tail, &mut parts, body).await
-        }
-        _ => error(404, "page not found"),
     };
     // Every response says which API it speaks, as dockerd's do.
     let h = resp.headers_mut();
@@ -211,20 +150,51 @@ async fn dispatch(State(engine): State<Arc<Engine>>, req: Request) -> Response {
     resp
 }
 
-/// A body of newline-separated JSON messages fed from a channel (progress streams).
-pub fn json_stream(rx: tokio::sync::mpsc::Receiver<serde_json::Value>) -> Body {
-    use futures_util::StreamExt;
-    let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|v| {
-        let mut b = serde_json::to_vec(&v).unwrap_or_default();
-        b.extend_from_slice(b"\r\n");
-        Ok::<_, std::io::Error>(bytes::Bytes::from(b))
-    });
-    Body::from_stream(s)
+async fn route(
+    ctx: &Ctx,
+    options: &Options,
+    m: &Method,
+    path: &str,
+    parts: &mut axum::http::request::Parts,
+    body: axum::body::Body,
+) -> Response {
+    let tail = |prefix: &str| path.strip_prefix(prefix).map(str::to_owned);
+    match (m, path) {
+        (&Method::GET | &Method::HEAD, "/_ping") => system::ping(m),
+        (&Method::GET, "/version") => system::version(),
+        (&Method::GET, "/info") => system::info(ctx).await,
+        (&Method::POST, "/auth") => system::auth(ctx, body).await,
+        (&Method::GET, "/events") => system::events(ctx).await,
+        (&Method::GET, "/system/df") => system::df(ctx).await,
+        (&Method::POST, "/commit") => containers::commit(ctx).await,
+        (&Method::POST, "/_berth/test/panic") if options.panic_route => {
+            panic!("a panic asked for by the panic test's route")
+        }
+        (_, "/networks") => networks::route(ctx, m, "", body).await,
+        (_, "/volumes") => volumes::route(ctx, m, "", body).await,
+        _ => {
+            if let Some(t) = tail("/volumes/") {
+                volumes::route(ctx, m, &t, body).await
+            } else if let Some(t) = tail("/networks/") {
+                networks::route(ctx, m, &t, body).await
+            } else if let Some(t) = tail("/images/") {
+                let headers = parts.headers.clone();
+                images::route(ctx, m, &t, &headers, body).await
+            } else if let Some(t) = tail("/exec/") {
+                exec::route(ctx, m, &t, parts, body).await
+            } else if let Some(t) = tail("/containers/") {
+                containers::route(ctx, m, &t, parts, body).await
+            } else {
+                error(StatusCode::NOT_FOUND, "page not found")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
     use tower::ServiceExt;
 
     #[tokio::test]
@@ -271,9 +241,24 @@ mod tests {
     }
 
     #[test]
-    fn versions_parse() {
-        assert_eq!(parse_version("1.51"), Some((1, 51)));
-        assert!(parse_version("1.x").is_none());
-        assert!(parse_version(MIN_API_VERSION) < parse_version(API_VERSION));
+    fn versions_are_checked_and_stripped() {
+        let Ok((v, rest)) = split_version("/v1.41/containers/json") else {
+            panic!("{} is fine", "/v1.41/containers/json")
+        };
+        assert_eq!(
+            (v, rest.as_str()),
+            (ApiVersion::new(1, 41), "/containers/json")
+        );
+        let Ok((v, rest)) = split_version("/_ping") else {
+            panic!("{} is fine", "/_ping")
+        };
+        assert_eq!((v, rest.as_str()), (ApiVersion::CURRENT, "/_ping"));
+        assert!(split_version("/v1.12/info").is_err());
+        assert!(split_version("/v9.99/info").is_err());
+        // Not a version: a path like any other.
+        let Ok((_, rest)) = split_version("/volumes/x") else {
+            panic!("{} is fine", "/volumes/x")
+        };
+        assert_eq!(rest, "/volumes/x");
     }
 }

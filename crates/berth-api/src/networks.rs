@@ -1,93 +1,75 @@
 //! `/networks/…`: create, list, inspect, remove, prune, connect, disconnect.
 
 use axum::body::Body;
-use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use berth_models::network::{ConnectRequest, CreateRequest, DisconnectRequest};
 
-use crate::containers::blocking;
-use crate::{Ctx, engine_error, error, json};
+use crate::ctx::{Ctx, body_json};
+use crate::respond::{blocking, blocking_json, blocking_status, error, json_with};
 
 pub async fn route(ctx: &Ctx, m: &Method, tail: &str, body: Body) -> Response {
     let e = ctx.engine.clone();
-    let filters = match berth_engine::images::parse_filters(ctx.q("filters")) {
-        Ok(f) => f,
-        Err(err) => return engine_error(err),
-    };
-    let r = match (m, tail.trim_end_matches('/')) {
-        (&Method::GET, "") => blocking(move || e.networks.list(&filters).map(|v| json!(v))).await,
+    match (m, tail.trim_end_matches('/')) {
+        (&Method::GET, "") => {
+            let f = match ctx.filters() {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            blocking_json(move || e.networks.list(&f)).await
+        }
         (&Method::POST, "create") => {
-            let v = match crate::system::body_json(body).await {
+            let req: CreateRequest = match body_json(body).await {
                 Ok(v) => v,
                 Err(r) => return r,
             };
-            return match blocking(move || e.networks.create(&v)).await {
-                Ok(v) => (
-                    StatusCode::CREATED,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    v.to_string(),
-                )
-                    .into_response(),
+            match blocking(move || e.networks.create(&req)).await {
+                Ok(v) => json_with(StatusCode::CREATED, &v),
                 Err(r) => r,
-            };
+            }
         }
-        (&Method::POST, "prune") => blocking(move || {
-            let in_use = e.containers.networks_in_use()?;
-            let gone = e.networks.prune(&in_use)?;
-            Ok(json!({"NetworksDeleted": if gone.is_empty() { Value::Null } else { json!(gone) }}))
-        })
-        .await,
+        (&Method::POST, "prune") => blocking_json(move || e.network_prune()).await,
         (&Method::DELETE, name) => {
             let name = name.to_owned();
-            return match blocking(move || e.networks.remove(&name)).await {
-                Ok(()) => StatusCode::NO_CONTENT.into_response(),
-                Err(r) => r,
-            };
+            blocking_status(StatusCode::NO_CONTENT, move || e.networks.remove(&name)).await
         }
         (&Method::GET, name) => {
             let name = name.to_owned();
-            blocking(move || {
-                let names = |id: &str| e.containers.name_of(id);
-                e.networks.inspect(&name, &names)
-            })
-            .await
+            blocking_json(move || e.network_inspect(&name)).await
         }
         (&Method::POST, t) => {
             let Some((name, op)) = t.rsplit_once('/') else {
-                return error(404, "page not found");
+                return error(StatusCode::NOT_FOUND, "page not found");
             };
-            let (name, op) = (name.to_owned(), op.to_owned());
-            let v = match crate::system::body_json(body).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            let r = match op.as_str() {
+            let name = name.to_owned();
+            match op {
                 "connect" => {
-                    blocking(move || {
-                        let c = v["Container"].as_str().unwrap_or_default();
-                        e.containers.connect(c, &name, &v["EndpointConfig"])
+                    let req: ConnectRequest = match body_json(body).await {
+                        Ok(v) => v,
+                        Err(r) => return r,
+                    };
+                    blocking_status(StatusCode::OK, move || {
+                        e.containers.connect(
+                            &req.container,
+                            &name,
+                            req.endpoint_config.unwrap_or_default(),
+                        )
                     })
                     .await
                 }
                 "disconnect" => {
-                    blocking(move || {
-                        let c = v["Container"].as_str().unwrap_or_default();
-                        e.containers
-                            .disconnect(c, &name, v["Force"].as_bool().unwrap_or(false))
+                    let req: DisconnectRequest = match body_json(body).await {
+                        Ok(v) => v,
+                        Err(r) => return r,
+                    };
+                    blocking_status(StatusCode::OK, move || {
+                        e.containers.disconnect(&req.container, &name, req.force)
                     })
                     .await
                 }
-                _ => return error(404, "page not found"),
-            };
-            return match r {
-                Ok(()) => StatusCode::OK.into_response(),
-                Err(r) => r,
-            };
+                _ => error(StatusCode::NOT_FOUND, "page not found"),
+            }
         }
-        _ => return error(404, "page not found"),
-    };
-    match r {
-        Ok(v) => json(&v),
-        Err(r) => r,
+        _ => error(StatusCode::NOT_FOUND, "page not found"),
     }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use berth_image::Digest;
 use berth_image::images::Images;
-use serde_json::{Value, json};
+use berth_models::container::{Change, PathStat};
+use berth_models::image::{ConfigFile, ConfigHistory};
 
 use crate::containers::Containers;
 use crate::{Error, Result};
@@ -63,14 +64,15 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 impl Containers {
     fn lower_dirs(&self, images: &Images, id: &str) -> Result<Vec<PathBuf>> {
         let rec = self.record(id)?;
-        Ok(crate::containers::chains_of(&rec)
+        Ok(rec
+            .chains()
             .iter()
             .map(|c| images.layers().path(c))
             .collect())
     }
 
     /// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]` (0 changed, 1 added, 2 deleted).
-    pub fn changes(&self, images: &Images, id: &str) -> Result<Vec<Value>> {
+    pub fn changes(&self, images: &Images, id: &str) -> Result<Vec<Change>> {
         let upper = self.dir_of(id).join("upper/");
         let lowers = self.lower_dirs(images, id)?;
         let mut out = Vec::new();
@@ -90,7 +92,7 @@ impl Containers {
             } else {
                 1
             };
-            out.push(json!({"Path": shown, "Kind": kind}));
+            out.push(Change { path: shown, kind });
         }
         Ok(out)
     }
@@ -108,7 +110,7 @@ impl Containers {
             return f(&dir.join("rootfs"));
         }
         let rec = self.record(id)?;
-        let chains = crate::containers::chains_of(&rec);
+        let chains = rec.chains();
         let mnt = dir.join(format!("rootfs-tmp-{}", std::process::id()));
         // The overlay's work directory must share the upper layer's filesystem (the quota's).
         let work_base = std::fs::canonicalize(dir.join("work"))
@@ -152,27 +154,39 @@ impl Containers {
         id: &str,
         path: &str,
         out: Option<&mut dyn Write>,
-    ) -> Result<Value> {
+    ) -> Result<PathStat> {
         self.with_rootfs(images, id, |root| {
             let rootf = std::fs::File::open(root).map_err(internal)?;
             let rel = Path::new(path.trim_start_matches('/'));
-            let fd = berth_fs::open_in_root(&rootf, rel, nix::fcntl::OFlag::O_PATH)
-                .map_err(|e| Error::NotFound(format!("Could not find the file {path} in container {id}: {e}")))?;
+            let fd =
+                berth_fs::open_in_root(&rootf, rel, nix::fcntl::OFlag::O_PATH).map_err(|e| {
+                    Error::NotFound(format!(
+                        "Could not find the file {path} in container {id}: {e}"
+                    ))
+                })?;
             // The resolved location, as a path under the root (through the descriptor).
-            let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-                .map_err(internal)?;
+            let real = std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+            .map_err(internal)?;
             if !real.starts_with(root) {
-                return Err(Error::InvalidParameter(format!("{path} resolves outside the container")));
+                return Err(Error::InvalidParameter(format!(
+                    "{path} resolves outside the container"
+                )));
             }
             let m = std::fs::symlink_metadata(&real).map_err(internal)?;
             let name = Path::new(path)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "/".into());
-            let stat = json!({
-                "name": name, "size": m.len(), "mode": go_mode(&m), "mtime": berth_units::rfc3339(m.mtime()),
-                "linkTarget": "",
-            });
+            let stat = PathStat {
+                name: name.clone(),
+                size: m.len() as i64,
+                mode: go_mode(&m),
+                mtime: berth_units::rfc3339(m.mtime()),
+                link_target: String::new(),
+            };
             if let Some(out) = out {
                 let mut b = tar::Builder::new(out);
                 b.follow_symlinks(false);
@@ -273,38 +287,34 @@ impl Containers {
         // An uncompressed layer: its blob digest is its diff id.
         let blob = w.commit()?;
         let diff_id = blob.clone();
-        let base = images.resolve(rec["Image"].as_str().unwrap_or_default())?;
-        let mut cfg = images.config(&base)?;
+        let base = images.resolve(&rec.image)?;
+        let mut cfg: ConfigFile = images.config_as(&base)?;
         let now = crate::time::now_rfc3339();
         // The container's configuration becomes the image's, with the changes applied.
-        let mut c = rec["Config"].clone();
-        for k in [
-            "Hostname",
-            "Domainname",
-            "AttachStdin",
-            "AttachStdout",
-            "AttachStderr",
-            "OpenStdin",
-            "StdinOnce",
-            "Tty",
-            "Image",
-        ] {
-            if let Some(o) = c.as_object_mut() {
-                o.remove(k);
-            }
-        }
-        berth_image::archive::apply_changes(&mut c, changes)?;
-        cfg["config"] = c;
-        cfg["created"] = json!(now);
+        let mut c = rec.config.clone();
+        c.hostname.clear();
+        c.domainname.clear();
+        c.attach_stdin = false;
+        c.attach_stdout = false;
+        c.attach_stderr = false;
+        c.open_stdin = false;
+        c.stdin_once = false;
+        c.tty = false;
+        c.image.clear();
+        let mut v = serde_json::to_value(&c).map_err(internal)?;
+        berth_image::archive::apply_changes(&mut v, changes)?;
+        cfg.config = Some(serde_json::from_value(v).map_err(internal)?);
+        cfg.created = Some(now.clone());
         if !author.is_empty() {
-            cfg["author"] = json!(author);
+            cfg.author = Some(author.to_owned());
         }
-        if let Some(d) = cfg["rootfs"]["diff_ids"].as_array_mut() {
-            d.push(json!(diff_id.to_string()));
-        }
-        let mut hist = cfg["history"].as_array().cloned().unwrap_or_default();
-        hist.push(json!({"created": now, "created_by": format!("{} {}", rec["Path"].as_str().unwrap_or_default(), crate::containers::strings_of(&rec["Args"]).join(" ")).trim(), "comment": comment}));
-        cfg["history"] = json!(hist);
+        cfg.rootfs.diff_ids.push(diff_id.to_string());
+        cfg.history.push(ConfigHistory {
+            created: now,
+            created_by: rec.command_line().trim().to_owned(),
+            comment: comment.to_owned(),
+            ..Default::default()
+        });
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(internal)?;
         let config = images.store().ingest_bytes(&cfg_bytes, None)?;
         let mut layers: Vec<Digest> = base
@@ -313,11 +323,11 @@ impl Containers {
             .filter_map(|l| Digest::parse(l).ok())
             .collect();
         layers.push(blob);
-        let diff_ids: Vec<Digest> = cfg["rootfs"]["diff_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.as_str().and_then(|d| Digest::parse(d).ok()))
+        let diff_ids: Vec<Digest> = cfg
+            .rootfs
+            .diff_ids
+            .iter()
+            .filter_map(|d| Digest::parse(d).ok())
             .collect();
         let chains = berth_image::snapshot::chain_ids(&diff_ids);
         if let (Some(top), Some(b)) = (chains.last(), layers.last()) {

@@ -3,14 +3,25 @@
 
 use std::io::{Read, Write};
 
-use berth_image::archive::SaveFormat;
 use berth_image::images::{Image, Images};
 use berth_image::reference::Reference;
-use berth_image::registry::{self, Credentials, Platform, Progress};
-use serde_json::{Value, json};
+use berth_image::registry::{self, Platform};
+use berth_models::Filters;
+use berth_models::container::GraphDriver;
+use berth_models::image::{
+    ConfigFile, DeleteItem, HistoryItem, Inspect, Metadata, PruneResponse, RootFs, Summary,
+};
 
+pub use berth_image::archive::SaveFormat;
+pub use berth_image::reference::Reference as ImageReference;
+pub use berth_image::registry::{Credentials, Progress};
+
+use crate::containers::ZERO_TIME;
 use crate::time::parse_rfc3339;
 use crate::{Engine, Error, Result};
+
+/// The filter keys of `GET /images/json`.
+pub const FILTER_KEYS: [&str; 5] = ["dangling", "label", "reference", "before", "since"];
 
 /// Familiar names (`busybox:latest`) of an image's tags, sorted.
 pub fn repo_tags(img: &Image) -> Vec<String> {
@@ -19,46 +30,34 @@ pub fn repo_tags(img: &Image) -> Vec<String> {
     t
 }
 
-fn created_of(cfg: &Value) -> i64 {
-    cfg["created"].as_str().and_then(parse_rfc3339).unwrap_or(0)
+fn config_of(images: &Images, img: &Image) -> ConfigFile {
+    images.config_as(img).unwrap_or_default()
+}
+
+fn created_of(cfg: &ConfigFile) -> i64 {
+    cfg.created.as_deref().and_then(parse_rfc3339).unwrap_or(0)
 }
 
 /// `GET /images/json` entry.
-pub fn summary(images: &Images, img: &Image) -> Value {
-    let cfg = images.config(img).unwrap_or(Value::Null);
-    let labels = cfg["config"]["Labels"].clone();
-    json!({
-        "Containers": -1,
-        "Created": created_of(&cfg),
-        "Id": img.id,
-        "Labels": if labels.is_object() { labels } else { Value::Null },
-        "ParentId": "",
-        "RepoDigests": img.repo_digests,
-        "RepoTags": repo_tags(img),
-        "SharedSize": -1,
-        "Size": img.size,
-    })
-}
-
-/// The container-config keys Docker always shows, with its empty values.
-fn full_config(c: &Value) -> Value {
-    let mut out = json!({
-        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false, "AttachStdout": false,
-        "AttachStderr": false, "Tty": false, "OpenStdin": false, "StdinOnce": false,
-        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
-        "Entrypoint": null, "OnBuild": null, "Labels": null,
-    });
-    if let (Some(o), Some(src)) = (out.as_object_mut(), c.as_object()) {
-        for (k, v) in src {
-            o.insert(k.clone(), v.clone());
-        }
+pub fn summary(images: &Images, img: &Image) -> Summary {
+    let cfg = config_of(images, img);
+    Summary {
+        containers: -1,
+        created: created_of(&cfg),
+        id: img.id.clone(),
+        labels: cfg.config.and_then(|c| c.labels),
+        parent_id: String::new(),
+        repo_digests: img.repo_digests.clone(),
+        repo_tags: repo_tags(img),
+        shared_size: -1,
+        size: img.size as i64,
+        virtual_size: None,
     }
-    out
 }
 
 /// `GET /images/{name}/json`.
-pub fn inspect(images: &Images, img: &Image) -> Value {
-    let cfg = images.config(img).unwrap_or(Value::Null);
+pub fn inspect(images: &Images, img: &Image) -> Inspect {
+    let cfg = config_of(images, img);
     let lower: Vec<String> = img
         .chain_ids
         .iter()
@@ -66,37 +65,45 @@ pub fn inspect(images: &Images, img: &Image) -> Value {
         .filter_map(|c| berth_image::Digest::parse(c).ok())
         .map(|c| images.layers().path(&c).display().to_string())
         .collect();
-    let comment = cfg["history"]
-        .as_array()
-        .and_then(|h| h.last())
-        .and_then(|h| h["comment"].as_str())
+    let comment = cfg
+        .history
+        .last()
+        .map(|h| h.comment.clone())
         .unwrap_or_default();
-    let mut v = json!({
-        "Id": img.id,
-        "RepoTags": repo_tags(img),
-        "RepoDigests": img.repo_digests,
-        "Parent": "",
-        "Comment": comment,
-        "Created": cfg["created"].as_str().unwrap_or("0001-01-01T00:00:00Z"),
-        "DockerVersion": cfg["docker_version"].as_str().unwrap_or_default(),
-        "Author": cfg["author"].as_str().unwrap_or_default(),
-        "Config": full_config(&cfg["config"]),
-        "Architecture": cfg["architecture"].as_str().unwrap_or_default(),
-        "Os": cfg["os"].as_str().unwrap_or_default(),
-        "Size": img.size,
-        "GraphDriver": {"Data": {"LowerDir": lower.join(":")}, "Name": "overlay"},
-        "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"].clone()},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    });
-    if let Some(var) = cfg["variant"].as_str() {
-        v["Variant"] = Value::from(var);
+    let mut data = berth_models::Map::new();
+    data.insert("LowerDir".into(), lower.join(":"));
+    Inspect {
+        id: img.id.clone(),
+        repo_tags: repo_tags(img),
+        repo_digests: img.repo_digests.clone(),
+        parent: String::new(),
+        comment,
+        created: cfg.created.clone().unwrap_or_else(|| ZERO_TIME.to_owned()),
+        docker_version: cfg.docker_version.clone().unwrap_or_default(),
+        author: cfg.author.clone().unwrap_or_default(),
+        config: cfg.config.clone().unwrap_or_default(),
+        architecture: cfg.architecture.clone(),
+        variant: cfg.variant.clone().unwrap_or_default(),
+        os: cfg.os.clone(),
+        size: img.size as i64,
+        virtual_size: None,
+        graph_driver: GraphDriver {
+            data,
+            name: "overlay".into(),
+        },
+        root_fs: RootFs {
+            r#type: "layers".into(),
+            layers: cfg.rootfs.diff_ids.clone(),
+        },
+        metadata: Metadata {
+            last_tag_time: ZERO_TIME.into(),
+        },
     }
-    v
 }
 
 /// `GET /images/{name}/history`: newest first.
-pub fn history(images: &Images, img: &Image) -> Vec<Value> {
-    let cfg = images.config(img).unwrap_or(Value::Null);
+pub fn history(images: &Images, img: &Image) -> Vec<HistoryItem> {
+    let cfg = config_of(images, img);
     let sizes: Vec<u64> = img
         .chain_ids
         .iter()
@@ -105,44 +112,37 @@ pub fn history(images: &Images, img: &Image) -> Vec<Value> {
         .collect();
     let mut out = Vec::new();
     let mut layer = 0;
-    match cfg["history"].as_array().filter(|h| !h.is_empty()) {
-        Some(hist) => {
-            for h in hist {
-                let empty = h["empty_layer"].as_bool().unwrap_or(false);
-                let size = if empty {
-                    0
-                } else {
-                    layer += 1;
-                    sizes.get(layer - 1).copied().unwrap_or(0)
-                };
-                out.push(json!({
-                    "Id": "<missing>",
-                    "Created": h["created"].as_str().and_then(parse_rfc3339).unwrap_or(0),
-                    "CreatedBy": h["created_by"].as_str().unwrap_or_default(),
-                    "Tags": null,
-                    "Size": size,
-                    "Comment": h["comment"].as_str().unwrap_or_default(),
-                }));
-            }
+    if cfg.history.is_empty() {
+        for s in &sizes {
+            out.push(HistoryItem {
+                id: "<missing>".into(),
+                created: created_of(&cfg),
+                size: *s as i64,
+                ..Default::default()
+            });
         }
-        None => {
-            for s in &sizes {
-                out.push(json!({
-                    "Id": "<missing>", "Created": created_of(&cfg), "CreatedBy": "",
-                    "Tags": null, "Size": s, "Comment": "",
-                }));
-            }
-        }
+    }
+    for h in &cfg.history {
+        let size = if h.empty_layer {
+            0
+        } else {
+            layer += 1;
+            sizes.get(layer - 1).copied().unwrap_or(0)
+        };
+        out.push(HistoryItem {
+            id: "<missing>".into(),
+            created: parse_rfc3339(&h.created).unwrap_or(0),
+            created_by: h.created_by.clone(),
+            tags: None,
+            size: size as i64,
+            comment: h.comment.clone(),
+        });
     }
     out.reverse();
     if let Some(top) = out.first_mut() {
-        top["Id"] = Value::from(img.id.clone());
+        top.id = img.id.clone();
         let tags = repo_tags(img);
-        top["Tags"] = if tags.is_empty() {
-            Value::Null
-        } else {
-            Value::from(tags)
-        };
+        top.tags = (!tags.is_empty()).then_some(tags);
     }
     out
 }
@@ -150,35 +150,6 @@ pub fn history(images: &Images, img: &Image) -> Vec<Value> {
 /// Parse a user's image reference as Docker does, with its error text.
 pub fn reference(s: &str) -> Result<Reference> {
     Reference::parse(s).map_err(|e| Error::InvalidParameter(e.to_string()))
-}
-
-/// Docker's `filters` parameter: `{"name": ["value", …]}` (older clients send
-/// `{"name": {"value": true}}`).
-pub fn parse_filters(raw: Option<&str>) -> Result<Vec<(String, String)>> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let v: Value = serde_json::from_str(raw)
-        .map_err(|e| Error::InvalidParameter(format!("invalid filter: {e}")))?;
-    let mut out = Vec::new();
-    for (k, vals) in v.as_object().into_iter().flatten() {
-        match vals {
-            Value::Array(a) => {
-                for x in a {
-                    out.push((k.clone(), x.as_str().unwrap_or_default().to_owned()));
-                }
-            }
-            Value::Object(o) => {
-                for (x, on) in o {
-                    if on.as_bool() == Some(true) {
-                        out.push((k.clone(), x.clone()));
-                    }
-                }
-            }
-            _ => return Err(Error::InvalidParameter(format!("invalid filter '{k}'"))),
-        }
-    }
-    Ok(out)
 }
 
 /// Docker's glob (`path.Match`): `*`, `?`, `[…]`, not crossing `/`.
@@ -219,64 +190,62 @@ pub fn glob(pat: &str, s: &str) -> bool {
     m(&p, &s)
 }
 
-fn label_match(summary: &Value, want: &str) -> bool {
-    let (k, v) = match want.split_once('=') {
-        Some((k, v)) => (k, Some(v)),
-        None => (want, None),
-    };
-    match &summary["Labels"][k] {
-        Value::String(x) => v.is_none_or(|v| v == x),
-        _ => false,
-    }
+fn delete_items(r: berth_image::images::Removed) -> Vec<DeleteItem> {
+    r.untagged
+        .into_iter()
+        .map(DeleteItem::Untagged)
+        .chain(r.deleted.into_iter().map(DeleteItem::Deleted))
+        .collect()
+}
+
+fn name_attr(name: String) -> berth_models::Map {
+    [("name".to_owned(), name)].into()
 }
 
 impl Engine {
     fn created_of(&self, name: &str) -> Result<i64> {
         let img = self.images.resolve(name)?;
-        Ok(summary(&self.images, &img)["Created"].as_i64().unwrap_or(0))
+        Ok(summary(&self.images, &img).created)
     }
 
     /// `GET /images/json`: summaries, newest first, filtered like dockerd (`dangling`, `label`,
     /// `reference`, `before`, `since`).
-    pub fn image_list(&self, filters: &[(String, String)]) -> Result<Vec<Value>> {
-        let mut before = None;
-        let mut since = None;
-        for (k, v) in filters {
-            match k.as_str() {
-                "dangling" => {
-                    if !["true", "false", "1", "0"].contains(&v.to_lowercase().as_str()) {
-                        return Err(Error::InvalidParameter(format!(
-                            "invalid filter 'dangling={v}'"
-                        )));
-                    }
-                }
-                "label" | "reference" => {}
-                "before" => before = Some(self.created_of(v)?),
-                "since" => since = Some(self.created_of(v)?),
-                other => {
-                    return Err(Error::InvalidParameter(format!("invalid filter '{other}'")));
-                }
+    pub fn image_list(&self, f: &Filters) -> Result<Vec<Summary>> {
+        f.check(&FILTER_KEYS)?;
+        for v in f.get("dangling") {
+            if !["true", "false", "1", "0"].contains(&v.to_lowercase().as_str()) {
+                return Err(Error::InvalidParameter(format!(
+                    "invalid filter 'dangling={v}'"
+                )));
             }
         }
+        let before: Vec<i64> = f
+            .get("before")
+            .iter()
+            .map(|v| self.created_of(v))
+            .collect::<Result<_>>()?;
+        let since: Vec<i64> = f
+            .get("since")
+            .iter()
+            .map(|v| self.created_of(v))
+            .collect::<Result<_>>()?;
+        let refs = f.get("reference");
         let mut out = Vec::new();
         for img in self.images.list()? {
             let mut s = summary(&self.images, &img);
-            let created = s["Created"].as_i64().unwrap_or(0);
             let dangling = img.tags.is_empty();
-            let keep = filters.iter().all(|(k, v)| match k.as_str() {
-                "dangling" => matches!(v.to_lowercase().as_str(), "true" | "1") == dangling,
-                "label" => label_match(&s, v),
-                _ => true,
-            }) && before.is_none_or(|b| created < b)
-                && since.is_none_or(|b| created > b);
+            let keep = f
+                .get("dangling")
+                .iter()
+                .all(|v| matches!(v.to_lowercase().as_str(), "true" | "1") == dangling)
+                && f.get("label")
+                    .iter()
+                    .all(|v| berth_models::filters::label_matches(s.labels.as_ref(), v))
+                && before.iter().all(|b| s.created < *b)
+                && since.iter().all(|b| s.created > *b);
             if !keep {
                 continue;
             }
-            let refs: Vec<&String> = filters
-                .iter()
-                .filter(|(k, _)| k == "reference")
-                .map(|(_, v)| v)
-                .collect();
             if !refs.is_empty() {
                 let names: Vec<String> = repo_tags(&img)
                     .into_iter()
@@ -288,25 +257,20 @@ impl Engine {
                 if names.is_empty() {
                     continue;
                 }
-                s["RepoTags"] = Value::from(names);
+                s.repo_tags = names;
             }
             out.push(s);
         }
-        out.sort_by(|a, b| {
-            b["Created"]
-                .as_i64()
-                .cmp(&a["Created"].as_i64())
-                .then(a["Id"].as_str().cmp(&b["Id"].as_str()))
-        });
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
-    pub fn image_inspect(&self, name: &str) -> Result<Value> {
+    pub fn image_inspect(&self, name: &str) -> Result<Inspect> {
         let img = self.images.resolve(name).map_err(|_| no_such(name))?;
         Ok(inspect(&self.images, &img))
     }
 
-    pub fn image_history(&self, name: &str) -> Result<Vec<Value>> {
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryItem>> {
         let img = self.images.resolve(name).map_err(|_| no_such(name))?;
         Ok(history(&self.images, &img))
     }
@@ -321,58 +285,51 @@ impl Engine {
         self.images.resolve(name).map_err(|_| no_such(name))?;
         let img = self.images.tag(name, &r)?;
         self.events
-            .emit("image", "tag", &img.id, json!({"name": r.to_string()}));
+            .emit("image", "tag", &img.id, name_attr(r.to_string()));
         Ok(())
     }
 
     /// `DELETE /images/{name}?force=`: Docker's list of `{"Untagged": …}` / `{"Deleted": …}`.
-    pub fn image_remove(
-        &self,
-        name: &str,
-        force: bool,
-        in_use: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<Value>> {
+    pub fn image_remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>> {
         if self.images.resolve(name).is_err() {
             return Err(no_such(name));
         }
-        let r = self.images.remove(name, force, in_use)?;
+        let used = |img: &str| self.containers.user_of(img);
+        let r = self.images.remove(name, force, &used)?;
         self.images.gc()?;
-        let mut out: Vec<Value> = r
-            .untagged
-            .into_iter()
-            .map(|u| json!({"Untagged": u}))
-            .collect();
-        out.extend(r.deleted.into_iter().map(|d| json!({"Deleted": d})));
-        Ok(out)
+        Ok(delete_items(r))
     }
 
     /// `POST /images/prune`: dangling images (all unused with `dangling=false`).
-    pub fn image_prune(&self, filters: &[(String, String)]) -> Result<Value> {
-        let all = filters
+    pub fn image_prune(&self, f: &Filters) -> Result<PruneResponse> {
+        let all = f
+            .get("dangling")
             .iter()
-            .any(|(k, v)| k == "dangling" && matches!(v.as_str(), "false" | "0"));
+            .any(|v| matches!(v.as_str(), "false" | "0"));
         let mut deleted = Vec::new();
         for img in self.images.list()? {
             if !all && !img.tags.is_empty() {
                 continue;
             }
+            if self.containers.user_of(&img.id).is_some() {
+                continue;
+            }
             let s = summary(&self.images, &img);
-            if !filters
+            if !f
+                .get("label")
                 .iter()
-                .filter(|(k, _)| k == "label")
-                .all(|(_, v)| label_match(&s, v))
+                .all(|v| berth_models::filters::label_matches(s.labels.as_ref(), v))
             {
                 continue;
             }
             let r = self.images.remove(&img.id, true, &|_| None)?;
-            deleted.extend(r.untagged.into_iter().map(|u| json!({"Untagged": u})));
-            deleted.extend(r.deleted.into_iter().map(|d| json!({"Deleted": d})));
+            deleted.extend(delete_items(r));
         }
         let freed = self.images.gc()?;
-        Ok(json!({
-            "ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::from(deleted) },
-            "SpaceReclaimed": freed,
-        }))
+        Ok(PruneResponse {
+            images_deleted: (!deleted.is_empty()).then_some(deleted),
+            space_reclaimed: freed,
+        })
     }
 
     /// `POST /images/load`: the lines docker prints.
@@ -384,7 +341,7 @@ impl Engine {
                 "image",
                 "load",
                 &img.id,
-                json!({"name": img.tags.first().cloned().unwrap_or_default()}),
+                name_attr(img.tags.first().cloned().unwrap_or_default()),
             );
             if img.tags.is_empty() {
                 out.push(format!("Loaded image ID: {}", img.id));
@@ -461,7 +418,7 @@ impl Engine {
             "image",
             "import",
             &img.id,
-            json!({"name": img.tags.first().cloned().unwrap_or_default()}),
+            name_attr(img.tags.first().cloned().unwrap_or_default()),
         );
         Ok(img.id)
     }
@@ -485,12 +442,8 @@ impl Engine {
             settings: self.config.registry.clone(),
         };
         let pulled = registry::pull(&self.images, r, &opts, progress).await?;
-        self.events.emit(
-            "image",
-            "pull",
-            &r.to_string(),
-            json!({"name": r.to_string()}),
-        );
+        self.events
+            .emit("image", "pull", &r.to_string(), name_attr(r.to_string()));
         Ok(vec![
             format!("Digest: {}", pulled.digest),
             format!(
@@ -522,12 +475,8 @@ impl Engine {
             settings: self.config.registry.clone(),
         };
         let pushed = registry::push(&self.images, r, &opts, progress).await?;
-        self.events.emit(
-            "image",
-            "push",
-            &r.to_string(),
-            json!({"name": r.to_string()}),
-        );
+        self.events
+            .emit("image", "push", &r.to_string(), name_attr(r.to_string()));
         Ok((
             r.tag.clone().unwrap_or_default(),
             pushed.digest.to_string(),
@@ -552,9 +501,5 @@ impl Engine {
 
 /// dockerd names the missing image as a normalised reference (`nope:latest`) when it is one.
 fn no_such(name: &str) -> Error {
-    let shown = match Reference::parse(name) {
-        Ok(r) if !name.contains('@') => r.to_string(),
-        _ => name.to_owned(),
-    };
-    Error::NotFound(format!("No such image: {shown}"))
+    crate::containers::create::no_such_image(name)
 }

@@ -8,31 +8,29 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use berth_models::Map;
+use berth_models::volume::{CreateRequest, Volume};
 use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
 
+use crate::db::lock;
+use crate::error::IoContext;
 use crate::time::now_rfc3339;
 use crate::{Error, Result};
 
 /// The label dockerd puts on anonymous volumes.
 pub const ANONYMOUS: &str = "com.docker.volume.anonymous";
 
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::Internal(e.to_string())
-}
-
-/// Docker's rule for volume names.
-pub fn valid_name(n: &str) -> bool {
-    n.len() >= 2
-        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-}
+/// The filter keys of `GET /volumes` (and prune's, with `all`).
+pub const FILTER_KEYS: [&str; 5] = ["name", "label", "dangling", "driver", "all"];
 
 pub struct Volumes {
     db: Mutex<rusqlite::Connection>,
     dir: PathBuf,
     events: std::sync::Arc<crate::events::Events>,
+}
+
+fn driver_attrs() -> Map {
+    [("driver".to_owned(), "local".to_owned())].into()
 }
 
 impl Volumes {
@@ -41,8 +39,8 @@ impl Volumes {
         events: std::sync::Arc<crate::events::Events>,
     ) -> Result<Volumes> {
         let dir = data_root.join("volumes");
-        std::fs::create_dir_all(&dir).map_err(internal)?;
-        let db = crate::open_db(
+        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        let db = crate::db::open(
             data_root,
             "CREATE TABLE IF NOT EXISTS volumes (
                  name TEXT PRIMARY KEY,
@@ -55,22 +53,18 @@ impl Volumes {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        Ok(Volumes {
-            db: Mutex::new(db),
-            dir,
-            events,
-        })
+        Ok(Volumes { db, dir, events })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.db)
     }
 
     pub fn mountpoint(&self, name: &str) -> PathBuf {
         self.dir.join(name).join("_data")
     }
 
-    pub fn find(&self, name: &str) -> Result<Option<Value>> {
+    pub fn find(&self, name: &str) -> Result<Option<Volume>> {
         let text: Option<String> = self
             .db()
             .query_row(
@@ -78,25 +72,26 @@ impl Volumes {
                 params![name],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(internal)?;
-        text.map(|t| serde_json::from_str(&t).map_err(internal))
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::internal))
             .transpose()
     }
 
-    pub fn get(&self, name: &str) -> Result<Value> {
+    pub fn get(&self, name: &str) -> Result<Volume> {
         self.find(name)?
-            .ok_or_else(|| Error::NotFound(format!("get {name}: no such volume")))
+            .ok_or_else(|| Error::NoSuchVolume(name.to_owned()))
     }
 
     /// `POST /volumes/create` (and first use): an existing volume of that name is returned
     /// as it is, as dockerd does.
-    pub fn create(&self, body: &Value) -> Result<Value> {
-        let name = match body["Name"].as_str().filter(|n| !n.is_empty()) {
-            Some(n) => n.to_owned(),
-            None => crate::containers::random_hex(32),
+    pub fn create(&self, req: CreateRequest) -> Result<Volume> {
+        let anonymous = req.name.is_empty();
+        let name = if anonymous {
+            crate::util::random_hex(32)
+        } else {
+            req.name.clone()
         };
-        if !valid_name(&name) {
+        if !crate::util::valid_name(&name) || name.starts_with('/') {
             return Err(Error::InvalidParameter(format!(
                 "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
@@ -104,62 +99,65 @@ impl Volumes {
         if let Some(v) = self.find(&name)? {
             return Ok(v);
         }
-        let driver = body["Driver"]
-            .as_str()
-            .filter(|d| !d.is_empty())
-            .unwrap_or("local");
+        let driver = if req.driver.is_empty() {
+            "local"
+        } else {
+            &req.driver
+        };
         if driver != "local" {
             return Err(Error::NotFound(format!(
                 "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
-        let opts = body["DriverOpts"].as_object().cloned().unwrap_or_default();
-        for k in opts.keys() {
-            if !["type", "device", "o", "size"].contains(&k.as_str()) {
-                return Err(Error::InvalidParameter(format!(
-                    "create {name}: invalid option key: {k:?}"
-                )));
-            }
+        let opts = req.driver_opts.clone().unwrap_or_default();
+        if let Some(k) = opts
+            .keys()
+            .find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
+        {
+            return Err(Error::InvalidParameter(format!(
+                "create {name}: invalid option key: {k:?}"
+            )));
         }
         // `size` (Berth's own): a filesystem of that size of the volume's own.
-        let size = match opts.get("size").and_then(|v| v.as_str()) {
+        let size = match opts.get("size") {
             Some(sz) => {
                 if opts.contains_key("type") {
                     return Err(Error::InvalidParameter(format!(
                         "create {name}: size cannot be combined with type"
                     )));
                 }
-                let b = crate::containers::parse_size(sz)
-                    .filter(|b| *b >= 16 << 20)
-                    .ok_or_else(|| {
-                        Error::InvalidParameter(format!(
-                            "create {name}: invalid size {sz:?} (at least 16m)"
-                        ))
-                    })?;
-                Some(b)
+                Some(
+                    crate::util::parse_size(sz)
+                        .filter(|b| *b >= 16 << 20)
+                        .ok_or_else(|| {
+                            Error::InvalidParameter(format!(
+                                "create {name}: invalid size {sz:?} (at least 16m)"
+                            ))
+                        })?,
+                )
             }
             None => None,
         };
         let mountpoint = self.mountpoint(&name);
-        let mut labels = body["Labels"].as_object().cloned().unwrap_or_default();
-        if body["Name"].as_str().is_none_or(str::is_empty) && !labels.contains_key(ANONYMOUS) {
-            labels.insert(ANONYMOUS.into(), json!(""));
+        let mut labels = req.labels.clone().unwrap_or_default();
+        if anonymous {
+            labels.entry(ANONYMOUS.into()).or_default();
         }
-        let rec = json!({
-            "CreatedAt": now_rfc3339(),
-            "Driver": "local",
-            "Labels": labels,
-            "Mountpoint": mountpoint,
-            "Name": name,
-            "Options": if opts.is_empty() { Value::Null } else { Value::Object(opts) },
-            "Scope": "local",
-        });
-        std::fs::create_dir_all(&mountpoint).map_err(internal)?;
+        let rec = Volume {
+            created_at: now_rfc3339(),
+            driver: "local".into(),
+            labels,
+            mountpoint: mountpoint.display().to_string(),
+            name: name.clone(),
+            options: (!opts.is_empty()).then_some(opts),
+            scope: "local".into(),
+            usage_data: None,
+        };
+        std::fs::create_dir_all(&mountpoint).ctx(|| format!("create {}", mountpoint.display()))?;
         if let Some(b) = size {
             let img = self.dir.join(&name).join("fs.img");
-            let made = crate::containers::make_sized_fs(&img, b)
-                .map_err(internal)
-                .and_then(|_| crate::containers::mount_image(&img, &mountpoint));
+            let made = crate::containers::quota::make_sized_fs(&img, b)
+                .and_then(|_| crate::containers::quota::mount_image(&img, &mountpoint));
             if let Err(e) = made {
                 let _ = std::fs::remove_dir_all(self.dir.join(&name));
                 return Err(e);
@@ -167,21 +165,22 @@ impl Volumes {
             // An empty volume is empty (copy-up looks): mkfs's lost+found goes.
             let _ = std::fs::remove_dir(mountpoint.join("lost+found"));
         }
+        let text = serde_json::to_string(&rec).map_err(Error::internal)?;
+        // The connection's guard ends with the statement: a conflict reads the other's.
         let r = self.db().execute(
             "INSERT INTO volumes (name, record) VALUES (?1, ?2)",
-            params![name, rec.to_string()],
+            params![name, text],
         );
         match r {
             Ok(_) => {}
             // A concurrent create of the same name: theirs stands.
-            Err(e) if e.to_string().contains("UNIQUE") => return self.get(&name),
+            Err(e) if crate::error::is_unique_violation(&e) => return self.get(&name),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(self.dir.join(&name));
-                return Err(internal(e));
+                return Err(e.into());
             }
         }
-        self.events
-            .emit("volume", "create", &name, json!({"driver": "local"}));
+        self.events.emit("volume", "create", &name, driver_attrs());
         Ok(rec)
     }
 
@@ -190,11 +189,11 @@ impl Volumes {
     pub fn ensure_mounted(&self, name: &str) -> Result<()> {
         let img = self.dir.join(name).join("fs.img");
         if img.exists() {
-            return crate::containers::mount_image(&img, &self.mountpoint(name));
+            return crate::containers::quota::mount_image(&img, &self.mountpoint(name));
         }
         let rec = self.get(name)?;
-        let opts = &rec["Options"];
-        let Some(typ) = opts["type"].as_str().filter(|t| !t.is_empty()) else {
+        let opts = rec.options.unwrap_or_default();
+        let Some(typ) = opts.get("type").filter(|t| !t.is_empty()) else {
             return Ok(());
         };
         let mp = self.mountpoint(name);
@@ -205,12 +204,12 @@ impl Volumes {
         if mounted {
             return Ok(());
         }
-        let device = opts["device"].as_str().unwrap_or(typ);
-        let data = opts["o"].as_str().unwrap_or_default();
+        let device = opts.get("device").unwrap_or(typ);
+        let data = opts.get("o").map(String::as_str).unwrap_or_default();
         nix::mount::mount(
-            Some(device),
+            Some(device.as_str()),
             &mp,
-            Some(typ),
+            Some(typ.as_str()),
             nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
             Some(data),
         )
@@ -241,34 +240,29 @@ impl Volumes {
         let _ = nix::mount::umount2(&self.mountpoint(name), nix::mount::MntFlags::MNT_DETACH);
         // The record goes first; the directory is renamed away, then deleted.
         self.db()
-            .execute("DELETE FROM volumes WHERE name = ?1", params![name])
-            .map_err(internal)?;
+            .execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
         let gone = self.dir.join(format!(".removing-{name}"));
         if std::fs::rename(self.dir.join(name), &gone).is_ok() {
             let _ = std::fs::remove_dir_all(&gone);
         }
-        self.events
-            .emit("volume", "destroy", name, json!({"driver": "local"}));
+        self.events.emit("volume", "destroy", name, driver_attrs());
         Ok(())
     }
 
-    /// Every volume's record, with Docker's filters (`name`, `label`, `dangling`, `driver`,
-    /// `anonymous`/`all` for prune are the caller's).
-    pub fn list(&self) -> Result<Vec<Value>> {
+    /// Every volume's record.
+    pub fn list(&self) -> Result<Vec<Volume>> {
         let db = self.db();
-        let mut q = db
-            .prepare_cached("SELECT record FROM volumes ORDER BY name")
-            .map_err(internal)?;
-        let rows = q
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(internal)?;
+        let mut q = db.prepare_cached("SELECT record FROM volumes ORDER BY name")?;
+        let rows: Vec<String> = q
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows
-            .flatten()
-            .filter_map(|t| serde_json::from_str(&t).ok())
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
             .collect())
     }
 
-    /// The bytes a volume holds (for `system df` and `volume inspect --size` later).
+    /// The bytes a volume holds (for `system df`).
     pub fn size(&self, name: &str) -> u64 {
         berth_image::snapshot::du(&self.mountpoint(name))
     }

@@ -17,6 +17,12 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Registry(String),
+    /// The registry has no such manifest or repository.
+    #[error("{0}")]
+    ManifestUnknown(String),
+    /// The registry refused the credentials (or wanted some).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("blob {0} not found")]
     NotFound(String),
     #[error("layer entry {path:?}: {msg}")]

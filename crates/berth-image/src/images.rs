@@ -299,6 +299,13 @@ impl Images {
             .map_err(|e| Error::Format(format!("image config {d}: {e}")))
     }
 
+    /// An image's config as a typed document.
+    pub fn config_as<T: serde::de::DeserializeOwned>(&self, img: &Image) -> Result<T> {
+        let d = img.digest()?;
+        serde_json::from_slice(&self.store.read(&d)?)
+            .map_err(|e| Error::Format(format!("image config {d}: {e}")))
+    }
+
     /// The image a reference, an id, an id prefix or a `name@digest` points at.
     pub fn resolve(&self, name: &str) -> Result<Image> {
         let ix = self.read_index()?;

@@ -235,12 +235,24 @@ fn oci_ref(host: &str, r: &Reference, digest: Option<&Digest>) -> oci_client::Re
 fn describe(e: &OciDistributionError, what: &str) -> Error {
     match e {
         OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => reg_err(format!(
+        | OciDistributionError::AuthenticationFailure(_) => Error::Unauthorized(format!(
             "{what}: unauthorized: authentication required (wrong or missing credentials? see 'berth login')"
         )),
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<String> = envelope.errors.iter().map(|x| x.message.clone()).collect();
-            reg_err(format!("{what}: {}", codes.join("; ")))
+            let msg = format!("{what}: {}", codes.join("; "));
+            let denied = envelope.errors.iter().any(|x| {
+                matches!(
+                    x.code,
+                    oci_client::errors::OciErrorCode::Unauthorized
+                        | oci_client::errors::OciErrorCode::Denied
+                )
+            });
+            if denied {
+                Error::Unauthorized(msg)
+            } else {
+                reg_err(msg)
+            }
         }
         OciDistributionError::ServerError { code, message, .. } => {
             let m = message.trim();
@@ -256,7 +268,7 @@ fn describe(e: &OciDistributionError, what: &str) -> Error {
         OciDistributionError::RequestError(r)
             if r.status() == Some(reqwest::StatusCode::UNAUTHORIZED) =>
         {
-            reg_err(format!(
+            Error::Unauthorized(format!(
                 "{what}: unauthorized: authentication required (wrong or missing credentials? see 'berth login')"
             ))
         }
@@ -426,10 +438,10 @@ async fn pull_from(
                     )
                 }) =>
             {
-                reg_err(format!("manifest for {r} not found: manifest unknown"))
+                Error::ManifestUnknown(format!("manifest for {r} not found: manifest unknown"))
             }
             OciDistributionError::ImageManifestNotFoundError(_) => {
-                reg_err(format!("manifest for {r} not found: manifest unknown"))
+                Error::ManifestUnknown(format!("manifest for {r} not found: manifest unknown"))
             }
             e => describe(&e, &format!("pull {r}")),
         })?;

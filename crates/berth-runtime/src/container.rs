@@ -307,7 +307,7 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     let (msg, pty) = parent_chan.recv_fd()?;
     if msg != b"ready" {
         if let Some(e) = msg.strip_prefix(b"error:") {
-            return Err(Error::Init(String::from_utf8_lossy(e).into_owned()));
+            return Err(Error::from_wire(e));
         }
         return Err(Error::Init("container process exited during setup".into()));
     }
@@ -377,7 +377,7 @@ fn child_main(c: &ChildCtx) -> isize {
     let plan = match child_setup(c) {
         Ok(p) => p,
         Err(e) => {
-            let _ = c.chan.send(format!("error:{e}").as_bytes());
+            let _ = c.chan.send(&e.to_wire());
             return 1;
         }
     };
@@ -945,7 +945,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 o,
             )
             .unwrap_err();
-            let _ = child.send(format!("error:{e}").as_bytes());
+            let _ = child.send(&e.to_wire());
             // SAFETY: leave the forked child without running the parent's destructors.
             unsafe { libc::_exit(127) };
         }
@@ -965,11 +965,11 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         let (m2, _) = parent.recv_fd()?;
         if let Some(e) = m2.strip_prefix(b"error:") {
             let _ = waitpid(pid, None);
-            return Err(Error::Init(String::from_utf8_lossy(e).into_owned()));
+            return Err(Error::from_wire(e));
         }
     } else if let Some(e) = msg.strip_prefix(b"error:") {
         let _ = waitpid(pid, None);
-        return Err(Error::Init(String::from_utf8_lossy(e).into_owned()));
+        return Err(Error::from_wire(e));
     } else {
         pty = None;
     }

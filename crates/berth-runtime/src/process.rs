@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Capability, PosixRlimitType, Process};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ExecFailure, Result};
 use crate::seccomp::LoadedFilter;
 
 /// Everything needed to turn the current (privileged, in-container) process into the container
@@ -66,19 +66,23 @@ pub fn lookup(cmd: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
         } else {
             cwd.join(p)
         };
-        let meta = std::fs::metadata(&full).map_err(|e| {
-            Error::Init(format!(
-                "exec: {cmd:?}: {}",
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    "no such file or directory".to_owned()
-                } else {
-                    e.to_string()
-                }
-            ))
+        let meta = std::fs::metadata(&full).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Exec {
+                cmd: cmd.to_owned(),
+                failure: ExecFailure::NoSuchFile,
+            },
+            std::io::ErrorKind::PermissionDenied => Error::Exec {
+                cmd: cmd.to_owned(),
+                failure: ExecFailure::PermissionDenied,
+            },
+            _ => Error::Init(format!("exec: {cmd:?}: {e}")),
         })?;
         use std::os::unix::fs::PermissionsExt;
         if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
-            return Err(Error::Init(format!("exec: {cmd:?}: permission denied")));
+            return Err(Error::Exec {
+                cmd: cmd.to_owned(),
+                failure: ExecFailure::PermissionDenied,
+            });
         }
         Ok(p.to_owned())
     };
@@ -95,9 +99,10 @@ pub fn lookup(cmd: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    Err(Error::Init(format!(
-        "exec: {cmd:?}: executable file not found in $PATH"
-    )))
+    Err(Error::Exec {
+        cmd: cmd.to_owned(),
+        failure: ExecFailure::NotInPath,
+    })
 }
 
 /// Build the plan for `process` (call inside the container's mount namespace).

@@ -98,7 +98,7 @@ impl Channel {
             return Ok(());
         }
         if let Some(e) = m.strip_prefix(b"error:") {
-            return Err(Error::Init(String::from_utf8_lossy(e).into_owned()));
+            return Err(Error::from_wire(e));
         }
         if m.is_empty() {
             return Err(Error::Init("container process exited during setup".into()));

@@ -5,16 +5,133 @@
 //! runtime state and unmounts the root filesystem. It runs in its own session, so it outlives
 //! the daemon; a restarted daemon finds it through `shim.json`.
 //!
-//! Files in the container directory (`--dir`): `shim.json` (`{"shim": pid, "pid": init pid}`),
-//! `exit.json` (`{"code": N, "finished": RFC 3339, "attempt": …, "error"?}`), `<id>-json.log`,
-//! `shim.log` (errors). `--attempt` tells this start's exit.json from an earlier one.
+//! Files in the container directory (`--dir`): `shim.json` ([`ShimInfo`]), `exit.json`
+//! ([`ExitInfo`]), `<id>-json.log` ([`LogEntry`] lines), `shim.log` (errors). `--attempt`
+//! tells this start's exit.json from an earlier one.
 
-use std::io::Write;
+mod log;
+mod serve;
+
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_runtime::container::{self, CreateOpts};
 use berth_runtime::state::Root;
+use serde::{Deserialize, Serialize};
+
+pub use log::LogWriter;
+pub use serve::{MSG_RESIZE, MSG_STDIN, MSG_STDIN_EOF, message};
+
+/// The shim's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    #[error("{0}: {1}")]
+    Sys(String, #[source] nix::Error),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    /// Another runtime (`--runtime`) failed; its own words.
+    #[error("{0}")]
+    External(String),
+}
+
+/// `shim.json`: the shim runs, supervising the container's process 1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShimInfo {
+    /// The shim's pid.
+    pub shim: i64,
+    /// The container's process 1.
+    pub pid: i64,
+}
+
+/// Why a start failed, for docker's exit codes (127, 126, 125).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartFailure {
+    /// The command does not exist.
+    NotFound,
+    /// The command is not executable.
+    NotExecutable,
+    Other,
+}
+
+impl StartFailure {
+    /// docker's exit code for it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StartFailure::NotFound => 127,
+            StartFailure::NotExecutable => 126,
+            StartFailure::Other => 125,
+        }
+    }
+
+    fn of(e: &Error) -> StartFailure {
+        use berth_runtime::error::ExecFailure;
+        match e {
+            Error::Runtime(berth_runtime::Error::Exec { failure, .. }) => match failure {
+                ExecFailure::NoSuchFile | ExecFailure::NotInPath => StartFailure::NotFound,
+                ExecFailure::PermissionDenied => StartFailure::NotExecutable,
+            },
+            // Another runtime says it in words only (runc's and crun's, which docker's CLI
+            // reads the same way).
+            Error::External(m) => {
+                if m.contains("executable file not found")
+                    || m.contains("no such file or directory")
+                {
+                    StartFailure::NotFound
+                } else if m.contains("permission denied") {
+                    StartFailure::NotExecutable
+                } else {
+                    StartFailure::Other
+                }
+            }
+            _ => StartFailure::Other,
+        }
+    }
+}
+
+/// `exit.json`: how the container's run ended (or why it never began: `error`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    pub code: i64,
+    /// RFC 3339.
+    pub finished: String,
+    /// The start this is the end of (`--attempt`).
+    #[serde(default)]
+    pub attempt: String,
+    /// The start's failure, if it never ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<StartFailure>,
+}
+
+/// One line of the json-file log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub log: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+}
+
+impl ShimInfo {
+    /// The shim.json in `dir`, if there is one.
+    pub fn read(dir: &Path) -> Option<ShimInfo> {
+        serde_json::from_slice(&std::fs::read(dir.join("shim.json")).ok()?).ok()
+    }
+}
+
+impl ExitInfo {
+    /// The exit.json in `dir`, if there is one.
+    pub fn read(dir: &Path) -> Option<ExitInfo> {
+        serde_json::from_slice(&std::fs::read(dir.join("exit.json")).ok()?).ok()
+    }
+}
 
 struct Args {
     id: String,
@@ -31,7 +148,7 @@ struct Args {
     runtime: Option<PathBuf>,
 }
 
-fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
+fn parse(args: &[std::ffi::OsString]) -> Result<Args, Error> {
     let mut it = args.iter();
     let (mut id, mut bundle, mut root, mut dir, mut rootfs) = (None, None, None, None, None);
     let mut attempt = String::new();
@@ -42,7 +159,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
         let mut val = || {
             it.next()
                 .map(PathBuf::from)
-                .ok_or_else(|| format!("{} needs a value", a.to_string_lossy()))
+                .ok_or_else(|| Error::Usage(format!("{} needs a value", a.to_string_lossy())))
         };
         match a.to_str() {
             Some("--id") => id = Some(val()?.display().to_string()),
@@ -60,14 +177,19 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, String> {
                 log_max_file = val()?.to_str().and_then(|v| v.parse().ok()).unwrap_or(1);
             }
             Some("--stdin") => stdin = true,
-            _ => return Err(format!("unknown argument {}", a.to_string_lossy())),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown argument {}",
+                    a.to_string_lossy()
+                )));
+            }
         }
     }
     Ok(Args {
-        id: id.ok_or("--id is required")?,
-        bundle: bundle.ok_or("--bundle is required")?,
-        root: root.ok_or("--runtime-root is required")?,
-        dir: dir.ok_or("--dir is required")?,
+        id: id.ok_or_else(|| Error::Usage("--id is required".into()))?,
+        bundle: bundle.ok_or_else(|| Error::Usage("--bundle is required".into()))?,
+        root: root.ok_or_else(|| Error::Usage("--runtime-root is required".into()))?,
+        dir: dir.ok_or_else(|| Error::Usage("--dir is required".into()))?,
         rootfs,
         attempt,
         tty,
@@ -84,6 +206,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<(), Error> {
+    let data =
+        serde_json::to_vec(v).map_err(|e| Error::Io(path.display().to_string(), e.into()))?;
+    write_atomic(path, &data).map_err(|e| Error::Io(format!("write {}", path.display()), e))
 }
 
 /// `berth shim --reap PIDFILE -- RUNTIME ARGS…`: run a detaching runtime command (`exec -d`
@@ -139,11 +267,16 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Err(e) => {
             let _ = std::fs::write(a.dir.join("shim.log"), format!("{e}\n"));
             // A start that failed is an exit with Docker's code for it.
-            let _ = write_atomic(
+            let failure = StartFailure::of(&e);
+            let _ = write_json(
                 &a.dir.join("exit.json"),
-                serde_json::json!({"code": 127, "finished": now_rfc3339(), "error": e, "attempt": a.attempt})
-                    .to_string()
-                    .as_bytes(),
+                &ExitInfo {
+                    code: i64::from(failure.exit_code()),
+                    finished: now_rfc3339(),
+                    attempt: a.attempt.clone(),
+                    error: Some(e.to_string()),
+                    failure: Some(failure),
+                },
             );
             if let Some(r) = &a.rootfs {
                 let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
@@ -153,25 +286,30 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Sys("pipe".into(), e))
 }
 
-fn dup_onto(fd: &impl AsFd, target: i32) -> Result<(), String> {
+fn dup_onto(fd: &impl AsFd, target: i32) -> Result<(), Error> {
     // SAFETY: dup2 onto a standard descriptor number; the source is a valid open fd.
     if unsafe { libc::dup2(fd.as_fd().as_raw_fd(), target) } < 0 {
-        return Err(format!("dup2: {}", std::io::Error::last_os_error()));
+        return Err(Error::Io("dup2".into(), std::io::Error::last_os_error()));
     }
     Ok(())
 }
 
-fn run(a: &Args) -> Result<(), String> {
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let w = what.into();
+    move |e| Error::Io(w, e)
+}
+
+fn run(a: &Args) -> Result<(), Error> {
     let root = Root::new(&a.root);
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("/dev/null: {e}"))?;
+        .map_err(io("/dev/null"))?;
     let opts = CreateOpts {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -182,35 +320,35 @@ fn run(a: &Args) -> Result<(), String> {
     let sock_path = a.dir.join("attach.sock");
     let _ = std::fs::remove_file(&sock_path);
     let listener = std::os::unix::net::UnixListener::bind(short_path(&a.dir, "attach.sock")?.0)
-        .map_err(|e| format!("bind {}: {e}", sock_path.display()))?;
+        .map_err(io(format!("bind {}", sock_path.display())))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("attach socket: {e}"))?;
+        .map_err(io("attach socket"))?;
     if let Some(rt) = &a.runtime {
         return run_external(a, rt, &null, listener, &sock_path);
     }
     let (outputs, stdin_w, pty, created) = if a.tty {
         // The runtime opens the pty inside the container and hands us its master.
         dup_onto(&null, 0)?;
-        let created = container::create(&root, &opts, true).map_err(|e| e.to_string())?;
+        let created = container::create(&root, &opts, true)?;
         let master = created
             .pty
             .as_ref()
             .map(|m| m.try_clone())
             .transpose()
-            .map_err(|e| format!("pty: {e}"))?
-            .ok_or("the runtime returned no terminal")?;
-        let out = master.try_clone().map_err(|e| format!("pty: {e}"))?;
+            .map_err(io("pty"))?
+            .ok_or_else(|| Error::External("the runtime returned no terminal".into()))?;
+        let out = master.try_clone().map_err(io("pty"))?;
         (vec![(out, "stdout")], None, Some(master), created)
     } else {
         let (outputs, in_w, created) =
             with_stdio(a, &null, || container::create(&root, &opts, false))?;
-        let created = created.map_err(|e| e.to_string())?;
+        let created = created?;
         (outputs, in_w, None, created)
     };
     if let Err(e) = container::start(&root, &a.id) {
         let _ = container::delete(&root, &a.id, true);
-        return Err(e.to_string());
+        return Err(e.into());
     }
     supervise(
         a,
@@ -234,7 +372,7 @@ fn with_stdio<T>(
     a: &Args,
     null: &std::fs::File,
     f: impl FnOnce() -> T,
-) -> Result<(Vec<(OwnedFd, &'static str)>, Option<OwnedFd>, T), String> {
+) -> Result<(Vec<(OwnedFd, &'static str)>, Option<OwnedFd>, T), Error> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (in_r, in_w) = if a.stdin {
@@ -270,14 +408,14 @@ fn supervise(
     listener: std::os::unix::net::UnixListener,
     sock_path: &Path,
     cleanup: impl FnOnce(),
-) -> Result<(), String> {
-    write_atomic(
+) -> Result<(), Error> {
+    write_json(
         &a.dir.join("shim.json"),
-        serde_json::json!({"shim": std::process::id(), "pid": pid})
-            .to_string()
-            .as_bytes(),
-    )
-    .map_err(|e| format!("write shim.json: {e}"))?;
+        &ShimInfo {
+            shim: i64::from(std::process::id()),
+            pid: i64::from(pid),
+        },
+    )?;
     // The previous run's exit is history now (state reads shim.json first meanwhile).
     let _ = std::fs::remove_file(a.dir.join("exit.json"));
     let log = LogWriter::open(
@@ -285,20 +423,23 @@ fn supervise(
         a.log_max_size,
         a.log_max_file,
     )?;
-    serve(outputs, stdin_w, pty, listener, log);
-    let code = container::wait_exit(pid).map_err(|e| e.to_string())?;
+    serve::serve(outputs, stdin_w, pty, listener, log);
+    let code = container::wait_exit(pid)?;
     let _ = std::fs::remove_file(sock_path);
     cleanup();
     if let Some(r) = &a.rootfs {
         let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
     }
-    write_atomic(
+    write_json(
         &a.dir.join("exit.json"),
-        serde_json::json!({"code": code, "finished": now_rfc3339(), "attempt": a.attempt})
-            .to_string()
-            .as_bytes(),
-    )
-    .map_err(|e| format!("write exit.json: {e}"))?;
+        &ExitInfo {
+            code: i64::from(code),
+            finished: now_rfc3339(),
+            attempt: a.attempt.clone(),
+            error: None,
+            failure: None,
+        },
+    )?;
     let _ = std::fs::remove_file(a.dir.join("shim.json"));
     Ok(())
 }
@@ -312,7 +453,7 @@ fn run_external(
     null: &std::fs::File,
     listener: std::os::unix::net::UnixListener,
     sock_path: &Path,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER and an integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let pid_file = a.dir.join("init.pid");
@@ -339,11 +480,11 @@ fn run_external(
             1,
         ));
         let _ = std::fs::remove_file(a.dir.join("console.sock"));
-        let console = std::os::unix::net::UnixListener::bind(&short)
-            .map_err(|e| format!("console socket: {e}"))?;
+        let console =
+            std::os::unix::net::UnixListener::bind(&short).map_err(io("console socket"))?;
         console
             .set_nonblocking(true)
-            .map_err(|e| format!("console socket: {e}"))?;
+            .map_err(io("console socket"))?;
         let mut child = create()
             .arg("--console-socket")
             .arg(&short)
@@ -351,7 +492,7 @@ fn run_external(
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| format!("{}: {e}", rt.display()))?;
+            .map_err(io(rt.display().to_string()))?;
         let mut master = None;
         let status = loop {
             if master.is_none() {
@@ -363,7 +504,7 @@ fn run_external(
             match child.try_wait() {
                 Ok(Some(st)) => break st,
                 Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
-                Err(e) => return Err(format!("{}: {e}", rt.display())),
+                Err(e) => return Err(Error::Io(rt.display().to_string(), e)),
             }
         };
         let _ = std::fs::remove_file(a.dir.join("console.sock"));
@@ -372,10 +513,15 @@ fn run_external(
             if let Some(mut e) = child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut e, &mut msg);
             }
-            return Err(format!("{} create: {}", rt.display(), msg.trim()));
+            return Err(Error::External(format!(
+                "{} create: {}",
+                rt.display(),
+                msg.trim()
+            )));
         }
-        let master = master.ok_or("the runtime sent no terminal")?;
-        let out = master.try_clone().map_err(|e| format!("pty: {e}"))?;
+        let master =
+            master.ok_or_else(|| Error::External("the runtime sent no terminal".into()))?;
+        let out = master.try_clone().map_err(io("pty"))?;
         (vec![(out, "stdout")], None, Some(master))
     } else {
         let (outputs, in_w, status) = with_stdio(a, null, || create().status())?;
@@ -386,14 +532,18 @@ fn run_external(
                 let mut f = std::fs::File::from(err_r);
                 let _ = std::io::Read::read_to_string(&mut f, &mut msg);
             }
-            return Err(format!("{} create: {}", rt.display(), msg.trim()));
+            return Err(Error::External(format!(
+                "{} create: {}",
+                rt.display(),
+                msg.trim()
+            )));
         }
         (outputs, in_w, None)
     };
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or("the runtime wrote no pid file")?;
+        .ok_or_else(|| Error::External("the runtime wrote no pid file".into()))?;
     let started = std::process::Command::new(rt)
         .arg("--root")
         .arg(&a.root)
@@ -409,13 +559,13 @@ fn run_external(
             .args(["delete", "-f"])
             .arg(&a.id)
             .output();
-        return Err(format!(
+        return Err(Error::External(format!(
             "{} start: {}",
             rt.display(),
             started
                 .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
                 .unwrap_or_default()
-        ));
+        )));
     }
     supervise(a, pid, outputs, in_w, pty, listener, sock_path, || {
         let _ = std::process::Command::new(rt)
@@ -457,257 +607,12 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<OwnedFd> {
 
 /// A unix socket path that fits in `sun_path` however deep `dir` is: through an open
 /// descriptor of the directory (`/proc/self/fd/N/name`). Keep the returned fd while using it.
-pub fn short_path(dir: &Path, name: &str) -> Result<(PathBuf, OwnedFd), String> {
+pub fn short_path(dir: &Path, name: &str) -> Result<(PathBuf, OwnedFd), Error> {
     let fd: OwnedFd = std::fs::File::open(dir)
-        .map_err(|e| format!("open {}: {e}", dir.display()))?
+        .map_err(io(format!("open {}", dir.display())))?
         .into();
     Ok((
         PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd())),
         fd,
     ))
-}
-
-/// The json-file log with Docker's rotation (`max-size`, `max-file`): when the file reaches
-/// the size, `log.N-1` → `log.N`, …, `log` → `log.1`, and a new `log` starts.
-pub struct LogWriter {
-    path: PathBuf,
-    file: std::fs::File,
-    size: u64,
-    max_size: Option<u64>,
-    max_file: u32,
-}
-
-impl LogWriter {
-    fn open(path: PathBuf, max_size: Option<u64>, max_file: u32) -> Result<LogWriter, String> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("open {}: {e}", path.display()))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(LogWriter {
-            path,
-            file,
-            size,
-            max_size,
-            max_file: max_file.max(1),
-        })
-    }
-
-    fn write(&mut self, entry: &[u8]) {
-        let _ = self.file.write_all(entry);
-        self.size += entry.len() as u64;
-        if self.max_size.is_some_and(|m| self.size >= m) {
-            self.rotate();
-        }
-    }
-
-    fn rotate(&mut self) {
-        let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        if self.max_file <= 1 {
-            // Only one file: start it again.
-            let _ = self.file.set_len(0);
-            self.size = 0;
-            return;
-        }
-        let _ = std::fs::remove_file(name(self.max_file - 1));
-        for n in (1..self.max_file - 1).rev() {
-            let _ = std::fs::rename(name(n), name(n + 1));
-        }
-        let _ = std::fs::rename(&self.path, name(1));
-        if let Ok(f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        {
-            self.file = f;
-            self.size = 0;
-        }
-    }
-}
-
-/// Control messages on the attach socket: `[kind][len: u32 BE][payload]`.
-pub const MSG_STDIN: u8 = 0;
-/// The client's stdin ended (half-close): the container's stdin is closed.
-pub const MSG_STDIN_EOF: u8 = 1;
-/// Terminal size: payload rows (u16 BE), cols (u16 BE).
-pub const MSG_RESIZE: u8 = 2;
-
-/// Encode one control message.
-pub fn message(kind: u8, payload: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(5 + payload.len());
-    m.push(kind);
-    m.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    m.extend_from_slice(payload);
-    m
-}
-
-struct Client {
-    stream: std::os::unix::net::UnixStream,
-    buf: Vec<u8>,
-}
-
-/// The shim's event loop: container output into the json-file log (one entry per line; a
-/// partial line when 16 KiB accumulate, as Docker does), control messages from clients into
-/// the container's stdin and terminal. Returns when all output has ended.
-fn serve(
-    outputs: Vec<(OwnedFd, &'static str)>,
-    mut stdin_w: Option<OwnedFd>,
-    pty: Option<OwnedFd>,
-    listener: std::os::unix::net::UnixListener,
-    mut log: LogWriter,
-) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::io::Read;
-    let mut open: Vec<Option<(OwnedFd, &'static str)>> = outputs.into_iter().map(Some).collect();
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); open.len()];
-    let mut clients: Vec<Client> = Vec::new();
-    let mut buf = vec![0u8; 32 << 10];
-    let emit = |log: &mut LogWriter, stream: &str, line: &[u8]| {
-        let entry = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": stream,
-            "time": now_rfc3339(),
-        });
-        let mut b = entry.to_string().into_bytes();
-        b.push(b'\n');
-        log.write(&b);
-    };
-    while open.iter().any(Option::is_some) {
-        // Poll: outputs, then the listener, then clients.
-        let mut fds: Vec<PollFd> = Vec::new();
-        let mut kinds: Vec<(u8, usize)> = Vec::new();
-        for (i, o) in open.iter().enumerate() {
-            if let Some((f, _)) = o {
-                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-                kinds.push((0, i));
-            }
-        }
-        fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-        kinds.push((1, 0));
-        for (i, c) in clients.iter().enumerate() {
-            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
-            kinds.push((2, i));
-        }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        let ready: Vec<(u8, usize)> = fds
-            .iter()
-            .zip(&kinds)
-            .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, k)| *k)
-            .collect();
-        drop(fds);
-        let mut gone = Vec::new();
-        for (kind, i) in ready {
-            match kind {
-                0 => {
-                    let Some((f, name)) = &open[i] else { continue };
-                    let name = *name;
-                    match nix::unistd::read(f, &mut buf) {
-                        // EIO: the terminal's last user went away.
-                        Ok(0) | Err(_) => {
-                            if !pending[i].is_empty() {
-                                let rest = std::mem::take(&mut pending[i]);
-                                emit(&mut log, name, &rest);
-                            }
-                            open[i] = None;
-                        }
-                        Ok(n) => {
-                            pending[i].extend_from_slice(&buf[..n]);
-                            while let Some(p) = pending[i].iter().position(|b| *b == b'\n') {
-                                let line: Vec<u8> = pending[i].drain(..=p).collect();
-                                emit(&mut log, name, &line);
-                            }
-                            // A terminal shows prompts without newlines: flush them too.
-                            if pending[i].len() >= 16 << 10
-                                || (pty.is_some() && !pending[i].is_empty())
-                            {
-                                let chunk = std::mem::take(&mut pending[i]);
-                                emit(&mut log, name, &chunk);
-                            }
-                        }
-                    }
-                }
-                1 => {
-                    while let Ok((stream, _)) = listener.accept() {
-                        let _ = stream.set_nonblocking(true);
-                        clients.push(Client {
-                            stream,
-                            buf: Vec::new(),
-                        });
-                    }
-                }
-                _ => {
-                    let c = &mut clients[i];
-                    match c.stream.read(&mut buf) {
-                        Ok(0) => gone.push(i),
-                        Ok(n) => {
-                            c.buf.extend_from_slice(&buf[..n]);
-                            while c.buf.len() >= 5 {
-                                let len =
-                                    u32::from_be_bytes([c.buf[1], c.buf[2], c.buf[3], c.buf[4]])
-                                        as usize;
-                                if c.buf.len() < 5 + len {
-                                    break;
-                                }
-                                let kind = c.buf[0];
-                                let payload: Vec<u8> = c.buf[5..5 + len].to_vec();
-                                c.buf.drain(..5 + len);
-                                handle(kind, &payload, &mut stdin_w, pty.as_ref());
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => gone.push(i),
-                    }
-                }
-            }
-        }
-        gone.sort_unstable();
-        for i in gone.into_iter().rev() {
-            clients.remove(i);
-        }
-    }
-}
-
-fn handle(kind: u8, payload: &[u8], stdin_w: &mut Option<OwnedFd>, pty: Option<&OwnedFd>) {
-    match kind {
-        MSG_STDIN => {
-            let target = pty.or(stdin_w.as_ref());
-            if let Some(t) = target {
-                let mut off = 0;
-                while off < payload.len() {
-                    match nix::unistd::write(t, &payload[off..]) {
-                        Ok(n) => off += n,
-                        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
-                        Err(_) => break,
-                    }
-                }
-            }
-        }
-        MSG_STDIN_EOF => {
-            if pty.is_some() {
-                // A terminal gets ^D; the container's shell decides.
-                if let Some(t) = pty {
-                    let _ = nix::unistd::write(t, &[4u8]);
-                }
-            } else {
-                *stdin_w = None;
-            }
-        }
-        MSG_RESIZE if payload.len() == 4 => {
-            if let Some(t) = pty {
-                let ws = libc::winsize {
-                    ws_row: u16::from_be_bytes([payload[0], payload[1]]),
-                    ws_col: u16::from_be_bytes([payload[2], payload[3]]),
-                    ws_xpixel: 0,
-                    ws_ypixel: 0,
-                };
-                // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
-                unsafe { libc::ioctl(t.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-            }
-        }
-        _ => {}
-    }
 }

@@ -188,25 +188,15 @@ fn run(mut a: Args) -> Result<()> {
         cgroup_parent: a.cgroup_parent.clone(),
         icc: a.icc,
         dns: a.dns.clone(),
+        defaults: berth_engine::containers::Defaults::default(),
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);
-    // Exits (`die` events) and restart policies: at start-up (`always`, `unless-stopped`), then
-    // whenever a container exits.
-    {
-        let e = engine.clone();
-        std::thread::spawn(move || {
-            e.containers.watch_exits();
-            e.containers.apply_restart_policies(&e.images, true);
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                // `die` events, then the policies' restarts.
-                e.containers.watch_exits();
-                e.containers.apply_restart_policies(&e.images, false);
-                e.containers.run_health_checks();
-            }
-        });
-    }
+    // Exits, restart policies, auto-removal, health checks.
+    engine.supervise();
+    let options = berth_api::Options {
+        panic_route: std::env::var_os("BERTH_TEST_PANIC_ROUTE").is_some_and(|v| v == "1"),
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -224,14 +214,15 @@ fn run(mut a: Args) -> Result<()> {
                 .with_context(|| format!("write pid file {}", p.display()))?;
         }
         // The embedded DNS servers follow the user-defined networks.
-        tokio::spawn(dns_servers(engine.clone()));
+        tokio::spawn(engine.clone().serve_dns());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         for l in listeners {
             let mut rx = stop_rx.clone();
             let e = engine.clone();
+            let o = options.clone();
             tasks.push(tokio::spawn(async move {
-                berth_api::serve(e, l, async move {
+                berth_api::serve(e, o, l, async move {
                     let _ = rx.wait_for(|s| *s).await;
                 })
                 .await
@@ -269,70 +260,6 @@ fn run(mut a: Args) -> Result<()> {
         }
         Ok::<(), anyhow::Error>(())
     })
-}
-
-/// One DNS server per user-defined network, on its gateway, started and stopped as networks
-/// come and go.
-async fn dns_servers(engine: Arc<berth_engine::Engine>) {
-    use std::sync::atomic::Ordering;
-    let mut seen = 0;
-    let mut running: std::collections::HashMap<std::net::Ipv4Addr, tokio::task::JoinHandle<()>> =
-        Default::default();
-    let mut last_try = std::time::Instant::now();
-    loop {
-        let generation = engine.networks.generation.load(Ordering::Relaxed);
-        // Retried (every few seconds) while some server is down: its bridge may come later.
-        let retry = running.values().any(|t| t.is_finished())
-            && last_try.elapsed() > std::time::Duration::from_secs(3);
-        if generation != seen || retry {
-            seen = generation;
-            last_try = std::time::Instant::now();
-            let e = engine.clone();
-            let wanted = tokio::task::spawn_blocking(move || e.networks.dns_servers())
-                .await
-                .unwrap_or_default();
-            running.retain(|gw, task| {
-                let keep = wanted.iter().any(|(g, _)| g == gw) && !task.is_finished();
-                if !keep {
-                    task.abort();
-                }
-                keep
-            });
-            for (gw, subnet) in wanted {
-                if running.contains_key(&gw) {
-                    continue;
-                }
-                let e = engine.clone();
-                let lookup: berth_net::dns::Lookup = Arc::new(move |asker, name: &str| {
-                    let ips =
-                        e.networks
-                            .lookup(gw, asker, name, &|id| e.containers.name_of(id), &|id| {
-                                e.containers.links_of(id)
-                            });
-                    (!ips.is_empty()).then_some(ips)
-                });
-                let daemon_dns = engine.networks.dns.clone();
-                let upstream = Arc::new(move || {
-                    berth_engine::networks::upstream_servers(&daemon_dns)
-                        .into_iter()
-                        .map(|ip| std::net::SocketAddr::from((ip, 53)))
-                        .collect()
-                });
-                running.insert(
-                    gw,
-                    tokio::spawn(async move {
-                        let addr = std::net::SocketAddr::from((gw, 53));
-                        if let Err(err) =
-                            berth_net::dns::serve(addr, subnet, lookup, upstream).await
-                        {
-                            eprintln!("berth: DNS server on {addr}: {err}");
-                        }
-                    }),
-                );
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 fn inode(p: &std::path::Path) -> Option<(u64, u64)> {

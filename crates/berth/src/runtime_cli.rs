@@ -240,8 +240,21 @@ pub fn main(name: &str, args: &[OsString]) -> i32 {
         Err(e) => {
             let msg = format!("{e:#}");
             report(&msg, log.as_deref(), log_format);
-            1
+            exit_code_of(&e)
         }
+    }
+}
+
+/// 1 for a failure, as runc; a command that cannot be executed gets a shell's codes (127 not
+/// found, 126 not executable), which the daemon passes on as docker's.
+fn exit_code_of(e: &anyhow::Error) -> i32 {
+    use berth_runtime::error::ExecFailure;
+    match e.downcast_ref::<berth_runtime::Error>() {
+        Some(berth_runtime::Error::Exec { failure, .. }) => match failure {
+            ExecFailure::PermissionDenied => 126,
+            ExecFailure::NoSuchFile | ExecFailure::NotInPath => 127,
+        },
+        _ => 1,
     }
 }
 

@@ -1,0 +1,98 @@
+//! What every handler gets: the engine, the request's API version and query, and helpers
+//! to read Docker's query values and JSON bodies.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use berth_engine::Engine;
+use berth_models::{ApiVersion, Filters};
+
+use crate::respond::error;
+
+pub struct Ctx {
+    pub engine: Arc<Engine>,
+    pub version: ApiVersion,
+    pub query: Vec<(String, String)>,
+}
+
+impl Ctx {
+    pub fn q(&self, k: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query value, or "".
+    pub fn s(&self, k: &str) -> String {
+        self.q(k).unwrap_or_default().to_owned()
+    }
+
+    /// Every value of a repeated parameter.
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.query
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Docker's boolean query values: `1`, `true`, `True` (anything but 0/false/empty).
+    pub fn flag(&self, k: &str) -> bool {
+        self.q(k)
+            .is_some_and(|v| !matches!(v, "" | "0" | "false" | "False" | "FALSE"))
+    }
+
+    /// A boolean that defaults to true when absent (`stream`).
+    pub fn flag_or_true(&self, k: &str) -> bool {
+        self.q(k)
+            .is_none_or(|v| !matches!(v, "0" | "false" | "False" | "FALSE"))
+    }
+
+    /// A number; a bad one is a 400 naming it.
+    pub fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>, Response> {
+        match self.q(k).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid value for {k}: {v:?}"),
+                )
+            }),
+        }
+    }
+
+    /// `filters=` as Docker's filter map.
+    pub fn filters(&self) -> Result<Filters, Response> {
+        Filters::parse(self.q("filters")).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+
+    /// Unix seconds from a time parameter: seconds (fractions allowed) or RFC 3339.
+    pub fn time(&self, k: &str) -> Option<i64> {
+        self.q(k).and_then(api_time).filter(|t| *t > 0)
+    }
+}
+
+/// Unix seconds from an API time value: seconds (fractions allowed) or RFC 3339.
+pub fn api_time(v: &str) -> Option<i64> {
+    v.split('.')
+        .next()
+        .and_then(|s| s.parse::<i64>().ok())
+        .or_else(|| berth_engine::time::parse_rfc3339(v))
+}
+
+/// Read a whole (small) JSON request body as `T`; an empty body is `T::default()`.
+pub async fn body_json<T: serde::de::DeserializeOwned + Default>(
+    body: Body,
+) -> Result<T, Response> {
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("read request body: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+}

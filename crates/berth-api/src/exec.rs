@@ -1,0 +1,60 @@
+//! `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json`,
+//! `POST /exec/{id}/resize`.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use berth_models::IdResponse;
+use berth_models::exec::{CreateRequest, StartRequest};
+
+use crate::ctx::{Ctx, body_json};
+use crate::respond::{blocking, blocking_json, blocking_status, error, json_with, status};
+use crate::stream::streams_response;
+
+pub async fn create(ctx: &Ctx, id: String, body: Body) -> Response {
+    let req: CreateRequest = match body_json(body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let e = ctx.engine.clone();
+    match blocking(move || e.containers.exec_create(&id, req)).await {
+        Ok(id) => json_with(StatusCode::CREATED, &IdResponse { id }),
+        Err(r) => r,
+    }
+}
+
+pub async fn route(
+    ctx: &Ctx,
+    m: &Method,
+    tail: &str,
+    parts: &mut axum::http::request::Parts,
+    body: Body,
+) -> Response {
+    let e = ctx.engine.clone();
+    let (exec_id, op) = tail.split_once('/').unwrap_or((tail, ""));
+    let exec_id = exec_id.to_owned();
+    match (m, op) {
+        (&Method::GET, "json") => blocking_json(move || e.containers.exec_inspect(&exec_id)).await,
+        (&Method::POST, "resize") => {
+            let h = ctx.num::<u16>("h").ok().flatten().unwrap_or(0);
+            let w = ctx.num::<u16>("w").ok().flatten().unwrap_or(0);
+            blocking_status(StatusCode::OK, move || {
+                e.containers.exec_resize(&exec_id, h, w)
+            })
+            .await
+        }
+        (&Method::POST, "start") => {
+            let req: StartRequest = match body_json(body).await {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let upgrade = crate::containers::upgrade_of(parts);
+            match blocking(move || e.containers.exec_start(&exec_id, &req)).await {
+                Ok(Some(s)) => streams_response(s, upgrade),
+                Ok(None) => status(StatusCode::OK),
+                Err(r) => r,
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "page not found"),
+    }
+}

@@ -1,0 +1,206 @@
+//! Streaming helpers: container output as Docker's multiplexed (or, for terminals, raw)
+//! streams, hijacked connections (`101 UPGRADED`) with the client's input passed on, JSON
+//! message streams, and request/response bodies as blocking readers and writers for engine
+//! work done in `spawn_blocking`.
+
+use std::io::{Read, Write};
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::containers::io::{Output, Stdin, Streams};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+/// An 8-byte multiplexing header (stream 1 = stdout, 2 = stderr) and the payload.
+pub fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + payload.len());
+    f.extend_from_slice(&[stream, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn bytes_of(o: Output, raw: bool) -> Bytes {
+    if raw {
+        Bytes::from(o.data)
+    } else {
+        Bytes::from(frame(o.stream as u8, &o.data))
+    }
+}
+
+/// The client's hijacked input, copied into `t` (a blocking sink) until it ends.
+fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, mut t: Stdin) {
+    use tokio::io::AsyncReadExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match input.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(None).await;
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Some(buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                Some(data) => {
+                    if t.write(&data).is_err() {
+                        return;
+                    }
+                }
+                None => break,
+            }
+        }
+        t.close();
+    });
+}
+
+/// A container's or exec's streams as the response: a hijacked connection when the client
+/// asked for one (its input going to `stdin`), else a streamed body.
+pub fn streams_response(s: Streams, upgrade: Option<hyper::upgrade::OnUpgrade>) -> Response {
+    let raw = s.tty;
+    let content_type = if raw {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let mut rx = s.output;
+    if let Some(on_upgrade) = upgrade {
+        let stdin = s.stdin;
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let io = hyper_util::rt::TokioIo::new(upgraded);
+            let (input, mut output) = tokio::io::split(io);
+            if let Some(t) = stdin {
+                forward_stdin(input, t);
+            }
+            use tokio::io::AsyncWriteExt;
+            while let Some(o) = rx.recv().await {
+                if output.write_all(&bytes_of(o, raw)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = output.shutdown().await;
+        });
+        return (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CONNECTION, "Upgrade"),
+                (header::UPGRADE, "tcp"),
+            ],
+        )
+            .into_response();
+    }
+    let body = tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(move |o| Ok::<_, std::io::Error>(bytes_of(o, raw)));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// A body of JSON messages fed from a channel, each followed by `sep`.
+pub fn json_lines<T: serde::Serialize + Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+    sep: &'static [u8],
+) -> Response {
+    let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |v| {
+        let mut b = serde_json::to_vec(&v).unwrap_or_default();
+        b.extend_from_slice(sep);
+        Ok::<_, std::io::Error>(Bytes::from(b))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(s),
+    )
+        .into_response()
+}
+
+/// The request body as a blocking reader.
+pub fn body_reader(body: Body) -> ChannelReader {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+    tokio::spawn(async move {
+        let mut s = body.into_data_stream();
+        while let Some(chunk) = s.next().await {
+            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
+                break;
+            }
+        }
+    });
+    ChannelReader {
+        rx,
+        buf: Bytes::new(),
+    }
+}
+
+pub struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    buf: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A response body as a blocking writer.
+pub struct ChannelWriter(pub tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body produced by blocking work (a tar, an image archive): an error midway ends it
+/// aborted, so the client sees a truncated stream.
+pub fn blocking_body(
+    content_type: &'static str,
+    f: impl FnOnce(std::io::BufWriter<ChannelWriter>) -> berth_engine::Result<()> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+    let tx2 = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
+        if let Err(e) = f(w) {
+            let _ = tx2.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
+}

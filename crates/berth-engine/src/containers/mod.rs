@@ -1,0 +1,328 @@
+//! Containers: records in SQLite (`berth.db`, WAL; names unique by constraint), a directory each
+//! (`containers/<id>/`: bundle, overlay upper/work, rootfs mount point, log, shim files), and one
+//! `berth shim` per running container. State is derived, never cached: `exit.json` written by the
+//! shim means exited; a live shim in `shim.json` means running; neither means created.
+//!
+//! One module per concern: `store` (records), `state` (the state enum and its rules), `create`,
+//! `host_config` (HostConfig → OCI spec), `bundle`, `start`, `stop` (kill, stop, remove, wait),
+//! `exec`, `io` (logs and attach), `health`, `restart` (policies and auto-removal), `inspect`
+//! (inspect and list), `mounts` (volumes and mount points), `quota`, `ops` (pause, update,
+//! rename, top, prune), `user`.
+
+pub mod bundle;
+pub mod connect;
+pub mod create;
+pub mod exec;
+pub mod health;
+pub mod host_config;
+pub mod inspect;
+pub mod io;
+pub mod mounts;
+pub mod ops;
+pub mod quota;
+pub mod record;
+pub mod restart;
+pub mod start;
+pub mod state;
+pub mod stop;
+pub mod store;
+pub mod user;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use record::{Record, VolumeMount, ZERO_TIME};
+pub use state::{State, Status};
+
+use crate::db::guard;
+use crate::{Error, Result};
+
+/// What the daemon's configuration sets for every container.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `pids.max` unless the container sets its own (`--pids-limit`; 0 or -1: unlimited).
+    pub pids_limit: i64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { pids_limit: 2048 }
+    }
+}
+
+/// The container store and what the engine knows of running containers.
+pub struct Containers {
+    db: Mutex<rusqlite::Connection>,
+    dir: PathBuf,
+    exec_root: PathBuf,
+    runtime_root: PathBuf,
+    cgroup_parent: String,
+    pub defaults: Defaults,
+    events: Arc<crate::events::Events>,
+    pub networks: Arc<crate::networks::Networks>,
+    pub volumes: Arc<crate::volumes::Volumes>,
+    /// Terminal masters of running `exec -t` sessions.
+    ptys: Mutex<HashMap<String, Arc<std::os::fd::OwnedFd>>>,
+    /// The freezer hierarchy's directory for containers' cgroups, and whether it is v2.
+    freezer: OnceLock<Option<(PathBuf, bool)>>,
+    /// Held by read-modify-write changes of records that race (a user's stop marking the
+    /// container, the restart policy counting a restart): neither may undo the other.
+    rmw: Mutex<()>,
+    /// Containers being started: one start at a time per container.
+    starting: Mutex<HashSet<String>>,
+    /// Containers being removed (`removing`).
+    removing: Mutex<HashSet<String>>,
+    /// The last status seen of each container (to report `die` once).
+    seen: Mutex<HashMap<String, Status>>,
+    /// Health of running containers with a check (in memory: a daemon restart starts it again
+    /// from `starting`).
+    health: Mutex<HashMap<String, health::Health>>,
+    /// Exit codes of containers removed after their exit (`wait?condition=removed`).
+    removed_exits: Mutex<BTreeMap<String, i64>>,
+}
+
+impl Containers {
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        cgroup_parent: &str,
+        defaults: Defaults,
+        events: Arc<crate::events::Events>,
+        networks: Arc<crate::networks::Networks>,
+        volumes: Arc<crate::volumes::Volumes>,
+    ) -> Result<Containers> {
+        let dir = data_root.join("containers");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let db = store::open(data_root)?;
+        // Directories of containers whose removal was interrupted.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(Containers {
+            db,
+            dir,
+            exec_root: exec_root.to_owned(),
+            runtime_root: exec_root.join("runtime"),
+            cgroup_parent: cgroup_parent.trim_end_matches('/').to_owned(),
+            defaults,
+            events,
+            networks,
+            volumes,
+            ptys: Mutex::default(),
+            freezer: OnceLock::new(),
+            rmw: Mutex::new(()),
+            starting: Mutex::default(),
+            removing: Mutex::default(),
+            seen: Mutex::default(),
+            health: Mutex::default(),
+            removed_exits: Mutex::default(),
+        })
+    }
+
+    /// A container event with Docker's attributes (name, image, labels) and `extra`.
+    pub fn emit(&self, id: &str, action: &str, extra: &[(&str, String)]) {
+        match self.record(id) {
+            Ok(rec) => self.emit_for(&rec, action, extra),
+            Err(_) => self.emit_attrs(id, action, berth_models::Map::new(), extra),
+        }
+    }
+
+    /// The same, for a record at hand.
+    pub(crate) fn emit_for(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = rec.labels().clone();
+        attrs.insert("name".into(), rec.short_name().to_owned());
+        attrs.insert("image".into(), rec.config.image.clone());
+        self.emit_attrs(&rec.id, action, attrs, extra);
+    }
+
+    fn emit_attrs(
+        &self,
+        id: &str,
+        action: &str,
+        mut attrs: berth_models::Map,
+        extra: &[(&str, String)],
+    ) {
+        for (k, v) in extra {
+            attrs.insert((*k).to_owned(), v.clone());
+        }
+        self.events.emit("container", action, id, attrs);
+    }
+
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir_of(id).join(format!("{id}-json.log"))
+    }
+
+    fn cgroup_of(&self, id: &str) -> String {
+        format!("{}/{}", self.cgroup_parent, id)
+    }
+
+    /// Where a container's runtime keeps its state: Berth's root, or one per other runtime
+    /// (their state layouts differ).
+    fn runtime_root_for(&self, runtime: Option<&Path>) -> PathBuf {
+        match runtime {
+            None => self.runtime_root.clone(),
+            Some(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.runtime_root.with_file_name(format!("runtime-{name}"))
+            }
+        }
+    }
+
+    fn runtime_root_of(&self, rec: &Record) -> Result<PathBuf> {
+        Ok(self.runtime_root_for(runtime_of(&rec.host_config.runtime)?.as_deref()))
+    }
+
+    fn berth_runtime_root(&self) -> berth_runtime::state::Root {
+        berth_runtime::state::Root::new(&self.runtime_root)
+    }
+
+    /// The state, derived from the shim's files, the freezer and the record.
+    pub fn state(&self, id: &str) -> Result<State> {
+        let rec = self.record(id)?;
+        Ok(self.state_of(&rec))
+    }
+
+    /// The same, for a record at hand.
+    pub fn state_of(&self, rec: &Record) -> State {
+        let mut st = self.observed(rec);
+        if guard(&self.removing).contains(&rec.id) {
+            st.status = Status::Removing;
+        }
+        st
+    }
+
+    /// The state its processes are in, without the engine's intent (`removing`): what
+    /// waits for an exit look at.
+    pub(crate) fn observed(&self, rec: &Record) -> State {
+        let dir = self.dir_of(&rec.id);
+        let started_at = rec.started_at.clone();
+        let exited = |started_at: String| {
+            let e = berth_shim::ExitInfo::read(&dir);
+            State {
+                status: Status::Exited,
+                pid: 0,
+                exit_code: e.as_ref().map_or(255, |e| e.code),
+                error: e.as_ref().and_then(|e| e.error.clone()).unwrap_or_default(),
+                started_at,
+                finished_at: e.map_or_else(|| ZERO_TIME.to_owned(), |e| e.finished),
+            }
+        };
+        let mut st = if let Some(shim) = berth_shim::ShimInfo::read(&dir) {
+            if crate::util::pid_alive(shim.shim) {
+                State {
+                    status: if self.paused(&rec.id) {
+                        Status::Paused
+                    } else {
+                        Status::Running
+                    },
+                    pid: shim.pid,
+                    exit_code: 0,
+                    error: String::new(),
+                    started_at,
+                    finished_at: ZERO_TIME.into(),
+                }
+            } else if dir.join("exit.json").exists() {
+                // It recorded its exit just before going.
+                exited(started_at)
+            } else {
+                // The shim died without recording an exit (killed): the container is gone too.
+                State {
+                    status: Status::Exited,
+                    pid: 0,
+                    exit_code: 255,
+                    error: "the container's supervisor died".into(),
+                    started_at,
+                    finished_at: ZERO_TIME.into(),
+                }
+            }
+        } else if dir.join("exit.json").exists() {
+            exited(started_at)
+        } else if rec.ever_started() {
+            State {
+                status: Status::Exited,
+                pid: 0,
+                exit_code: 255,
+                error: String::new(),
+                started_at,
+                finished_at: ZERO_TIME.into(),
+            }
+        } else {
+            State {
+                status: Status::Created,
+                pid: 0,
+                exit_code: 0,
+                error: String::new(),
+                started_at,
+                finished_at: ZERO_TIME.into(),
+            }
+        };
+        if st.status == Status::Exited && rec.restarting {
+            st.status = Status::Restarting;
+        }
+        st
+    }
+
+    /// Paused means frozen: the container's cgroup (the same path for every runtime) tells.
+    /// The freezer's place is found once (finding it reads mountinfo, which grows with every
+    /// running container, and the supervisor asks this for each of them every 100 ms).
+    fn paused(&self, id: &str) -> bool {
+        let base = self.freezer.get_or_init(|| {
+            let probe = berth_runtime::cgroups::open(&self.cgroup_of("probe")).ok()?;
+            let dir = probe.dir("freezer")?;
+            Some((dir.parent()?.to_path_buf(), probe.is_v2()))
+        });
+        match base {
+            Some((d, false)) => std::fs::read_to_string(d.join(id).join("freezer.state"))
+                .is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((d, true)) => std::fs::read_to_string(d.join(id).join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l == "frozen 1")),
+            None => false,
+        }
+    }
+
+    /// Check `action` against the container's state (Docker's rules, see [`state::check`]).
+    pub(crate) fn check(
+        &self,
+        rec: &Record,
+        st: &State,
+        action: state::Action,
+    ) -> Result<state::Verdict> {
+        state::check(st.status, action, rec.short_name(), &rec.id)
+    }
+}
+
+/// A container's runtime: Berth's own (None) or another runc-compatible binary.
+pub(crate) fn runtime_of(name: &str) -> Result<Option<PathBuf>> {
+    match name {
+        "" | "berth" | "berth-runtime" => Ok(None),
+        name if name.starts_with('/') => {
+            if Path::new(name).is_file() {
+                Ok(Some(PathBuf::from(name)))
+            } else {
+                Err(Error::InvalidParameter(format!(
+                    "unknown or invalid runtime name: {name}"
+                )))
+            }
+        }
+        name => std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!("unknown or invalid runtime name: {name}"))
+            }),
+    }
+}

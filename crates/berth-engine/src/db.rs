@@ -1,0 +1,27 @@
+//! `<data-root>/berth.db`: SQLite in WAL mode, one connection per store, each applying its
+//! own `CREATE TABLE IF NOT EXISTS` schema.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::Result;
+
+/// A connection with the engine's pragmas and `schema` applied.
+pub fn open(data_root: &Path, schema: &str) -> Result<Mutex<rusqlite::Connection>> {
+    let db = rusqlite::Connection::open(data_root.join("berth.db"))?;
+    db.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; {schema}"
+    ))?;
+    Ok(Mutex::new(db))
+}
+
+/// The connection, even if a thread panicked while holding it (SQLite rolled back its
+/// unfinished transaction; the connection stays usable).
+pub fn lock(db: &Mutex<rusqlite::Connection>) -> MutexGuard<'_, rusqlite::Connection> {
+    db.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Any mutex, poisoned or not (the data it guards is kept consistent by its users).
+pub fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

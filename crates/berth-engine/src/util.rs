@@ -1,0 +1,137 @@
+//! Small helpers the engine's modules share: random ids and names, Docker's size units, the
+//! poll schedule of waits, and name rules.
+
+use std::time::Duration;
+
+/// `bytes` random bytes as hex (twice as many characters).
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A name as Docker generates them (`adjective_surname`).
+pub fn random_name() -> String {
+    const A: [&str; 16] = [
+        "brave", "calm", "eager", "fond", "gifted", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+    ];
+    const B: [&str; 16] = [
+        "albattani",
+        "babbage",
+        "curie",
+        "darwin",
+        "euclid",
+        "faraday",
+        "galois",
+        "hopper",
+        "kepler",
+        "lovelace",
+        "meitner",
+        "noether",
+        "pascal",
+        "ritchie",
+        "turing",
+        "wozniak",
+    ];
+    let r = random_hex(4);
+    let n = usize::from_str_radix(&r, 16).unwrap_or(0);
+    format!("{}_{}", A[n % 16], B[(n / 16) % 16])
+}
+
+/// Docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(n: &str) -> bool {
+    let n = n.trim_start_matches('/');
+    n.len() >= 2
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// `64m`, `1g`, `1073741824` → bytes (binary units, as Docker's storage-opt).
+pub fn parse_size(v: &str) -> Option<u64> {
+    let l = v.trim().to_lowercase();
+    let end = l.find(|c: char| !c.is_ascii_digit()).unwrap_or(l.len());
+    let n: u64 = l[..end].parse().ok()?;
+    let mul: u64 = match l[end..].trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// Poll intervals for watching a container: quick at first (most waits end within
+/// milliseconds), then every 20 ms.
+#[derive(Debug, Default)]
+pub struct Backoff(u32);
+
+impl Backoff {
+    pub fn new() -> Backoff {
+        Backoff(0)
+    }
+
+    pub fn step(&mut self) -> Duration {
+        self.0 += 1;
+        Duration::from_millis(match self.0 {
+            0..=50 => 1,
+            51..=100 => 5,
+            _ => 20,
+        })
+    }
+}
+
+/// A signal by name (`TERM`, `SIGKILL`) or number, as docker takes it.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    berth_runtime::container::parse_signal(s).ok()
+}
+
+/// `SIGKILL`, the default of `kill`.
+pub const SIGKILL: i32 = libc::SIGKILL;
+
+/// Whether a process lives.
+pub fn pid_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Write `data` to `path` through a temporary file and a rename (never half a file).
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sizes_and_ids() {
+        assert!(valid_name("web-1"));
+        assert!(valid_name("/web.1"));
+        assert!(!valid_name("a"));
+        assert!(!valid_name("-web"));
+        assert!(!valid_name("we b"));
+        assert_eq!(parse_size("64m"), Some(64 << 20));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("1x"), None);
+        assert_eq!(parse_size("99999999999999t"), None);
+        let id = random_hex(32);
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(random_name().contains('_'));
+        let mut b = Backoff::new();
+        assert_eq!(b.step(), Duration::from_millis(1));
+        for _ in 0..200 {
+            b.step();
+        }
+        assert_eq!(b.step(), Duration::from_millis(20));
+    }
+}
