@@ -1,11 +1,22 @@
 //! `network create/ls/inspect/rm/prune/connect/disconnect` and `port`, with docker's flags
-//! and output; and the parsing of `-p`/`--expose` (docker's port specs).
+//! and output.
 
-use anyhow::{Result, anyhow, bail};
-use berth_client::{Method, query};
+use anyhow::{Result, bail};
+use berth_client::{Method, enc};
+use berth_models::Map;
+use berth_models::container::Inspect;
+use berth_models::network::{
+    ConnectRequest, CreateRequest, CreateResponse, DisconnectRequest, EndpointIpamConfig,
+    EndpointSettings, Ipam, IpamConfig, Network, PruneResponse,
+};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::output::{
+    confirm, each_object, filters, filters_query, labels_text, print_inspected, print_list,
+    short_id,
+};
 use crate::{Global, connect};
 
 #[derive(Debug, Subcommand)]
@@ -122,16 +133,33 @@ pub struct DisconnectArgs {
     container: String,
 }
 
-fn kv_map(flag: &str, items: &[String]) -> Result<serde_json::Map<String, Value>> {
-    let mut m = serde_json::Map::new();
+/// `k=v` flags as a map (docker's error for a bad one).
+pub fn kv_map(flag: &str, items: &[String]) -> Result<Map> {
+    let mut m = Map::new();
     for i in items {
         let (k, v) = i.split_once('=').unwrap_or((i.as_str(), ""));
         if k.is_empty() {
             bail!("invalid argument \"{i}\" for \"{flag}\" flag: invalid key value pair format");
         }
-        m.insert(k.to_owned(), json!(v));
+        m.insert(k.to_owned(), v.to_owned());
     }
     Ok(m)
+}
+
+/// One row of `network ls`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    #[serde(rename = "ID")]
+    id: String,
+    name: String,
+    driver: String,
+    scope: String,
+    #[serde(rename = "IPv6")]
+    ipv6: String,
+    internal: String,
+    labels: String,
+    created_at: String,
 }
 
 pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
@@ -142,57 +170,64 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
             if a.subnet.is_empty() && (!a.ip_range.is_empty() || !a.gateway.is_empty()) {
                 bail!("every ip-range or gateway must have a corresponding subnet");
             }
-            let mut configs = Vec::new();
-            for sn in &a.subnet {
-                let mut c = json!({"Subnet": sn});
-                if let Some(r) = a.ip_range.iter().find(|r| v6(r) == v6(sn)) {
-                    c["IPRange"] = json!(r);
-                }
-                if let Some(g) = a.gateway.iter().find(|g| v6(g) == v6(sn)) {
-                    c["Gateway"] = json!(g);
-                }
-                configs.push(c);
-            }
-            let body = json!({
-                "Name": a.name,
-                "Driver": a.driver,
-                "Internal": a.internal,
-                "Attachable": a.attachable,
-                "EnableIPv6": a.ipv6,
-                "Options": kv_map("--opt", &a.opt)?,
-                "Labels": kv_map("--label", &a.label)?,
-                "IPAM": {"Driver": "default", "Config": configs},
-            });
-            let v = rt.block_on(c.json(Method::POST, "/networks/create", Some(&body)))?;
-            println!("{}", v["Id"].as_str().unwrap_or_default());
+            let config = a
+                .subnet
+                .iter()
+                .map(|sn| IpamConfig {
+                    subnet: sn.clone(),
+                    ip_range: a
+                        .ip_range
+                        .iter()
+                        .find(|r| v6(r) == v6(sn))
+                        .cloned()
+                        .unwrap_or_default(),
+                    gateway: a
+                        .gateway
+                        .iter()
+                        .find(|g| v6(g) == v6(sn))
+                        .cloned()
+                        .unwrap_or_default(),
+                    ..Default::default()
+                })
+                .collect();
+            let body = CreateRequest {
+                name: a.name.clone(),
+                driver: a.driver.clone(),
+                internal: a.internal,
+                attachable: a.attachable,
+                enable_ipv6: Some(a.ipv6),
+                options: Some(kv_map("--opt", &a.opt)?),
+                labels: Some(kv_map("--label", &a.label)?),
+                ipam: Some(Ipam {
+                    driver: "default".into(),
+                    options: None,
+                    config,
+                }),
+                ..Default::default()
+            };
+            let v: CreateResponse = rt.block_on(c.post("/networks/create", &body))?;
+            println!("{}", v.id);
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let path = match crate::containers::filters_json(&a.filter)? {
-                Some(f) => format!("/networks{}", query(&[("filters", &f)])),
-                None => "/networks".to_owned(),
-            };
-            let list = rt.block_on(c.get(&path))?;
-            let rows: Vec<Value> = list
-                .as_array()
+            let list: Vec<Network> =
+                rt.block_on(c.get(&format!("/networks{}", filters_query(&filters(&a.filter)?))))?;
+            let rows: Vec<Row> = list
                 .into_iter()
-                .flatten()
-                .map(|n| {
-                    let id = n["Id"].as_str().unwrap_or_default();
-                    json!({
-                        "ID": if a.no_trunc { id.to_owned() } else { id.chars().take(12).collect() },
-                        "Name": n["Name"],
-                        "Driver": n["Driver"],
-                        "Scope": n["Scope"],
-                        "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
-                        "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
-                        "Labels": crate::images::labels_text(&n["Labels"]),
-                        "CreatedAt": n["Created"],
-                    })
+                .map(|n| Row {
+                    id: short_id(&n.id, a.no_trunc),
+                    name: n.name,
+                    driver: n.driver,
+                    scope: n.scope,
+                    ipv6: n.enable_ipv6.to_string(),
+                    internal: n.internal.to_string(),
+                    labels: labels_text(&n.labels),
+                    created_at: n.created,
                 })
                 .collect();
-            crate::images::print_list(
+            print_list(
                 a.quiet,
+                |r: &Row| r.id.as_str(),
                 a.format.as_deref(),
                 &[
                     ("ID", "NETWORK ID"),
@@ -218,7 +253,7 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
             let mut found = Vec::new();
             let mut code = 0;
             for n in &a.names {
-                match rt.block_on(c.get(&format!("/networks/{}", berth_client::enc(n)))) {
+                match rt.block_on(c.get::<Value>(&format!("/networks/{}", enc(n)))) {
                     Ok(v) => found.push(v),
                     Err(berth_client::Error::Api { status: 404, .. }) => {
                         eprintln!("Error response from daemon: network {n} not found");
@@ -227,57 +262,54 @@ pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            crate::images::print_inspected(found, a.format.as_deref())?;
+            print_inspected(found, a.format.as_deref())?;
             Ok(code)
         }
-        NetworkCmd::Rm(a) => crate::containers::each_object(g, &a.names, a.force, |n| {
-            (
-                Method::DELETE,
-                format!("/networks/{}", berth_client::enc(n)),
-            )
+        NetworkCmd::Rm(a) => each_object(&rt, &c, &a.names, a.force, |n| {
+            (Method::DELETE, format!("/networks/{}", enc(n)))
         }),
         NetworkCmd::Prune(a) => {
-            if !a.force {
-                eprint!(
-                    "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] "
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-                    return Ok(0);
-                }
+            if !a.force
+                && !confirm(
+                    "WARNING! This will remove all custom networks not used by at least one container.",
+                )?
+            {
+                return Ok(0);
             }
-            let v = rt.block_on(c.json(Method::POST, "/networks/prune", None))?;
-            let gone = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
+            let v: PruneResponse = rt.block_on(c.send_empty(Method::POST, "/networks/prune"))?;
+            let gone = v.networks_deleted.unwrap_or_default();
             if !gone.is_empty() {
                 println!("Deleted Networks:");
                 for n in gone {
-                    println!("{}", n.as_str().unwrap_or_default());
+                    println!("{n}");
                 }
             }
             Ok(0)
         }
         NetworkCmd::Connect(a) => {
-            let mut ep = json!({});
-            if !a.alias.is_empty() {
-                ep["Aliases"] = json!(a.alias);
-            }
-            if let Some(ip) = &a.ip {
-                ep["IPAMConfig"] = json!({"IPv4Address": ip});
-            }
-            rt.block_on(c.json(
-                Method::POST,
-                &format!("/networks/{}/connect", berth_client::enc(&a.network)),
-                Some(&json!({"Container": a.container, "EndpointConfig": ep})),
-            ))?;
+            let ep = EndpointSettings {
+                aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
+                ipam_config: a.ip.as_ref().map(|ip| EndpointIpamConfig {
+                    ipv4_address: ip.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let req = ConnectRequest {
+                container: a.container.clone(),
+                endpoint_config: Some(ep),
+            };
+            let _: Option<Value> =
+                rt.block_on(c.post(&format!("/networks/{}/connect", enc(&a.network)), &req))?;
             Ok(0)
         }
         NetworkCmd::Disconnect(a) => {
-            rt.block_on(c.json(
-                Method::POST,
-                &format!("/networks/{}/disconnect", berth_client::enc(&a.network)),
-                Some(&json!({"Container": a.container, "Force": a.force})),
-            ))?;
+            let req = DisconnectRequest {
+                container: a.container.clone(),
+                force: a.force,
+            };
+            let _: Option<Value> =
+                rt.block_on(c.post(&format!("/networks/{}/disconnect", enc(&a.network)), &req))?;
             Ok(0)
         }
     }
@@ -291,177 +323,35 @@ pub struct PortArgs {
 }
 
 /// `port`: the container's published ports (`80/tcp -> 0.0.0.0:32768`).
+/// `port`: the container's published ports (`80/tcp -> 0.0.0.0:32768`).
 pub fn port(g: &Global, a: PortArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
-    let v = rt.block_on(c.get(&format!(
-        "/containers/{}/json",
-        berth_client::enc(&a.container)
-    )))?;
-    let ports = v["NetworkSettings"]["Ports"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut keys: Vec<&String> = ports.keys().collect();
-    keys.sort_by_key(|k| {
-        let (p, proto) = k.split_once('/').unwrap_or((k, ""));
-        (p.parse::<u32>().unwrap_or(0), proto.to_owned())
-    });
+    let v: Inspect = rt.block_on(c.get(&format!("/containers/{}/json", enc(&a.container))))?;
+    let ports = v.network_settings.ports;
     if let Some(want) = &a.private {
         let key = if want.contains('/') {
             want.clone()
         } else {
             format!("{want}/tcp")
         };
-        let binds = ports
-            .get(&key)
-            .and_then(|b| b.as_array())
-            .filter(|b| !b.is_empty());
+        let binds = ports.get(&key).cloned().flatten().filter(|b| !b.is_empty());
         let Some(binds) = binds else {
             bail!("No public port '{key}' published for {}", a.container);
         };
         for b in binds {
-            println!(
-                "{}:{}",
-                b["HostIp"].as_str().unwrap_or_default(),
-                b["HostPort"].as_str().unwrap_or_default()
-            );
+            println!("{}:{}", b.host_ip, b.host_port);
         }
         return Ok(0);
     }
+    let mut keys: Vec<&String> = ports.keys().collect();
+    keys.sort_by_key(|k| {
+        let (p, proto) = k.split_once('/').unwrap_or((k, ""));
+        (p.parse::<u32>().unwrap_or(0), proto.to_owned())
+    });
     for k in keys {
-        for b in ports[k].as_array().into_iter().flatten() {
-            println!(
-                "{k} -> {}:{}",
-                b["HostIp"].as_str().unwrap_or_default(),
-                b["HostPort"].as_str().unwrap_or_default()
-            );
+        for b in ports[k].iter().flatten() {
+            println!("{k} -> {}:{}", b.host_ip, b.host_port);
         }
     }
     Ok(0)
-}
-
-fn valid_port(s: &str) -> bool {
-    s.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
-/// A port or range: `80`, `8000-8010`.
-fn port_range(s: &str) -> Option<(u16, u16)> {
-    match s.split_once('-') {
-        Some((a, b)) if valid_port(a) && valid_port(b) => {
-            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
-            (a <= b).then_some((a, b))
-        }
-        None if valid_port(s) => {
-            let p = s.parse().ok()?;
-            Some((p, p))
-        }
-        _ => None,
-    }
-}
-
-/// docker's `-p` specs (`[ip:][hostPort:]containerPort[/proto]`, ranges) into
-/// `PortBindings`, with docker's error texts.
-pub fn port_bindings(specs: &[String]) -> Result<serde_json::Map<String, Value>> {
-    let mut out = serde_json::Map::new();
-    for spec in specs {
-        let (rest, proto) = match spec.rsplit_once('/') {
-            Some((r, p)) => (r, p),
-            None => (spec.as_str(), "tcp"),
-        };
-        if !["tcp", "udp", "sctp"].contains(&proto) {
-            bail!("invalid proto: {proto}");
-        }
-        let parts: Vec<&str> = rest.split(':').collect();
-        let (ip, host, ctr) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [i, h, c] => (*i, *h, *c),
-            _ => bail!("invalid port format for --publish: {spec}"),
-        };
-        if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-            bail!("invalid IP address: {ip}");
-        }
-        let (c0, c1) = port_range(ctr).ok_or_else(|| anyhow!("invalid containerPort: {ctr}"))?;
-        let host_range = if host.is_empty() {
-            None
-        } else {
-            Some(port_range(host).ok_or_else(|| anyhow!("invalid hostPort: {host}"))?)
-        };
-        if let Some((h0, h1)) = host_range {
-            if c1 - c0 != h1 - h0 && c0 != c1 {
-                bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
-            }
-        }
-        for (i, p) in (c0..=c1).enumerate() {
-            let hp = match host_range {
-                None => String::new(),
-                Some((h0, h1)) if c0 == c1 && h0 != h1 => format!("{h0}-{h1}"),
-                Some((h0, _)) => (h0 + i as u16).to_string(),
-            };
-            if let Some(a) = out
-                .entry(format!("{p}/{proto}"))
-                .or_insert(json!([]))
-                .as_array_mut()
-            {
-                a.push(json!({"HostIp": ip, "HostPort": hp}));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `--expose 80[/tcp]` or a range.
-pub fn exposed(specs: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for s in specs {
-        let (p, proto) = s.rsplit_once('/').unwrap_or((s.as_str(), "tcp"));
-        if !["tcp", "udp", "sctp"].contains(&proto) {
-            bail!("invalid proto: {proto}");
-        }
-        let (a, b) = port_range(p).ok_or_else(|| {
-            anyhow!("invalid range format for --expose: {s}, error: invalid port")
-        })?;
-        out.extend((a..=b).map(|x| format!("{x}/{proto}")));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_specs_parse_like_docker() {
-        let m = port_bindings(&[
-            "127.0.0.1:18080:80".into(),
-            "53/udp".into(),
-            "8000-8001:90-91".into(),
-        ])
-        .expect("parse");
-        assert_eq!(
-            m["80/tcp"],
-            json!([{"HostIp": "127.0.0.1", "HostPort": "18080"}])
-        );
-        assert_eq!(m["53/udp"], json!([{"HostIp": "", "HostPort": ""}]));
-        assert_eq!(m["91/tcp"], json!([{"HostIp": "", "HostPort": "8001"}]));
-        for (spec, err) in [
-            ("99999", "invalid containerPort: 99999"),
-            ("99999:80", "invalid hostPort: 99999"),
-            ("1.2.3.4:80", "invalid hostPort: 1.2.3.4"),
-            ("80/xyz", "invalid proto: xyz"),
-            (
-                "8000-8002:80-81",
-                "invalid ranges specified for container and host Ports: 80-81 and 8000-8002",
-            ),
-        ] {
-            assert_eq!(
-                port_bindings(&[spec.into()]).expect_err(spec).to_string(),
-                err
-            );
-        }
-        assert_eq!(
-            exposed(&["7000-7001/udp".into()]).expect("expose"),
-            ["7000/udp", "7001/udp"]
-        );
-    }
 }

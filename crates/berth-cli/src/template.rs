@@ -39,12 +39,31 @@ pub struct Template {
     nodes: Vec<Node>,
 }
 
-fn err(msg: impl std::fmt::Display) -> String {
-    format!("template parsing error: {msg}")
+/// A template that does not parse, or a value it cannot render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+impl From<String> for TemplateError {
+    fn from(s: String) -> Self {
+        TemplateError(s)
+    }
+}
+
+impl From<&str> for TemplateError {
+    fn from(s: &str) -> Self {
+        TemplateError(s.to_owned())
+    }
+}
+
+type Result<T, E = TemplateError> = std::result::Result<T, E>;
+
+fn err(msg: impl std::fmt::Display) -> TemplateError {
+    TemplateError(format!("template parsing error: {msg}"))
 }
 
 impl Template {
-    pub fn parse(src: &str) -> Result<Template, String> {
+    pub fn parse(src: &str) -> Result<Template> {
         let toks = lex(src)?;
         let mut pos = 0;
         let (nodes, stop) = parse_nodes(&toks, &mut pos)?;
@@ -54,7 +73,7 @@ impl Template {
         Ok(Template { nodes })
     }
 
-    pub fn render(&self, v: &Value) -> Result<String, String> {
+    pub fn render(&self, v: &Value) -> Result<String> {
         let mut out = String::new();
         render(&self.nodes, v, &vec![(String::new(), v.clone())], &mut out)?;
         Ok(out)
@@ -66,7 +85,7 @@ enum Tok {
     Action(String),
 }
 
-fn lex(src: &str) -> Result<Vec<Tok>, String> {
+fn lex(src: &str) -> Result<Vec<Tok>> {
     let mut toks = Vec::new();
     let mut rest = src;
     let mut trim_next = false;
@@ -103,7 +122,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
     Ok(toks)
 }
 
-fn words(s: &str) -> Result<Vec<String>, String> {
+fn words(s: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars().peekable();
@@ -167,7 +186,7 @@ fn words(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn pipeline(s: &str) -> Result<Vec<Vec<Arg>>, String> {
+fn pipeline(s: &str) -> Result<Vec<Vec<Arg>>> {
     let mut cmds = vec![Vec::new()];
     for w in words(s)? {
         if w == "|" {
@@ -212,7 +231,7 @@ fn pipeline(s: &str) -> Result<Vec<Vec<Arg>>, String> {
 }
 
 /// Parse until `{{end}}`/`{{else}}` (returned as the stop word) or the end.
-fn parse_nodes(toks: &[Tok], pos: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
+fn parse_nodes(toks: &[Tok], pos: &mut usize) -> Result<(Vec<Node>, Option<String>)> {
     let mut nodes = Vec::new();
     while *pos < toks.len() {
         let t = &toks[*pos];
@@ -268,19 +287,17 @@ fn parse_nodes(toks: &[Tok], pos: &mut usize) -> Result<(Vec<Node>, Option<Strin
     Ok((nodes, None))
 }
 
-fn lookup(v: &Value, path: &[String]) -> Result<Value, String> {
+fn lookup(v: &Value, path: &[String]) -> Result<Value> {
     let mut cur = v.clone();
     for p in path {
         cur = match &cur {
             Value::Object(m) => match m.get(p) {
                 Some(x) => x.clone(),
-                None => return Err(format!("template: can't evaluate field {p}")),
+                None => return Err(format!("template: can't evaluate field {p}").into()),
             },
             Value::Null => Value::Null,
             _ => {
-                return Err(format!(
-                    "template: can't evaluate field {p} in a non-object"
-                ));
+                return Err(format!("template: can't evaluate field {p} in a non-object").into());
             }
         };
     }
@@ -329,7 +346,7 @@ pub fn go_string(v: &Value) -> String {
     }
 }
 
-fn eval_arg(a: &Arg, dot: &Value, vars: &Vars) -> Result<Value, String> {
+fn eval_arg(a: &Arg, dot: &Value, vars: &Vars) -> Result<Value> {
     match a {
         Arg::Path(p) => lookup(dot, p),
         Arg::Str(s) => Ok(Value::String(s.clone())),
@@ -348,7 +365,7 @@ fn eval_arg(a: &Arg, dot: &Value, vars: &Vars) -> Result<Value, String> {
     }
 }
 
-fn call(f: &str, args: &[Value], _dot: &Value) -> Result<Value, String> {
+fn call(f: &str, args: &[Value], _dot: &Value) -> Result<Value> {
     let s = |i: usize| args.get(i).map(go_string).unwrap_or_default();
     let need = |n: usize| {
         if args.len() < n {
@@ -363,7 +380,9 @@ fn call(f: &str, args: &[Value], _dot: &Value) -> Result<Value, String> {
     Ok(match f {
         "json" => {
             need(1)?;
-            Value::String(serde_json::to_string(&args[0]).map_err(|e| e.to_string())?)
+            Value::String(
+                serde_json::to_string(&args[0]).map_err(|e| TemplateError(e.to_string()))?,
+            )
         }
         "lower" => Value::String(s(0).to_lowercase()),
         "upper" => Value::String(s(0).to_uppercase()),
@@ -426,11 +445,11 @@ fn call(f: &str, args: &[Value], _dot: &Value) -> Result<Value, String> {
             }
             cur
         }
-        other => return Err(format!("template: function \"{other}\" not defined")),
+        other => return Err(format!("template: function \"{other}\" not defined").into()),
     })
 }
 
-fn eval(p: &[Vec<Arg>], dot: &Value, vars: &Vars) -> Result<Value, String> {
+fn eval(p: &[Vec<Arg>], dot: &Value, vars: &Vars) -> Result<Value> {
     let mut prev: Option<Value> = None;
     for cmd in p {
         let mut args: Vec<Value> = Vec::new();
@@ -457,7 +476,7 @@ fn eval(p: &[Vec<Arg>], dot: &Value, vars: &Vars) -> Result<Value, String> {
     Ok(prev.unwrap_or(Value::Null))
 }
 
-fn render(nodes: &[Node], dot: &Value, vars: &Vars, out: &mut String) -> Result<(), String> {
+fn render(nodes: &[Node], dot: &Value, vars: &Vars, out: &mut String) -> Result<()> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -560,11 +579,11 @@ mod tests {
             .expect("parse")
             .render(&json!({"Id": 1}))
             .expect_err("missing field");
-        assert!(e.contains("Nope"), "{e}");
+        assert!(e.0.contains("Nope"), "{e}");
         let e = Template::parse("{{bogus .Id}}")
             .expect("parse")
             .render(&json!({"Id": 1}))
             .expect_err("unknown function");
-        assert!(e.contains("bogus"), "{e}");
+        assert!(e.0.contains("bogus"), "{e}");
     }
 }

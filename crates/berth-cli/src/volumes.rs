@@ -1,9 +1,16 @@
 //! `volume create/ls/inspect/rm/prune`, with docker's flags and output.
 
-use anyhow::{Result, bail};
-use berth_client::{Method, query};
+use anyhow::Result;
+use berth_client::{Method, enc};
+use berth_models::volume::{CreateRequest, ListResponse, PruneResponse, Volume};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::networks::kv_map;
+use crate::output::{
+    confirm, each_object, filters, filters_query, labels_text, print_inspected, print_list,
+};
 
 use crate::{Global, connect};
 
@@ -81,57 +88,53 @@ pub struct PruneArgs {
     force: bool,
 }
 
-fn kv(flag: &str, items: &[String]) -> Result<serde_json::Map<String, Value>> {
-    let mut m = serde_json::Map::new();
-    for i in items {
-        let (k, v) = i.split_once('=').unwrap_or((i.as_str(), ""));
-        if k.is_empty() {
-            bail!("invalid argument \"{i}\" for \"{flag}\" flag: invalid key value pair format");
-        }
-        m.insert(k.to_owned(), json!(v));
-    }
-    Ok(m)
-}
-
-fn filters_query(filters: &[String], extra: &[(&str, &str)]) -> Result<String> {
-    let mut all: Vec<String> = filters.to_vec();
-    all.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
-    Ok(match crate::containers::filters_json(&all)? {
-        Some(f) => query(&[("filters", &f)]),
-        None => String::new(),
-    })
+/// One row of `volume ls`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    #[serde(rename = "ID")]
+    id: String,
+    name: String,
+    driver: String,
+    scope: String,
+    mountpoint: String,
+    labels: String,
+    created_at: String,
 }
 
 pub fn volume(g: &Global, cmd: VolumeCmd) -> Result<i32> {
     let (rt, c) = connect(g)?;
     match cmd {
         VolumeCmd::Create(a) => {
-            let body = json!({
-                "Name": a.name.clone().unwrap_or_default(),
-                "Driver": a.driver,
-                "DriverOpts": kv("--opt", &a.opt)?,
-                "Labels": kv("--label", &a.label)?,
-            });
-            let v = rt.block_on(c.json(Method::POST, "/volumes/create", Some(&body)))?;
-            println!("{}", v["Name"].as_str().unwrap_or_default());
+            let body = CreateRequest {
+                name: a.name.clone().unwrap_or_default(),
+                driver: a.driver.clone(),
+                driver_opts: Some(kv_map("--opt", &a.opt)?),
+                labels: Some(kv_map("--label", &a.label)?),
+            };
+            let v: Volume = rt.block_on(c.post("/volumes/create", &body))?;
+            println!("{}", v.name);
             Ok(0)
         }
         VolumeCmd::Ls(a) => {
-            let v = rt.block_on(c.get(&format!("/volumes{}", filters_query(&a.filter, &[])?)))?;
-            let rows: Vec<Value> = v["Volumes"]
-                .as_array()
+            let v: ListResponse =
+                rt.block_on(c.get(&format!("/volumes{}", filters_query(&filters(&a.filter)?))))?;
+            let rows: Vec<Row> = v
+                .volumes
                 .into_iter()
-                .flatten()
-                .map(|v| {
-                    json!({
-                        "ID": v["Name"], "Name": v["Name"], "Driver": v["Driver"], "Scope": v["Scope"],
-                        "Mountpoint": v["Mountpoint"], "Labels": crate::images::labels_text(&v["Labels"]),
-                        "CreatedAt": v["CreatedAt"],
-                    })
+                .map(|v| Row {
+                    id: v.name.clone(),
+                    name: v.name,
+                    driver: v.driver,
+                    scope: v.scope,
+                    mountpoint: v.mountpoint,
+                    labels: labels_text(&v.labels),
+                    created_at: v.created_at,
                 })
                 .collect();
-            crate::images::print_list(
+            print_list(
                 a.quiet,
+                |r: &Row| r.id.as_str(),
                 a.format.as_deref(),
                 &[("Driver", "DRIVER"), ("Name", "VOLUME NAME")],
                 &[
@@ -150,7 +153,7 @@ pub fn volume(g: &Global, cmd: VolumeCmd) -> Result<i32> {
             let mut found = Vec::new();
             let mut code = 0;
             for n in &a.names {
-                match rt.block_on(c.get(&format!("/volumes/{}", berth_client::enc(n)))) {
+                match rt.block_on(c.get::<Value>(&format!("/volumes/{}", enc(n)))) {
                     Ok(v) => found.push(v),
                     Err(e @ berth_client::Error::Api { status: 404, .. }) => {
                         eprintln!("{}", crate::describe(&e.into()));
@@ -159,46 +162,35 @@ pub fn volume(g: &Global, cmd: VolumeCmd) -> Result<i32> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            crate::images::print_inspected(found, a.format.as_deref())?;
+            print_inspected(found, a.format.as_deref())?;
             Ok(code)
         }
         VolumeCmd::Rm(a) => {
             let qs = if a.force { "?force=1" } else { "" };
-            crate::containers::each_object(g, &a.names, false, |n| {
-                (
-                    Method::DELETE,
-                    format!("/volumes/{}{qs}", berth_client::enc(n)),
-                )
+            each_object(&rt, &c, &a.names, false, |n| {
+                (Method::DELETE, format!("/volumes/{}{qs}", enc(n)))
             })
         }
         VolumeCmd::Prune(a) => {
-            if !a.force {
-                eprint!(
-                    "WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] "
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-                    return Ok(0);
-                }
+            if !a.force
+                && !confirm(
+                    "WARNING! This will remove anonymous local volumes not used by at least one container.",
+                )?
+            {
+                return Ok(0);
             }
-            let extra: &[(&str, &str)] = if a.all { &[("all", "true")] } else { &[] };
-            let v = rt.block_on(c.json(
+            let mut f = filters(&a.filter)?;
+            if a.all {
+                f.add("all", "true");
+            }
+            let v: PruneResponse = rt.block_on(c.send_empty(
                 Method::POST,
-                &format!("/volumes/prune{}", filters_query(&a.filter, extra)?),
-                None,
+                &format!("/volumes/prune{}", filters_query(&f)),
             ))?;
-            let gone = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
-            if !gone.is_empty() {
-                println!("Deleted Volumes:");
-                for n in gone {
-                    println!("{}", n.as_str().unwrap_or_default());
-                }
-                println!();
-            }
+            crate::lifecycle::print_deleted("Deleted Volumes:", v.volumes_deleted.as_deref());
             println!(
                 "Total reclaimed space: {}",
-                crate::units::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+                crate::units::human_size(v.space_reclaimed as f64)
             );
             Ok(0)
         }

@@ -11,7 +11,13 @@ pub use hyper::Method;
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use berth_models as models;
+
+/// An answer whose body is read later ([`body_json`], [`body_chunks`]).
+pub type Reply = Response<Incoming>;
 
 /// The newest API version this client speaks.
 pub const API_VERSION: &str = "1.51";
@@ -152,8 +158,14 @@ impl Client {
         Ok(res)
     }
 
-    /// A request answered with JSON (or nothing: `Value::Null`).
-    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    /// A request with an optional JSON body, answered with JSON as `T` (an empty answer is
+    /// read as `null`: `()` or an `Option` take it).
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T> {
         let (headers, b) = match body {
             Some(v) => (
                 vec![("Content-Type", "application/json".to_owned())],
@@ -162,26 +174,72 @@ impl Client {
             None => (Vec::new(), empty()),
         };
         let res = self.call(method, path, &headers, b).await?;
-        let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&bytes).map_err(|e| other(format!("bad JSON from the daemon: {e}")))
+        body_json(res).await
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        self.json(Method::GET, path, None).await
+    /// `GET` answered with JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.json(Method::GET, path, None::<&()>).await
     }
 
-    /// A request answered with a stream of JSON messages; each goes to `on`. A message with
-    /// `errorDetail`/`error` ends the stream as an error.
+    /// A request without a body; its answer read as `T`.
+    pub async fn send_empty<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
+        self.json(method, path, None::<&()>).await
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    /// A request answered with a stream of JSON messages (pull, push, build); each goes to
+    /// `on`. A message with `error` ends the stream as an error.
     pub async fn stream(
         &self,
         method: Method,
         path: &str,
         headers: &[(&str, String)],
         body: BoxBody,
-        mut on: impl FnMut(&Value),
+        mut on: impl FnMut(&models::message::Message),
+    ) -> Result<()> {
+        self.lines(
+            method,
+            path,
+            headers,
+            body,
+            |m: models::message::Message| {
+                if !m.error.is_empty() {
+                    return Err(Error::Api {
+                        status: 500,
+                        message: m.error,
+                    });
+                }
+                if let Some(d) = m.error_detail.as_ref().filter(|d| !d.message.is_empty()) {
+                    return Err(Error::Api {
+                        status: 500,
+                        message: d.message.clone(),
+                    });
+                }
+                on(&m);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// A request answered with newline-separated JSON values (events, stats, message
+    /// streams), each read as `T` and handed to `on` (whose error ends the stream).
+    pub async fn lines<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: BoxBody,
+        mut on: impl FnMut(T) -> Result<()>,
     ) -> Result<()> {
         let res = self.call(method, path, headers, body).await?;
         let mut body = res.into_body();
@@ -191,16 +249,9 @@ impl Client {
             if line.is_empty() {
                 return Ok(());
             }
-            let v: Value = serde_json::from_slice(line)
+            let v: T = serde_json::from_slice(line)
                 .map_err(|e| other(format!("bad JSON message from the daemon: {e}")))?;
-            if let Some(msg) = v["error"].as_str().or(v["errorDetail"]["message"].as_str()) {
-                return Err(Error::Api {
-                    status: 500,
-                    message: msg.to_owned(),
-                });
-            }
-            on(&v);
-            Ok(())
+            on(v)
         };
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(other)?;
@@ -237,9 +288,10 @@ async fn api_error(res: Response<Incoming>) -> Error {
         Ok(b) => b.to_bytes(),
         Err(e) => return other(e),
     };
-    let message = serde_json::from_slice::<Value>(&bytes)
+    let message = serde_json::from_slice::<models::ErrorResponse>(&bytes)
         .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .map(|e| e.message)
+        .filter(|m| !m.is_empty())
         .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
     Error::Api { status, message }
 }
@@ -371,13 +423,15 @@ impl Demux {
     }
 }
 
-/// The JSON body of a response obtained with [`Client::call`].
-pub async fn body_json(res: Response<Incoming>) -> Result<Value> {
+/// The JSON body of a response obtained with [`Client::call`], as `T` (empty: `null`).
+pub async fn body_json<T: DeserializeOwned>(res: Response<Incoming>) -> Result<T> {
     let bytes = res.into_body().collect().await.map_err(other)?.to_bytes();
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).map_err(|e| other(format!("bad JSON from the daemon: {e}")))
+    let bytes: &[u8] = if bytes.trim_ascii().is_empty() {
+        b"null"
+    } else {
+        &bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| other(format!("bad JSON from the daemon: {e}")))
 }
 
 /// Feed a response's body to `on`, chunk by chunk.
@@ -402,7 +456,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<Hijacked> {
         let mut sender = self.connect().await?;
         let b = match body {
