@@ -77,7 +77,8 @@ pub async fn events(ctx: &Ctx) -> Response {
     if let Err(e) = filters.check(&berth_engine::events::FILTER_KEYS) {
         return error(StatusCode::BAD_REQUEST, e.to_string());
     }
-    let since = ctx.time("since");
+    // `since=0` is the epoch (everything kept), not "unset".
+    let since = ctx.q("since").and_then(crate::ctx::api_time);
     let until = ctx.time("until");
     let (past, mut rx) = ctx.engine.events.subscribe(since);
     let (tx, out) = tokio::sync::mpsc::channel::<Message>(256);

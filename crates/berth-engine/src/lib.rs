@@ -23,6 +23,7 @@ use std::sync::Arc;
 use berth_image::images::Images;
 use berth_image::registry::Settings;
 
+pub use berth_image::registry::Settings as RegistrySettings;
 pub use error::{Error, Kind, Result, StartFailure};
 
 /// Daemon settings the engine needs.

@@ -1,14 +1,12 @@
-//! The nftables table of Berth (`inet berth`, plus `bridge berth` for icc), rebuilt whole in
-//! one atomic `nft -f` transaction from the engine's model on every change and at daemon
-//! start; nothing outside these tables is ever touched. Written as nft's own text syntax
-//! (what operators read and audit) and fed to `nft -f -`; the nftables crate would only wrap
-//! the same binary with JSON.
+//! Berth's nftables tables (`inet berth`, plus `bridge berth` for icc), rebuilt whole from the
+//! engine's model on every change and at daemon start, each in one atomic netlink batch
+//! (`nft`); nothing outside these tables is ever touched. `nft list table inet berth` shows
+//! them in the syntax `tables()`' Display prints.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::ipam::Subnet;
-use crate::{Error, Result, kernel};
+use crate::{Result, kernel};
 
 /// A bridge network as the firewall sees it.
 #[derive(Debug, Clone)]
@@ -37,133 +35,142 @@ pub struct Publish {
     pub container_port: u16,
 }
 
-/// The whole ruleset text for the model.
-pub fn script(bridges: &[Bridge], publish: &[Publish]) -> String {
-    let mut s = String::new();
-    // Create-then-delete makes the delete safe when the table is absent; the new table
-    // follows in the same transaction.
-    s.push_str("table inet berth\ndelete table inet berth\ntable bridge berth\ndelete table bridge berth\n");
+use crate::nft::{BaseChain, Chain, Expr, Family, Hook, Proto, Table};
+
+fn iif(name: &str) -> Expr {
+    Expr::Iifname {
+        name: name.to_owned(),
+        negate: false,
+    }
+}
+
+fn oif(name: &str, negate: bool) -> Expr {
+    Expr::Oifname {
+        name: name.to_owned(),
+        negate,
+    }
+}
+
+fn base(name: &str, kind: &'static str, hook: Hook, priority: i32, rules: Vec<Vec<Expr>>) -> Chain {
+    Chain {
+        name: name.to_owned(),
+        base: Some(BaseChain {
+            kind,
+            hook,
+            priority,
+        }),
+        rules,
+    }
+}
+
+/// The model as Berth's two tables: `inet berth` (published ports, masquerading, isolation
+/// between networks, `--internal`) and `bridge berth` (`icc` off). None: nothing to hold.
+pub fn tables(bridges: &[Bridge], publish: &[Publish]) -> (Option<Table>, Option<Table>) {
     if bridges.is_empty() && publish.is_empty() {
-        return s;
+        return (None, None);
     }
-    let names: Vec<String> = bridges.iter().map(|b| format!("\"{}\"", b.name)).collect();
-    s.push_str("table inet berth {\n");
-    if !names.is_empty() {
-        let _ = writeln!(
-            s,
-            "  set bridges {{ type ifname; elements = {{ {} }} }}",
-            names.join(", ")
-        );
-    }
-    s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump publish\n  }\n");
-    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n");
-    s.push_str("  chain publish {\n");
+    let jump = || vec![Expr::FibDaddrLocal, Expr::Jump("publish".into())];
+    let mut published = Vec::new();
     for p in publish {
-        let daddr = p
-            .host_ip
-            .filter(|ip| !ip.is_unspecified())
-            .map(|ip| format!("ip daddr {ip} "))
-            .unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "    {daddr}{proto} dport {hp} dnat ip to {cip}:{cp}",
-            proto = p.proto,
-            hp = p.host_port,
-            cip = p.container_ip,
-            cp = p.container_port
-        );
+        let mut r = Vec::new();
+        if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+            r.push(Expr::IpDaddr(ip));
+        }
+        let proto = Proto::parse(&p.proto).unwrap_or(Proto::Tcp);
+        r.push(Expr::Dport {
+            proto,
+            port: p.host_port,
+        });
+        r.push(Expr::Dnat(p.container_ip, p.container_port));
+        published.push(r);
     }
-    s.push_str("  }\n");
-    s.push_str(
-        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
-    );
+    let mut post = Vec::new();
+    let mut forward = Vec::new();
     for b in bridges {
         // Published ports reached from the host's loopback, and hairpin (a container reaching
         // a published port of its own bridge): replies must come back through us.
-        let _ = writeln!(
-            s,
-            "    oifname \"{}\" ip saddr 127.0.0.0/8 masquerade",
-            b.name
-        );
-        let _ = writeln!(
-            s,
-            "    oifname \"{}\" ct status dnat ip saddr {} masquerade",
-            b.name, b.subnet
-        );
+        post.push(vec![
+            oif(&b.name, false),
+            Expr::IpSaddr(std::net::Ipv4Addr::new(127, 0, 0, 0), 8),
+            Expr::Masquerade,
+        ]);
+        post.push(vec![
+            oif(&b.name, false),
+            Expr::CtStatusDnat,
+            Expr::IpSaddr(b.subnet.addr, b.subnet.prefix),
+            Expr::Masquerade,
+        ]);
         if b.masquerade && !b.internal {
-            let _ = writeln!(
-                s,
-                "    ip saddr {} oifname != \"{}\" masquerade",
-                b.subnet, b.name
-            );
+            post.push(vec![
+                Expr::IpSaddr(b.subnet.addr, b.subnet.prefix),
+                oif(&b.name, true),
+                Expr::Masquerade,
+            ]);
             if let Some(s6) = &b.subnet6 {
-                let _ = writeln!(s, "    ip6 saddr {s6} oifname != \"{}\" masquerade", b.name);
+                post.push(vec![
+                    Expr::Ip6Saddr(s6.addr, s6.prefix),
+                    oif(&b.name, true),
+                    Expr::Masquerade,
+                ]);
+            }
+        }
+        if b.internal {
+            forward.push(vec![iif(&b.name), oif(&b.name, true), Expr::Drop]);
+            forward.push(vec![
+                oif(&b.name, false),
+                Expr::Iifname {
+                    name: b.name.clone(),
+                    negate: true,
+                },
+                Expr::Drop,
+            ]);
+        } else {
+            // Isolation: nothing from one network to another.
+            for other in bridges.iter().filter(|o| o.name != b.name) {
+                forward.push(vec![iif(&b.name), oif(&other.name, false), Expr::Drop]);
             }
         }
     }
-    s.push_str("  }\n");
-    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
-    for b in bridges {
-        if b.internal {
-            let _ = writeln!(
-                s,
-                "    iifname \"{n}\" oifname != \"{n}\" drop\n    oifname \"{n}\" iifname != \"{n}\" drop",
-                n = b.name
-            );
-        } else {
-            // Isolation: nothing from one network to another.
-            let _ = writeln!(
-                s,
-                "    iifname \"{n}\" oifname @bridges oifname != \"{n}\" drop",
-                n = b.name
-            );
-        }
-    }
-    s.push_str("  }\n}\n");
-    let icc_off: Vec<&Bridge> = bridges.iter().filter(|b| !b.icc).collect();
-    if !icc_off.is_empty() {
-        s.push_str("table bridge berth {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
-        for b in icc_off {
-            // Frames between two ports of the bridge (container to container); traffic to
-            // and from the host, published ports included, is routed and not seen here.
-            let _ = writeln!(s, "    iifname \"{}*\" drop", b.port_prefix);
-        }
-        s.push_str("  }\n}\n");
-    }
-    s
+    let inet = Table {
+        family: Family::Inet,
+        name: "berth".into(),
+        chains: vec![
+            base("prerouting", "nat", Hook::Prerouting, -100, vec![jump()]),
+            base("output", "nat", Hook::Output, -100, vec![jump()]),
+            Chain {
+                name: "publish".into(),
+                base: None,
+                rules: published,
+            },
+            base("postrouting", "nat", Hook::Postrouting, 100, post),
+            base("forward", "filter", Hook::Forward, 0, forward),
+        ],
+    };
+    // Frames between two ports of a bridge without icc (container to container); traffic to
+    // and from the host, published ports included, is routed and not seen here.
+    let icc_off: Vec<Vec<Expr>> = bridges
+        .iter()
+        .filter(|b| !b.icc)
+        .map(|b| vec![iif(&format!("{}*", b.port_prefix)), Expr::Drop])
+        .collect();
+    let bridge = (!icc_off.is_empty()).then(|| Table {
+        family: Family::Bridge,
+        name: "berth".into(),
+        chains: vec![base("forward", "filter", Hook::Forward, 0, icc_off)],
+    });
+    (Some(inet), bridge)
 }
 
-/// Apply the model (replacing Berth's tables atomically).
+/// Apply the model (replacing Berth's tables atomically, each in one netlink batch).
 pub fn apply(bridges: &[Bridge], publish: &[Publish]) -> Result<()> {
-    nft(&script(bridges, publish))
+    let (inet, bridge) = tables(bridges, publish);
+    crate::nft::replace(Family::Inet, "berth", inet.as_ref())?;
+    crate::nft::replace(Family::Bridge, "berth", bridge.as_ref())
 }
 
 /// Remove Berth's tables.
 pub fn clear() -> Result<()> {
-    nft(&script(&[], &[]))
-}
-
-fn nft(script: &str) -> Result<()> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| kernel("nft (is nftables installed?)", e))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(script.as_bytes())
-            .map_err(|e| kernel("nft", e))?;
-    }
-    let out = child.wait_with_output().map_err(|e| kernel("nft", e))?;
-    if !out.status.success() {
-        return Err(Error::Kernel {
-            ctx: "nft".into(),
-            msg: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(())
+    apply(&[], &[])
 }
 
 /// A kernel setting (`/proc/sys/…`) written if it differs.
@@ -173,4 +180,58 @@ pub fn sysctl(key: &str, value: &str) -> Result<()> {
         return Ok(());
     }
     std::fs::write(&path, value).map_err(|e| kernel(format!("sysctl {key}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_becomes_berths_rules() {
+        let net = |name: &str, sub: &str, icc: bool, internal: bool| Bridge {
+            name: name.into(),
+            subnet: Subnet::parse(sub).expect("subnet"),
+            icc,
+            internal,
+            masquerade: true,
+            port_prefix: format!("vb{}", &name[..2]),
+            subnet6: None,
+        };
+        assert_eq!(tables(&[], &[]), (None, None));
+        let bridges = [
+            net("berth0", "172.17.0.0/16", true, false),
+            net("br-a", "10.1.0.0/24", false, false),
+            net("br-i", "10.2.0.0/24", true, true),
+        ];
+        let publish = [Publish {
+            proto: "tcp".into(),
+            host_ip: Some("127.0.0.1".parse().expect("ip")),
+            host_port: 8080,
+            container_ip: "172.17.0.2".parse().expect("ip"),
+            container_port: 80,
+        }];
+        let (inet, bridge) = tables(&bridges, &publish);
+        let text = inet.expect("inet table").to_string();
+        for want in [
+            "type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump publish",
+            "ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 172.17.0.2:80",
+            "oifname \"berth0\" ip saddr 127.0.0.0/8 masquerade",
+            "oifname \"br-a\" ct status dnat ip saddr 10.1.0.0/24 masquerade",
+            "ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade",
+            "iifname \"berth0\" oifname \"br-a\" drop",
+            "iifname \"br-a\" oifname \"berth0\" drop",
+            "iifname \"br-i\" oifname != \"br-i\" drop",
+            "oifname \"br-i\" iifname != \"br-i\" drop",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        // An internal network is not masqueraded out.
+        assert!(
+            !text.contains("ip saddr 10.2.0.0/24 oifname != \"br-i\" masquerade"),
+            "{text}"
+        );
+        let b = bridge.expect("bridge table").to_string();
+        assert!(b.contains("iifname \"vbbr*\" drop"), "{b}");
+        assert!(!b.contains("vbbe"), "icc on: {b}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod netns;
+pub mod nft;
 pub mod tc;
 
 #[derive(Debug, thiserror::Error)]

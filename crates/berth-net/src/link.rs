@@ -12,7 +12,7 @@ use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use crate::{Result, kernel};
 
 /// Run `f` with a netlink handle, in the namespace at `netns` if given.
-fn with_netlink<T, F, Fut>(netns: Option<&Path>, f: F) -> Result<T>
+pub(crate) fn with_netlink<T, F, Fut>(netns: Option<&Path>, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(Handle) -> Fut + Send + 'static,
@@ -46,7 +46,7 @@ fn errno(e: &rtnetlink::Error) -> i32 {
     }
 }
 
-async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
+pub(crate) async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
     let mut links = h.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
         Ok(Some(l)) => Ok(Some(l.header.index)),

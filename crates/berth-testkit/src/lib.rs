@@ -185,6 +185,7 @@ pub struct Daemon {
     pub cgroup_parent: String,
     berth: PathBuf,
     config: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 static DAEMON_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -202,7 +203,22 @@ impl Daemon {
         Self::start_with(berth, dir, config, false)
     }
 
+    /// A daemon (in a namespace of its own) with `env` in its environment.
+    pub fn start_with_env(berth: &Path, dir: &Path, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Self::start_inner(berth, dir, config, true, env)
+    }
+
     fn start_with(berth: &Path, dir: &Path, config: &Path, own_netns: bool) -> Daemon {
+        Self::start_inner(berth, dir, config, own_netns, &[])
+    }
+
+    fn start_inner(
+        berth: &Path,
+        dir: &Path,
+        config: &Path,
+        own_netns: bool,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let cgroup_parent = format!(
             "/berthtest-{}-{}",
             std::process::id(),
@@ -214,7 +230,11 @@ impl Daemon {
             berth_net::netns::create(&ns).expect("the daemon's network namespace");
             berth_net::link::loopback_up(&ns).expect("loopback in the daemon's namespace");
         }
-        let child = Self::spawn(berth, dir, config, &cgroup_parent);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = Self::spawn(berth, dir, config, &cgroup_parent, &env);
         let mut d = Daemon {
             child,
             socket: dir.join("berth.sock"),
@@ -222,6 +242,7 @@ impl Daemon {
             cgroup_parent,
             berth: berth.to_owned(),
             config: config.to_owned(),
+            env,
         };
         d.wait_ready();
         d
@@ -229,10 +250,31 @@ impl Daemon {
 
     /// Kill the daemon with SIGKILL (its containers keep running) and start it again.
     pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restart();
+    }
+
+    /// Kill the daemon with SIGKILL (its containers keep running).
+    pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.berth, &self.dir, &self.config, &self.cgroup_parent);
+    }
+
+    /// Start the (stopped or killed) daemon again on the same state.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(
+            &self.berth,
+            &self.dir,
+            &self.config,
+            &self.cgroup_parent,
+            &self.env,
+        );
         self.wait_ready();
+    }
+
+    /// Whether the daemon process still runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
     }
 
     fn wait_ready(&mut self) {
@@ -248,7 +290,13 @@ impl Daemon {
         }
     }
 
-    fn spawn(berth: &Path, dir: &Path, config: &Path, cgroup_parent: &str) -> Child {
+    fn spawn(
+        berth: &Path,
+        dir: &Path,
+        config: &Path,
+        cgroup_parent: &str,
+        env: &[(String, String)],
+    ) -> Child {
         std::fs::create_dir_all(dir).expect("daemon dir");
         let socket = dir.join("berth.sock");
         let log = std::fs::OpenOptions::new()
@@ -277,6 +325,7 @@ impl Daemon {
             .arg(cgroup_parent)
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

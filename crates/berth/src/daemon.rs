@@ -181,7 +181,7 @@ fn run(mut a: Args) -> Result<()> {
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
-        registry: berth_image::registry::Settings {
+        registry: berth_engine::RegistrySettings {
             insecure: a.insecure_registries.clone(),
             mirrors: a.registry_mirrors.clone(),
         },

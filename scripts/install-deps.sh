@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what Berth needs on Debian 12 (as root). The one list of system packages: the README's
+# quick start and .ci/run both call this.
+#
+#   scripts/install-deps.sh          build and run Berth
+#   scripts/install-deps.sh --tests  also what the test suite drives or compares against
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+# Building: libseccomp-dev and pkg-config (seccomp), gcc and libc6-dev (berth-init, built
+# statically). Running: e2fsprogs (mkfs.ext4, only for size limits: --storage-opt size=,
+# volumes' --opt size=), procps (`ps`, only for `top`). Images for the demo and the tests:
+# busybox-static.
+base=(libseccomp-dev pkg-config gcc libc6-dev e2fsprogs procps busybox-static ca-certificates)
+# Tests: iputils-ping (unprivileged ICMP), iproute2 and util-linux (test namespaces: ip netns,
+# nsenter), nftables and iproute2's tc (tests read the kernel's rules back), apache2-utils
+# (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image).
+tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap)
+# Services tests start themselves, in namespaces of their own: the registry, and the callers
+# the runtime is checked with (podman, docker.io's dockerd, containerd).
+services=(docker-registry podman docker.io containerd)
+
+apt-get update -qq
+if [ "${1:-}" = "--tests" ]; then
+  apt-get install -y -qq "${base[@]}" "${tests[@]}" >/dev/null
+  # Services must not start on the host (dockerd would add firewall rules; the registry would
+  # take port 5000): policy-rc.d forbids it during the install.
+  ours=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq docker-registry >/dev/null
+  apt-get install -y -qq podman docker.io containerd >/dev/null \
+    || echo "warning: podman/docker.io/containerd not installed; their tests will skip"
+  if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+  fi
+else
+  apt-get install -y -qq "${base[@]}" >/dev/null
+fi
+echo "installed: ${base[*]}${1:+ and the test tools}"
