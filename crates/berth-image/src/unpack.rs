@@ -356,8 +356,25 @@ fn mkdir(pfd: &OwnedFd, name: &OsStr, path: &Path) -> Result<()> {
         .map_err(|er| entry_err(path, format!("mkdir: {er}")))
 }
 
+/// A failed filesystem call while applying an entry: what was done, and the errno.
+#[derive(Debug, thiserror::Error)]
+#[error("{op}: {errno}")]
+struct FsError {
+    op: String,
+    errno: Errno,
+}
+
+impl FsError {
+    fn at(op: &'static str) -> impl Fn(Errno) -> FsError {
+        move |errno| FsError {
+            op: op.to_owned(),
+            errno,
+        }
+    }
+}
+
 /// Remove `name` in `dir` (recursively for directories); absent is fine.
-fn remove(dir: &OwnedFd, name: &OsStr) -> std::result::Result<(), String> {
+fn remove(dir: &OwnedFd, name: &OsStr) -> std::result::Result<(), FsError> {
     match nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(Errno::EISDIR) => {
@@ -367,8 +384,8 @@ fn remove(dir: &OwnedFd, name: &OsStr) -> std::result::Result<(), String> {
                 OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| format!("open for removal: {e}"))?;
-            let mut d = nix::dir::Dir::from_fd(sub).map_err(|e| format!("read dir: {e}"))?;
+            .map_err(FsError::at("open for removal"))?;
+            let mut d = nix::dir::Dir::from_fd(sub).map_err(FsError::at("read dir"))?;
             let names: Vec<Vec<u8>> = d
                 .iter()
                 .flatten()
@@ -381,14 +398,14 @@ fn remove(dir: &OwnedFd, name: &OsStr) -> std::result::Result<(), String> {
                 OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| format!("open for removal: {e}"))?;
+            .map_err(FsError::at("open for removal"))?;
             for n in names {
                 remove(&sub, OsStr::from_bytes(&n))?;
             }
             nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::RemoveDir)
-                .map_err(|e| format!("rmdir: {e}"))
+                .map_err(FsError::at("rmdir"))
         }
-        Err(e) => Err(format!("remove existing: {e}")),
+        Err(e) => Err(FsError::at("remove existing")(e)),
     }
 }
 
@@ -399,18 +416,17 @@ fn finish_fd(
     gid: u32,
     mode: Mode,
     xattrs: &[(String, Vec<u8>)],
-) -> std::result::Result<(), String> {
-    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into()))
-        .map_err(|e| format!("chown: {e}"))?;
-    nix::sys::stat::fchmod(fd, mode).map_err(|e| format!("chmod: {e}"))?;
+) -> std::result::Result<(), FsError> {
+    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into())).map_err(FsError::at("chown"))?;
+    nix::sys::stat::fchmod(fd, mode).map_err(FsError::at("chmod"))?;
     for (k, v) in xattrs {
         fset_xattr(fd, k, v)?;
     }
     Ok(())
 }
 
-fn fset_xattr(fd: &OwnedFd, key: &str, value: &[u8]) -> std::result::Result<(), String> {
-    let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
+fn fset_xattr(fd: &OwnedFd, key: &str, value: &[u8]) -> std::result::Result<(), FsError> {
+    let k = CString::new(key).map_err(|_| FsError::at("NUL in xattr name")(Errno::EINVAL))?;
     // SAFETY: fsetxattr on an open descriptor with valid buffers.
     xattr_result(key, unsafe {
         libc::fsetxattr(
@@ -429,14 +445,14 @@ fn set_xattr(
     name: Option<&OsStr>,
     key: &str,
     value: &[u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), FsError> {
     let Some(name) = name else {
         return fset_xattr(dir, key, value);
     };
     let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
     p.extend_from_slice(name.as_bytes());
-    let p = CString::new(p).map_err(|_| "NUL in name".to_owned())?;
-    let k = CString::new(key).map_err(|_| "NUL in xattr name".to_owned())?;
+    let p = CString::new(p).map_err(|_| FsError::at("NUL in name")(Errno::EINVAL))?;
+    let k = CString::new(key).map_err(|_| FsError::at("NUL in xattr name")(Errno::EINVAL))?;
     // SAFETY: valid C strings and buffer; `name` is a single component (no '/').
     xattr_result(key, unsafe {
         libc::lsetxattr(
@@ -449,9 +465,12 @@ fn set_xattr(
     })
 }
 
-fn xattr_result(key: &str, r: libc::c_int) -> std::result::Result<(), String> {
+fn xattr_result(key: &str, r: libc::c_int) -> std::result::Result<(), FsError> {
     if r != 0 {
-        return Err(format!("xattr {key}: {}", std::io::Error::last_os_error()));
+        return Err(FsError {
+            op: format!("xattr {key}"),
+            errno: Errno::last(),
+        });
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use berth_models::container::{
 use berth_models::image::ConfigFile;
 use berth_models::network::EndpointSettings;
 
+use super::store::Claim;
 use super::{Containers, Record, ZERO_TIME};
 use crate::error::IoContext;
 use crate::time::now_rfc3339;
@@ -293,7 +294,7 @@ impl Containers {
         let mut inserted = self.insert(&rec);
         // A generated name that is taken: another one (Docker adds a number as well).
         let mut tries = 0;
-        while generated && tries < 20 && matches!(inserted, Ok(Err(_))) {
+        while generated && tries < 20 && matches!(inserted, Ok(Claim::TakenBy(_))) {
             tries += 1;
             name = if tries < 10 {
                 random_name()
@@ -304,8 +305,8 @@ impl Containers {
             inserted = self.insert(&rec);
         }
         match inserted {
-            Ok(Ok(())) => {}
-            Ok(Err(other)) => {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::TakenBy(other)) => {
                 self.forget_new_volumes(&rec);
                 return Err(Error::Conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."

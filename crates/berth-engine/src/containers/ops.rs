@@ -5,6 +5,7 @@ use berth_models::container::{PruneResponse, Top, UpdateRequest};
 use berth_models::stats::Stats;
 
 use super::state::Action;
+use super::store::Claim;
 use super::{Containers, Record, Status, ZERO_TIME};
 use crate::time::now_rfc3339;
 use crate::util::valid_name;
@@ -150,11 +151,11 @@ impl Containers {
         }
         rec.name = format!("/{new}");
         match self.save_renamed(&rec)? {
-            Ok(()) => {
+            Claim::Claimed => {
                 self.emit_for(&rec, "rename", &[("oldName", old)]);
                 Ok(())
             }
-            Err(other) => Err(Error::Conflict(format!(
+            Claim::TakenBy(other) => Err(Error::Conflict(format!(
                 "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
             ))),
         }

@@ -45,6 +45,13 @@ fn parse(id: &str, text: &str) -> Result<Record> {
         .map_err(|e| Error::Internal(format!("the record of container {id} is damaged: {e}")))
 }
 
+/// Whether a container name was claimed, or which container holds it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    Claimed,
+    TakenBy(String),
+}
+
 impl Containers {
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
         lock(&self.db)
@@ -137,15 +144,15 @@ impl Containers {
         Ok(r)
     }
 
-    /// Insert a new record; a taken name is `Err(Ok(other container's id))`.
-    pub(crate) fn insert(&self, rec: &Record) -> Result<std::result::Result<(), String>> {
+    /// Insert a new record, unless its name is taken.
+    pub(crate) fn insert(&self, rec: &Record) -> Result<Claim> {
         let text = serde_json::to_string(rec).map_err(Error::internal)?;
         let db = self.db();
         match db.execute(
             "INSERT INTO containers (id, name, created, record) VALUES (?1, ?2, ?3, ?4)",
             params![rec.id, rec.short_name(), rec.created, text],
         ) {
-            Ok(_) => Ok(Ok(())),
+            Ok(_) => Ok(Claim::Claimed),
             Err(e) if crate::error::is_unique_violation(&e) => {
                 let other: String = db
                     .query_row(
@@ -154,7 +161,7 @@ impl Containers {
                         |r| r.get(0),
                     )
                     .unwrap_or_default();
-                Ok(Err(other))
+                Ok(Claim::TakenBy(other))
             }
             Err(e) => Err(e.into()),
         }
@@ -168,8 +175,8 @@ impl Containers {
         Ok(())
     }
 
-    /// A new name for a record; a taken one is `Err(Ok(other id))`.
-    pub(crate) fn save_renamed(&self, rec: &Record) -> Result<std::result::Result<(), String>> {
+    /// A new name for a record, unless it is taken.
+    pub(crate) fn save_renamed(&self, rec: &Record) -> Result<Claim> {
         let text = serde_json::to_string(rec).map_err(Error::internal)?;
         // The connection's guard ends with the statement: the conflict's lookup takes it again.
         let r = self.db().execute(
@@ -177,10 +184,10 @@ impl Containers {
             params![rec.id, rec.short_name(), text],
         );
         match r {
-            Ok(_) => Ok(Ok(())),
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                Ok(Err(self.resolve(rec.short_name()).unwrap_or_default()))
-            }
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e) if crate::error::is_unique_violation(&e) => Ok(Claim::TakenBy(
+                self.resolve(rec.short_name()).unwrap_or_default(),
+            )),
             Err(e) => Err(e.into()),
         }
     }
