@@ -30,9 +30,9 @@ if [ "${1:-}" = "--tests" ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get install -y -qq docker-registry >/dev/null
-  apt-get install -y -qq podman docker.io containerd >/dev/null \
-    || echo "warning: podman/docker.io/containerd not installed; their tests will skip"
+  apt-get install -y -qq "${services[0]}" >/dev/null
+  apt-get install -y -qq "${services[@]:1}" >/dev/null \
+    || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

@@ -1,5 +1,5 @@
-//! `cargo xtask <task>`: `bundle DIR` builds a busybox bundle; `demo` builds Berth and runs a
-//! container from such a bundle; `images` writes a busybox image archive (docker save format)
+//! `cargo xtask <task>`: `bundle DIR` builds a busybox bundle; `demo` builds Berth, starts its
+//! daemon and runs a container from an image through `berth run` and the docker CLI; `images` writes a busybox image archive (docker save format)
 //! to target/images; `bench runtime` runs the runtime benchmark.
 
 use std::path::{Path, PathBuf};
@@ -60,6 +60,128 @@ fn spec_with(berth: &Path, dir: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The quick start: a daemon with its state under target/demo, in a network namespace of its own
+/// (its bridge and firewall rules never touch the host's network), a busybox image loaded into it,
+/// a container run through `berth run --rm` and, if the docker CLI is installed, through
+/// `docker` pointed at Berth's socket; then the daemon stops.
+fn demo(berth: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let dir = workspace().join("target/demo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let sock = dir.join("berth.sock");
+    let host = format!("unix://{}", sock.display());
+    let archive = dir.join("busybox.tar");
+    std::fs::write(&archive, xtask::busybox_image(&dir.join("work"))?)?;
+    let log = std::fs::File::create(dir.join("daemon.log"))?;
+    println!("# berth daemon -H {host} --data-root target/demo/data (log: target/demo/daemon.log)");
+    let mut cmd = Command::new(berth);
+    cmd.args(["daemon", "-H", &host, "--cgroup-parent", "/berth-demo"])
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--config-file")
+        .arg(dir.join("daemon.json"))
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: unshare is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut daemon = cmd.spawn().context("start berth daemon")?;
+    let result = demo_steps(berth, &host, &sock, &archive);
+    // SAFETY: kill(2) on the child we spawned (and have not reaped).
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while daemon.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The containers' parent cgroup, now empty (rmdir refuses one that is not).
+    for c in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(c.path().join("berth-demo"));
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/berth-demo");
+    println!("# daemon stopped");
+    result
+}
+
+fn demo_steps(berth: &Path, host: &str, sock: &Path, archive: &Path) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("the daemon did not come up; see target/demo/daemon.log");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let step = |shown: &str, cmd: &mut Command| -> Result<()> {
+        println!("# {shown}");
+        let st = cmd.status().with_context(|| shown.to_owned())?;
+        if !st.success() {
+            bail!("`{shown}` failed: {st}");
+        }
+        Ok(())
+    };
+    let b = || {
+        let mut c = Command::new(berth);
+        c.args(["-H", host]);
+        c
+    };
+    step(
+        "berth load -i busybox.tar",
+        b().args(["load", "-i"]).arg(archive),
+    )?;
+    let script = "echo Hello from a Berth container: $(hostname), pid $$; grep -E 'CapEff|Seccomp:' /proc/self/status; echo pids.max: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)";
+    step(
+        "berth run --rm busybox sh -c '…'",
+        b().args(["run", "--rm", "busybox", "sh", "-c", script]),
+    )?;
+    step("berth images", b().arg("images"))?;
+    let docker = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file());
+    match docker {
+        Some(docker) => {
+            let d = || {
+                let mut c = Command::new(&docker);
+                c.env("DOCKER_HOST", host);
+                c
+            };
+            step(
+                &format!("DOCKER_HOST={host} docker run --rm busybox echo …"),
+                d().args([
+                    "run",
+                    "--rm",
+                    "busybox",
+                    "echo",
+                    "Hello from the docker CLI, served by Berth",
+                ]),
+            )?;
+            step("docker version", d().arg("version"))?;
+        }
+        None => println!(
+            "# (no docker CLI on PATH: with one, DOCKER_HOST={host} docker run --rm busybox echo hi)"
+        ),
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -75,32 +197,7 @@ fn main() -> Result<()> {
             spec_with(&berth, &dir, &["sh"])?;
             println!("bundle ready in {}", dir.display());
         }
-        ["demo"] => {
-            let berth = build_release()?;
-            let dir = std::env::temp_dir().join(format!("berth-demo-{}", std::process::id()));
-            xtask::busybox_rootfs(&dir.join("rootfs"))?;
-            spec_with(
-                &berth,
-                &dir,
-                &[
-                    "sh",
-                    "-c",
-                    "echo Hello from a Berth container: $(hostname), pid $$; grep -E 'CapEff|Seccomp:' /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null",
-                ],
-            )?;
-            let status = Command::new(&berth)
-                .args(["runtime", "--root"])
-                .arg(dir.join("state"))
-                .args(["run", "--bundle"])
-                .arg(&dir)
-                .arg(format!("demo-{}", std::process::id()))
-                .status()
-                .context("run berth")?;
-            let _ = std::fs::remove_dir_all(&dir);
-            if !status.success() {
-                bail!("berth runtime run failed: {status}");
-            }
-        }
+        ["demo"] => demo(&build_release()?)?,
         ["images", which @ ..] => {
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;
