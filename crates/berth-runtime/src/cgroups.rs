@@ -46,15 +46,13 @@ pub trait Cgroup {
     fn is_v2(&self) -> bool;
 }
 
-/// Check and normalise a `cgroupsPath`: absolute, no `..`.
+/// Check and normalise a `cgroupsPath`: absolute, no `..`. A relative path is taken from the
+/// hierarchy's root (runc takes it from its own cgroup, which may be another service's). A
+/// systemd-style `slice:prefix:name` is, under this cgroupfs driver, a path like any other, as
+/// runc's cgroupfs driver takes it: one directory of that name.
 pub fn normalize(path: &str) -> Result<String> {
     if path.split('/').any(|c| c == ".." || c == ".") {
         return Err(Error::Cgroup(format!("invalid cgroups path {path:?}")));
-    }
-    if path.contains(':') {
-        return Err(Error::Unsupported(format!(
-            "cgroups path {path:?} is in systemd's slice:prefix:name form; the systemd cgroup driver is not supported, use cgroupfs"
-        )));
     }
     let p = path.trim_matches('/');
     if p.is_empty() {
@@ -100,9 +98,11 @@ fn v1_mounts() -> Vec<(Vec<String>, PathBuf)> {
         let Some(mnt) = pre.split(' ').nth(4) else {
             continue;
         };
+        // Named hierarchies (`name=systemd`) hold no controller, but runc places containers
+        // in them too (systemd and tools that read it expect to find them there).
         let ctrls: Vec<String> = superopts
             .split(',')
-            .filter(|o| KNOWN_V1.contains(o))
+            .filter(|o| KNOWN_V1.contains(o) || o.starts_with("name="))
             .map(str::to_owned)
             .collect();
         if !ctrls.is_empty()
@@ -711,11 +711,9 @@ mod tests {
         assert_eq!(normalize("/a/b/").ok().as_deref(), Some("/a/b"));
         assert!(normalize("/a/../b").is_err());
         assert!(normalize("").is_err());
-        assert!(
-            normalize("machine.slice:libpod:abc")
-                .unwrap_err()
-                .to_string()
-                .contains("systemd")
+        assert_eq!(
+            normalize("machine.slice:libpod:abc").ok().as_deref(),
+            Some("/machine.slice:libpod:abc")
         );
     }
 

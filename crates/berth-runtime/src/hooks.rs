@@ -19,6 +19,17 @@ pub fn run(hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Run every hook of `hooks` (poststart, poststop): a failure is a warning on stderr and the
+/// remaining hooks still run (runtime-spec: the lifecycle continues as if it had succeeded).
+pub fn run_all(hooks: &[Hook], state: &serde_json::Value, which: &str) {
+    let input = serde_json::to_vec(state).expect("state serializes");
+    for h in hooks {
+        if let Err(e) = run_one(h, &input) {
+            eprintln!("berth-runtime: warning: {which} hook: {e}");
+        }
+    }
+}
+
 fn run_one(h: &Hook, input: &[u8]) -> Result<()> {
     let path = h.path().display().to_string();
     let err = |msg: String| Error::Hook {

@@ -33,6 +33,22 @@ fn cap_name(c: &Capability) -> String {
         .unwrap_or_default()
 }
 
+/// Ambient capabilities the kernel will not raise, because they are not both permitted and
+/// inheritable. `runc spec` and `crun spec` list ambient ones with an empty inheritable set; runc
+/// warns and goes on, and so does `create`.
+pub fn unraisable_ambient(p: &Process) -> Vec<String> {
+    let Some(c) = p.capabilities() else {
+        return Vec::new();
+    };
+    let ok = cap_mask(c.permitted().iter().flatten()) & cap_mask(c.inheritable().iter().flatten());
+    c.ambient()
+        .iter()
+        .flatten()
+        .filter(|a| cap_mask([*a]) & ok == 0 && cap_mask([*a]) != 0)
+        .map(cap_name)
+        .collect()
+}
+
 /// Capability names (`CAP_…`) to a bit mask; names this kernel does not know are skipped.
 fn cap_mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
     let mut m = 0u64;
@@ -252,8 +268,12 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
             .map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
         for a in c.ambient().iter().flatten() {
             if let Ok(cap) = cap_name(a).parse::<caps::Capability>() {
-                caps::raise(None, caps::CapSet::Ambient, cap)
-                    .map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+                // Only a permitted and inheritable capability can be ambient (the kernel's
+                // rule); `create` warned of the others (see `unraisable_ambient`).
+                if i & pm & cap.bitmask() != 0 {
+                    caps::raise(None, caps::CapSet::Ambient, cap)
+                        .map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+                }
             }
         }
     }

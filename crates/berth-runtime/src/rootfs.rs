@@ -110,19 +110,27 @@ fn sys<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> Result<T> {
     r.ctx(what)
 }
 
+/// The root's propagation (`linux.rootfsPropagation`), applied recursively. The `r` forms are
+/// accepted as runc accepts them (containerd sends `rshared` and `rslave` for Bidirectional and
+/// HostToContainer mounts); slave when unset.
+fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+    let p = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone());
+    Ok(match p.as_deref() {
+        Some("shared" | "rshared") => MsFlags::MS_SHARED,
+        Some("private" | "rprivate") => MsFlags::MS_PRIVATE,
+        Some("unbindable" | "runbindable") => MsFlags::MS_UNBINDABLE,
+        Some("slave" | "rslave" | "") | None => MsFlags::MS_SLAVE,
+        Some(other) => return Err(Error::Spec(format!("unknown rootfsPropagation {other:?}"))),
+    })
+}
+
 /// Everything before `pivot_root`: propagation, the rootfs bind, the spec's mounts, devices.
 pub fn prepare(c: &Ctx) -> Result<()> {
     let linux = c.spec.linux().as_ref();
-    let prop = match linux
-        .and_then(|l| l.rootfs_propagation().clone())
-        .as_deref()
-    {
-        Some("shared") => MsFlags::MS_SHARED,
-        Some("private") => MsFlags::MS_PRIVATE,
-        Some("unbindable") => MsFlags::MS_UNBINDABLE,
-        Some("slave") | None | Some("") => MsFlags::MS_SLAVE,
-        Some(other) => return Err(Error::Spec(format!("unknown rootfsPropagation {other:?}"))),
-    };
+    let prop = root_propagation(c.spec)?;
     // An unbindable root would refuse the rootfs bind below: start from slave and make it
     // unbindable after pivot_root (see `finish`).
     let initial = if prop == MsFlags::MS_UNBINDABLE {
@@ -135,8 +143,10 @@ pub fn prepare(c: &Ctx) -> Result<()> {
         || format!("set propagation of / to {prop:?}"),
     )?;
     if prop == MsFlags::MS_SHARED {
-        // pivot_root refuses a new root whose parent mount is shared.
-        let parent = mount_point_of(c.rootfs.parent().unwrap_or(Path::new("/")));
+        // pivot_root refuses a new root whose parent mount is shared: the parent of the bind
+        // below is the mount holding the rootfs — the rootfs itself when it is a mount point,
+        // as containerd's snapshots are.
+        let parent = mount_point_of(c.rootfs);
         sys(
             nix::mount::mount::<str, Path, str, str>(
                 None,
@@ -572,14 +582,8 @@ pub fn finish(spec: &Spec) -> Result<()> {
     let root = std::fs::File::open("/").ctx(|| "open /".into())?;
     let rfd = root.as_raw_fd();
     // Propagations that could not be set before pivot_root (see `prepare`).
-    let late = match spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().clone())
-        .as_deref()
-    {
-        Some("unbindable") => Some(MsFlags::MS_UNBINDABLE),
-        Some("shared") => Some(MsFlags::MS_SHARED),
+    let late = match root_propagation(spec)? {
+        p @ (MsFlags::MS_UNBINDABLE | MsFlags::MS_SHARED) => Some(p),
         _ => None,
     };
     if let Some(p) = late {

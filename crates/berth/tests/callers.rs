@@ -777,3 +777,182 @@ fn docker_runs_containers_with_berth_runtime() {
     drop(sb);
     let _ = child.wait();
 }
+
+/// containerd (as Kubernetes reaches a runtime): its runc v2 shim with `berth-runtime` as the
+/// runc binary, a bundle containerd writes, the `rshared` root propagation and `rslave` mounts
+/// it sends for Bidirectional and HostToContainer volumes, exit codes, exec and kill.
+#[test]
+fn containerd_runs_containers_with_berth_runtime() {
+    if !have("containerd") || !have("ctr") {
+        eprintln!("skipped: containerd is not installed (apt-get install -y containerd)");
+        return;
+    }
+    let mut sb = Sandbox::new("containerd");
+    let ok = Command::new("ip")
+        .args(["netns", "add", &sb.name])
+        .status()
+        .expect("ip");
+    assert!(ok.success());
+    sb.netns = true;
+    let sock = sb.path("containerd.sock");
+    let config = sb.path("containerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\
+             [debug]\n  address = \"{sock}.debug\"\n[metrics]\n  address = \"\"\n",
+            root = sb.path("root").display(),
+            state = sb.path("state").display(),
+            sock = sock.display(),
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(sb.path("containerd.log")).expect("log");
+    let child = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/{}", sb.name))
+        .arg("containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start containerd");
+    let ns = sb.name.clone();
+    let ctr = |args: &[&str]| -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(&sock)
+            .args(["--namespace", &ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr")
+    };
+    // Tasks and containers go before containerd does (their shims would outlive it).
+    let ids = ["c-run", "c-exit", "c-bg"];
+    let _stop = Stopper(
+        child,
+        Box::new(|| {
+            for id in ids {
+                let _ = ctr(&["task", "kill", "-s", "KILL", id]);
+                let _ = ctr(&["task", "rm", "-f", id]);
+                let _ = ctr(&["container", "rm", id]);
+            }
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ctr(&["version"]).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "containerd did not come up:\n{}",
+            std::fs::read_to_string(sb.path("containerd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        sb.path("busybox.tar").to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "ctr images import: {}", text(&o));
+    let image = "docker.io/library/busybox:latest";
+    let runtime = sb.runtime().display().to_string();
+    let host_dir = sb.path("shared");
+    std::fs::create_dir_all(&host_dir).expect("shared dir");
+    let mount = format!(
+        "type=bind,src={},dst=/shared,options=rbind:rslave",
+        host_dir.display()
+    );
+    let run = |id: &str, extra: &[&str], cmd: &[&str]| {
+        let cg = format!("/{}/{id}", sb.name);
+        let mut args = vec![
+            "run",
+            "--snapshotter",
+            "native",
+            "--runc-binary",
+            &runtime,
+            "--cgroup",
+            &cg,
+        ];
+        args.extend_from_slice(extra);
+        args.push(image);
+        args.push(id);
+        args.extend_from_slice(cmd);
+        ctr(&args)
+    };
+    let o = run(
+        "c-run",
+        &["--rm", "--rootfs-propagation", "rshared", "--mount", &mount],
+        &[
+            "sh",
+            "-c",
+            "echo ok; awk '$5 == \"/\" { print $7 }' /proc/self/mountinfo; ls /shared",
+        ],
+    );
+    assert!(o.status.success(), "ctr run: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("ok"), "{}", text(&o));
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("shared:")),
+        "rshared root: {}",
+        text(&o)
+    );
+    let o = run("c-exit", &["--rm"], &["sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "exit code: {}", text(&o));
+    // An init gets only the signals it handles (the kernel's rule for pid-namespace inits).
+    let o = run(
+        "c-bg",
+        &["-d"],
+        &["sh", "-c", "trap 'exit 0' TERM; sleep 100 & wait"],
+    );
+    assert!(o.status.success(), "ctr run -d: {}", text(&o));
+    let o = ctr(&["task", "exec", "--exec-id", "e1", "c-bg", "echo", "exec-ok"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec-ok\n",
+        "ctr task exec: {}",
+        text(&o)
+    );
+    let o = ctr(&["task", "kill", "-s", "TERM", "c-bg"]);
+    assert!(o.status.success(), "ctr task kill: {}", text(&o));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = ctr(&["task", "ls"]);
+        let t = text(&o);
+        if t.lines()
+            .any(|l| l.starts_with("c-bg") && l.contains("STOPPED"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "c-bg did not stop on TERM: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = ctr(&["task", "rm", "c-bg"]);
+    assert!(o.status.success(), "ctr task rm: {}", text(&o));
+}
+
+/// A daemon the test started: `before` runs, then SIGTERM, then SIGKILL after 20 s.
+struct Stopper<'a>(std::process::Child, Box<dyn Fn() + 'a>);
+
+impl Drop for Stopper<'_> {
+    fn drop(&mut self) {
+        (self.1)();
+        // SAFETY: signalling the child this test spawned.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

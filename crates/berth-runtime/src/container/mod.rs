@@ -149,6 +149,13 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
             "cannot use console socket if runtime will not detach or allocate tty".into(),
         ));
     }
+    let unraisable = crate::process::unraisable_ambient(&process);
+    if !unraisable.is_empty() {
+        eprintln!(
+            "berth-runtime: warning: ambient capabilities {} are not inheritable and permitted: not raised",
+            unraisable.join(", ")
+        );
+    }
     let linux = spec.linux().clone().unwrap_or_default();
     let mut flags = CloneFlags::empty();
     let mut joins = Vec::new();
@@ -505,7 +512,9 @@ fn child_run(
         .open(&path)
         .ctx(|| "open exec fifo (is /proc mounted?)".into())?;
     f.write_all(b"0").ctx(|| "write exec fifo".into())?;
-    drop(f);
+    // `f` stays open (close-on-exec) until the exec: `start` reads to end-of-file, so it returns
+    // only once the container's process runs its own program, as runc's does. A signal sent in
+    // between would reach this pid 1 without a handler, and the kernel drops such signals.
     if let Some(h) = c.spec.hooks() {
         let mut s = state;
         s["status"] = "running".into();
@@ -519,7 +528,6 @@ fn child_run(
     }
 }
 
-/// Release a created container's process.
 mod exec;
 mod ops;
 

@@ -15,6 +15,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::error::{Context, Error, Result};
 use crate::state::{self, EXEC_FIFO, Root, State, Status};
 
+/// Release a created container's process; returns once it runs the container's program.
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let st = root.load(id)?;
     match st.status(root) {
@@ -38,7 +39,11 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         nix::sys::stat::Mode::empty(),
     )
     .ctx(|| format!("open {}", fifo.display()))?;
+    // The init writes one byte, then holds the fifo open until it execs the container's
+    // program: read the byte, then to end-of-file. (With no writer yet, a non-blocking read
+    // returns 0 as well: the byte comes first.)
     let mut buf = [0u8; 1];
+    let mut got_byte = false;
     loop {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         let mut fds = [PollFd::new(
@@ -47,9 +52,14 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         )];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match nix::unistd::read(&fd, &mut buf) {
-            Ok(1) => break,
+            Ok(1) => got_byte = true,
+            Ok(0) if got_byte => break,
             Ok(_) | Err(Errno::EAGAIN) => {
                 if !st.alive() {
+                    if got_byte {
+                        // Started, and already gone (e.g. its exec failed): started all the same.
+                        break;
+                    }
                     return Err(Error::BadState {
                         id: id.into(),
                         status: "stopped".into(),
@@ -87,9 +97,7 @@ fn warn_hooks(st: &State, which: &str, status: Status) {
     } else {
         h.poststop()
     };
-    if let Err(e) = crate::hooks::run(list.as_deref().unwrap_or_default(), &st.oci(status)) {
-        eprintln!("berth-runtime: warning: {which} hook: {e}");
-    }
+    crate::hooks::run_all(list.as_deref().unwrap_or_default(), &st.oci(status), which);
 }
 
 static FORWARD_PID: AtomicI32 = AtomicI32::new(0);
@@ -235,7 +243,66 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         }
         return Ok(());
     }
+    await_handler(root, &st, sig);
     send(st.pid, sig)
+}
+
+/// The kernel drops a signal sent to a pid-namespace init that has no handler for it (SIGKILL and
+/// SIGSTOP aside). Right after `start`, the container's program may not have installed its
+/// handlers yet (a shell's `trap` runs some milliseconds after the exec), and a `kill` that
+/// quickly would be lost. So an init started less than a second ago, that neither catches nor
+/// ignores `sig`, gets up to 100 ms to install a handler before the signal goes out.
+fn await_handler(root: &Root, st: &State, sig: i32) {
+    if sig == libc::SIGKILL || sig == libc::SIGSTOP || !(1..=64).contains(&sig) {
+        return;
+    }
+    // `start` removes the exec fifo: the directory's mtime is when the program was released.
+    let started = std::fs::metadata(root.container_dir(&st.id)).and_then(|m| m.modified());
+    let young = started
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(1));
+    if !young {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_millis(100);
+    while let Some(w) = signal_wants(st.pid, sig) {
+        if w != Disposition::Default || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Disposition {
+    Default,
+    Caught,
+    Ignored,
+}
+
+/// How `pid`, if it is the init of its pid namespace, disposes of `sig`; `None` for any other
+/// process (the kernel delivers to those whatever their handlers).
+fn signal_wants(pid: i32, sig: i32) -> Option<Disposition> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    if field("NSpid:")?.split_whitespace().last()? != "1" {
+        return None;
+    }
+    let bit = 1u64 << (sig - 1);
+    let mask = |name| field(name).and_then(|v| u64::from_str_radix(v, 16).ok());
+    Some(if mask("SigCgt:")? & bit != 0 {
+        Disposition::Caught
+    } else if mask("SigIgn:")? & bit != 0 {
+        Disposition::Ignored
+    } else {
+        Disposition::Default
+    })
 }
 
 /// Remove a container: with `force`, kill it first if it still runs. Poststop hooks run last;
