@@ -603,4 +603,38 @@ mod tests {
         let shm = m.iter().find(|x| x.destination == "/dev/shm").expect("shm");
         assert!(shm.options.contains(&"size=1048576".to_owned()), "{shm:?}");
     }
+
+    /// The whole spec for a typical `docker run`'s HostConfig, against a reviewed snapshot
+    /// (`snapshots/host_config.json`; the seccomp profile stands in as its default action and
+    /// rule count). `BERTH_UPDATE_SNAPSHOTS=1` rewrites it; the diff is then reviewed.
+    #[test]
+    fn a_typical_host_config_matches_its_snapshot() {
+        let mut s = spec_of(
+            r#"{"Memory": 268435456, "MemorySwap": -1, "NanoCpus": 500000000,
+                "PidsLimit": 0, "CapAdd": ["NET_ADMIN"], "CapDrop": ["MKNOD"],
+                "Binds": ["/srv/data:/data:ro"], "Tmpfs": {"/run": ""},
+                "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+                "Sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
+                "ReadonlyRootfs": true, "ShmSize": 67108864, "OomScoreAdj": 100,
+                "SecurityOpt": ["no-new-privileges"]}"#,
+        )
+        .expect("spec");
+        if let Some(sc) = s.pointer_mut("/linux/seccomp") {
+            let rules = sc["syscalls"].as_array().map_or(0, Vec::len);
+            *sc = serde_json::json!({"defaultAction": sc["defaultAction"], "rules": rules});
+        }
+        let got = serde_json::to_string_pretty(&s).expect("json") + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/containers/snapshots/host_config.json"
+        );
+        if std::env::var_os("BERTH_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(path, &got).expect("write snapshot");
+        }
+        let want = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            got == want,
+            "the spec differs from {path} (BERTH_UPDATE_SNAPSHOTS=1 rewrites it):\n{got}"
+        );
+    }
 }
