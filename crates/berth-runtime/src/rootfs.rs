@@ -559,7 +559,19 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; detach it right away.
+        // The old root is reached through a descriptor opened before: "." after the pivot is
+        // the new root, and making that tree slave would cut the container's shared mounts
+        // (Bidirectional volumes) off from the host's peer groups.
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| "open old root".into())?;
         nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root".into())?;
+        nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".into())?;
         sys(
             nix::mount::mount::<str, str, str, str>(
                 None,

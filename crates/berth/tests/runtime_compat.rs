@@ -96,6 +96,42 @@ fn r_propagations_containerd_sends_are_accepted() {
     let slave = root_propagation(&w, "rslave", "rslave");
     assert!(!slave.starts_with("shared:"), "rslave root: {slave}");
     assert_eq!(root_propagation(&w, "rprivate", "rprivate"), "-");
+    // The volumes themselves: a host directory shared in peer group N is, in the container,
+    // in group N too with `rshared` (propagation both ways) and a slave of N with `rslave`.
+    let host = w.dir.path().join("shared-src");
+    std::fs::create_dir_all(&host).expect("host dir");
+    let _m = HostMount::shared(&host);
+    let group = std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .find(|l| l.split(' ').nth(4) == host.to_str())
+        .and_then(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("shared:"))
+                .map(str::to_owned)
+        })
+        .expect("the host mount's peer group");
+    for (id, prop, want) in [
+        ("vol-rshared", "rshared", format!("shared:{group}")),
+        ("vol-rslave", "rslave", format!("master:{group}")),
+    ] {
+        let o = w.run(
+            id,
+            &[
+                "sh",
+                "-c",
+                "awk '$5 == \"/vol\" { print $7 }' /proc/self/mountinfo",
+            ],
+            |c| {
+                c["linux"]["rootfsPropagation"] = json!(prop);
+                c["mounts"].as_array_mut().expect("mounts").push(json!({
+                    "destination": "/vol", "type": "bind", "source": host,
+                    "options": ["rbind", prop]}));
+            },
+        );
+        assert!(o.status.success(), "{prop} volume: {}", err(&o));
+        assert_eq!(out(&o).trim(), want, "{prop} volume");
+    }
     let o = w.run("bad", &["true"], |c| {
         c["linux"]["rootfsPropagation"] = json!("rsideways")
     });
@@ -104,6 +140,28 @@ fn r_propagations_containerd_sends_are_accepted() {
         "an unknown propagation is named: {}",
         err(&o)
     );
+}
+
+/// A bind mount of a directory onto itself, made shared (a host-side volume source, as
+/// Kubernetes' Bidirectional volumes have); unmounted on drop.
+struct HostMount(std::path::PathBuf);
+
+impl HostMount {
+    fn shared(dir: &Path) -> HostMount {
+        use nix::mount::{MsFlags, mount};
+        mount::<Path, Path, str, str>(Some(dir), dir, None, MsFlags::MS_BIND, None)
+            .expect("bind the host dir");
+        let m = HostMount(dir.to_owned());
+        mount::<str, Path, str, str>(None, dir, None, MsFlags::MS_SHARED, None)
+            .expect("make it shared");
+        m
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 /// Removes top-level cgroups of one name in every hierarchy, even when the test fails.
