@@ -10,7 +10,8 @@
 # it is removed at the end. No registry outside is needed: the images critest pulls are built
 # from Debian's busybox-static and pushed to the local registry, which containerd uses as the
 # mirror of registry.k8s.io and gcr.io. Needs: containerd (1.6), containernetworking-plugins,
-# docker-registry, busybox-static, iproute2, python3. See docs/runtime.md.
+# docker-registry, busybox-static, gcc and libc6-dev (static helpers), iproute2, util-linux,
+# python3. See docs/runtime.md.
 set -euo pipefail
 log=${CRITEST_LOG:-/tmp/critest-$(basename "$1").log}
 # Absolute, but symlinks kept: berth's binary acts as the runtime when called berth-runtime.
@@ -38,12 +39,14 @@ cleanup() {
   for h in /sys/fs/cgroup/*/; do
     [ -d "$h/k8s.io" ] && find "$h/k8s.io" -depth -type d -exec rmdir {} + 2>/dev/null
   done
-  rm -rf "$work"
+  if [ -n "${CRITEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-in_ns() { nsenter --net="/var/run/netns/$ns" "$@"; }
+in_ns() { nsenter --net="/var/run/netns/$ns" --ipc="$work/ipcns" "$@"; }
 
 ip netns add "$ns"
+# An IPC namespace of the run's own too: the HostIpc tests make SysV segments on the "host".
+touch "$work/ipcns" && unshare --ipc="$work/ipcns" true
 in_ns ip link set lo up
 
 # The registry, on the namespace's loopback.
@@ -103,10 +106,63 @@ ctr() { in_ns ctr --address "$work/containerd.sock" --namespace critest-build "$
 for _ in $(seq 300); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
 ctr version >/dev/null
 
-# The images critest pulls, as docker-archive tars made from a busybox rootfs.
-python3 - "$work/images" <<'PY'
+# Stand-ins for what busybox lacks: nginx (writes its pid file, serves through busybox httpd,
+# keeps the name pidof looks for), a setuid-root `nnp` printing its effective uid (the
+# nonewprivs image), and `ipcs -m` (segment ids from /proc/sysvipc/shm).
+mkdir -p "$work/helpers"
+cat > "$work/helpers/nginx.c" <<'C'
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static pid_t child;
+static void fwd(int s) { if (child > 0) kill(child, s); }
+int main(int argc, char **argv) {
+  const char *port = argc > 1 ? argv[1] : "80";
+  /* nginx's title, which tests look for in /proc/1/cmdline. */
+  if (argv[0][0] != 'n' || argv[0][5] != ':') {
+    execl("/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx", port, (char *)0);
+  }
+  FILE *f = fopen("/var/run/nginx.pid", "w");
+  if (f) { fprintf(f, "%d\n", getpid()); fclose(f); }
+  signal(SIGTERM, fwd); signal(SIGINT, fwd);
+  child = fork();
+  if (child == 0) {
+    execl("/bin/httpd", "httpd", "-f", "-p", port, "-h", "/www", (char *)0);
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0) {}
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+C
+cat > "$work/helpers/nnp.c" <<'C'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("Effective uid: %d\n", geteuid()); return 0; }
+C
+cat > "$work/helpers/ipcs.c" <<'C'
+#include <stdio.h>
+int main(void) {
+  char line[512]; FILE *f = fopen("/proc/sysvipc/shm", "r");
+  printf("\n------ Shared Memory Segments --------\nkey        shmid      owner      perms      bytes      nattch\n");
+  if (!f) return 0;
+  fgets(line, sizeof line, f);
+  while (fgets(line, sizeof line, f)) {
+    int key, id, perms, cpid, lpid, nattch; unsigned long size; unsigned uid;
+    if (sscanf(line, "%d %d %o %lu %d %d %d %u", &key, &id, &perms, &size, &cpid, &lpid, &nattch, &uid) == 8)
+      printf("0x%08x %-10d %-10u %-10o %-10lu %d\n", key, id, uid, perms, size, nattch);
+  }
+  return 0;
+}
+C
+for h in nginx nnp ipcs; do gcc -static -O2 -o "$work/helpers/$h" "$work/helpers/$h.c"; done
+
+# The images critest pulls, as docker-archive tars made from a busybox rootfs (applets as hard
+# links, as in the busybox image: masking /bin/ls must not mask the shell).
+python3 - "$work/images" "$work/helpers" <<'PY'
 import hashlib, io, json, os, sys, tarfile
-out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+out, helpers = sys.argv[1], sys.argv[2]; os.makedirs(out, exist_ok=True)
 bb = "/bin/busybox"
 applets = os.popen(f"{bb} --list").read().split()
 passwd = ("root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\n"
@@ -116,16 +172,21 @@ group = ("root:x:0:\nwww-data:x:33:\ndefault-user:x:1000:\n"
 def layer(extra):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
-        def add(name, data=None, mode=0o644, link=None, dir=False):
+        def add(name, data=None, mode=0o644, hard=None, dir=False):
             i = tarfile.TarInfo(name); i.mode = mode
             if dir: i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i); return
-            if link: i.type = tarfile.SYMTYPE; i.linkname = link; t.addfile(i); return
+            if hard: i.type = tarfile.LNKTYPE; i.linkname = hard; t.addfile(i); return
             i.size = len(data); t.addfile(i, io.BytesIO(data))
-        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "www", "home"]:
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "var/run", "www", "home",
+                  "usr", "usr/sbin", "usr/local", "usr/local/bin"]:
             add(d, dir=True)
         add("bin/busybox", open(bb, "rb").read(), 0o755)
         for a in applets:
-            if a != "busybox": add("bin/" + a, link="busybox")
+            # A hard link's header mode is the inode's mode for some unpackers: the target's.
+            if a not in ("busybox", "ipcs"): add("bin/" + a, mode=0o755, hard="bin/busybox")
+        add("usr/sbin/nginx", open(helpers + "/nginx", "rb").read(), 0o755)
+        add("usr/local/bin/nnp", open(helpers + "/nnp", "rb").read(), 0o4755)
+        add("bin/ipcs", open(helpers + "/ipcs", "rb").read(), 0o755)
         add("etc/passwd", passwd.encode()); add("etc/group", group.encode())
         add("www/index.html", b"<html>critest</html>\n")
         for name, data in extra.items(): add(name, data)
@@ -146,8 +207,11 @@ sh = {"Cmd": ["sh"]}
 cri = "gcr.io/k8s-staging-cri-tools/"
 image(["registry.k8s.io/pause:3.6"], {"Cmd": ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait; done"]})
 image(["registry.k8s.io/e2e-test-images/busybox:1.29-2"], sh)
-image(["registry.k8s.io/e2e-test-images/nginx:1.14-2"], {"Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]})
-image([cri + "hostnet-nginx-amd64:latest"], {"Cmd": ["httpd", "-f", "-p", "12003", "-h", "/www"]})
+image(["registry.k8s.io/e2e-test-images/nginx:1.14-2"], {"Cmd": ["/usr/sbin/nginx", "80"]})
+image(["registry.k8s.io/e2e-test-images/httpd:2.4.39-4"],
+      {"Cmd": ["sh", "-c", "echo 'AH00094: Command line: httpd -D FOREGROUND'; exec /usr/sbin/nginx 80"]})
+image(["registry.k8s.io/e2e-test-images/nonewprivs:1.3"], {"Cmd": ["/usr/local/bin/nnp"]})
+image([cri + "hostnet-nginx-amd64:latest"], {"Cmd": ["/usr/sbin/nginx", "12003"]})
 for n, u in [("test-image-user-uid", "1002"), ("test-image-user-username", "www-data"),
              ("test-image-user-uid-group", "1003:1004"), ("test-image-user-username-group", "www-data:1004"),
              ("test-image-predefined-group", "1000")]:
