@@ -57,7 +57,10 @@ log: {level: warn, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: $work/registry/data}}
 http: {addr: 127.0.0.1:5000}
 EOF
-in_ns docker-registry serve "$work/registry/config.yml" >"$work/registry.log" 2>&1 &
+# Daemons started by nsenter itself (not through the function, whose subshell would be the
+# pid recorded and killed, leaving the daemon behind).
+nsenter --net="/var/run/netns/$ns" --ipc="$work/ipcns" \
+  docker-registry serve "$work/registry/config.yml" >"$work/registry.log" 2>&1 &
 pids+=($!)
 
 # CNI: a bridge inside the namespace.
@@ -100,7 +103,8 @@ state = "$work/state"
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."gcr.io"]
     endpoint = ["http://127.0.0.1:5000"]
 EOF
-in_ns containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+nsenter --net="/var/run/netns/$ns" --ipc="$work/ipcns" \
+  containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
 pids+=($!)
 ctr() { in_ns ctr --address "$work/containerd.sock" --namespace critest-build "$@"; }
 for _ in $(seq 300); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done

@@ -238,12 +238,39 @@ fn main() -> Result<()> {
             }
             run_bench(&format!("bench/{which}/run.sh"), &berth, Some(&out), rest)?;
         }
+        ["bench", "api", rest @ ..] => {
+            let berth = build_release()?;
+            let ok = Command::new(env!("CARGO"))
+                .args(["build", "--release", "-p", "berth-load"])
+                .current_dir(workspace())
+                .status()?
+                .success();
+            if !ok {
+                bail!("cargo build failed");
+            }
+            let out = workspace().join("target/images");
+            std::fs::create_dir_all(&out)?;
+            if !out.join("busybox.tar").is_file() {
+                std::fs::write(out.join("busybox.tar"), xtask::busybox_image(&out)?)?;
+            }
+            let ok = Command::new("bash")
+                .arg(workspace().join("bench/api/run.sh"))
+                .arg(&berth)
+                .arg(&out)
+                .args(rest)
+                .env("BERTH_LOAD", workspace().join("target/release/berth-load"))
+                .status()?
+                .success();
+            if !ok {
+                bail!("benchmark failed");
+            }
+        }
         ["bench", "runtime", rest @ ..] => {
             let berth = build_release()?;
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net [RUNS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
         ),
     }
     Ok(())

@@ -49,12 +49,19 @@ pub fn unraisable_ambient(p: &Process) -> Vec<String> {
         .collect()
 }
 
+/// The capabilities this kernel knows, probed once: `thread_all_supported` asks the kernel
+/// about each one (a prctl per capability), and masks are built several times per start.
+fn supported() -> &'static caps::CapsHashSet {
+    static S: std::sync::OnceLock<caps::CapsHashSet> = std::sync::OnceLock::new();
+    S.get_or_init(caps::runtime::thread_all_supported)
+}
+
 /// Capability names (`CAP_…`) to a bit mask; names this kernel does not know are skipped.
 fn cap_mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
     let mut m = 0u64;
     for c in caps {
         if let Ok(cap) = cap_name(c).parse::<caps::Capability>() {
-            if caps::runtime::thread_all_supported().contains(&cap) {
+            if supported().contains(&cap) {
                 m |= cap.bitmask();
             }
         }
@@ -229,7 +236,7 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     let caps = p.capabilities().as_ref();
     if let Some(c) = caps {
         let bounding = cap_mask(c.bounding().iter().flatten());
-        for cap in caps::runtime::thread_all_supported() {
+        for cap in supported().iter().copied() {
             if bounding & cap.bitmask() == 0 {
                 caps::drop(None, caps::CapSet::Bounding, cap)
                     .map_err(|e| Error::Other(format!("drop {cap} from bounding set: {e}")))?;

@@ -272,6 +272,11 @@ impl Daemon {
         self.wait_ready();
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the daemon process still runs.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()

@@ -140,6 +140,40 @@ fn promised_defaults_hold_for_the_docker_cli() {
     assert_eq!((r.code, r.out.as_str()), (0, "100\n"), "{}", r.err);
 }
 
+/// The daemon runs from a sealed copy of its binary (CVE-2019-5736) and the shims it starts run
+/// from that same copy, not from one each.
+#[test]
+fn the_daemon_and_its_shims_share_one_sealed_copy() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::start("berth-foundation-", "{}");
+    let daemon = env.daemon.pid();
+    let comm = std::fs::read_to_string(format!("/proc/{daemon}/comm")).expect("comm");
+    assert_eq!(comm, "berth\n");
+    let exe = |pid: &str| {
+        let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+        assert!(
+            link.to_string_lossy().starts_with("/memfd:berth-runtime"),
+            "{pid}: {}",
+            link.display()
+        );
+        std::fs::metadata(format!("/proc/{pid}/exe"))
+            .expect("exe")
+            .ino()
+    };
+    let id = env.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]);
+    let id = id.trim();
+    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", id]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).expect("status");
+    let shim = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .expect("PPid")
+        .trim()
+        .to_owned();
+    assert_eq!(exe(&daemon.to_string()), exe(&shim));
+    env.ok(&["rm", "-f", id]);
+}
+
 /// `--rm` is the engine's duty: a container that exits while no daemon runs is removed when
 /// the daemon comes back.
 #[test]

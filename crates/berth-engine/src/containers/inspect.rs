@@ -257,7 +257,12 @@ impl Containers {
             if !ok {
                 continue;
             }
-            let mut s = self.summary(&rec, &st)?;
+            // A container removed while the list is built is left out, not the list failed.
+            let mut s = match self.summary(&rec, &st) {
+                Ok(s) => s,
+                Err(e) if e.kind() == crate::error::Kind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if o.size {
                 let rw = berth_image::snapshot::du(&self.dir_of(&rec.id).join("upper/"));
                 let image_size = images.resolve(&rec.image).map(|i| i.size).unwrap_or(0);
