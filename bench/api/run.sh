@@ -116,7 +116,7 @@ for f in "$work"/*.[0-9].json; do
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["errors"]; [print("  error", sys.argv[1].rsplit("/",1)[1], k, "×", v) for k, v in list(e.items())[:5]]' "$f"
 done
 echo
-rss_row() { local name=$1 r out="$(mb "${res[$name,idle]}")"; for r in $(seq "$rounds"); do out+=" → $(mb "${res[$name,rss$r]}")"; done; echo "$out"; }
+rss_row() { local name=$1 r out; out=$(mb "${res[$name,idle]}"); for r in $(seq "$rounds"); do out+=" → $(mb "${res[$name,rss$r]}")"; done; echo "$out"; }
 echo "| | berth | docker |"
 echo "|---|---|---|"
 echo "| $count × run -d (ms) | ${res[berth,start]} | ${res[docker,start]:-—} |"

@@ -116,8 +116,18 @@ impl Containers {
 
     /// `GET /containers/json` entry.
     pub fn summary(&self, rec: &Record, st: &State) -> Result<Summary> {
+        let eps = self.networks.endpoints_where("container", &rec.id)?;
+        self.summary_with(rec, st, &eps)
+    }
+
+    fn summary_with(
+        &self,
+        rec: &Record,
+        st: &State,
+        eps: &[crate::networks::Endpoint],
+    ) -> Result<Summary> {
         let health = self.health_of(rec, st);
-        let ns = self.networks.settings(&rec.id, rec)?;
+        let ns = self.networks.settings_with(rec, eps)?;
         let mut ports = Vec::new();
         for (key, binds) in &ns.ports {
             let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
@@ -203,6 +213,7 @@ impl Containers {
             .collect();
         let all = o.all || o.limit.is_some() || f.contains("status") || f.contains("exited");
         let mut out = Vec::new();
+        let eps = self.networks.endpoints_by_container()?;
         for rec in self.records()? {
             let st = self.state_of(&rec);
             if !(all || st.alive()) {
@@ -258,7 +269,8 @@ impl Containers {
                 continue;
             }
             // A container removed while the list is built is left out, not the list failed.
-            let mut s = match self.summary(&rec, &st) {
+            let mine = eps.get(&rec.id).map(Vec::as_slice).unwrap_or_default();
+            let mut s = match self.summary_with(&rec, &st, mine) {
                 Ok(s) => s,
                 Err(e) if e.kind() == crate::error::Kind::NotFound => continue,
                 Err(e) => return Err(e),

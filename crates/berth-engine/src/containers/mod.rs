@@ -54,6 +54,8 @@ impl Default for Defaults {
 /// The container store and what the engine knows of running containers.
 pub struct Containers {
     db: Mutex<rusqlite::Connection>,
+    /// The records, parsed (`store::Cache`).
+    cache: store::Cache,
     dir: PathBuf,
     exec_root: PathBuf,
     runtime_root: PathBuf,
@@ -69,6 +71,9 @@ pub struct Containers {
     /// Held by read-modify-write changes of records that race (a user's stop marking the
     /// container, the restart policy counting a restart): neither may undo the other.
     rmw: Mutex<()>,
+    /// The shims known to run (`shim_of`), and whether each container is frozen (`paused`).
+    shims: Mutex<HashMap<String, berth_shim::ShimInfo>>,
+    frozen: Mutex<HashMap<String, bool>>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<HashSet<String>>,
     /// Containers being removed (`removing`).
@@ -104,6 +109,7 @@ impl Containers {
         }
         Ok(Containers {
             db,
+            cache: Default::default(),
             dir,
             exec_root: exec_root.to_owned(),
             runtime_root: exec_root.join("runtime"),
@@ -115,6 +121,8 @@ impl Containers {
             ptys: Mutex::default(),
             freezer: OnceLock::new(),
             rmw: Mutex::new(()),
+            shims: Mutex::default(),
+            frozen: Mutex::default(),
             starting: Mutex::default(),
             removing: Mutex::default(),
             seen: Mutex::default(),
@@ -218,8 +226,8 @@ impl Containers {
                 finished_at: e.map_or_else(|| ZERO_TIME.to_owned(), |e| e.finished),
             }
         };
-        let mut st = if let Some(shim) = berth_shim::ShimInfo::read(&dir) {
-            if crate::util::pid_alive(shim.shim) {
+        let mut st = if let Some((shim, alive)) = self.shim_of(&rec.id, &dir) {
+            if alive {
                 State {
                     status: if self.paused(&rec.id) {
                         Status::Paused
@@ -236,11 +244,17 @@ impl Containers {
                 // It recorded its exit just before going.
                 exited(started_at)
             } else {
-                // The shim died without recording an exit (killed): the container is gone too.
+                // The shim died without recording an exit (killed): the supervisor kills what
+                // it left running (`reap_orphan`), a SIGKILL's end (137) as containerd reports
+                // it; nothing left running (the host rebooted) is 255.
                 State {
                     status: Status::Exited,
                     pid: 0,
-                    exit_code: 255,
+                    exit_code: if crate::util::pid_alive(shim.pid) {
+                        137
+                    } else {
+                        255
+                    },
                     error: "the container's supervisor died".into(),
                     started_at,
                     finished_at: ZERO_TIME.into(),
@@ -273,10 +287,45 @@ impl Containers {
         st
     }
 
+    /// The shim's info and whether it runs. The info of a running shim is remembered: it
+    /// changes only with a new start ([`Containers::forget_shim`]), after the shim ends.
+    fn shim_of(&self, id: &str, dir: &Path) -> Option<(berth_shim::ShimInfo, bool)> {
+        let known = guard(&self.shims).get(id).cloned();
+        if let Some(s) = known {
+            if crate::util::pid_alive(s.shim) {
+                return Some((s, true));
+            }
+            guard(&self.shims).remove(id);
+        }
+        let s = berth_shim::ShimInfo::read(dir)?;
+        let alive = crate::util::pid_alive(s.shim);
+        if alive {
+            guard(&self.shims).insert(id.to_owned(), s.clone());
+        }
+        Some((s, alive))
+    }
+
+    /// A new shim is coming (start), or the container went: what was remembered of it goes.
+    pub(crate) fn forget_shim(&self, id: &str) {
+        guard(&self.shims).remove(id);
+        guard(&self.frozen).remove(id);
+    }
+
+    /// Paused means frozen: the container's cgroup (the same path for every runtime) tells,
+    /// read once per start and then kept as `pause`/`unpause` change it.
+    fn paused(&self, id: &str) -> bool {
+        if let Some(f) = guard(&self.frozen).get(id) {
+            return *f;
+        }
+        let f = self.frozen_now(id);
+        guard(&self.frozen).insert(id.to_owned(), f);
+        f
+    }
+
     /// Paused means frozen: the container's cgroup (the same path for every runtime) tells.
     /// The freezer's place is found once (finding it reads mountinfo, which grows with every
     /// running container, and the supervisor asks this for each of them every 100 ms).
-    fn paused(&self, id: &str) -> bool {
+    fn frozen_now(&self, id: &str) -> bool {
         let base = self.freezer.get_or_init(|| {
             let probe = berth_runtime::cgroups::open(&self.cgroup_of("probe")).ok()?;
             let dir = probe.dir("freezer")?;

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 impl Containers {
     /// Run another runtime's command (`pause`, `update`, …) on a container; its error text
     /// on failure.
-    fn run_runtime(
+    pub(super) fn run_runtime(
         &self,
         rt: &std::path::Path,
         rec: &Record,
@@ -68,6 +68,7 @@ impl Containers {
                 self.run_runtime(&rt, &rec, &[if frozen { "pause" } else { "resume" }], None)?
             }
         }
+        crate::db::guard(&self.frozen).insert(id.to_owned(), frozen);
         self.emit_for(&rec, if frozen { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
@@ -174,7 +175,7 @@ impl Containers {
             }
             freed += berth_image::snapshot::du(&self.dir_of(&rec.id).join("upper/"));
             match self.remove(&rec.id, false, false) {
-                Ok(()) => gone.push(rec.id),
+                Ok(()) => gone.push(rec.id.clone()),
                 // Gone or started meanwhile: not this prune's.
                 Err(Error::NoSuchContainer(_) | Error::Conflict(_)) => {}
                 Err(e) => return Err(e),

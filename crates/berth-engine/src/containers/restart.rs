@@ -96,7 +96,7 @@ impl Containers {
                 continue;
             }
             if self.start(images, &rec.id).is_ok() {
-                restarted.push(rec.id);
+                restarted.push(rec.id.clone());
             }
         }
         restarted

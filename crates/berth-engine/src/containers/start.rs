@@ -145,6 +145,7 @@ impl Containers {
         rootfs: &std::path::Path,
     ) -> Result<()> {
         let dir = self.dir_of(&rec.id);
+        self.forget_shim(&rec.id);
         let mut cmd = std::process::Command::new("/proc/self/exe");
         cmd.arg("shim")
             .arg("--attempt")

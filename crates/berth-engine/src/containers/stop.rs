@@ -35,13 +35,20 @@ impl WaitCondition {
 impl Containers {
     /// Report containers that stopped since the last look (`die` with the exit code).
     pub fn watch_exits(&self) {
-        for id in self.ids().unwrap_or_default() {
-            self.note_exit(&id);
+        for rec in self.records().unwrap_or_default() {
+            self.note_exit_of(&rec);
         }
     }
 
     /// Report one container's `die` if it stopped since the last look.
     pub(crate) fn note_exit(&self, id: &str) {
+        if let Ok(rec) = self.record(id) {
+            self.note_exit_of(&rec);
+        }
+    }
+
+    fn note_exit_of(&self, rec: &super::Record) {
+        let id = rec.id.as_str();
         // A container being started is its start's business (it notes the previous exit
         // itself): a late look here would tear down the new run's network. The set stays
         // locked meanwhile, so no start begins halfway through.
@@ -49,13 +56,22 @@ impl Containers {
         if starting.contains(id) {
             return;
         }
-        self.note_exit_now(id);
+        self.note_exit_now_of(rec);
         drop(starting);
     }
 
     pub(crate) fn note_exit_now(&self, id: &str) {
-        let Ok(rec) = self.record(id) else { return };
-        let st = self.observed(&rec);
+        if let Ok(rec) = self.record(id) {
+            self.note_exit_now_of(&rec);
+        }
+    }
+
+    fn note_exit_now_of(&self, rec: &super::Record) {
+        let id = rec.id.as_str();
+        let mut st = self.observed(rec);
+        if st.status == Status::Exited && self.reap_orphan(rec) {
+            st = self.observed(rec);
+        }
         let prev = guard(&self.seen).insert(id.to_owned(), st.status);
         let was_alive = matches!(prev, Some(Status::Running | Status::Paused));
         if was_alive && matches!(st.status, Status::Exited | Status::Restarting) {
@@ -63,6 +79,52 @@ impl Containers {
             self.networks.teardown(id);
             self.emit(id, "die", &[("exitCode", st.exit_code.to_string())]);
         }
+    }
+
+    /// A shim that died without recording the exit (`kill -9`, the OOM killer) leaves its
+    /// container running unsupervised: kill it through the runtime (which checks the init's
+    /// start time, so a reused pid is never hit) and record the end — 137 if it still ran.
+    /// Whether there was such an orphan.
+    fn reap_orphan(&self, rec: &super::Record) -> bool {
+        let dir = self.dir_of(&rec.id);
+        if dir.join("exit.json").exists() {
+            return false;
+        }
+        let Some(shim) = berth_shim::ShimInfo::read(&dir) else {
+            return false;
+        };
+        if crate::util::pid_alive(shim.shim) {
+            return false;
+        }
+        let ran = crate::util::pid_alive(shim.pid);
+        match super::runtime_of(&rec.host_config.runtime) {
+            Ok(None) => {
+                let root = self.berth_runtime_root();
+                if let Err(e) = berth_runtime::container::delete(&root, &rec.id, true) {
+                    eprintln!("berth: clean up {} after its shim died: {e}", rec.id);
+                }
+            }
+            Ok(Some(rt)) => {
+                if let Err(e) = self.run_runtime(&rt, rec, &["delete", "--force"], None) {
+                    eprintln!("berth: clean up {} after its shim died: {e}", rec.id);
+                }
+            }
+            Err(_) => {}
+        }
+        let exit = berth_shim::ExitInfo {
+            code: if ran { 137 } else { 255 },
+            finished: crate::time::now_rfc3339(),
+            ..Default::default()
+        };
+        match serde_json::to_vec(&exit) {
+            Ok(data) => {
+                if let Err(e) = crate::util::write_atomic(&dir.join("exit.json"), &data) {
+                    eprintln!("berth: record the end of {}: {e}", rec.id);
+                }
+            }
+            Err(e) => eprintln!("berth: record the end of {}: {e}", rec.id),
+        }
+        true
     }
 
     /// Send `signal` to the container's init.

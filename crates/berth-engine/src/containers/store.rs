@@ -1,9 +1,9 @@
 //! Container records in berth.db: `containers(id, name UNIQUE, created, record JSON)`, and the
 //! lookups by name, id and id prefix Docker allows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{OptionalExtension, params};
 
@@ -40,6 +40,11 @@ pub(super) fn open(data_root: &Path) -> Result<Mutex<rusqlite::Connection>> {
     Ok(db)
 }
 
+/// Parsed records by id, kept in step with the table: every write updates both while it holds
+/// the connection's lock, so reads (lists, inspect, the supervisor's sweeps) neither query
+/// SQLite nor parse JSON. Loaded on first use; `None` until then.
+pub(super) type Cache = RwLock<Option<HashMap<String, Arc<Record>>>>;
+
 fn parse(id: &str, text: &str) -> Result<Record> {
     serde_json::from_str(text)
         .map_err(|e| Error::Internal(format!("the record of container {id} is damaged: {e}")))
@@ -59,8 +64,33 @@ impl Containers {
 
     /// Full id of a container given its id, id prefix or name.
     pub fn resolve(&self, name: &str) -> Result<String> {
-        let db = self.db();
         let n = name.trim_start_matches('/');
+        let hex = !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit());
+        let hit = self.cached(|m| {
+            if let Some(r) = m.get(n) {
+                return Ok(Some(r.id.clone()));
+            }
+            if let Some(r) = m.values().find(|r| r.short_name() == n) {
+                return Ok(Some(r.id.clone()));
+            }
+            if !hex {
+                return Ok(None);
+            }
+            let mut ids = m.keys().filter(|id| id.starts_with(n));
+            match (ids.next(), ids.next()) {
+                (Some(one), None) => Ok(Some(one.clone())),
+                (Some(_), Some(_)) => Err(Error::InvalidParameter(format!(
+                    "multiple IDs found with provided prefix: {n}"
+                ))),
+                _ => Ok(None),
+            }
+        })??;
+        if let Some(id) = hit {
+            return Ok(id);
+        }
+        // Not among the parsed records: a damaged one may still hold the name (record() then
+        // says what is wrong with it).
+        let db = self.db();
         let exact: Option<String> = db
             .query_row(
                 "SELECT id FROM containers WHERE name = ?1 OR id = ?1",
@@ -91,6 +121,10 @@ impl Containers {
 
     /// The record of a container by full id.
     pub fn record(&self, id: &str) -> Result<Record> {
+        if let Some(r) = self.cached(|m| m.get(id).cloned())? {
+            return Ok((*r).clone());
+        }
+        // Not cached: absent, or damaged (which the table's text names).
         let text: String = self
             .db()
             .query_row(
@@ -103,28 +137,63 @@ impl Containers {
         parse(id, &text)
     }
 
-    /// Every record, newest first (one query).
-    pub fn records(&self) -> Result<Vec<Record>> {
+    /// Every record, newest first. A damaged record is left out here (inspect names it), not
+    /// the whole list.
+    pub fn records(&self) -> Result<Vec<Arc<Record>>> {
+        let mut v: Vec<Arc<Record>> = self.cached(|m| m.values().cloned().collect())?;
+        v.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        Ok(v)
+    }
+
+    /// `f` over the cache, loaded first if need be.
+    fn cached<T>(&self, f: impl FnOnce(&HashMap<String, Arc<Record>>) -> T) -> Result<T> {
+        if let Some(m) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Ok(f(m));
+        }
+        // Loaded under the connection's lock: no write slips between the read and the fill.
         let db = self.db();
-        let mut q = db.prepare_cached("SELECT id, record FROM containers ORDER BY created DESC")?;
-        let rows: Vec<(String, String)> = q
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(q);
-        drop(db);
-        // A damaged record is skipped here (inspect names it), not the whole list.
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, t)| parse(&id, &t).ok())
-            .collect())
+        let mut w = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if w.is_none() {
+            let mut q = db.prepare_cached("SELECT id, record FROM containers")?;
+            let rows: Vec<(String, String)> = q
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            *w = Some(
+                rows.into_iter()
+                    .filter_map(|(id, t)| parse(&id, &t).ok().map(|r| (id, Arc::new(r))))
+                    .collect(),
+            );
+        }
+        Ok(f(w.as_ref().expect("filled above")))
+    }
+
+    /// Applies a write to the cache (called with the connection's lock held).
+    fn cache_put(&self, rec: &Record) {
+        if let Some(m) = self
+            .cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            m.insert(rec.id.clone(), Arc::new(rec.clone()));
+        }
     }
 
     pub(crate) fn save_record(&self, rec: &Record) -> Result<()> {
         let text = serde_json::to_string(rec).map_err(Error::internal)?;
-        self.db().execute(
+        let db = self.db();
+        if db.execute(
             "UPDATE containers SET record = ?2 WHERE id = ?1",
             params![rec.id, text],
-        )?;
+        )? > 0
+        {
+            self.cache_put(rec);
+        }
         Ok(())
     }
 
@@ -152,7 +221,10 @@ impl Containers {
             "INSERT INTO containers (id, name, created, record) VALUES (?1, ?2, ?3, ?4)",
             params![rec.id, rec.short_name(), rec.created, text],
         ) {
-            Ok(_) => Ok(Claim::Claimed),
+            Ok(_) => {
+                self.cache_put(rec);
+                Ok(Claim::Claimed)
+            }
             Err(e) if crate::error::is_unique_violation(&e) => {
                 let other: String = db
                     .query_row(
@@ -171,18 +243,32 @@ impl Containers {
     pub(crate) fn delete_record(&self, id: &str) -> Result<()> {
         let db = self.db();
         db.execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+        if let Some(m) = self
+            .cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            m.remove(id);
+        }
         db.execute("DELETE FROM execs WHERE container = ?1", params![id])?;
+        self.forget_shim(id);
         Ok(())
     }
 
     /// A new name for a record, unless it is taken.
     pub(crate) fn save_renamed(&self, rec: &Record) -> Result<Claim> {
         let text = serde_json::to_string(rec).map_err(Error::internal)?;
-        // The connection's guard ends with the statement: the conflict's lookup takes it again.
-        let r = self.db().execute(
+        let db = self.db();
+        let r = db.execute(
             "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
             params![rec.id, rec.short_name(), text],
         );
+        if matches!(r, Ok(n) if n > 0) {
+            self.cache_put(rec);
+        }
+        // The connection's guard ends here: the conflict's lookup takes it again.
+        drop(db);
         match r {
             Ok(_) => Ok(Claim::Claimed),
             Err(e) if crate::error::is_unique_violation(&e) => Ok(Claim::TakenBy(
@@ -194,16 +280,14 @@ impl Containers {
 
     /// Ids of every container, newest first.
     pub fn ids(&self) -> Result<Vec<String>> {
-        let db = self.db();
-        let mut st = db.prepare_cached("SELECT id FROM containers ORDER BY created DESC")?;
-        let ids = st
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
+        Ok(self.records()?.iter().map(|r| r.id.clone()).collect())
     }
 
     /// The name of a container (without the slash), or its id if it has none.
     pub fn name_of(&self, id: &str) -> String {
+        if let Ok(Some(name)) = self.cached(|m| m.get(id).map(|r| r.short_name().to_owned())) {
+            return name;
+        }
         self.db()
             .query_row(
                 "SELECT name FROM containers WHERE id = ?1",
@@ -228,7 +312,7 @@ impl Containers {
             .records()?
             .into_iter()
             .filter(|r| r.mount_points.iter().any(|m| m.name == name))
-            .map(|r| r.id)
+            .map(|r| r.id.clone())
             .collect())
     }
 

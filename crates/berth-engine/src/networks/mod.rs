@@ -18,8 +18,8 @@ mod settings;
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use berth_models::network::{
     ConfigReference, CreateRequest, CreateResponse, EndpointResource, EndpointSettings, Ipam,
@@ -27,8 +27,9 @@ use berth_models::network::{
 };
 use berth_models::{Filters, Map};
 use berth_net::ipam::{self, Subnet, Subnet6};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
+pub(crate) use endpoints::Endpoint;
 pub use endpoints::{Links, PortBinding, Setup};
 pub use settings::upstream_servers;
 
@@ -48,6 +49,8 @@ pub const FILTER_KEYS: [&str; 7] = ["name", "id", "driver", "scope", "type", "la
 
 pub struct Networks {
     db: Mutex<rusqlite::Connection>,
+    /// The networks, parsed, as the table holds them (`None`: load on the next read).
+    cache: RwLock<Option<Arc<Vec<Network>>>>,
     netns_dir: PathBuf,
     /// Daemon-wide inter-container communication on the default bridge (`--icc`).
     icc: bool,
@@ -214,6 +217,7 @@ impl Networks {
         }
         let n = Networks {
             db,
+            cache: RwLock::new(None),
             netns_dir: exec_root.join("netns"),
             icc,
             dns,
@@ -278,11 +282,15 @@ impl Networks {
 
     fn insert(&self, rec: &Network) -> Result<()> {
         let text = serde_json::to_string(rec).map_err(Error::internal)?;
-        match self.db().execute(
+        let db = self.db();
+        match db.execute(
             "INSERT INTO networks (id, name, record) VALUES (?1, ?2, ?3)",
             params![rec.id, rec.name, text],
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.forget();
+                Ok(())
+            }
             Err(e) if crate::error::is_unique_violation(&e) => Err(Error::Conflict(format!(
                 "network with name {} already exists",
                 rec.name
@@ -291,16 +299,42 @@ impl Networks {
         }
     }
 
+    /// Every network, by name; from the cache (`cache`), loaded on first use.
     fn all(&self) -> Result<Vec<Network>> {
+        Ok(self.cached()?.as_ref().clone())
+    }
+
+    fn cached(&self) -> Result<Arc<Vec<Network>>> {
+        if let Some(v) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Ok(v.clone());
+        }
+        // Loaded under the connection's lock: no write slips between the read and the fill.
         let db = self.db();
+        let mut w = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = w.as_ref() {
+            return Ok(v.clone());
+        }
         let mut q = db.prepare_cached("SELECT record FROM networks ORDER BY name")?;
         let rows: Vec<String> = q
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(rows
-            .iter()
-            .filter_map(|t| serde_json::from_str(t).ok())
-            .collect())
+        let v: Arc<Vec<Network>> = Arc::new(
+            rows.iter()
+                .filter_map(|t| serde_json::from_str(t).ok())
+                .collect(),
+        );
+        *w = Some(v.clone());
+        Ok(v)
+    }
+
+    /// After a write to the table (made with the connection's lock held): the next read loads.
+    fn forget(&self) {
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     fn subnets(&self) -> Result<Vec<Subnet>> {
@@ -312,38 +346,29 @@ impl Networks {
     }
 
     /// A network by full id, name, or unique id prefix.
+    /// A network by name, id or (hex) id prefix; a name wins over an id.
     fn find(&self, key: &str) -> Result<Option<Network>> {
-        let db = self.db();
-        let exact: Option<String> = db
-            .query_row(
-                "SELECT record FROM networks WHERE id = ?1 OR name = ?1 ORDER BY name = ?1 DESC LIMIT 1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let text = match exact {
-            Some(t) => Some(t),
-            None if !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                let mut q =
-                    db.prepare("SELECT record FROM networks WHERE id LIKE ?1 || '%' LIMIT 2")?;
-                let found: Vec<String> = q
-                    .query_map(params![key], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                if found.len() > 1 {
-                    return Err(Error::InvalidParameter(format!(
-                        "network {key} is ambiguous ({} matches found based on ID prefix)",
-                        found.len()
-                    )));
-                }
-                found.into_iter().next()
-            }
-            None => None,
-        };
-        text.map(|t| serde_json::from_str(&t).map_err(Error::internal))
-            .transpose()
+        let all = self.cached()?;
+        if let Some(n) = all
+            .iter()
+            .find(|n| n.name == key)
+            .or_else(|| all.iter().find(|n| n.id == key))
+        {
+            return Ok(Some(n.clone()));
+        }
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let found: Vec<&Network> = all.iter().filter(|n| n.id.starts_with(key)).collect();
+        if found.len() > 1 {
+            return Err(Error::InvalidParameter(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                found.len()
+            )));
+        }
+        Ok(found.first().map(|n| (*n).clone()))
     }
 
-    /// A network by id, name or id prefix; Docker's error when there is none.
     pub fn get(&self, key: &str) -> Result<Network> {
         self.find(key)?
             .ok_or_else(|| Error::NoSuchNetwork(key.to_owned()))
@@ -422,9 +447,11 @@ impl Networks {
         self.insert(&rec)?;
         let made = self.ensure_bridge(&rec).and_then(|_| self.apply_firewall());
         if let Err(e) = made {
-            let _ = self
-                .db()
-                .execute("DELETE FROM networks WHERE id = ?1", params![rec.id]);
+            {
+                let db = self.db();
+                let _ = db.execute("DELETE FROM networks WHERE id = ?1", params![rec.id]);
+                self.forget();
+            }
             let _ = berth_net::link::delete(&bridge_name(&rec));
             return Err(e);
         }
@@ -484,8 +511,11 @@ impl Networks {
                 rec.name, rec.id
             )));
         }
-        self.db()
-            .execute("DELETE FROM networks WHERE id = ?1", params![rec.id])?;
+        {
+            let db = self.db();
+            db.execute("DELETE FROM networks WHERE id = ?1", params![rec.id])?;
+            self.forget();
+        }
         self.apply_firewall()?;
         berth_net::link::delete(&bridge_name(&rec))?;
         guard(&self.ensured).remove(&bridge_name(&rec));

@@ -19,6 +19,25 @@ impl Networks {
     /// `NetworkSettings` of a container.
     pub fn settings(&self, id: &str, rec: &Record) -> Result<NetworkSettings> {
         let eps = self.endpoints_where("container", id)?;
+        self.settings_with(rec, &eps)
+    }
+
+    /// Every endpoint, by container: a list builds each container's settings from one query.
+    pub(crate) fn endpoints_by_container(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<Endpoint>>> {
+        let mut by: std::collections::HashMap<String, Vec<Endpoint>> = Default::default();
+        for e in self.all_endpoints()? {
+            by.entry(e.container.clone()).or_default().push(e);
+        }
+        for v in by.values_mut() {
+            v.sort_by(|a, b| a.if_name.cmp(&b.if_name));
+        }
+        Ok(by)
+    }
+
+    /// `NetworkSettings` of a container whose endpoints are at hand.
+    pub(crate) fn settings_with(&self, rec: &Record, eps: &[Endpoint]) -> Result<NetworkSettings> {
         let mode = rec.network_mode();
         let mut ports: PortMap = rec
             .config
@@ -107,7 +126,7 @@ impl Networks {
             // One id per run (clients only compare it): the first endpoint's.
             sandbox_id: eps.first().map(|e| e.endpoint.clone()).unwrap_or_default(),
             sandbox_key: if running {
-                self.netns_path(id).display().to_string()
+                self.netns_path(&rec.id).display().to_string()
             } else {
                 String::new()
             },
