@@ -96,8 +96,22 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 pub const SIGKILL: i32 = libc::SIGKILL;
 
 /// Whether a process lives.
+/// Whether `pid` runs. A zombie has ended: a shim started by an earlier daemon is not our
+/// child, and its new parent may reap it only later (seen: a second), which must not hold up
+/// a `stop` or a `rm` waiting for its exit.
 pub fn pid_alive(pid: i64) -> bool {
-    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')' (comm may hold anything).
+        Ok(s) => s
+            .iter()
+            .rposition(|&b| b == b')')
+            .and_then(|i| s.get(i + 2))
+            .is_some_and(|&st| st != b'Z' && st != b'X'),
+        Err(_) => false,
+    }
 }
 
 /// Write `data` to `path` through a temporary file and a rename (never half a file).
@@ -110,6 +124,22 @@ pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        assert!(pid_alive(std::process::id() as i64));
+        assert!(!pid_alive(0) && !pid_alive(i32::MAX as i64));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id() as i64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while pid_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Exited, not reaped yet: /proc still has it, as a zombie.
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        assert!(!pid_alive(pid));
+        child.wait().expect("reap");
+    }
 
     #[test]
     fn names_sizes_and_ids() {

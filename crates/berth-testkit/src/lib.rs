@@ -476,7 +476,17 @@ fn remove_cgroup_tree(dir: &Path) {
             remove_cgroup_tree(&e.path());
         }
     }
-    for _ in 0..50 {
+    // Whatever still runs in it is a container of this test's daemon (the parent is unique to
+    // the test): it goes first, then the directory, once its last process has exited.
+    for _ in 0..250 {
+        for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+        {
+            // SAFETY: signalling a process in this test's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
             return;
         }

@@ -77,6 +77,18 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         eprintln!("berth daemon: {e}");
         return 1;
     }
+    // Memory returns after a load: glibc gives each thread that allocates under contention an
+    // arena of its own (up to 8 per core) and keeps what they freed; two arenas serve the
+    // daemon's threads as well, and a trim now and then hands freed pages back.
+    // SAFETY: mallopt and malloc_trim only tune and trim glibc's allocator.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            // SAFETY: as above.
+            unsafe { libc::malloc_trim(0) };
+        }
+    });
     // After fexecve the kernel names the process after the descriptor: name it again.
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr()) };
@@ -174,6 +186,12 @@ fn run(mut a: Args) -> Result<()> {
         }
     }
     let _ = (&a.default_ulimits, &a.log_level, a.debug);
+    // Paths the daemon hands to shims and runtimes (bundles, rootfs) must not depend on its
+    // working directory: relative roots are made absolute once.
+    a.data_root = std::path::absolute(&a.data_root)
+        .with_context(|| format!("data root {}", a.data_root.display()))?;
+    a.exec_root = std::path::absolute(&a.exec_root)
+        .with_context(|| format!("exec root {}", a.exec_root.display()))?;
     if a.hosts.is_empty() {
         a.hosts.push(format!("unix://{DEFAULT_SOCKET}"));
     }

@@ -62,14 +62,22 @@ impl Containers {
                 Action::Unpause
             },
         )?;
+        self.set_frozen(&rec, frozen)?;
+        self.emit_for(&rec, if frozen { "pause" } else { "unpause" }, &[]);
+        Ok(())
+    }
+
+    /// Freeze or thaw through the container's runtime, whatever the engine's intent (a
+    /// removal thaws a paused container so its SIGKILL lands).
+    pub(super) fn set_frozen(&self, rec: &Record, frozen: bool) -> Result<()> {
+        let id = rec.id.as_str();
         match super::runtime_of(&rec.host_config.runtime)? {
             None => berth_runtime::container::pause(&self.berth_runtime_root(), id, frozen)?,
             Some(rt) => {
-                self.run_runtime(&rt, &rec, &[if frozen { "pause" } else { "resume" }], None)?
+                self.run_runtime(&rt, rec, &[if frozen { "pause" } else { "resume" }], None)?
             }
         }
         crate::db::guard(&self.frozen).insert(id.to_owned(), frozen);
-        self.emit_for(&rec, if frozen { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
 

@@ -141,7 +141,9 @@ impl Containers {
         // A frozen process cannot act on a signal: a paused container is thawed so it does
         // (as dockerd does for kill, stop and rm -f).
         if st.status == Status::Paused {
-            let _ = self.pause(id, false);
+            if let Err(e) = self.set_frozen(&rec, false) {
+                eprintln!("berth: thaw {id} for a signal: {e}");
+            }
         }
         Ok(())
     }
@@ -231,7 +233,13 @@ impl Containers {
         let id = rec.id.as_str();
         if st.alive() {
             let _ = self.kill(id, libc::SIGKILL);
-            self.wait_stopped(id, Duration::from_secs(30))?;
+            // Never a record gone while its processes run on.
+            if !self.wait_stopped(id, Duration::from_secs(30))? {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"{}\": could not kill it",
+                    rec.short_name()
+                )));
+            }
         }
         self.note_exit(id);
         self.networks.teardown(id);
