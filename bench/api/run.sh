@@ -7,6 +7,8 @@
 # Each daemon has its own roots and socket, in a network namespace of the benchmark's own.
 # Usage: run.sh PATH/TO/berth IMAGES_DIR [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]
 #   IMAGES_DIR holds busybox.tar; BERTH_LOAD names the load generator (cargo xtask bench api).
+#   BERTH_LOAD_RATE=R: the clients together offer R requests per second to each daemon (the
+#   same load for both); unset, each client sends as fast as it is answered.
 set -euo pipefail
 berth=$(readlink -f "${1:?usage: run.sh PATH/TO/berth IMAGES_DIR [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]}")
 images=$(readlink -f "${2:?usage: run.sh PATH/TO/berth IMAGES_DIR ...}")
@@ -91,7 +93,7 @@ if command -v dockerd >/dev/null; then
 fi
 
 field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); o=d["ops"].get(sys.argv[2]); print(o[sys.argv[3]] if o else 0)' "$@"; }
-echo "$count running containers, $clients clients, $rounds rounds of ${seconds} s (round 1 shown; errors: all rounds)"
+echo "$count running containers, $clients clients, $rounds rounds of ${seconds} s, ${BERTH_LOAD_RATE:-as fast as answered} requests/s (round 1 shown; errors: all rounds)"
 echo
 echo "| operation | berth p50 / p99 ms | docker p50 / p99 ms | p50 berth / docker | p99 berth / docker | berth count / errors | docker count / errors |"
 echo "|---|---|---|---|---|---|---|"

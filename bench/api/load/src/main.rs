@@ -5,6 +5,9 @@
 //! latency percentiles as one JSON object.
 //!
 //! Usage: berth-load HOST SECONDS CLIENTS IDS_FILE [IMAGE]
+//! With `BERTH_LOAD_RATE=R` the clients together offer R operations per second (each client
+//! its share, on a fixed schedule), so two daemons can face the same load; without it each
+//! client sends its next request as soon as the last is answered.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -134,13 +137,28 @@ fn main() {
         let mut c = Client::new(&host).expect("host");
         c.negotiate().await.expect("ping");
         let deadline = Instant::now() + Duration::from_secs(seconds);
+        let rate: Option<f64> = std::env::var("BERTH_LOAD_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .filter(|r: &f64| *r > 0.0);
+        let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
         let mut tasks = Vec::new();
         for n in 0..clients {
             let (c, ids, image) = (c.clone(), ids.clone(), image.clone());
             tasks.push(tokio::spawn(async move {
                 let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (n + 1).wrapping_mul(0x1000_0001);
                 let mut out = Vec::new();
+                // Clients start spread over one interval, not all at once.
+                let mut due = tokio::time::Instant::now()
+                    + interval.map_or(Duration::ZERO, |i| i.mul_f64(n as f64 / clients as f64));
                 while Instant::now() < deadline {
+                    if let Some(i) = interval {
+                        tokio::time::sleep_until(due).await;
+                        due += i;
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                    }
                     let op = Op::pick(next(&mut seed));
                     let id = &ids[(next(&mut seed) % ids.len() as u64) as usize];
                     let t = Instant::now();
