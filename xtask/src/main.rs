@@ -30,15 +30,20 @@ fn run_bench(script: &str, berth: &Path, images: Option<&Path>, rest: &[&str]) -
 }
 
 fn build_release() -> Result<PathBuf> {
+    build_release_of("berth")
+}
+
+/// `cargo build --release -p PACKAGE`: the path of its binary (named as the package).
+fn build_release_of(package: &str) -> Result<PathBuf> {
     let ok = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "berth"])
+        .args(["build", "--release", "-p", package])
         .current_dir(workspace())
         .status()?
         .success();
     if !ok {
         bail!("cargo build failed");
     }
-    Ok(workspace().join("target/release/berth"))
+    Ok(workspace().join("target/release").join(package))
 }
 
 /// config.json from `berth runtime spec`, with the terminal off and `args`.
@@ -240,14 +245,7 @@ fn main() -> Result<()> {
         }
         ["bench", "api", rest @ ..] => {
             let berth = build_release()?;
-            let ok = Command::new(env!("CARGO"))
-                .args(["build", "--release", "-p", "berth-load"])
-                .current_dir(workspace())
-                .status()?
-                .success();
-            if !ok {
-                bail!("cargo build failed");
-            }
+            let load = build_release_of("berth-load")?;
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;
             if !out.join("busybox.tar").is_file() {
@@ -258,7 +256,7 @@ fn main() -> Result<()> {
                 .arg(&berth)
                 .arg(&out)
                 .args(rest)
-                .env("BERTH_LOAD", workspace().join("target/release/berth-load"))
+                .env("BERTH_LOAD", load)
                 .status()?
                 .success();
             if !ok {

@@ -21,6 +21,15 @@ pub fn lock(db: &Mutex<rusqlite::Connection>) -> MutexGuard<'_, rusqlite::Connec
     db.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A cache's read and write sides, poisoned or not (as [`guard`]).
+pub fn read<T>(l: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn write<T>(l: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Any mutex, poisoned or not (the data it guards is kept consistent by its users).
 pub fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

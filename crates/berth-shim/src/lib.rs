@@ -131,6 +131,11 @@ impl ExitInfo {
     pub fn read(dir: &Path) -> Option<ExitInfo> {
         serde_json::from_slice(&std::fs::read(dir.join("exit.json")).ok()?).ok()
     }
+
+    /// Record it as `dir`'s exit.json (atomically: never half a file).
+    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+        write_json(&dir.join("exit.json"), self)
+    }
 }
 
 struct Args {
@@ -268,16 +273,14 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
             let _ = std::fs::write(a.dir.join("shim.log"), format!("{e}\n"));
             // A start that failed is an exit with Docker's code for it.
             let failure = StartFailure::of(&e);
-            let _ = write_json(
-                &a.dir.join("exit.json"),
-                &ExitInfo {
-                    code: i64::from(failure.exit_code()),
-                    finished: now_rfc3339(),
-                    attempt: a.attempt.clone(),
-                    error: Some(e.to_string()),
-                    failure: Some(failure),
-                },
-            );
+            let _ = ExitInfo {
+                code: i64::from(failure.exit_code()),
+                finished: now_rfc3339(),
+                attempt: a.attempt.clone(),
+                error: Some(e.to_string()),
+                failure: Some(failure),
+            }
+            .write(&a.dir);
             if let Some(r) = &a.rootfs {
                 let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
             }
@@ -430,16 +433,14 @@ fn supervise(
     if let Some(r) = &a.rootfs {
         let _ = nix::mount::umount2(r, nix::mount::MntFlags::MNT_DETACH);
     }
-    write_json(
-        &a.dir.join("exit.json"),
-        &ExitInfo {
-            code: i64::from(code),
-            finished: now_rfc3339(),
-            attempt: a.attempt.clone(),
-            error: None,
-            failure: None,
-        },
-    )?;
+    ExitInfo {
+        code: i64::from(code),
+        finished: now_rfc3339(),
+        attempt: a.attempt.clone(),
+        error: None,
+        failure: None,
+    }
+    .write(&a.dir)?;
     let _ = std::fs::remove_file(a.dir.join("shim.json"));
     Ok(())
 }

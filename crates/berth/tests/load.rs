@@ -75,28 +75,19 @@ fn lists_never_fail_while_objects_go() {
         }
         ids.push(id);
     }
-    let mut nets = Vec::new();
-    let mut vols = Vec::new();
-    for i in 0..8 {
-        let name = format!("racenet{i}");
-        let (code, body) = call(
-            &sock,
-            "POST",
-            "/networks/create",
-            &format!(r#"{{"Name":"{name}"}}"#),
-        );
-        assert_eq!(code, 201, "{body}");
-        nets.push(name);
-        let name = format!("racevol{i}");
-        let (code, body) = call(
-            &sock,
-            "POST",
-            "/volumes/create",
-            &format!(r#"{{"Name":"{name}"}}"#),
-        );
-        assert_eq!(code, 201, "{body}");
-        vols.push(name);
-    }
+    let named = |kind: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let name = format!("race{kind}{i}");
+                let body = format!(r#"{{"Name":"{name}"}}"#);
+                let (code, answer) = call(&sock, "POST", &format!("/{kind}s/create"), &body);
+                assert_eq!(code, 201, "{answer}");
+                name
+            })
+            .collect()
+    };
+    let nets = named("network", 8);
+    let vols = named("volume", 8);
     let done = Arc::new(AtomicBool::new(false));
     let lists = Arc::new(AtomicU64::new(0));
     let listers: Vec<_> = (0..3)

@@ -116,13 +116,8 @@ impl Containers {
             finished: crate::time::now_rfc3339(),
             ..Default::default()
         };
-        match serde_json::to_vec(&exit) {
-            Ok(data) => {
-                if let Err(e) = crate::util::write_atomic(&dir.join("exit.json"), &data) {
-                    eprintln!("berth: record the end of {}: {e}", rec.id);
-                }
-            }
-            Err(e) => eprintln!("berth: record the end of {}: {e}", rec.id),
+        if let Err(e) = exit.write(&dir) {
+            eprintln!("berth: record the end of {}: {e}", rec.id);
         }
         true
     }

@@ -147,17 +147,12 @@ impl Containers {
 
     /// `f` over the cache, loaded first if need be.
     fn cached<T>(&self, f: impl FnOnce(&HashMap<String, Arc<Record>>) -> T) -> Result<T> {
-        if let Some(m) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(m) = crate::db::read(&self.cache).as_ref() {
             return Ok(f(m));
         }
         // Loaded under the connection's lock: no write slips between the read and the fill.
         let db = self.db();
-        let mut w = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::db::write(&self.cache);
         if w.is_none() {
             let mut q = db.prepare_cached("SELECT id, record FROM containers")?;
             let rows: Vec<(String, String)> = q
@@ -174,12 +169,7 @@ impl Containers {
 
     /// Applies a write to the cache (called with the connection's lock held).
     fn cache_put(&self, rec: &Record) {
-        if let Some(m) = self
-            .cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(m) = crate::db::write(&self.cache).as_mut() {
             m.insert(rec.id.clone(), Arc::new(rec.clone()));
         }
     }
@@ -243,12 +233,7 @@ impl Containers {
     pub(crate) fn delete_record(&self, id: &str) -> Result<()> {
         let db = self.db();
         db.execute("DELETE FROM containers WHERE id = ?1", params![id])?;
-        if let Some(m) = self
-            .cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(m) = crate::db::write(&self.cache).as_mut() {
             m.remove(id);
         }
         db.execute("DELETE FROM execs WHERE container = ?1", params![id])?;

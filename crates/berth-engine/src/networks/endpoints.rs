@@ -118,7 +118,8 @@ impl Networks {
 
     pub(crate) fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
         let db = self.db();
-        let mut q = db.prepare_cached(&format!("SELECT {COLUMNS} FROM endpoints"))?;
+        let mut q =
+            db.prepare_cached(&format!("SELECT {COLUMNS} FROM endpoints ORDER BY if_name"))?;
         let rows = q
             .query_map([], Endpoint::from_row)?
             .collect::<rusqlite::Result<_>>()?;

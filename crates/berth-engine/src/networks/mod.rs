@@ -305,17 +305,12 @@ impl Networks {
     }
 
     fn cached(&self) -> Result<Arc<Vec<Network>>> {
-        if let Some(v) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(v) = crate::db::read(&self.cache).as_ref() {
             return Ok(v.clone());
         }
         // Loaded under the connection's lock: no write slips between the read and the fill.
         let db = self.db();
-        let mut w = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::db::write(&self.cache);
         if let Some(v) = w.as_ref() {
             return Ok(v.clone());
         }
@@ -334,7 +329,7 @@ impl Networks {
 
     /// After a write to the table (made with the connection's lock held): the next read loads.
     fn forget(&self) {
-        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *crate::db::write(&self.cache) = None;
     }
 
     fn subnets(&self) -> Result<Vec<Subnet>> {

@@ -22,16 +22,14 @@ impl Networks {
         self.settings_with(rec, &eps)
     }
 
-    /// Every endpoint, by container: a list builds each container's settings from one query.
+    /// Every endpoint, by container (each container's in `if_name` order, as
+    /// `endpoints_where` gives them): a list builds each container's settings from one query.
     pub(crate) fn endpoints_by_container(
         &self,
     ) -> Result<std::collections::HashMap<String, Vec<Endpoint>>> {
         let mut by: std::collections::HashMap<String, Vec<Endpoint>> = Default::default();
         for e in self.all_endpoints()? {
             by.entry(e.container.clone()).or_default().push(e);
-        }
-        for v in by.values_mut() {
-            v.sort_by(|a, b| a.if_name.cmp(&b.if_name));
         }
         Ok(by)
     }
