@@ -178,12 +178,20 @@ async fn stream(mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Response {
 }
 
 async fn create(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
-    if let Some(src) = ctx.q("fromSrc") {
+    if let Some(src) = ctx.q("fromSrc").filter(|s| !s.is_empty()) {
         if src != "-" {
-            return error(
-                StatusCode::NOT_IMPLEMENTED,
-                "import from a URL is not supported yet",
-            );
+            let url = src.starts_with("http://") || src.starts_with("https://");
+            return if url {
+                error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "import from a URL is not supported yet",
+                )
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid fromSrc {src:?}: \"-\" (the request body) or a URL"),
+                )
+            };
         }
         let repo = ctx.s("repo");
         let target = match ctx.q("tag").filter(|t| !t.is_empty()) {
@@ -283,19 +291,30 @@ async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> Response {
 async fn load(ctx: &Ctx, body: Body) -> Response {
     let e = ctx.engine.clone();
     let reader = body_reader(body);
-    match blocking(move || e.image_load(std::io::BufReader::with_capacity(1 << 20, reader))).await {
-        Ok(lines) => {
-            let mut out = Vec::new();
-            for l in lines {
-                out.extend(
-                    serde_json::to_vec(&Message::stream(format!("{l}\n"))).unwrap_or_default(),
-                );
-                out.extend_from_slice(b"\r\n");
-            }
-            json_with_bytes(out)
+    let loaded = tokio::task::spawn_blocking(move || {
+        e.image_load(std::io::BufReader::with_capacity(1 << 20, reader))
+    })
+    .await;
+    let messages = match loaded {
+        Ok(Ok(lines)) => lines
+            .into_iter()
+            .map(|l| Message::stream(format!("{l}\n")))
+            .collect(),
+        // As dockerd's: the answer is a 200 stream, and a failed load a message in it.
+        Ok(Err(e)) => vec![Message::error(e.to_string())],
+        Err(j) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {j}"),
+            );
         }
-        Err(r) => r,
+    };
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend(serde_json::to_vec(&m).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
     }
+    json_with_bytes(out)
 }
 
 fn json_with_bytes(b: Vec<u8>) -> Response {

@@ -155,6 +155,7 @@ impl Containers {
         path: &str,
         out: Option<&mut dyn Write>,
     ) -> Result<PathStat> {
+        archive_path(path)?;
         self.with_rootfs(images, id, |root| {
             let rootf = std::fs::File::open(root).map_err(internal)?;
             let rel = Path::new(path.trim_start_matches('/'));
@@ -211,6 +212,7 @@ impl Containers {
         path: &str,
         tar: impl std::io::Read,
     ) -> Result<()> {
+        archive_path(path)?;
         self.with_rootfs(images, id, |root| {
             let rootf = std::fs::File::open(root).map_err(internal)?;
             let rel = Path::new(path.trim_start_matches('/'));
@@ -371,4 +373,14 @@ impl Write for StoreWrite<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The `path` of an archive request: required, as dockerd requires it.
+fn archive_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(Error::InvalidParameter(
+            "bad parameter: path cannot be empty".into(),
+        ));
+    }
+    Ok(())
 }

@@ -118,8 +118,11 @@ fn unpack_tar(reader: impl Read, dest: &Path) -> Result<Stats> {
         stats: Stats::default(),
     };
     let mut archive = tar::Archive::new(reader);
-    for entry in io(archive.entries(), || "read layer".into())? {
-        let mut entry = io(entry, || "read layer entry".into())?;
+    // What cannot be read as a tar is the archive's fault (a client's bad upload, a damaged
+    // layer), not the host's: a format error.
+    let bad = |e: std::io::Error| Error::Format(format!("invalid tar archive: {e}"));
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
         u.entry(&mut entry)?;
     }
     // Directory times last: creating their children changed them.

@@ -420,11 +420,24 @@ fn encode_rule(r: &[Expr]) -> Attrs {
     l
 }
 
-/// Netlink messages of one batch.
+/// Netlink messages of one batch. Only the last is acked: the kernel answers every failing
+/// message anyway and processes a batch in order, so its ack means everything before it was
+/// done (an ack per message needs a receive buffer of ~1 KB per message: a ruleset of a
+/// dozen networks overflowed the default one).
 struct Batch {
     buf: Vec<u8>,
     seq: u32,
-    acks: Vec<(u32, String)>,
+    /// Every message's sequence number and what it does (to name the one that fails).
+    names: Vec<(u32, String)>,
+    /// Where the last message's flags are, to ask for its ack.
+    last_flags: Option<usize>,
+}
+
+/// A batch ready to send: its bytes, its messages' names, the sequence number acked last.
+struct Sealed {
+    buf: Vec<u8>,
+    names: Vec<(u32, String)>,
+    last: Option<u32>,
 }
 
 impl Batch {
@@ -432,7 +445,8 @@ impl Batch {
         let mut b = Batch {
             buf: Vec::new(),
             seq: 1,
-            acks: Vec::new(),
+            names: Vec::new(),
+            last_flags: None,
         };
         b.msg(NFNL_MSG_BATCH_BEGIN, 0, NLM_F_REQUEST, &[], "");
         b
@@ -444,6 +458,7 @@ impl Batch {
         let len = 16 + 4 + attrs.len();
         self.buf.extend_from_slice(&(len as u32).to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
+        let flags_at = self.buf.len();
         self.buf.extend_from_slice(&flags.to_ne_bytes());
         self.buf.extend_from_slice(&seq.to_ne_bytes());
         self.buf.extend_from_slice(&0u32.to_ne_bytes());
@@ -457,8 +472,9 @@ impl Batch {
         };
         self.buf.extend_from_slice(&res.to_be_bytes());
         self.buf.extend_from_slice(attrs);
-        if flags & NLM_F_ACK != 0 {
-            self.acks.push((seq, what.to_owned()));
+        if !what.is_empty() {
+            self.names.push((seq, what.to_owned()));
+            self.last_flags = Some(flags_at);
         }
     }
 
@@ -466,25 +482,30 @@ impl Batch {
         self.msg(
             (NFNL_SUBSYS_NFTABLES << 8) | op,
             family.code(),
-            NLM_F_REQUEST | NLM_F_ACK | flags,
+            NLM_F_REQUEST | flags,
             &attrs.0,
             &what,
         );
     }
 
-    fn finish(mut self) -> (Vec<u8>, Vec<(u32, String)>) {
+    fn finish(mut self) -> Sealed {
+        if let Some(at) = self.last_flags {
+            let f = u16::from_ne_bytes([self.buf[at], self.buf[at + 1]]) | NLM_F_ACK;
+            self.buf[at..at + 2].copy_from_slice(&f.to_ne_bytes());
+        }
         self.msg(NFNL_MSG_BATCH_END, 0, NLM_F_REQUEST, &[], "");
-        (self.buf, self.acks)
+        let last = self.names.last().map(|(s, _)| *s);
+        Sealed {
+            buf: self.buf,
+            names: self.names,
+            last,
+        }
     }
 }
 
 /// The batch that replaces tables `names` of `family` with `tables` (create-then-delete makes
 /// the delete safe when a table is absent; the new ones follow in the same transaction).
-fn replace_batch(
-    family: Family,
-    name: &str,
-    table: Option<&Table>,
-) -> (Vec<u8>, Vec<(u32, String)>) {
+fn replace_batch(family: Family, name: &str, table: Option<&Table>) -> Sealed {
     let mut b = Batch::new();
     let named = |n: &str| {
         let mut a = Attrs::default();
@@ -553,11 +574,11 @@ fn replace_batch(
 
 /// Replace the table `name` of `family` with `table` (or remove it: None), atomically.
 pub fn replace(family: Family, name: &str, table: Option<&Table>) -> Result<()> {
-    let (buf, acks) = replace_batch(family, name, table);
-    transact(&buf, &acks)
+    transact(&replace_batch(family, name, table))
 }
 
-fn transact(buf: &[u8], acks: &[(u32, String)]) -> Result<()> {
+fn transact(batch: &Sealed) -> Result<()> {
+    let (buf, names) = (&batch.buf, &batch.names);
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
     let fd = unsafe {
@@ -575,6 +596,27 @@ fn transact(buf: &[u8], acks: &[(u32, String)]) -> Result<()> {
     }
     // SAFETY: a descriptor we just opened and nobody else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Answers carry only the header of the message they answer, not the whole rule; the
+    // send buffer holds the whole batch (one datagram: the default one fails a ruleset of two
+    // dozen networks with EMSGSIZE), as nft(8) sizes it.
+    let room: libc::c_int = (buf.len() + (1 << 16))
+        .try_into()
+        .unwrap_or(libc::c_int::MAX);
+    for (level, opt, val) in [
+        (libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, 1),
+        (libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, room),
+    ] {
+        // SAFETY: setsockopt with an int option value of its size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                opt,
+                (&val as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+    }
     let mut addr: libc::sockaddr_nl = {
         // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
         unsafe { std::mem::zeroed() }
@@ -597,8 +639,9 @@ fn transact(buf: &[u8], acks: &[(u32, String)]) -> Result<()> {
             std::io::Error::last_os_error(),
         ));
     }
-    // Every acked message answers once, in order; the first failure names its message.
-    let mut pending: Vec<u32> = acks.iter().map(|(s, _)| *s).collect();
+    // Failures answer in order, then the last message's ack; the first failure names its
+    // message.
+    let mut pending: Vec<u32> = batch.last.into_iter().collect();
     let mut rbuf = vec![0u8; 1 << 16];
     let mut failure: Option<Error> = None;
     while !pending.is_empty() {
@@ -637,7 +680,7 @@ fn transact(buf: &[u8], acks: &[(u32, String)]) -> Result<()> {
                     i32::from_ne_bytes(rbuf[off + 16..off + 20].try_into().unwrap_or([0; 4]));
                 pending.retain(|s| *s != seq);
                 if code != 0 && failure.is_none() {
-                    let what = acks
+                    let what = names
                         .iter()
                         .find(|(s, _)| *s == seq)
                         .map(|(_, w)| w.as_str())
@@ -699,10 +742,32 @@ mod tests {
                 ]],
             }],
         };
-        let (buf, acks) = replace_batch(Family::Inet, "t", Some(&t));
-        assert_eq!(acks.len(), 5);
-        assert_eq!(u16::from_ne_bytes([buf[4], buf[5]]), NFNL_MSG_BATCH_BEGIN);
-        assert!(acks[4].1.contains("iifname \"br*\" drop"), "{:?}", acks[4]);
+        let b = replace_batch(Family::Inet, "t", Some(&t));
+        assert_eq!(b.names.len(), 5);
+        assert_eq!(
+            u16::from_ne_bytes([b.buf[4], b.buf[5]]),
+            NFNL_MSG_BATCH_BEGIN
+        );
+        assert!(
+            b.names[4].1.contains("iifname \"br*\" drop"),
+            "{:?}",
+            b.names[4]
+        );
+        assert_eq!(b.last, Some(b.names[4].0));
+        // Only the last message asks for an ack.
+        let mut acked = Vec::new();
+        let mut off = 0;
+        while off + 16 <= b.buf.len() {
+            let len = u32::from_ne_bytes(b.buf[off..off + 4].try_into().expect("len")) as usize;
+            let flags = u16::from_ne_bytes([b.buf[off + 6], b.buf[off + 7]]);
+            if flags & NLM_F_ACK != 0 {
+                acked.push(u32::from_ne_bytes(
+                    b.buf[off + 8..off + 12].try_into().expect("seq"),
+                ));
+            }
+            off += (len + 3) & !3;
+        }
+        assert_eq!(acked, vec![b.names[4].0]);
         assert_eq!(
             t.to_string(),
             "table inet t {\n  chain c {\n    iifname \"br*\" drop\n  }\n}\n"

@@ -147,3 +147,53 @@ fn bridges_connect_isolate_and_publish() {
         assert!(!link::exists("brt-a").expect("exists"));
     });
 }
+
+/// A ruleset far larger than a default netlink socket's buffers goes in as one transaction,
+/// and a batch whose message fails deep inside is refused whole, naming that message, with
+/// the table before it left as it was.
+#[test]
+fn a_large_ruleset_is_one_transaction() {
+    use berth_net::nft::{Chain, Expr, Family, Proto, Table};
+    in_private_netns(|| {
+        let table = |rules: Vec<Vec<Expr>>| Table {
+            family: Family::Inet,
+            name: "bigtest".into(),
+            chains: vec![Chain {
+                name: "c".into(),
+                base: None,
+                rules,
+            }],
+        };
+        let rule = |i: u32| {
+            vec![
+                Expr::IpDaddr(Ipv4Addr::from(0x0a00_0000 + i)),
+                Expr::Dport {
+                    proto: Proto::Tcp,
+                    port: (i % 60000) as u16 + 1,
+                },
+                Expr::Drop,
+            ]
+        };
+        let count = || {
+            let o = Command::new("nft")
+                .args(["list", "table", "inet", "bigtest"])
+                .output()
+                .expect("nft");
+            String::from_utf8_lossy(&o.stdout).matches(" drop").count()
+        };
+        let big: Vec<_> = (0..3000).map(rule).collect();
+        berth_net::nft::replace(Family::Inet, "bigtest", Some(&table(big.clone())))
+            .expect("3000 rules in one batch");
+        assert_eq!(count(), 3000);
+        let mut bad = big;
+        bad.truncate(2000);
+        bad.push(vec![Expr::Jump("nosuchchain".into())]);
+        bad.extend((0..500).map(rule));
+        let err = berth_net::nft::replace(Family::Inet, "bigtest", Some(&table(bad)))
+            .expect_err("a jump to a missing chain");
+        assert!(err.to_string().contains("nosuchchain"), "{err}");
+        assert_eq!(count(), 3000, "the failed batch changed nothing");
+        berth_net::nft::replace(Family::Inet, "bigtest", None).expect("remove");
+        assert_eq!(count(), 0);
+    });
+}

@@ -251,6 +251,32 @@ fn bad_input_gets_one_line_and_a_non_zero_exit() {
     assert_eq!(r.code, 1);
     assert_eq!(r.err.lines().count(), 1, "{}", r.err);
     assert_eq!(env.ok(&["images", "-q"]), "");
+    // The docker CLI reads a failed load as dockerd sends it: an error message inside the
+    // 200 stream (an HTTP error there reads as a malformed stream), one line, exit 1.
+    let o = Command::new("/usr/local/bin/docker")
+        .env("DOCKER_HOST", env.daemon("root"))
+        .args(["load", "-i"])
+        .arg(env.path("cut.tar"))
+        .output()
+        .expect("docker load");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("Extra data"), "{err}");
+    let sock = env.daemon("root");
+    let o = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--data-binary"])
+        .arg(format!("@{}", env.path("cut.tar").display()))
+        .args(["--unix-socket", sock.trim_start_matches("unix://")])
+        .arg("http://berth/v1.51/images/load")
+        .output()
+        .expect("curl");
+    let answer = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        answer.ends_with("\n200") && answer.contains("\"errorDetail\""),
+        "{answer}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
     let images = berth_image::images::Images::open(&env.image_root("root")).expect("open");
     assert!(images.check().expect("check").is_empty());
     let r = env.berth(&["load", "-i", "missing.tar"]);

@@ -353,13 +353,23 @@ fn a_daemon_killed_mid_load_loses_nothing_and_leaves_nothing() {
         long.push(id.trim().to_owned());
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let execs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|n| {
             let (sock, stop, long) = (sock.clone(), stop.clone(), long.clone());
+            let execs = execs.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     // Errors are expected while the daemon is down: a client retries.
-                    load_round(&sock, &long, 1, 1);
+                    if n % 4 == 3 {
+                        // Published ports (firewall rules) and exec sessions made and unmade.
+                        let _ = port_cycle(&sock);
+                        if let Ok(id) = detached_exec(&sock, &long[n % long.len()]) {
+                            execs.lock().expect("execs").push(id);
+                        }
+                    } else {
+                        load_round(&sock, &long, 1, 1);
+                    }
                 }
             })
         })
@@ -416,11 +426,212 @@ fn a_daemon_killed_mid_load_loses_nothing_and_leaves_nothing() {
         runtime_state.is_empty(),
         "runtime state left: {runtime_state:?}"
     );
-    let links = std::process::Command::new("nsenter")
-        .arg(format!("--net={}", env.daemon.dir.join("netns").display()))
-        .args(["ip", "-o", "link"])
-        .output()
-        .expect("ip link");
+    let links = env.daemon.sh_in_netns("ip -o link");
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains("veth"), "veths left: {links}");
+    // No firewall rule for a published port or a container's address is left.
+    let rules = env.daemon.sh_in_netns("nft list ruleset");
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains("dnat to"), "port rules left: {rules}");
+    // No exec session of a removed container is left.
+    let execs = execs.lock().expect("execs");
+    assert!(!execs.is_empty(), "the load made exec sessions");
+    for id in execs.iter() {
+        let (code, body) = call(&sock, "GET", &format!("/exec/{id}/json"), "");
+        assert_eq!(code, 404, "exec {id} left: {body}");
+    }
+}
+
+/// create → start → remove of a container with a published port on the default bridge.
+fn port_cycle(sock: &Path) -> std::io::Result<(u16, String)> {
+    let body = r#"{"Image":"busybox","Cmd":["sleep","5"],"ExposedPorts":{"80/tcp":{}},
+        "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#;
+    let (code, body) = try_call(sock, "POST", "/containers/create", body)?;
+    if code != 201 {
+        return Ok((code, body));
+    }
+    let id = created_id(&body);
+    let r = try_call(sock, "POST", &format!("/containers/{id}/start"), "")?;
+    if r.0 != 204 {
+        return Ok(r);
+    }
+    try_call(sock, "DELETE", &format!("/containers/{id}?force=1"), "")
+}
+
+/// An exec session started detached in container `id`: its id.
+fn detached_exec(sock: &Path, id: &str) -> std::io::Result<String> {
+    let (code, body) = try_call(
+        sock,
+        "POST",
+        &format!("/containers/{id}/exec"),
+        r#"{"Cmd":["sleep","3"]}"#,
+    )?;
+    if code != 201 {
+        return Err(std::io::Error::other(format!("{code} {body}")));
+    }
+    let exec = created_id(&body);
+    let (code, body) = try_call(
+        sock,
+        "POST",
+        &format!("/exec/{exec}/start"),
+        r#"{"Detach":true}"#,
+    )?;
+    if code != 200 {
+        return Err(std::io::Error::other(format!("{code} {body}")));
+    }
+    Ok(exec)
+}
+
+/// Whether an error names a full disk (the kernel's ENOSPC or SQLite's SQLITE_FULL).
+fn says_full(err: &str) -> bool {
+    let e = err.to_lowercase();
+    e.contains("no space left on device") || e.contains("disk is full")
+}
+
+/// A full disk under the data root: creating, running and loading fail with an error that
+/// says so, nothing half-made is left (records, names, directories, images), what ran still
+/// runs and is listed, and once space is back everything works again — also after a restart.
+#[test]
+fn a_full_disk_fails_clearly_and_recovers() {
+    // The data root on a small tmpfs of its own (the daemon's drop unmounts it).
+    let mut env = Env::start_prepared("berth-full-", "{}", |dir| {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data root");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &data,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=48m"),
+        )
+        .expect("tmpfs data root");
+    });
+    let data = env.daemon.dir.join("data");
+    let before = env
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "before",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    // Fill the disk: a file as large as it can get.
+    let filler = data.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0x5a_u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let dirs = |data: &Path| -> Vec<String> {
+        std::fs::read_dir(data.join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let dirs_before = dirs(&data);
+    for args in [
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "during",
+            "busybox",
+            "sleep",
+            "1000",
+        ][..],
+        &[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            "during",
+            "busybox",
+            "true",
+        ][..],
+    ] {
+        let r = env.berth(args);
+        assert_ne!(r.code, 0, "{args:?} on a full disk: {}", r.out);
+        assert!(
+            says_full(&r.err),
+            "{args:?}: the error names the cause: {}",
+            r.err
+        );
+    }
+    // The docker CLI's run says the same.
+    let r = env.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "during",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(r.code, 0, "docker run on a full disk: {}", r.out);
+    assert!(says_full(&r.err), "{}", r.err);
+    // An image that does not fit: refused, and not listed.
+    let big = berth_testkit::tar_of(&[("big", &berth_testkit::noise(4 << 20, 7))]);
+    std::fs::write(env.dir.path().join("big.tar"), &big).expect("big.tar");
+    let r = env.berth(&["import", "big.tar", "big:1"]);
+    assert_ne!(r.code, 0, "import on a full disk: {}", r.out);
+    assert!(says_full(&r.err), "{}", r.err);
+    // Nothing half-made; what ran runs.
+    assert_eq!(dirs(&data), dirs_before, "container directories");
+    let all = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all.trim(), "before", "containers listed on a full disk");
+    assert!(
+        !env.ok(&["images", "--format", "{{.Repository}}"])
+            .contains("big")
+    );
+    assert_eq!(inspect(&env, &before)["State"]["Status"], "running");
+
+    // Space is back: the name is free, runs and imports work.
+    std::fs::remove_file(&filler).expect("remove filler");
+    env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        "during",
+        "busybox",
+        "true",
+    ]);
+    env.ok(&["import", "big.tar", "big:1"]);
+    let after = env
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "after",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    // Every record reads back after a restart.
+    env.daemon.kill9_and_restart();
+    for id in [&before, &after] {
+        assert_eq!(inspect(&env, id)["State"]["Status"], "running", "{id}");
+    }
+    let all = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = all.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["after", "before"]);
+    env.ok(&["rm", "-f", "before", "after"]);
 }

@@ -21,11 +21,18 @@ pub struct Run {
 impl Env {
     /// A daemon whose config file holds `config`, its test dir named after `prefix`.
     pub fn start(prefix: &str, config: &str) -> Env {
+        Self::start_prepared(prefix, config, |_| {})
+    }
+
+    /// The same, with `prepare` given the daemon's directory before the daemon starts (to
+    /// mount something under it: the daemon's drop undoes every mount below it).
+    pub fn start_prepared(prefix: &str, config: &str, prepare: impl FnOnce(&Path)) -> Env {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .expect("tempdir");
         std::fs::write(dir.path().join("daemon.json"), config).expect("config");
+        prepare(&dir.path().join("daemon"));
         let daemon = Daemon::start(
             Path::new(env!("CARGO_BIN_EXE_berth")),
             &dir.path().join("daemon"),
