@@ -90,6 +90,7 @@ sleep 0.3
 # (schemathesis keeps only the last of several --exclude-path-regex: one pattern.)
 excluded='^/(swarm|nodes|services|tasks|secrets|configs|plugins|session|distribution|auth|build'
 excluded+='|images/(create|search|[^/]+/push)|events|containers/\{id\}/attach)'
+cd "$work"
 set +e
 "$st" --config-file "$work/schemathesis.toml" run "$swagger" --url "http://127.0.0.1:$port/v1.51" \
   --checks not_a_server_error \

@@ -62,7 +62,13 @@ impl Containers {
                 Action::Unpause
             },
         )?;
-        self.set_frozen(&rec, frozen)?;
+        match self.set_frozen(&rec, frozen) {
+            // It ended between the look and the freeze: what the look would say now.
+            Err(Error::Runtime(berth_runtime::Error::NotFound(_))) => {
+                return Err(Error::Conflict(format!("Container {id} is not running")));
+            }
+            r => r?,
+        }
         self.emit_for(&rec, if frozen { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
