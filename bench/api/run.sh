@@ -9,6 +9,7 @@
 #   IMAGES_DIR holds busybox.tar; BERTH_LOAD names the load generator (cargo xtask bench api).
 #   BERTH_LOAD_RATE=R: the clients together offer R requests per second to each daemon (the
 #   same load for both); unset, each client sends as fast as it is answered.
+#   BERTH_BENCH_DOCKER=0: Berth alone (for profiling; the ratios need dockerd).
 set -euo pipefail
 berth=$(readlink -f "${1:?usage: run.sh PATH/TO/berth IMAGES_DIR [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]}")
 images=$(readlink -f "${2:?usage: run.sh PATH/TO/berth IMAGES_DIR ...}")
@@ -87,7 +88,7 @@ engine() {
 echo '{}' >"$work/none.json"
 engine berth start_berth "$berth" -H "unix://$work/berth.sock"
 have_docker=""
-if command -v dockerd >/dev/null; then
+if command -v dockerd >/dev/null && [ "${BERTH_BENCH_DOCKER:-1}" != 0 ]; then
   have_docker=1
   engine docker start_docker docker -H "unix://$work/docker.sock"
 fi

@@ -8,7 +8,7 @@ use berth_models::IdResponse;
 use berth_models::exec::{CreateRequest, StartRequest};
 
 use crate::ctx::{Ctx, body_json};
-use crate::respond::{blocking, blocking_json, blocking_status, error, json_with, status};
+use crate::respond::{blocking, blocking_status, error, json_with, read_json, status};
 use crate::stream::streams_response;
 
 pub async fn create(ctx: &Ctx, id: String, body: Body) -> Response {
@@ -34,7 +34,7 @@ pub async fn route(
     let (exec_id, op) = tail.split_once('/').unwrap_or((tail, ""));
     let exec_id = exec_id.to_owned();
     match (m, op) {
-        (&Method::GET, "json") => blocking_json(move || e.containers.exec_inspect(&exec_id)).await,
+        (&Method::GET, "json") => read_json(move || e.containers.exec_inspect(&exec_id)).await,
         (&Method::POST, "resize") => {
             let h = ctx.num::<u16>("h").ok().flatten().unwrap_or(0);
             let w = ctx.num::<u16>("w").ok().flatten().unwrap_or(0);

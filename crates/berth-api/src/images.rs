@@ -10,7 +10,7 @@ use berth_models::message::{Message, ProgressDetail, PushResult};
 use berth_models::system::AuthConfig;
 
 use crate::ctx::Ctx;
-use crate::respond::{blocking, blocking_json, engine_error, error, json};
+use crate::respond::{blocking, blocking_json, engine_error, error, json, read_json};
 use crate::stream::{blocking_body, body_reader, json_lines};
 
 pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body: Body) -> Response {
@@ -22,7 +22,7 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
                 Ok(f) => f,
                 Err(r) => return r,
             };
-            blocking_json(move || {
+            read_json(move || {
                 Ok(e.image_list(&f)?
                     .into_iter()
                     .map(|s| s.for_version(v))
@@ -52,9 +52,9 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
             let name = name.to_owned();
             match (m, op) {
                 (&Method::GET, "json") => {
-                    blocking_json(move || e.image_inspect(&name).map(|i| i.for_version(v))).await
+                    read_json(move || e.image_inspect(&name).map(|i| i.for_version(v))).await
                 }
-                (&Method::GET, "history") => blocking_json(move || e.image_history(&name)).await,
+                (&Method::GET, "history") => read_json(move || e.image_history(&name)).await,
                 (&Method::GET, "get") => save(ctx, vec![name]).await,
                 (&Method::POST, "tag") => {
                     let repo = ctx.s("repo");

@@ -16,6 +16,7 @@ mod ctx;
 mod exec;
 mod images;
 mod networks;
+pub mod priority;
 mod respond;
 mod stream;
 mod system;
@@ -121,6 +122,7 @@ fn split_version(raw: &str) -> Result<(ApiVersion, String), Response> {
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    priority::request_thread();
     let (mut parts, body) = req.into_parts();
     let mut resp = match split_version(parts.uri.path()) {
         Err(r) => r,

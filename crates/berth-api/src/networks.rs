@@ -6,7 +6,7 @@ use axum::response::Response;
 use berth_models::network::{ConnectRequest, CreateRequest, DisconnectRequest};
 
 use crate::ctx::{Ctx, body_json};
-use crate::respond::{blocking, blocking_json, blocking_status, error, json_with};
+use crate::respond::{blocking, blocking_json, blocking_status, error, json_with, read_json};
 
 pub async fn route(ctx: &Ctx, m: &Method, tail: &str, body: Body) -> Response {
     let e = ctx.engine.clone();
@@ -16,7 +16,7 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, body: Body) -> Response {
                 Ok(f) => f,
                 Err(r) => return r,
             };
-            blocking_json(move || e.networks.list(&f)).await
+            read_json(move || e.networks.list(&f)).await
         }
         (&Method::POST, "create") => {
             let req: CreateRequest = match body_json(body).await {
@@ -35,7 +35,7 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, body: Body) -> Response {
         }
         (&Method::GET, name) => {
             let name = name.to_owned();
-            blocking_json(move || e.network_inspect(&name)).await
+            read_json(move || e.network_inspect(&name)).await
         }
         (&Method::POST, t) => {
             let Some((name, op)) = t.rsplit_once('/') else {

@@ -64,6 +64,34 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Run a read of the engine's state (a list, an inspect, resolving a name) on the threads
+/// kept for reads, which run at a higher priority than the engine's heavy work (creates,
+/// starts, removals and the shims they spawn, all on `blocking`'s threads): on a host busy
+/// starting containers, `ps` and inspect still answer in milliseconds. A read must neither
+/// spawn processes (they would inherit the priority) nor wait on a container.
+pub async fn read<T: Send + 'static>(
+    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match crate::priority::reads().spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(engine_error(e)),
+        Err(j) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {j}"),
+        )),
+    }
+}
+
+/// `read`, answered with the value as `200` JSON.
+pub async fn read_json<T: serde::Serialize + Send + 'static>(
+    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
+) -> Response {
+    match read(f).await {
+        Ok(v) => json(&v),
+        Err(r) => r,
+    }
+}
+
 /// `blocking`, answered with the value as `200` JSON.
 pub async fn blocking_json<T: serde::Serialize + Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,

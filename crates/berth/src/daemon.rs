@@ -227,7 +227,11 @@ fn run(mut a: Args) -> Result<()> {
         panic_route: std::env::var_os("BERTH_TEST_PANIC_ROUTE").is_some_and(|v| v == "1"),
     };
 
+    // Request threads run raised (berth_api::priority); the threads of the heavy work, and
+    // the shims they spawn, at the daemon's own priority.
+    berth_api::priority::init();
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(berth_api::priority::normal_thread)
         .enable_all()
         .build()
         .context("start the async runtime")?;

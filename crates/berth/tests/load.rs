@@ -635,3 +635,61 @@ fn a_full_disk_fails_clearly_and_recovers() {
     assert_eq!(names, ["after", "before"]);
     env.ok(&["rm", "-f", "before", "after"]);
 }
+
+/// The nice value of a thread or process (`/proc/…/stat` field 19).
+fn nice_of(stat_path: &str) -> Option<i64> {
+    let s = std::fs::read_to_string(stat_path).ok()?;
+    s.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
+}
+
+/// The API's threads answer first on a busy host (raised above the daemon's priority), while
+/// the engine's heavy work, the shims it spawns and the containers run at the daemon's own:
+/// a container never inherits the raise.
+#[test]
+fn api_threads_go_first_and_containers_do_not() {
+    let env = Env::start("berth-load-", "{}");
+    let id = env
+        .ok(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"])
+        .trim()
+        .to_owned();
+    inspect(&env, &id);
+    let daemon = env.daemon.pid();
+    let nice = nice_of(&format!("/proc/{daemon}/stat")).expect("daemon's nice");
+    let threads: Vec<(String, i64)> = std::fs::read_dir(format!("/proc/{daemon}/task"))
+        .expect("threads")
+        .flatten()
+        .filter_map(|t| {
+            let p = t.path();
+            let name = std::fs::read_to_string(p.join("comm")).ok()?;
+            Some((
+                name.trim().to_owned(),
+                nice_of(&p.join("stat").display().to_string())?,
+            ))
+        })
+        .collect();
+    assert!(
+        threads
+            .iter()
+            .any(|(n, v)| n == "berth-api-read" && *v == nice - 5),
+        "a read thread 5 levels up: {threads:?}"
+    );
+    let pid = inspect(&env, &id)["State"]["Pid"].as_i64().expect("pid");
+    let shim = ppid(pid);
+    assert_eq!(
+        nice_of(&format!("/proc/{shim}/stat")),
+        Some(nice),
+        "the shim"
+    );
+    assert_eq!(
+        nice_of(&format!("/proc/{pid}/stat")),
+        Some(nice),
+        "the container"
+    );
+    let out = env.ok(&["exec", &id, "cat", "/proc/self/stat"]);
+    let exec_nice: i64 = out
+        .rsplit_once(") ")
+        .and_then(|(_, r)| r.split(' ').nth(16)?.parse().ok())
+        .expect("exec's nice");
+    assert_eq!(exec_nice, nice, "an exec'd process");
+    env.ok(&["rm", "-f", &id]);
+}

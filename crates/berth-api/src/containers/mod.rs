@@ -15,7 +15,7 @@ pub use fs::commit;
 pub use io::upgrade_of;
 
 use crate::ctx::{Ctx, body_json};
-use crate::respond::{blocking, blocking_json, blocking_status, error, json_with};
+use crate::respond::{blocking, blocking_json, blocking_status, error, json_with, read, read_json};
 
 pub async fn route(
     ctx: &Ctx,
@@ -31,7 +31,12 @@ pub async fn route(
                 Ok(o) => o,
                 Err(r) => return r,
             };
-            blocking_json(move || e.containers.list(&e.images, &o)).await
+            // Sizes walk every container's files: heavy work, not a quick read.
+            if o.size {
+                blocking_json(move || e.containers.list(&e.images, &o)).await
+            } else {
+                read_json(move || e.containers.list(&e.images, &o)).await
+            }
         }
         (&Method::POST, "prune") => blocking_json(move || e.containers.prune()).await,
         (&Method::POST, "create") => {
@@ -48,9 +53,18 @@ pub async fn route(
         _ => {
             let (name, op) = tail.split_once('/').unwrap_or((tail, ""));
             let name = name.to_owned();
+            if (m, op) == (&Method::GET, "json") {
+                // The commonest call on a busy host: resolved and read in one go.
+                let v = ctx.version;
+                return read_json(move || {
+                    let id = e.containers.resolve(&name)?;
+                    e.containers.inspect(&id).map(|i| i.for_version(v))
+                })
+                .await;
+            }
             let id = {
                 let e = e.clone();
-                match blocking(move || e.containers.resolve(&name)).await {
+                match read(move || e.containers.resolve(&name)).await {
                     Ok(id) => id,
                     Err(r) => return r,
                 }
@@ -80,11 +94,7 @@ async fn one(
     body: Body,
 ) -> Response {
     let e = ctx.engine.clone();
-    let v = ctx.version;
     match (m, op) {
-        (&Method::GET, "json") => {
-            blocking_json(move || e.containers.inspect(&id).map(|i| i.for_version(v))).await
-        }
         (&Method::POST, "pause" | "unpause") => {
             let frozen = op == "pause";
             blocking_status(StatusCode::NO_CONTENT, move || {
