@@ -51,6 +51,13 @@ impl Default for Defaults {
     }
 }
 
+/// A shim known to run, and its pidfd where one could be had.
+#[derive(Clone)]
+struct KnownShim {
+    info: berth_shim::ShimInfo,
+    watched: Option<Arc<crate::util::Watched>>,
+}
+
 /// The container store and what the engine knows of running containers.
 pub struct Containers {
     db: Mutex<rusqlite::Connection>,
@@ -72,7 +79,7 @@ pub struct Containers {
     /// container, the restart policy counting a restart): neither may undo the other.
     rmw: Mutex<()>,
     /// The shims known to run (`shim_of`), and whether each container is frozen (`paused`).
-    shims: Mutex<HashMap<String, berth_shim::ShimInfo>>,
+    shims: Mutex<HashMap<String, KnownShim>>,
     frozen: Mutex<HashMap<String, bool>>,
     /// Containers being started: one start at a time per container.
     starting: Mutex<HashSet<String>>,
@@ -291,16 +298,27 @@ impl Containers {
     /// changes only with a new start ([`Containers::forget_shim`]), after the shim ends.
     fn shim_of(&self, id: &str, dir: &Path) -> Option<(berth_shim::ShimInfo, bool)> {
         let known = guard(&self.shims).get(id).cloned();
-        if let Some(s) = known {
-            if crate::util::pid_alive(s.shim) {
-                return Some((s, true));
+        if let Some(k) = known {
+            let alive = k
+                .watched
+                .as_ref()
+                .and_then(|w| w.alive())
+                .unwrap_or_else(|| crate::util::pid_alive(k.info.shim));
+            if alive {
+                return Some((k.info, true));
             }
             guard(&self.shims).remove(id);
         }
         let s = berth_shim::ShimInfo::read(dir)?;
+        // Watched from before the look that finds it alive: the pidfd is then this shim's.
+        let watched = crate::util::Watched::open(s.shim);
         let alive = crate::util::pid_alive(s.shim);
         if alive {
-            guard(&self.shims).insert(id.to_owned(), s.clone());
+            let k = KnownShim {
+                info: s.clone(),
+                watched: watched.map(Arc::new),
+            };
+            guard(&self.shims).insert(id.to_owned(), k);
         }
         Some((s, alive))
     }
