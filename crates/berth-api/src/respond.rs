@@ -54,7 +54,12 @@ pub fn status(s: StatusCode) -> Response {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
+    joined(tokio::task::spawn_blocking(f).await)
+}
+
+/// The outcome of engine work run on another thread, its error as the response.
+fn joined<T>(r: Result<berth_engine::Result<T>, tokio::task::JoinError>) -> Result<T, Response> {
+    match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(engine_error(e)),
         Err(j) => Err(error(
@@ -72,14 +77,7 @@ pub async fn blocking<T: Send + 'static>(
 pub async fn read<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    match crate::priority::reads().spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(engine_error(e)),
-        Err(j) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {j}"),
-        )),
-    }
+    joined(crate::priority::reads().spawn_blocking(f).await)
 }
 
 /// `read`, answered with the value as `200` JSON.

@@ -202,15 +202,10 @@ fn load_round(sock: &Path, running: &[String], clients: usize, secs: u64) -> Vec
 /// success.
 fn cycle(sock: &Path) -> std::io::Result<(u16, String)> {
     let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}"#;
-    let (code, body) = try_call(sock, "POST", "/containers/create", body)?;
-    if code != 201 {
-        return Ok((code, body));
-    }
-    let id = created_id(&body);
-    let r = try_call(sock, "POST", &format!("/containers/{id}/start"), "")?;
-    if r.0 != 204 {
-        return Ok(r);
-    }
+    let id = match create_and_start(sock, body)? {
+        Ok(id) => id,
+        Err(answer) => return Ok(answer),
+    };
     let r = try_call(sock, "POST", &format!("/containers/{id}/wait"), "")?;
     if r.0 != 200 {
         return Ok(r);
@@ -446,16 +441,26 @@ fn a_daemon_killed_mid_load_loses_nothing_and_leaves_nothing() {
 fn port_cycle(sock: &Path) -> std::io::Result<(u16, String)> {
     let body = r#"{"Image":"busybox","Cmd":["sleep","5"],"ExposedPorts":{"80/tcp":{}},
         "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#;
+    let id = match create_and_start(sock, body)? {
+        Ok(id) => id,
+        Err(answer) => return Ok(answer),
+    };
+    try_call(sock, "DELETE", &format!("/containers/{id}?force=1"), "")
+}
+
+/// Create a container from `body` and start it: its id, or the first answer that is not a
+/// success.
+fn create_and_start(sock: &Path, body: &str) -> std::io::Result<Result<String, (u16, String)>> {
     let (code, body) = try_call(sock, "POST", "/containers/create", body)?;
     if code != 201 {
-        return Ok((code, body));
+        return Ok(Err((code, body)));
     }
     let id = created_id(&body);
     let r = try_call(sock, "POST", &format!("/containers/{id}/start"), "")?;
     if r.0 != 204 {
-        return Ok(r);
+        return Ok(Err(r));
     }
-    try_call(sock, "DELETE", &format!("/containers/{id}?force=1"), "")
+    Ok(Ok(id))
 }
 
 /// An exec session started detached in container `id`: its id.
