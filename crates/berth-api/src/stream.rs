@@ -131,15 +131,26 @@ pub fn json_lines<T: serde::Serialize + Send + 'static>(
         .into_response()
 }
 
+/// How much of a request body is read and dropped after its reader gave up (the engine
+/// failed midway, e.g. on a full disk): a client still uploading then finishes and reads the
+/// error, instead of seeing the connection close under its upload.
+const DRAIN_LIMIT: usize = 1 << 30;
+
 /// The request body as a blocking reader.
 pub fn body_reader(body: Body) -> ChannelReader {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let mut s = body.into_data_stream();
+        let mut drained = 0;
         while let Some(chunk) = s.next().await {
-            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
-                break;
+            if tx.is_closed() {
+                drained += chunk.map_or(0, |c| c.len());
+                if drained > DRAIN_LIMIT {
+                    break;
+                }
+                continue;
             }
+            let _ = tx.send(chunk.map_err(std::io::Error::other)).await;
         }
     });
     ChannelReader {

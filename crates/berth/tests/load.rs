@@ -589,9 +589,15 @@ fn a_full_disk_fails_clearly_and_recovers() {
     // An image that does not fit: refused, and not listed.
     let big = berth_testkit::tar_of(&[("big", &berth_testkit::noise(4 << 20, 7))]);
     std::fs::write(env.dir.path().join("big.tar"), &big).expect("big.tar");
-    let r = env.berth(&["import", "big.tar", "big:1"]);
-    assert_ne!(r.code, 0, "import on a full disk: {}", r.out);
-    assert!(says_full(&r.err), "{}", r.err);
+    // (Larger than the socket's buffers: the daemon fails while the client still uploads,
+    // and the client must still get the daemon's error, not a closed connection.)
+    let huge = berth_testkit::tar_of(&[("huge", &berth_testkit::noise(24 << 20, 8))]);
+    std::fs::write(env.dir.path().join("huge.tar"), &huge).expect("huge.tar");
+    for file in ["big.tar", "huge.tar"] {
+        let r = env.berth(&["import", file, "big:1"]);
+        assert_ne!(r.code, 0, "import on a full disk: {}", r.out);
+        assert!(says_full(&r.err), "{}", r.err);
+    }
     // Nothing half-made; what ran runs.
     assert_eq!(dirs(&data), dirs_before, "container directories");
     let all = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
