@@ -291,23 +291,18 @@ async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> Response {
 async fn load(ctx: &Ctx, body: Body) -> Response {
     let e = ctx.engine.clone();
     let reader = body_reader(body);
-    let loaded = tokio::task::spawn_blocking(move || {
-        e.image_load(std::io::BufReader::with_capacity(1 << 20, reader))
-    })
-    .await;
+    // The load's own failure is kept as a value: as dockerd's, the answer is a 200 stream
+    // and a failed load a message in it.
+    let loaded =
+        blocking(move || Ok(e.image_load(std::io::BufReader::with_capacity(1 << 20, reader))))
+            .await;
     let messages = match loaded {
         Ok(Ok(lines)) => lines
             .into_iter()
             .map(|l| Message::stream(format!("{l}\n")))
             .collect(),
-        // As dockerd's: the answer is a 200 stream, and a failed load a message in it.
         Ok(Err(e)) => vec![Message::error(e.to_string())],
-        Err(j) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("internal error: {j}"),
-            );
-        }
+        Err(r) => return r,
     };
     let mut out = Vec::new();
     for m in messages {

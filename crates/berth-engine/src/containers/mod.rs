@@ -310,13 +310,12 @@ impl Containers {
             guard(&self.shims).remove(id);
         }
         let s = berth_shim::ShimInfo::read(dir)?;
-        // Watched from before the look that finds it alive: the pidfd is then this shim's.
-        let watched = crate::util::Watched::open(s.shim);
         let alive = crate::util::pid_alive(s.shim);
         if alive {
+            // (Only live shims are watched: an exited container's look opens nothing.)
             let k = KnownShim {
                 info: s.clone(),
-                watched: watched.map(Arc::new),
+                watched: crate::util::Watched::open(s.shim).map(Arc::new),
             };
             guard(&self.shims).insert(id.to_owned(), k);
         }
