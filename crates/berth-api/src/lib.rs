@@ -11,6 +11,7 @@
 // Handlers answer early with a ready response: `Result<_, Response>` is the idiom here.
 #![allow(clippy::result_large_err)]
 
+mod build;
 mod containers;
 mod ctx;
 mod exec;
@@ -169,6 +170,11 @@ async fn route(
         (&Method::GET, "/events") => system::events(ctx).await,
         (&Method::GET, "/system/df") => system::df(ctx).await,
         (&Method::POST, "/commit") => containers::commit(ctx).await,
+        (&Method::POST, "/build") => {
+            let headers = parts.headers.clone();
+            build::build(ctx, &headers, body).await
+        }
+        (&Method::POST, "/build/prune") => build::prune(ctx).await,
         (&Method::POST, "/_berth/test/panic") if options.panic_route => {
             panic!("a panic asked for by the panic test's route")
         }

@@ -6,6 +6,7 @@
 //! for it.
 
 mod archives;
+mod build;
 mod connect;
 mod exec;
 mod fs;
@@ -52,6 +53,11 @@ enum Cmd {
     Login(registry::LoginArgs),
     /// Log out from a registry
     Logout(registry::LogoutArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCmd),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -170,6 +176,8 @@ enum ContainerCmd {
 
 #[derive(Debug, Subcommand)]
 enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
     /// List images
     #[command(alias = "list")]
     Ls(images::LsArgs),
@@ -233,6 +241,8 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Login(a) => registry::login(g, a),
         Cmd::Logout(a) => registry::logout(g, a),
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => archives::load(g, a),
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(g, *a),
+        Cmd::Builder(b) => build::builder(g, b),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -97,3 +97,119 @@ impl Progress for CliProgress {
         self.println(text);
     }
 }
+
+/// A build's output: as it comes (plain), or on a terminal a live view — finished steps one
+/// line each with their time, the running step with the last lines of its output.
+pub struct BuildView {
+    tty: bool,
+    current: Option<(String, std::time::Instant, String)>,
+    tail: std::collections::VecDeque<String>,
+    partial: String,
+    drawn: usize,
+}
+
+impl BuildView {
+    pub fn new(tty: bool) -> BuildView {
+        BuildView {
+            tty,
+            current: None,
+            tail: Default::default(),
+            partial: String::new(),
+            drawn: 0,
+        }
+    }
+
+    pub fn text(&mut self, s: &str) {
+        use std::io::Write;
+        if !self.tty {
+            print!("{s}");
+            let _ = std::io::stdout().flush();
+            return;
+        }
+        self.partial.push_str(s);
+        while let Some(nl) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=nl).collect();
+            self.line(line.trim_end_matches('\n'));
+        }
+        self.redraw();
+    }
+
+    fn line(&mut self, l: &str) {
+        if l.starts_with("Step ") {
+            self.settle();
+            self.current = Some((l.to_owned(), std::time::Instant::now(), String::new()));
+        } else if let Some(st) = l.strip_prefix(" ---> ") {
+            if let Some(c) = self.current.as_mut() {
+                if !st.starts_with("Running in") && !st.starts_with("Removed intermediate") {
+                    c.2 = st.to_owned();
+                }
+            }
+        } else if l.starts_with("Successfully ")
+            || l.starts_with("[Warning]")
+            || l.starts_with("[WARNING]")
+            || self.current.is_none()
+        {
+            self.settle();
+            self.clear();
+            println!("{l}");
+        } else {
+            self.tail.push_back(l.to_owned());
+            if self.tail.len() > 6 {
+                self.tail.pop_front();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.drawn > 0 {
+            print!("\x1b[{}F\x1b[J", self.drawn);
+            self.drawn = 0;
+        }
+    }
+
+    /// The running step is done: one permanent line.
+    fn settle(&mut self) {
+        if let Some((h, t, status)) = self.current.take() {
+            self.clear();
+            let status = if status.is_empty() {
+                String::new()
+            } else {
+                format!("  ({status})")
+            };
+            println!(
+                "\x1b[34m=> {h}{status}\x1b[0m  {:.1}s",
+                t.elapsed().as_secs_f64()
+            );
+            self.tail.clear();
+        }
+    }
+
+    fn redraw(&mut self) {
+        use std::io::Write;
+        self.clear();
+        let Some((h, t, _)) = &self.current else {
+            return;
+        };
+        let mut n = 0;
+        println!("=> {h}  {:.1}s", t.elapsed().as_secs_f64());
+        n += 1;
+        for l in &self.tail {
+            let cut: String = l.chars().take(120).collect();
+            println!("\x1b[2m   {cut}\x1b[0m");
+            n += 1;
+        }
+        self.drawn = n;
+        let _ = std::io::stdout().flush();
+    }
+
+    pub fn finish(&mut self) {
+        if self.tty {
+            if !self.partial.is_empty() {
+                let p = std::mem::take(&mut self.partial);
+                self.line(&p);
+            }
+            self.settle();
+            self.clear();
+        }
+    }
+}

@@ -65,6 +65,9 @@ pub enum Error {
     Filter(#[from] berth_models::filters::InvalidFilter),
     #[error("{0}")]
     Internal(String),
+    /// A build step's command failed with `code`.
+    #[error("{message}")]
+    Build { code: i64, message: String },
 }
 
 impl Error {
@@ -78,9 +81,10 @@ impl Error {
             | Error::NoSuchVolume(_)
             | Error::NotFound(_) => Kind::NotFound,
             Error::Conflict(_) => Kind::Conflict,
-            Error::InvalidParameter(_) | Error::Filter(_) | Error::Start { .. } => {
-                Kind::InvalidParameter
-            }
+            Error::InvalidParameter(_)
+            | Error::Filter(_)
+            | Error::Start { .. }
+            | Error::Build { .. } => Kind::InvalidParameter,
             Error::Unauthorized(_) => Kind::Unauthorized,
             Error::Forbidden(_) => Kind::Forbidden,
             Error::NotImplemented(_) => Kind::NotImplemented,

@@ -4,7 +4,7 @@
 //! new image layer, overlay whiteouts turned back into OCI ones).
 
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use berth_image::Digest;
@@ -13,52 +13,11 @@ use berth_models::container::{Change, PathStat};
 use berth_models::image::{ConfigFile, ConfigHistory};
 
 use crate::containers::Containers;
+use crate::layer::{is_whiteout, walk};
 use crate::{Error, Result};
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn opaque(p: &Path) -> bool {
-    let mut buf = [0u8; 2];
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    // SAFETY: lgetxattr into a local buffer of the given size; the name is a C string.
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
-}
-
-/// Every path under `dir` (relative, sorted, parents first).
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut names: Vec<_> = std::fs::read_dir(dir.join(&rel))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
-        names.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
-        for e in names {
-            let r = rel.join(e.file_name());
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(r.clone());
-            }
-            out.push(r);
-        }
-    }
-    out.sort();
-    out
 }
 
 impl Containers {
@@ -248,46 +207,7 @@ impl Containers {
         let rec = self.record(id)?;
         let upper = self.dir_of(id).join("upper/");
         // The layer: upper's content, overlay whiteouts back to `.wh.` entries.
-        let mut w = images.store().writer(None)?;
-        {
-            let mut sw = StoreWrite(&mut w);
-            let mut b = tar::Builder::new(&mut sw);
-            b.follow_symlinks(false);
-            b.mode(tar::HeaderMode::Complete);
-            for rel in walk(&upper) {
-                let p = upper.join(&rel);
-                let Ok(m) = std::fs::symlink_metadata(&p) else {
-                    continue;
-                };
-                if is_whiteout(&m) {
-                    let name = rel.parent().unwrap_or(Path::new("")).join(format!(
-                        ".wh.{}",
-                        rel.file_name()
-                            .map(|n| n.to_string_lossy())
-                            .unwrap_or_default()
-                    ));
-                    let mut h = tar::Header::new_gnu();
-                    h.set_size(0);
-                    h.set_mode(0o600);
-                    h.set_cksum();
-                    b.append_data(&mut h, &name, std::io::empty())
-                        .map_err(internal)?;
-                    continue;
-                }
-                b.append_path_with_name(&p, &rel).map_err(internal)?;
-                if m.is_dir() && opaque(&p) {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_size(0);
-                    h.set_mode(0o600);
-                    h.set_cksum();
-                    b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty())
-                        .map_err(internal)?;
-                }
-            }
-            b.finish().map_err(internal)?;
-        }
-        // An uncompressed layer: its blob digest is its diff id.
-        let blob = w.commit()?;
+        let blob = crate::layer::write_layer(images, &upper, None)?;
         let diff_id = blob.clone();
         let base = images.resolve(&rec.image)?;
         let mut cfg: ConfigFile = images.config_as(&base)?;
@@ -360,19 +280,6 @@ fn go_mode(m: &std::fs::Metadata) -> u32 {
         mode |= 1 << 27;
     }
     mode
-}
-
-/// The store's blob writer as an `io::Write`.
-struct StoreWrite<'a>(&'a mut berth_image::store::Writer);
-
-impl Write for StoreWrite<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf).map_err(std::io::Error::other)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The `path` of an archive request: required, as dockerd requires it.

@@ -46,7 +46,7 @@ pub fn summary(images: &Images, img: &Image) -> Summary {
         created: created_of(&cfg),
         id: img.id.clone(),
         labels: cfg.config.and_then(|c| c.labels),
-        parent_id: String::new(),
+        parent_id: img.parent.clone().unwrap_or_default(),
         repo_digests: img.repo_digests.clone(),
         repo_tags: repo_tags(img),
         shared_size: -1,
@@ -76,7 +76,7 @@ pub fn inspect(images: &Images, img: &Image) -> Inspect {
         id: img.id.clone(),
         repo_tags: repo_tags(img),
         repo_digests: img.repo_digests.clone(),
-        parent: String::new(),
+        parent: img.parent.clone().unwrap_or_default(),
         comment,
         created: cfg.created.clone().unwrap_or_else(|| ZERO_TIME.to_owned()),
         docker_version: cfg.docker_version.clone().unwrap_or_default(),
@@ -198,6 +198,16 @@ fn delete_items(r: berth_image::images::Removed) -> Vec<DeleteItem> {
         .collect()
 }
 
+/// Untagged images a build made: they have a parent, or are one (the build cache's own).
+fn intermediates(list: &[Image]) -> std::collections::HashSet<String> {
+    let parents: std::collections::HashSet<&str> =
+        list.iter().filter_map(|i| i.parent.as_deref()).collect();
+    list.iter()
+        .filter(|i| i.tags.is_empty() && (i.parent.is_some() || parents.contains(i.id.as_str())))
+        .map(|i| i.id.clone())
+        .collect()
+}
+
 fn name_attr(name: String) -> berth_models::Map {
     [("name".to_owned(), name)].into()
 }
@@ -210,7 +220,9 @@ impl Engine {
 
     /// `GET /images/json`: summaries, newest first, filtered like dockerd (`dangling`, `label`,
     /// `reference`, `before`, `since`).
-    pub fn image_list(&self, f: &Filters) -> Result<Vec<Summary>> {
+    /// Build steps' untagged results (images with a parent, or parents of others) are
+    /// intermediate: shown only with `all`, never dangling.
+    pub fn image_list(&self, f: &Filters, all: bool) -> Result<Vec<Summary>> {
         f.check(&FILTER_KEYS)?;
         for v in f.get("dangling") {
             if !["true", "false", "1", "0"].contains(&v.to_lowercase().as_str()) {
@@ -231,9 +243,14 @@ impl Engine {
             .collect::<Result<_>>()?;
         let refs = f.get("reference");
         let mut out = Vec::new();
-        for img in self.images.list()? {
+        let list = self.images.list()?;
+        let intermediate = intermediates(&list);
+        for img in list {
+            if intermediate.contains(&img.id) && !all {
+                continue;
+            }
             let mut s = summary(&self.images, &img);
-            let dangling = img.tags.is_empty();
+            let dangling = img.tags.is_empty() && !intermediate.contains(&img.id);
             let keep = f
                 .get("dangling")
                 .iter()
@@ -307,8 +324,10 @@ impl Engine {
             .iter()
             .any(|v| matches!(v.as_str(), "false" | "0"));
         let mut deleted = Vec::new();
-        for img in self.images.list()? {
-            if !all && !img.tags.is_empty() {
+        let list = self.images.list()?;
+        let intermediate = intermediates(&list);
+        for img in list {
+            if !all && (!img.tags.is_empty() || intermediate.contains(&img.id)) {
                 continue;
             }
             if self.containers.user_of(&img.id).is_some() {

@@ -3,12 +3,14 @@
 //! events, restart policies, health checks and auto-removal — answering in the Engine API's
 //! typed shapes (`berth-models`). The API crate only parses, calls and serializes.
 
+pub mod build;
 pub mod containers;
 mod db;
 pub mod error;
 pub mod events;
 pub mod fsops;
 pub mod images;
+pub mod layer;
 pub mod networks;
 pub mod stats;
 pub mod supervisor;

@@ -32,6 +32,10 @@ pub struct Image {
     /// Unpacked size of all layers, in bytes.
     #[serde(default)]
     pub size: u64,
+    /// The image this one was built on by a build step (`Parent` in inspect); an untagged
+    /// image that is some image's parent is an intermediate one, not dangling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Image {
@@ -160,6 +164,7 @@ impl Images {
                 tags: Vec::new(),
                 repo_digests: Vec::new(),
                 size,
+                parent: None,
             });
             for t in tags {
                 let name = t.to_string();
@@ -171,6 +176,18 @@ impl Images {
                 add_repo_digest(img, rd);
             }
             Ok(img.clone())
+        })
+    }
+
+    /// Note that image `id` was built on `parent`.
+    pub fn set_parent(&self, id: &str, parent: &str) -> Result<()> {
+        self.change(|ix| {
+            if let Some(img) = ix.images.get_mut(id) {
+                if img.id != parent && img.parent.is_none() {
+                    img.parent = Some(parent.to_owned());
+                }
+            }
+            Ok(())
         })
     }
 

@@ -201,6 +201,32 @@ pub fn exposed(specs: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `--ulimit NAME=SOFT[:HARD]` values.
+pub fn ulimits(specs: &[String]) -> Result<Vec<berth_models::container::Ulimit>> {
+    let mut out = Vec::new();
+    for u in specs {
+        let (name, lim) = u.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}"
+            )
+        })?;
+        let (soft, hard) = lim.split_once(':').unwrap_or((lim, lim));
+        let p = |x: &str| {
+            x.parse::<i64>().map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit value: {x}"
+                )
+            })
+        };
+        out.push(berth_models::container::Ulimit {
+            name: name.to_owned(),
+            soft: p(soft)?,
+            hard: p(hard)?,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

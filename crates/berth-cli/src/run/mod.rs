@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use berth_models::Map;
 use berth_models::container::{
     BindOptions, Config, CreateRequest, DeviceMapping, Empty, HealthConfig, HostConfig, LogConfig,
-    Mount, NetworkingConfig, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+    Mount, NetworkingConfig, RestartPolicy, TmpfsOptions, VolumeOptions,
 };
 use berth_models::network::{EndpointIpamConfig, EndpointSettings};
 use clap::Args;
@@ -336,23 +336,7 @@ fn host_config(a: &CreateArgs) -> Result<HostConfig> {
     r.cpu_shares = a.cpu_shares.unwrap_or(0);
     r.cpuset_cpus = a.cpuset_cpus.clone().unwrap_or_default();
     r.pids_limit = a.pids_limit;
-    let mut ulimits = Vec::new();
-    for u in &a.ulimit {
-        let (name, lim) = u.split_once('=').ok_or_else(|| {
-            anyhow!("invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}")
-        })?;
-        let (soft, hard) = lim.split_once(':').unwrap_or((lim, lim));
-        let p = |x: &str| {
-            x.parse::<i64>().map_err(|_| {
-                anyhow!("invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit value: {x}")
-            })
-        };
-        ulimits.push(Ulimit {
-            name: name.to_owned(),
-            soft: p(soft)?,
-            hard: p(hard)?,
-        });
-    }
+    let ulimits = flags::ulimits(&a.ulimit)?;
     r.ulimits = Some(ulimits);
     let mut devices = Vec::new();
     for d in &a.device {

@@ -1,0 +1,304 @@
+//! Builds from Dockerfiles (`POST /build`): the context received and filtered
+//! ([`context`]), the Dockerfile parsed by `berth-dockerfile`, the stages the target needs
+//! built — independent ones in parallel — step by step ([`solve`]): `RUN` in a container with
+//! the daemon's hardened defaults ([`run`]), `COPY`/`ADD` into an overlay of the stage's root
+//! ([`copy`]), each layer the diff of the step's upper directory; every step's result keyed in
+//! the [`cache`]. Progress goes to a [`Sink`] as the classic builder's lines.
+
+pub mod cache;
+pub mod context;
+mod copy;
+mod run;
+mod solve;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use berth_models::container::Ulimit;
+
+use crate::{Engine, Error, Result};
+
+/// What a build is asked to do (the query of `POST /build`, typed).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub tags: Vec<String>,
+    /// The Dockerfile's path in the context (`Dockerfile` when empty).
+    pub dockerfile: String,
+    /// `--build-arg`s; `None`: take the value from the daemon's environment (never done: the
+    /// daemon's environment is not the client's), i.e. leave the ARG's default.
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub target: String,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub labels: BTreeMap<String, String>,
+    pub quiet: bool,
+    /// Images whose build history seeds the cache (`--cache-from`).
+    pub cache_from: Vec<String>,
+    pub network_mode: String,
+    pub extra_hosts: Vec<String>,
+    pub shm_size: i64,
+    pub ulimits: Vec<Ulimit>,
+    pub platform: String,
+    /// Secrets by id (`--secret id=…`), mounted only for the steps that ask.
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Remove intermediate containers also after a failed step (`forcerm`).
+    pub force_rm: bool,
+}
+
+/// Where a build's progress goes.
+pub trait Sink: Send + Sync {
+    /// A line (or part of one) of progress or of a step's output.
+    fn stream(&self, text: &str);
+    /// The built image's id.
+    fn aux_id(&self, id: &str);
+}
+
+/// What the whole build shares.
+pub(crate) struct Build<'a> {
+    pub engine: &'a Engine,
+    pub opts: &'a BuildOptions,
+    pub sink: &'a dyn Sink,
+    pub handle: tokio::runtime::Handle,
+    pub ctx: PathBuf,
+    pub work: PathBuf,
+    pub df: berth_dockerfile::stages::Dockerfile,
+    pub cache: cache::Cache,
+    /// `SOURCE_DATE_EPOCH`: the time of everything the build writes.
+    pub epoch: Option<i64>,
+    pub total: usize,
+    pub step: std::sync::atomic::AtomicUsize,
+    /// Build args some `ARG` of a built stage declared.
+    pub declared: Mutex<BTreeSet<String>>,
+}
+
+/// Args every build knows without an `ARG` (Docker's predefined ones).
+const PREDEFINED: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "SOURCE_DATE_EPOCH",
+];
+
+/// The build's own directory; removed at the end whatever happens.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Engine {
+    /// Build an image from a context tar; returns its id.
+    pub fn build(
+        &self,
+        opts: &BuildOptions,
+        context_tar: impl std::io::Read,
+        sink: &dyn Sink,
+        handle: tokio::runtime::Handle,
+    ) -> Result<String> {
+        let root = self.config.data_root.join("build");
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
+        sweep_leftovers(&root);
+        let work = WorkDir(root.join(format!(
+            "{}-{}",
+            std::process::id(),
+            crate::util::random_hex(8)
+        )));
+        let ctx = work.0.join("context");
+        context::receive(context_tar, &ctx)?;
+        let text = context::dockerfile(&ctx, &opts.dockerfile)?;
+        context::apply_ignore(&ctx, &opts.dockerfile)?;
+        let file = if opts.dockerfile.is_empty() {
+            "Dockerfile"
+        } else {
+            opts.dockerfile.as_str()
+        };
+        let parsed =
+            berth_dockerfile::parser::parse(&text).map_err(|e| parse_error(e.in_file(file)))?;
+        for w in &parsed.warnings {
+            sink.stream(&format!("[WARNING]: {}\n", w.message));
+        }
+        let df = berth_dockerfile::stages::Dockerfile::from_parsed(&parsed)
+            .map_err(|e| parse_error(e.in_file(file)))?;
+        let args = arg_env(opts);
+        let target = df
+            .target(Some(&opts.target))
+            .map_err(Error::InvalidParameter)?;
+        let needed = df.needed(target, &args);
+        let total = needed.iter().map(|i| df.stages[*i].steps.len() + 1).sum();
+        let epoch = match args.iter().find(|(k, _)| k == "SOURCE_DATE_EPOCH") {
+            Some((_, v)) => Some(v.parse::<i64>().map_err(|_| {
+                Error::InvalidParameter(format!(
+                    "invalid SOURCE_DATE_EPOCH {v:?}: not a number of seconds"
+                ))
+            })?),
+            None => None,
+        };
+        let b = Build {
+            engine: self,
+            opts,
+            sink,
+            handle,
+            ctx,
+            work: work.0.clone(),
+            df,
+            cache: cache::Cache::open(&self.images)?,
+            epoch,
+            total,
+            step: std::sync::atomic::AtomicUsize::new(0),
+            declared: Mutex::new(BTreeSet::new()),
+        };
+        if !opts.cache_from.is_empty() {
+            b.seed_cache_from()?;
+        }
+        let id = b.solve(target, &needed)?;
+        let declared = b.declared.lock().map(|d| d.clone()).unwrap_or_default();
+        let unused: Vec<&String> = opts
+            .build_args
+            .keys()
+            .filter(|k| !declared.contains(*k) && !PREDEFINED.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            sink.stream(&format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                names.join(" ")
+            ));
+        }
+        let short = id.trim_start_matches("sha256:");
+        sink.aux_id(&id);
+        b.say(&format!(
+            "Successfully built {}\n",
+            &short[..12.min(short.len())]
+        ));
+        for t in &opts.tags {
+            let r = crate::images::reference(t)?;
+            self.images.tag(&id, &r)?;
+            self.events.emit(
+                "image",
+                "tag",
+                &id,
+                [("name".to_owned(), r.to_string())].into(),
+            );
+            b.say(&format!("Successfully tagged {r}\n"));
+        }
+        if opts.quiet {
+            sink.stream(&format!("{id}\n"));
+        }
+        Ok(id)
+    }
+
+    /// `POST /build/prune`: cache entries (least recently used first) that are older than
+    /// `until` go, and their images when nothing else names them, until no more than
+    /// `keep_storage` bytes of cached images are left (0: no limit); with `all`, the cache
+    /// mounts too. Returns what went (cache keys) and the bytes freed.
+    pub fn build_prune(
+        &self,
+        keep_storage: u64,
+        until: Option<&str>,
+        all: bool,
+    ) -> Result<(Vec<String>, u64)> {
+        let cutoff = match until {
+            None | Some("") => None,
+            Some(u) => Some(until_cutoff(u)?),
+        };
+        let cache = cache::Cache::open(&self.images)?;
+        let mut entries = cache.entries();
+        entries.sort_by_key(|(_, e)| e.last_used);
+        let images = self.images.list()?;
+        let size_of = |id: &str| images.iter().find(|i| i.id == id).map_or(0, |i| i.size);
+        let mut total: u64 = entries.iter().map(|(_, e)| size_of(&e.image)).sum();
+        let mut deleted = Vec::new();
+        let mut gone_images: BTreeSet<String> = BTreeSet::new();
+        for (key, e) in &entries {
+            if keep_storage > 0 && total <= keep_storage {
+                break;
+            }
+            if cutoff.is_some_and(|c| e.created >= c) {
+                continue;
+            }
+            cache.remove(key);
+            total = total.saturating_sub(size_of(&e.image));
+            deleted.push(key.clone());
+            gone_images.insert(e.image.clone());
+        }
+        // Images still named by a remaining entry, a tag or a container stay.
+        let kept: BTreeSet<String> = cache.entries().into_iter().map(|(_, e)| e.image).collect();
+        let in_use = |id: &str| self.containers.user_of(id);
+        for id in gone_images {
+            let tagged = images.iter().any(|i| i.id == id && !i.tags.is_empty());
+            if kept.contains(&id) || tagged || in_use(&id).is_some() {
+                continue;
+            }
+            let _ = self.images.remove(&id, false, &in_use);
+        }
+        let mut freed = self.images.gc()?;
+        if all {
+            let mounts = self.config.data_root.join("build-cache-mounts");
+            for e in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    freed += berth_image::snapshot::du(&e.path());
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok((deleted, freed))
+    }
+}
+
+/// The build args with values, as variables.
+fn arg_env(opts: &BuildOptions) -> Vec<(String, String)> {
+    opts.build_args
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+        .collect()
+}
+
+fn parse_error(e: berth_dockerfile::Error) -> Error {
+    Error::InvalidParameter(format!("failed to parse {}: {}", e.file, e))
+}
+
+/// Build directories of builds that died with their daemon.
+fn sweep_leftovers(root: &std::path::Path) {
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i64>().ok()) else {
+            continue;
+        };
+        if pid != i64::from(std::process::id()) && !crate::util::pid_alive(pid) {
+            let p = e.path();
+            // Mounts of a dead build are detached first, then the tree goes.
+            for m in ["root", "from"] {
+                for sub in std::fs::read_dir(p.join(m)).into_iter().flatten().flatten() {
+                    let _ = nix::mount::umount2(
+                        &sub.path().join("merged"),
+                        nix::mount::MntFlags::MNT_DETACH,
+                    );
+                }
+            }
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+}
+
+/// `until` of a prune: a Go duration before now, or a time (Unix seconds or RFC 3339).
+fn until_cutoff(u: &str) -> Result<i64> {
+    if let Ok(ns) = solve::go_duration(u) {
+        return Ok(crate::time::now() - ns / 1_000_000_000);
+    }
+    u.split('.')
+        .next()
+        .and_then(|s| s.parse::<i64>().ok())
+        .or_else(|| crate::time::parse_rfc3339(u))
+        .ok_or_else(|| Error::InvalidParameter(format!("invalid filter 'until={u}'")))
+}

@@ -1,0 +1,597 @@
+//! Builds from Dockerfiles through the real docker CLI (its classic-builder path, as CLI 28
+//! takes without buildx), Berth's CLI, docker-py and Compose v2: multi-stage builds with
+//! heredocs, cache mounts, secrets, `COPY --from`, args, `.dockerignore` and `--target`; the
+//! cache (what a change rebuilds, `kill -9` in the middle, prune); bad input; reproducible
+//! output; the hardened defaults of `RUN`. Needs root (a daemon of the test's own).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, Run};
+
+/// A context directory inside the test's directory.
+fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.dir.path().join(name);
+    for (p, text) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&f, text).expect("write");
+    }
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn ok(r: Run, what: &str) -> String {
+    assert_eq!(r.code, 0, "{what}: {}{}", r.out, r.err);
+    r.out
+}
+
+/// Nothing of a build is left: no container, no build directory, no mount of the daemon's.
+fn nothing_left(env: &Env) {
+    let ps = env.ok(&["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "containers left: {ps}");
+    let build = env
+        .daemon
+        .image_root()
+        .parent()
+        .expect("data")
+        .join("build");
+    let left: Vec<_> = std::fs::read_dir(&build)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "build directories left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let ours = build.display().to_string();
+    assert!(!mounts.contains(&ours), "mounts left under {ours}");
+}
+
+const MULTI: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS build
+ARG GREETING=hi
+WORKDIR /app
+COPY src/ ./src/
+RUN echo "$GREETING" > out.txt && cat src/a.txt >> out.txt
+RUN --mount=type=cache,target=/cache echo run >> /cache/runs && wc -l < /cache/runs > /app/runs
+RUN <<EOF
+set -e
+echo "from a heredoc" >> out.txt
+test ! -e src/secret.env
+EOF
+
+FROM busybox AS unused
+RUN echo "the unused stage ran" && exit 1
+
+FROM busybox AS final
+LABEL org.example.kind=test
+COPY --from=build /app/out.txt /app/runs /out/
+COPY <<EOT /out/note.txt
+built with $GREETING
+EOT
+ENV MODE=prod
+EXPOSE 8080
+CMD ["cat", "/out/out.txt"]
+
+FROM final AS debug
+RUN echo debug > /out/debug
+"#;
+
+fn multi_context(env: &Env, name: &str) -> PathBuf {
+    context(
+        env,
+        name,
+        &[
+            ("Dockerfile", MULTI),
+            ("src/a.txt", "hello from a\n"),
+            ("src/secret.env", "TOKEN=nope\n"),
+            (".dockerignore", "**/*.env\n*.log\n"),
+            ("build.log", "ignored\n"),
+        ],
+    )
+}
+
+#[test]
+fn docker_build_multi_stage_and_the_cache() {
+    let env = Env::start("berth-build-", "{}");
+    let ctx = multi_context(&env, "ctx");
+    let r = env.docker(&[
+        "build",
+        "-t",
+        "app:1",
+        "--target",
+        "final",
+        "--build-arg",
+        "GREETING=yo",
+        s(&ctx),
+    ]);
+    let out = ok(r, "docker build");
+    assert!(
+        !out.contains("the unused stage ran"),
+        "the unused stage was built: {out}"
+    );
+    assert!(
+        !out.contains("debug"),
+        "a stage after the target was built: {out}"
+    );
+    assert!(out.contains("Successfully tagged app:1"), "{out}");
+    let run = env.docker(&["run", "--rm", "app:1"]);
+    assert_eq!(ok(run, "run").trim(), "yo\nhello from a\nfrom a heredoc");
+    let note = ok(
+        env.docker(&["run", "--rm", "app:1", "cat", "/out/note.txt", "/out/runs"]),
+        "note",
+    );
+    assert_eq!(
+        note, "built with \n1\n",
+        "heredoc expansion (GREETING is not in this stage) and the cache mount"
+    );
+    let hist = ok(env.docker(&["history", "--no-trunc", "app:1"]), "history");
+    for step in [
+        "COPY --from=build /app/out.txt /app/runs /out/",
+        "COPY <<EOT /out/note.txt",
+        "CMD [\"cat\", \"/out/out.txt\"]",
+        "EXPOSE 8080",
+    ] {
+        assert!(hist.contains(step), "history lacks {step}: {hist}");
+    }
+    let insp = ok(
+        env.docker(&[
+            "inspect",
+            "-f",
+            "{{json .Config.Labels}} {{.Config.Env}} {{json .Config.ExposedPorts}}",
+            "app:1",
+        ]),
+        "inspect",
+    );
+    assert!(
+        insp.contains("\"org.example.kind\":\"test\"")
+            && insp.contains("MODE=prod")
+            && insp.contains("8080/tcp"),
+        "{insp}"
+    );
+    // The intermediate images are not listed, not dangling; `-a` shows them.
+    let images = ok(
+        env.docker(&["images", "-q", "--filter", "dangling=true"]),
+        "images",
+    );
+    assert!(images.trim().is_empty(), "dangling after a build: {images}");
+    assert!(
+        ok(env.docker(&["images", "-a", "-q"]), "images -a")
+            .lines()
+            .count()
+            > 3
+    );
+
+    // Unchanged context: everything from the cache, the same image.
+    let id1 = ok(env.docker(&["inspect", "-f", "{{.Id}}", "app:1"]), "id");
+    let again = ok(
+        env.docker(&[
+            "build",
+            "-t",
+            "app:1",
+            "--target",
+            "final",
+            "--build-arg",
+            "GREETING=yo",
+            s(&ctx),
+        ]),
+        "rebuild",
+    );
+    assert!(
+        !again.contains("Running in"),
+        "an unchanged context ran a step: {again}"
+    );
+    assert_eq!(
+        ok(env.docker(&["inspect", "-f", "{{.Id}}", "app:1"]), "id"),
+        id1
+    );
+    // A changed source: only the steps from its COPY on run again.
+    std::fs::write(ctx.join("src/a.txt"), "changed\n").expect("write");
+    std::fs::write(ctx.join("build.log"), "ignored files do not count\n").expect("write");
+    let changed = ok(
+        env.docker(&[
+            "build",
+            "-t",
+            "app:1",
+            "--target",
+            "final",
+            "--build-arg",
+            "GREETING=yo",
+            s(&ctx),
+        ]),
+        "changed",
+    );
+    let steps: Vec<&str> = changed.split("Step ").skip(1).collect();
+    let cached: Vec<bool> = steps.iter().map(|s| s.contains("Using cache")).collect();
+    let copy = steps
+        .iter()
+        .position(|s| s.starts_with(|c: char| c.is_ascii_digit()) && s.contains(": COPY src/"))
+        .expect("COPY step");
+    assert!(
+        !cached[copy],
+        "the COPY of the changed file came from the cache: {changed}"
+    );
+    assert!(
+        steps[copy + 1].contains("Running in"),
+        "the RUN after it did not run again: {changed}"
+    );
+    assert_eq!(
+        ok(env.docker(&["run", "--rm", "app:1"]), "run")
+            .lines()
+            .nth(1),
+        Some("changed")
+    );
+    // Another value of a build arg only RUN steps use does not invalidate the COPY.
+    let other = ok(
+        env.docker(&[
+            "build",
+            "--target",
+            "final",
+            "--build-arg",
+            "GREETING=other",
+            s(&ctx),
+        ]),
+        "arg",
+    );
+    let steps: Vec<&str> = other.split("Step ").skip(1).collect();
+    assert!(
+        steps
+            .iter()
+            .find(|s| s.contains(": COPY src/"))
+            .is_some_and(|s| s.contains("Using cache")),
+        "{other}"
+    );
+    nothing_left(&env);
+}
+
+#[test]
+fn berth_build_secrets_never_reach_a_layer() {
+    let env = Env::start("berth-build-secret-", "{}");
+    let ctx = context(
+        &env,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=tok test \"$(cut -c1-6 /run/secrets/tok)\" = s3cr3t && echo seen > /proof\nRUN --mount=type=secret,id=tok,env=TOK test \"${TOK#s3cr3t}\" = -value\nRUN --mount=type=secret,id=missing,required=true true\n",
+        )],
+    );
+    std::fs::write(env.dir.path().join("tok.txt"), "s3cr3t-value").expect("secret");
+    let secret = format!("id=tok,src={}", env.dir.path().join("tok.txt").display());
+    let r = env.berth(&["build", "-t", "sec", "--secret", &secret, s(&ctx)]);
+    assert_ne!(
+        r.code, 0,
+        "a required secret that was not given must fail: {}",
+        r.out
+    );
+    assert!(r.err.contains("secret missing not found"), "{}", r.err);
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN --mount=type=secret,id=tok test \"$(cut -c1-6 /run/secrets/tok)\" = s3cr3t && echo seen > /proof\nRUN --mount=type=secret,id=tok,env=TOK test \"${TOK#s3cr3t}\" = -value\n").expect("df");
+    ok(
+        env.berth(&["build", "-q", "-t", "sec", "--secret", &secret, s(&ctx)]),
+        "build with a secret",
+    );
+    assert_eq!(env.ok(&["run", "--rm", "sec", "cat", "/proof"]), "seen\n");
+    let ls = env.berth(&["run", "--rm", "sec", "ls", "/run/secrets"]);
+    assert_ne!(
+        ls.code, 0,
+        "the secret's mount point is in the image: {}",
+        ls.out
+    );
+    let tar = env.dir.path().join("sec.tar");
+    env.ok(&["save", "-o", s(&tar), "sec"]);
+    let bytes = std::fs::read(&tar).expect("saved");
+    assert!(
+        !bytes.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the secret is in the saved image"
+    );
+    let hist = env.ok(&["history", "--no-trunc", "sec"]);
+    assert!(!hist.contains("s3cr3t-value"), "{hist}");
+    nothing_left(&env);
+}
+
+#[test]
+fn bad_input_is_named_and_leaves_nothing() {
+    let env = Env::start("berth-build-bad-", "{}");
+    let cases: &[(&str, &str, &[&str], &str)] = &[
+        ("syntax", "FROM busybox\nENV ONLYKEY\n", &[], "Dockerfile:2"),
+        (
+            "unknown",
+            "FROM busybox\nRUN true\nFROB x\n",
+            &[],
+            "unknown instruction: FROB",
+        ),
+        (
+            "missing",
+            "FROM busybox\nCOPY nosuch.txt /x\n",
+            &[],
+            "nosuch.txt",
+        ),
+        (
+            "target",
+            "FROM busybox AS a\nRUN true\n",
+            &["--target", "nope"],
+            "failed to reach build target nope",
+        ),
+        (
+            "heredoc",
+            "FROM busybox\nRUN <<EOF\necho never ends\n",
+            &[],
+            "unterminated heredoc",
+        ),
+        ("noFrom", "RUN true\n", &[], "no build stage"),
+    ];
+    for (name, df, extra, want) in cases {
+        let ctx = context(&env, name, &[("Dockerfile", df)]);
+        let mut args = vec!["build"];
+        args.extend_from_slice(extra);
+        args.push(s(&ctx));
+        for r in [env.berth(&args), env.docker(&args)] {
+            assert_ne!(r.code, 0, "{name}: {}", r.out);
+            assert!(r.err.contains(want), "{name}: {want:?} not in {}", r.err);
+        }
+    }
+    // A failing RUN: its exit code, its last lines, the client exits with the code.
+    let ctx = context(
+        &env,
+        "fails",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo step output one && echo last words && exit 7\n",
+        )],
+    );
+    let r = env.docker(&["build", s(&ctx)]);
+    assert_eq!(r.code, 7, "{}{}", r.out, r.err);
+    assert!(
+        r.err.contains("returned a non-zero code: 7") && r.err.contains("last words"),
+        "{}",
+        r.err
+    );
+    let r = env.berth(&["build", s(&ctx)]);
+    assert_eq!(r.code, 7, "{}{}", r.out, r.err);
+    assert!(r.out.contains("step output one"), "{}", r.out);
+    // A build arg no ARG declares: a warning, the build goes on.
+    let ctx = context(
+        &env,
+        "warn",
+        &[("Dockerfile", "FROM busybox\nARG USED\nRUN echo $USED\n")],
+    );
+    let r = env.docker(&[
+        "build",
+        "--build-arg",
+        "USED=1",
+        "--build-arg",
+        "NEVER=2",
+        s(&ctx),
+    ]);
+    let out = ok(r, "unused arg");
+    assert!(
+        out.contains("[Warning] One or more build-args [NEVER] were not consumed"),
+        "{out}"
+    );
+    nothing_left(&env);
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_image_twice() {
+    let env = Env::start("berth-build-repro-", "{}");
+    let ctx = context(
+        &env,
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY . /src/\nRUN echo built > /src/now && touch /src/touched\nCMD [\"ls\", \"/src\"]\n",
+            ),
+            ("a", "1\n"),
+            ("dir/b", "2\n"),
+        ],
+    );
+    let build = || {
+        let r = env.docker(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+            s(&ctx),
+        ]);
+        ok(r, "build").trim().to_owned()
+    };
+    let a = build();
+    // Other mtimes, the same content.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(ctx.join("a"), "1\n").expect("touch");
+    let b = build();
+    assert!(
+        a.starts_with("sha256:") && a == b,
+        "two builds differ: {a} {b}"
+    );
+    let created = ok(
+        env.docker(&["inspect", "-f", "{{.Created}}", &a]),
+        "inspect",
+    );
+    assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
+    nothing_left(&env);
+}
+
+#[test]
+fn run_steps_get_the_hardened_defaults() {
+    let env = Env::start("berth-build-sec-", "{}");
+    let ctx = context(
+        &env,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN grep -E '^(Seccomp|NoNewPrivs|CapBnd):' /proc/self/status > /status && cat /proc/self/status | grep CapEff\n",
+        )],
+    );
+    ok(env.berth(&["build", "-t", "sec", s(&ctx)]), "build");
+    let st = env.ok(&["run", "--rm", "sec", "cat", "/status"]);
+    assert!(
+        st.contains("Seccomp:\t2"),
+        "RUN without the seccomp filter: {st}"
+    );
+    let bnd = st
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .expect("CapBnd");
+    let caps = u64::from_str_radix(bnd.split_whitespace().nth(1).expect("value"), 16).expect("hex");
+    assert_eq!(caps & (1 << 21), 0, "CAP_SYS_ADMIN in a RUN step: {st}");
+    // A RUN cannot escape the root through a context symlink either.
+    let ctx = context(
+        &env,
+        "escape",
+        &[("Dockerfile", "FROM busybox\nCOPY link/passwd /x\n")],
+    );
+    std::os::unix::fs::symlink("/etc", ctx.join("link")).expect("symlink");
+    let r = env.berth(&["build", s(&ctx)]);
+    assert_ne!(r.code, 0);
+    assert!(r.err.contains("outside the build context"), "{}", r.err);
+    nothing_left(&env);
+}
+
+#[test]
+fn kill9_mid_build_never_leaves_a_half_cache_entry() {
+    let mut env = Env::start("berth-build-kill-", "{}");
+    let df = "FROM busybox\nRUN echo one > /one\nRUN sleep 0.3 && echo two > /two\nCOPY f /f\nRUN sleep 0.3 && cat /one /two /f > /all\nCMD [\"cat\", \"/all\"]\n";
+    let ctx = context(&env, "ctx", &[("Dockerfile", df), ("f", "three\n")]);
+    for delay_ms in [150u64, 450, 800] {
+        let host = env.daemon.host();
+        let ctxs = ctx.clone();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_HOST", &host)
+            .args(["build", "--no-cache", "-t", "k", s(&ctxs)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("build");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        env.daemon.kill9_and_restart();
+        let mut child = child;
+        let _ = child.wait();
+        // Containers the killed build left are the daemon's to end; remove them as a user would.
+        for id in env.ok(&["ps", "-aq"]).split_whitespace() {
+            env.ok(&["rm", "-f", id]);
+        }
+        let out = env.ok(&["build", "-t", "k", s(&ctx)]);
+        assert!(out.contains("Successfully tagged k:latest"), "{out}");
+        assert_eq!(
+            env.ok(&["run", "--rm", "k"]),
+            "one\ntwo\nthree\n",
+            "after a kill at {delay_ms} ms"
+        );
+        // Every entry left points at a whole image.
+        let cache = env.daemon.image_root().join("buildcache");
+        for e in std::fs::read_dir(&cache).expect("cache").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                name.ends_with(".json"),
+                "a temporary file survived a restart's build: {name}"
+            );
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).expect("entry")).expect("json");
+            let id = v["image"].as_str().expect("image");
+            env.ok(&["image", "inspect", id]);
+        }
+    }
+    nothing_left(&env);
+}
+
+#[test]
+fn builder_prune_empties_the_cache() {
+    let env = Env::start("berth-build-prune-", "{}");
+    let ctx = context(
+        &env,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN head -c 300000 /dev/zero > /blob\n",
+        )],
+    );
+    env.ok(&["build", "-t", "p", s(&ctx)]);
+    env.ok(&["rmi", "p"]);
+    let kept = env.ok(&["builder", "prune", "-f", "--filter", "until=1h"]);
+    assert!(
+        kept.contains("Total reclaimed space: 0B"),
+        "a fresh entry was pruned by until=1h: {kept}"
+    );
+    let out = env.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Deleted build cache objects:"), "{out}");
+    let again = env.ok(&["build", "-t", "p", s(&ctx)]);
+    assert!(
+        again.contains("Running in") && !again.contains("Using cache"),
+        "{again}"
+    );
+    // The API answers dockerd's shape.
+    let r = ok(
+        env.docker(&["builder", "prune", "-f"]),
+        "docker builder prune",
+    );
+    assert!(r.contains("Total reclaimed space"), "{r}");
+}
+
+#[test]
+fn docker_py_and_compose_build_against_berth() {
+    let env = Env::start("berth-build-clients-", "{}");
+    let ctx = multi_context(&env, "ctx");
+    let py = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url="{host}")
+img, logs = c.images.build(path="{ctx}", tag="py:1", target="build", buildargs={{"GREETING": "py"}}, rm=True)
+print("ID", img.id)
+print(c.containers.run("py:1", ["cat", "/app/out.txt"], remove=True).decode(), end="")
+"#,
+        host = env.daemon.host(),
+        ctx = ctx.display()
+    );
+    let o = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .expect("python3");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "docker-py: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("ID sha256:") && out.contains("py\nhello from a\n"),
+        "{out}"
+    );
+
+    std::fs::write(
+        ctx.join("compose.yaml"),
+        "services:\n  app:\n    build:\n      context: .\n      target: final\n      args:\n        GREETING: compose\n",
+    )
+    .expect("compose file");
+    let o = std::process::Command::new("docker-compose")
+        .args(["-p", "bt", "up", "--build", "--abort-on-container-exit"])
+        .current_dir(&ctx)
+        .env("DOCKER_HOST", env.daemon.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker-compose");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "compose up --build: {out}");
+    assert!(
+        out.contains("compose") && out.contains("hello from a"),
+        "{out}"
+    );
+    let down = std::process::Command::new("docker-compose")
+        .args(["-p", "bt", "down"])
+        .current_dir(&ctx)
+        .env("DOCKER_HOST", env.daemon.host())
+        .output()
+        .expect("down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
