@@ -138,9 +138,12 @@ pub fn import(g: &Global, a: ImportArgs) -> Result<i32> {
     } else if a.file.starts_with("http://") || a.file.starts_with("https://") {
         bail!("import from a URL is not supported yet: download it and import the file");
     } else {
-        berth_client::reader_body(
-            std::fs::File::open(&a.file).map_err(|e| anyhow!("open {}: {e}", a.file))?,
-        )
+        berth_client::reader_body({
+            if std::path::Path::new(&a.file).is_dir() {
+                bail!("open {}: is a directory, not a tarball", a.file);
+            }
+            std::fs::File::open(&a.file).map_err(|e| anyhow!("open {}: {e}", a.file))?
+        })
     };
     let message = if a.message.is_empty() {
         String::new()

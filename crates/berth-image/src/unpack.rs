@@ -116,6 +116,7 @@ fn unpack_tar(reader: impl Read, dest: &Path) -> Result<Stats> {
         root,
         dirs: Vec::new(),
         stats: Stats::default(),
+        parent: None,
     };
     let mut archive = tar::Archive::new(reader);
     // What cannot be read as a tar is the archive's fault (a client's bad upload, a damaged
@@ -138,6 +139,9 @@ struct Unpacker {
     /// Directories and their mtimes, applied at the end.
     dirs: Vec<(OwnedFd, i64)>,
     stats: Stats,
+    /// The last parent directory resolved (entries come directory by directory): reused
+    /// until an entry replaces it or one of its ancestors.
+    parent: Option<(PathBuf, OwnedFd)>,
 }
 
 fn entry_err(path: &Path, msg: impl ToString) -> Error {
@@ -184,7 +188,30 @@ impl Unpacker {
             return Ok(()); // the layer root itself
         }
         let (parent, name) = split(&path)?;
-        let pfd = self.dir(parent)?;
+        let nb0 = name.as_bytes();
+        let replaced = match nb0.strip_prefix(b".wh.") {
+            Some(t) if nb0 != b".wh..wh..opq" => parent.join(OsStr::from_bytes(t)),
+            _ => path.clone(),
+        };
+        if self
+            .parent
+            .as_ref()
+            .is_some_and(|(p, _)| p.starts_with(&replaced))
+        {
+            self.parent = None;
+        }
+        let pfd = match &self.parent {
+            Some((p, fd)) if p == parent => fd
+                .try_clone()
+                .map_err(|er| entry_err(&path, format!("parent directory: {er}")))?,
+            _ => {
+                let fd = self.dir(parent)?;
+                if let Ok(keep) = fd.try_clone() {
+                    self.parent = Some((parent.to_owned(), keep));
+                }
+                fd
+            }
+        };
         let kind = e.header().entry_type();
         let nb = name.as_bytes();
         if nb == b".wh..wh..opq" {

@@ -442,16 +442,29 @@ fn run_steps_get_the_hardened_defaults() {
         .expect("CapBnd");
     let caps = u64::from_str_radix(bnd.split_whitespace().nth(1).expect("value"), 16).expect("hex");
     assert_eq!(caps & (1 << 21), 0, "CAP_SYS_ADMIN in a RUN step: {st}");
-    // A RUN cannot escape the root through a context symlink either.
-    let ctx = context(
-        &env,
-        "escape",
-        &[("Dockerfile", "FROM busybox\nCOPY link/passwd /x\n")],
-    );
+    // A context's symlink resolves inside the context (here to a /etc the context lacks),
+    // never to the daemon's host.
+    let df = "FROM busybox\nCOPY link/passwd /x\n";
+    let ctx = context(&env, "escape", &[("Dockerfile", df)]);
     std::os::unix::fs::symlink("/etc", ctx.join("link")).expect("symlink");
     let r = env.berth(&["build", s(&ctx)]);
-    assert_ne!(r.code, 0);
-    assert!(r.err.contains("outside the build context"), "{}", r.err);
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(
+        r.err.contains("file not found in build context"),
+        "{}",
+        r.err
+    );
+    let ctx = context(
+        &env,
+        "inside",
+        &[("Dockerfile", df), ("etc/passwd", "in the context\n")],
+    );
+    std::os::unix::fs::symlink("/etc", ctx.join("link")).expect("symlink");
+    env.ok(&["build", "-t", "inside", s(&ctx)]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "inside", "cat", "/x"]),
+        "in the context\n"
+    );
     nothing_left(&env);
 }
 

@@ -76,8 +76,12 @@ impl Cache {
         let p = self.path(key);
         let mut e: Entry = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
         images.resolve(&e.image).ok()?;
-        e.last_used = now();
-        let _ = write_atomic(&p, &e);
+        // The use time only orders pruning: written at most once a minute per entry.
+        let t = now();
+        if t - e.last_used > 60 {
+            e.last_used = t;
+            let _ = write_atomic(&p, &e);
+        }
         Some(e.image)
     }
 

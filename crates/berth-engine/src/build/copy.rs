@@ -320,21 +320,25 @@ impl Build<'_> {
             }
             None => (None, String::new()),
         };
-        let src_root = from_mount
-            .as_ref()
-            .map_or(self.ctx.as_path(), |m| m.merged.as_path());
-        let sources = if c.heredocs.is_empty() {
-            context::sources(src_root, &c.sources, what)?
-        } else {
-            Vec::new()
+        // Sources of the context are resolved and hashed in its index; a stage's or an
+        // image's in its mounted root.
+        let (count, sum) = match (&from_mount, c.heredocs.is_empty()) {
+            (_, false) => (0, String::new()),
+            (None, true) => {
+                let reals = self.ctx.resolve(&c.sources, what)?;
+                (reals.len(), self.ctx.checksum(&reals)?)
+            }
+            (Some(m), true) => {
+                let s = context::sources(&m.merged, &c.sources, what)?;
+                (s.len(), context::checksum(&s)?)
+            }
         };
-        let multiple = sources.len() > 1 || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let multiple = count > 1 || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
         if multiple && !c.dest.ends_with('/') {
             return Err(bad(format!(
                 "When using {what} with more than one source file, the destination must be a directory and end with a /"
             )));
         }
-        let sum = context::checksum(&sources)?;
         let heredocs: Vec<String> = c
             .heredocs
             .iter()
@@ -354,6 +358,11 @@ impl Build<'_> {
         );
         let created_by = format!("{} # buildkit", step.text);
         self.layer_step(st, key, created_by, |st| {
+            let sources = match (&from_mount, c.heredocs.is_empty()) {
+                (_, false) => Vec::new(),
+                (None, true) => context::sources(&self.ctx.files()?, &c.sources, what)?,
+                (Some(m), true) => context::sources(&m.merged, &c.sources, what)?,
+            };
             let ov = Overlay::mount(&self.work, "root", &lowers(self, st))?;
             let root = nix::fcntl::open(
                 &ov.merged,

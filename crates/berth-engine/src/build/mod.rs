@@ -60,7 +60,7 @@ pub(crate) struct Build<'a> {
     pub opts: &'a BuildOptions,
     pub sink: &'a dyn Sink,
     pub handle: tokio::runtime::Handle,
-    pub ctx: PathBuf,
+    pub ctx: context::Context,
     pub work: PathBuf,
     pub df: berth_dockerfile::stages::Dockerfile,
     pub cache: cache::Cache,
@@ -86,6 +86,38 @@ const PREDEFINED: &[&str] = &[
     "all_proxy",
     "SOURCE_DATE_EPOCH",
 ];
+
+/// A temporary directory in memory (a tmpfs of its own): secrets never touch the disk.
+pub(crate) struct MemDir(pub PathBuf);
+
+impl MemDir {
+    pub fn new(path: PathBuf) -> Result<MemDir> {
+        Self::sized(path, 16 << 20, 0o700)
+    }
+
+    pub fn sized(path: PathBuf, size: u64, mode: u32) -> Result<MemDir> {
+        std::fs::create_dir_all(&path)
+            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOEXEC,
+            Some(format!("size={size},mode={mode:o}").as_str()),
+        )
+        .map_err(|e| Error::io(format!("mount tmpfs on {}", path.display()), e.into()))?;
+        Ok(MemDir(path))
+    }
+}
+
+impl Drop for MemDir {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
 
 /// The build's own directory; removed at the end whatever happens.
 struct WorkDir(PathBuf);
@@ -114,10 +146,22 @@ impl Engine {
             std::process::id(),
             crate::util::random_hex(8)
         )));
-        let ctx = work.0.join("context");
-        context::receive(context_tar, &ctx)?;
-        let text = context::dockerfile(&ctx, &opts.dockerfile)?;
-        context::apply_ignore(&ctx, &opts.dockerfile)?;
+        // The context lives in memory: creating its files on disk is most of a no-op
+        // rebuild's time (and of an unchanged context's); a tmpfs takes only what it holds.
+        let limit = context_limit();
+        let ctx_mount = MemDir::sized(work.0.join("context"), limit, 0o755)?;
+        let mut ctx = context::Context::receive(context_tar, &ctx_mount.0).map_err(|e| {
+            if e.to_string().contains("os error 28") || e.to_string().contains("No space left") {
+                Error::InvalidParameter(format!(
+                    "the build context is larger than the daemon's in-memory limit for contexts ({} MiB): leave files out with .dockerignore",
+                    limit >> 20
+                ))
+            } else {
+                e
+            }
+        })?;
+        let text = ctx.dockerfile(&opts.dockerfile)?;
+        ctx.apply_ignore(&opts.dockerfile);
         let file = if opts.dockerfile.is_empty() {
             "Dockerfile"
         } else {
@@ -256,6 +300,19 @@ impl Engine {
     }
 }
 
+/// The size a build context may take in memory: half the host's memory, at most 8 GiB.
+fn context_limit() -> u64 {
+    let total_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(2 << 20);
+    (total_kb * 1024 / 2).min(8 << 30)
+}
+
 /// The build args with values, as variables.
 fn arg_env(opts: &BuildOptions) -> Vec<(String, String)> {
     opts.build_args
@@ -278,6 +335,12 @@ fn sweep_leftovers(root: &std::path::Path) {
         if pid != i64::from(std::process::id()) && !crate::util::pid_alive(pid) {
             let p = e.path();
             // Mounts of a dead build are detached first, then the tree goes.
+            let _ = nix::mount::umount2(&p.join("context"), nix::mount::MntFlags::MNT_DETACH);
+            for s in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                if s.file_name().to_string_lossy().starts_with("secrets-") {
+                    let _ = nix::mount::umount2(&s.path(), nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
             for m in ["root", "from"] {
                 for sub in std::fs::read_dir(p.join(m)).into_iter().flatten().flatten() {
                     let _ = nix::mount::umount2(

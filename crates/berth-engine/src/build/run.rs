@@ -24,34 +24,6 @@ fn bad(m: impl Into<String>) -> Error {
 /// Files the engine mounts into every container (never part of a layer).
 const ENGINE_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 
-/// A temporary directory in memory (a tmpfs of its own): secrets never touch the disk.
-struct MemDir(PathBuf);
-
-impl MemDir {
-    fn new(path: PathBuf) -> Result<MemDir> {
-        std::fs::create_dir_all(&path)
-            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
-        nix::mount::mount(
-            Some("tmpfs"),
-            &path,
-            Some("tmpfs"),
-            nix::mount::MsFlags::MS_NOSUID
-                | nix::mount::MsFlags::MS_NODEV
-                | nix::mount::MsFlags::MS_NOEXEC,
-            Some("size=16m,mode=0700"),
-        )
-        .map_err(|e| Error::io(format!("mount tmpfs on {}", path.display()), e.into()))?;
-        Ok(MemDir(path))
-    }
-}
-
-impl Drop for MemDir {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// Whether `rel` exists in the stage's layers (top first), whiteouts considered.
 fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
     for l in lowers {
@@ -209,8 +181,8 @@ impl Build<'_> {
             } else {
                 m.source.as_str()
             };
-            let s = super::context::sources(&self.ctx, &[src.to_owned()], "RUN --mount")?;
-            return super::context::checksum(&s);
+            let reals = self.ctx.resolve(&[src.to_owned()], "RUN --mount")?;
+            return self.ctx.checksum(&reals);
         }
         Ok(format!("{}:{}", m.from, st.key))
     }
@@ -251,7 +223,7 @@ impl Build<'_> {
         let mut targets: Vec<String> = ENGINE_FILES.iter().map(|s| s.to_string()).collect();
         let mut _keep: Vec<Overlay> = Vec::new();
         let mut _locks: Vec<nix::fcntl::Flock<std::fs::File>> = Vec::new();
-        let mut secrets_dir: Option<MemDir> = None;
+        let mut secrets_dir: Option<super::MemDir> = None;
         let wd = st.config().working_dir.clone();
         let abs = |t: &str| {
             if t.starts_with('/') {
@@ -310,7 +282,7 @@ impl Build<'_> {
                 }
                 MountKind::Bind => {
                     let src_root = if m.from.is_empty() {
-                        self.ctx.clone()
+                        self.ctx.files()?
                     } else {
                         let ov = self.mount_from(&m.from, st)?;
                         let p = ov.merged.clone();
@@ -354,7 +326,7 @@ impl Build<'_> {
                         }
                     }
                     if secrets_dir.is_none() {
-                        secrets_dir = Some(MemDir::new(
+                        secrets_dir = Some(super::MemDir::new(
                             self.work
                                 .join(format!("secrets-{}", crate::util::random_hex(4))),
                         )?);
