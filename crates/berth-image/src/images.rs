@@ -50,7 +50,7 @@ impl Image {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Index {
     images: BTreeMap<String, Image>,
     tags: BTreeMap<String, String>,
@@ -64,6 +64,9 @@ pub struct Images {
     root: PathBuf,
     store: Store,
     layers: Layers,
+    /// The index as last read, with the file's identity then (size, mtime, inode): read again
+    /// only when another writer (or process) replaced it.
+    cached: std::sync::Mutex<Option<((u64, i64, i64, u64), Index)>>,
 }
 
 /// What [`Images::remove`] did, in Docker's terms.
@@ -79,6 +82,7 @@ impl Images {
             root: root.to_owned(),
             store: Store::open(root)?,
             layers: Layers::open(&root.join("layers"))?,
+            cached: std::sync::Mutex::new(None),
         })
     }
 
@@ -99,6 +103,24 @@ impl Images {
     }
 
     fn read_index(&self) -> Result<Index> {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = std::fs::metadata(self.index_path())
+            .ok()
+            .map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
+        if let (Some(st), Ok(g)) = (stamp, self.cached.lock()) {
+            if let Some((s, ix)) = g.as_ref().filter(|(s, _)| *s == st) {
+                let _ = s;
+                return Ok(ix.clone());
+            }
+        }
+        let ix = self.read_index_file()?;
+        if let (Some(st), Ok(mut g)) = (stamp, self.cached.lock()) {
+            *g = Some((st, ix.clone()));
+        }
+        Ok(ix)
+    }
+
+    fn read_index_file(&self) -> Result<Index> {
         match std::fs::read(self.index_path()) {
             Ok(d) => {
                 serde_json::from_slice(&d).map_err(|e| Error::Format(format!("images.json: {e}")))
@@ -138,6 +160,11 @@ impl Images {
         io(std::fs::rename(&tmp, self.index_path()), || {
             "commit images.json".into()
         })?;
+        // Our own write: the cache holds what was written, under the new file's identity.
+        if let (Ok(m), Ok(mut g)) = (std::fs::metadata(self.index_path()), self.cached.lock()) {
+            use std::os::unix::fs::MetadataExt;
+            *g = Some(((m.len(), m.mtime(), m.mtime_nsec(), m.ino()), ix.clone()));
+        }
         Ok(out)
     }
 
@@ -150,6 +177,19 @@ impl Images {
         chains: &[Digest],
         tags: &[Reference],
         repo_digest: Option<&Reference>,
+    ) -> Result<Image> {
+        self.record_child(config, layers, chains, tags, repo_digest, None)
+    }
+
+    /// [`Images::record`] of an image a build step made on `parent`.
+    pub fn record_child(
+        &self,
+        config: &Digest,
+        layers: &[Digest],
+        chains: &[Digest],
+        tags: &[Reference],
+        repo_digest: Option<&Reference>,
+        parent: Option<&str>,
     ) -> Result<Image> {
         let size = chains.iter().map(|c| self.layers.size(c)).sum();
         self.change(|ix| {
@@ -164,7 +204,7 @@ impl Images {
                 tags: Vec::new(),
                 repo_digests: Vec::new(),
                 size,
-                parent: None,
+                parent: parent.filter(|p| *p != id).map(str::to_owned),
             });
             for t in tags {
                 let name = t.to_string();
@@ -176,18 +216,6 @@ impl Images {
                 add_repo_digest(img, rd);
             }
             Ok(img.clone())
-        })
-    }
-
-    /// Note that image `id` was built on `parent`.
-    pub fn set_parent(&self, id: &str, parent: &str) -> Result<()> {
-        self.change(|ix| {
-            if let Some(img) = ix.images.get_mut(id) {
-                if img.id != parent && img.parent.is_none() {
-                    img.parent = Some(parent.to_owned());
-                }
-            }
-            Ok(())
         })
     }
 

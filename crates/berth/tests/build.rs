@@ -608,3 +608,28 @@ print(c.containers.run("py:1", ["cat", "/app/out.txt"], remove=True).decode(), e
         String::from_utf8_lossy(&down.stderr)
     );
 }
+
+#[test]
+fn bind_mounts_read_other_stages_and_keep_their_writes() {
+    let env = Env::start("berth-build-bind-", "{}");
+    let df = "FROM busybox AS tools\nARG V=1\nRUN echo tool-v$V > /tool\n\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/tool,target=/mnt/tool cat /mnt/tool > /used\nRUN --mount=type=bind,target=/ctx,rw echo scribble >> /ctx/data.txt && cat /ctx/data.txt > /seen\nCOPY data.txt /after.txt\n";
+    let ctx = context(
+        &env,
+        "ctx",
+        &[("Dockerfile", df), ("data.txt", "original\n")],
+    );
+    env.ok(&["build", "-t", "b", s(&ctx)]);
+    let cat = |f: &str| env.ok(&["run", "--rm", "b", "cat", f]);
+    assert_eq!(cat("/used"), "tool-v1\n");
+    assert_eq!(cat("/seen"), "original\nscribble\n");
+    assert_eq!(
+        cat("/after.txt"),
+        "original\n",
+        "a read-write bind's write reached the context"
+    );
+    // The other stage changed: the step that binds it runs again.
+    let out = env.ok(&["build", "-t", "b", "--build-arg", "V=2", s(&ctx)]);
+    assert!(out.contains("Running in"), "{out}");
+    assert_eq!(cat("/used"), "tool-v2\n");
+    nothing_left(&env);
+}

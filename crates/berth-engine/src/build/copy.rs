@@ -258,7 +258,11 @@ fn is_archive(p: &Path) -> bool {
 
 impl Build<'_> {
     /// The root a `COPY --from` reads: a built stage or an image, mounted.
-    fn mount_source(&self, from: &str, done: &BTreeMap<usize, State>) -> Result<(Overlay, String)> {
+    pub(super) fn mount_source(
+        &self,
+        from: &str,
+        done: &BTreeMap<usize, State>,
+    ) -> Result<(Overlay, String)> {
         if let Some(j) = self.df.find(from) {
             let st = done
                 .get(&j)
@@ -313,7 +317,9 @@ impl Build<'_> {
                 )));
             }
         }
-        let (from_mount, from_key) = match &c.from {
+        // What is copied from a stage or an image is keyed by its content, not by how the
+        // stage got there: a rebuilt stage that made the same files is a cache hit.
+        let (from_mount, _) = match &c.from {
             Some(f) => {
                 let (m, k) = self.mount_source(f, done)?;
                 (Some(m), k)
@@ -349,7 +355,6 @@ impl Build<'_> {
             &[
                 what,
                 &format!("{c:?}"),
-                &from_key,
                 &sum,
                 &heredocs.join("\0"),
                 &st.config().working_dir,
@@ -466,4 +471,28 @@ impl Build<'_> {
         };
         w.copy(&s.path, &target, &s.rel)
     }
+}
+
+/// A copy of `src` (a file or a tree, links kept as links) at `dst`: what a read-write bind
+/// mount of a step binds, so its writes are its own.
+pub(super) fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    let m = std::fs::symlink_metadata(src).map_err(io(format!("stat {}", src.display())))?;
+    if m.file_type().is_symlink() {
+        let t = std::fs::read_link(src).map_err(io(format!("readlink {}", src.display())))?;
+        return std::os::unix::fs::symlink(t, dst)
+            .map_err(io(format!("symlink {}", dst.display())));
+    }
+    if m.is_dir() {
+        std::fs::create_dir_all(dst).map_err(io(format!("create {}", dst.display())))?;
+        for e in std::fs::read_dir(src)
+            .map_err(io(format!("read {}", src.display())))?
+            .flatten()
+        {
+            copy_tree(&e.path(), &dst.join(e.file_name()))?;
+        }
+    } else if m.is_file() {
+        std::fs::copy(src, dst).map_err(io(format!("copy {}", src.display())))?;
+    }
+    let _ = std::fs::set_permissions(dst, std::fs::Permissions::from_mode(m.permissions().mode()));
+    Ok(())
 }

@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_dockerfile::instructions::{MountKind, Run};
-use berth_dockerfile::stages::Step;
 use berth_models::container::{Config, CreateRequest, HostConfig};
 
 use super::copy::{Overlay, lowers};
@@ -84,8 +83,8 @@ impl Build<'_> {
         &self,
         st: &mut State,
         r: &Run,
-        _step: &Step,
         shell: &[String],
+        done: &BTreeMap<usize, State>,
     ) -> Result<()> {
         if r.security.as_deref() == Some("insecure") {
             return Err(bad(
@@ -99,7 +98,7 @@ impl Build<'_> {
         let mut mount_keys = Vec::new();
         for m in &r.mounts {
             if m.kind == MountKind::Bind {
-                mount_keys.push(self.bind_key(m, st)?);
+                mount_keys.push(self.bind_key(m, done)?);
             }
         }
         let key = cache::key(
@@ -124,7 +123,9 @@ impl Build<'_> {
                 argv.join(" ")
             )
         };
-        self.layer_step(st, key, created_by, |st| self.run_container(st, r, argv))
+        self.layer_step(st, key, created_by, |st| {
+            self.run_container(st, r, argv, done)
+        })
     }
 
     fn argv(&self, r: &Run, shell: &[String]) -> Vec<String> {
@@ -174,7 +175,11 @@ impl Build<'_> {
     }
 
     /// What a bind mount's source contributes to the key.
-    fn bind_key(&self, m: &berth_dockerfile::instructions::Mount, st: &State) -> Result<String> {
+    fn bind_key(
+        &self,
+        m: &berth_dockerfile::instructions::Mount,
+        done: &BTreeMap<usize, State>,
+    ) -> Result<String> {
         if m.from.is_empty() {
             let src = if m.source.is_empty() {
                 "."
@@ -184,10 +189,24 @@ impl Build<'_> {
             let reals = self.ctx.resolve(&[src.to_owned()], "RUN --mount")?;
             return self.ctx.checksum(&reals);
         }
-        Ok(format!("{}:{}", m.from, st.key))
+        // Another stage's or an image's files: keyed by their content.
+        let (ov, _) = self.mount_source(&m.from, done)?;
+        let src = if m.source.is_empty() {
+            ".".to_owned()
+        } else {
+            m.source.clone()
+        };
+        let s = super::context::sources(&ov.merged, &[src], "RUN --mount")?;
+        super::context::checksum(&s)
     }
 
-    fn run_container(&self, st: &mut State, r: &Run, argv: Vec<String>) -> Result<PathBuf> {
+    fn run_container(
+        &self,
+        st: &mut State,
+        r: &Run,
+        argv: Vec<String>,
+        done: &BTreeMap<usize, State>,
+    ) -> Result<PathBuf> {
         let engine = self.engine;
         let Some(image) = st.image.clone() else {
             return Err(bad(
@@ -284,7 +303,7 @@ impl Build<'_> {
                     let src_root = if m.from.is_empty() {
                         self.ctx.files()?
                     } else {
-                        let ov = self.mount_from(&m.from, st)?;
+                        let (ov, _) = self.mount_source(&m.from, done)?;
                         let p = ov.merged.clone();
                         _keep.push(ov);
                         p
@@ -295,8 +314,15 @@ impl Build<'_> {
                         m.source.clone()
                     };
                     let s = super::context::sources(&src_root, &[src], "RUN --mount")?;
-                    let path = s.first().map(|s| s.path.clone()).unwrap_or(src_root);
+                    let mut path = s.first().map(|s| s.path.clone()).unwrap_or(src_root);
                     // Writes to a read-write bind are the step's only: it binds a copy.
+                    if !m.readonly {
+                        let copy = self
+                            .work
+                            .join(format!("bind-{}", crate::util::random_hex(6)));
+                        super::copy::copy_tree(&path, &copy)?;
+                        path = copy;
+                    }
                     binds.push(format!(
                         "{}:{target}:{}",
                         path.display(),
@@ -408,25 +434,6 @@ impl Build<'_> {
         }
         remove_stubs(&upper, &lowers(self, st), &targets);
         Ok(upper)
-    }
-
-    fn mount_from(&self, from: &str, _st: &State) -> Result<Overlay> {
-        let images = &self.engine.images;
-        let img = match images.resolve(from) {
-            Ok(i) => i,
-            Err(_) => {
-                self.pull(from)?;
-                images.resolve(from)?
-            }
-        };
-        let ls: Vec<PathBuf> = img
-            .chain_ids
-            .iter()
-            .rev()
-            .filter_map(|c| berth_image::Digest::parse(c).ok())
-            .map(|c| images.layers().path(&c))
-            .collect();
-        Overlay::mount(&self.work, "from", &ls)
     }
 
     /// Start the container, stream its output, wait for its end; a non-zero exit is the

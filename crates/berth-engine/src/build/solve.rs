@@ -229,10 +229,14 @@ impl Build<'_> {
         st.cfg.rootfs.r#type = "layers".into();
         let bytes = serde_json::to_vec(&st.cfg).map_err(|e| Error::Internal(e.to_string()))?;
         let config = images.store().ingest_bytes(&bytes, None)?;
-        let img = images.record(&config, &st.layers, &st.chains, &[], None)?;
-        if let Some(p) = &st.image {
-            images.set_parent(&img.id, p)?;
-        }
+        let img = images.record_child(
+            &config,
+            &st.layers,
+            &st.chains,
+            &[],
+            None,
+            st.image.as_deref(),
+        )?;
         st.image = Some(img.id.clone());
         Ok(img.id)
     }
@@ -469,7 +473,7 @@ impl Build<'_> {
                 c.on_build = Some(o);
             }
             Instruction::From { .. } => {}
-            Instruction::Run(r) => return self.run_step(st, r, step, &shell),
+            Instruction::Run(r) => return self.run_step(st, r, &shell, done),
             Instruction::Copy(c) => return self.copy_step(st, c, step, done, &used),
         }
         meta(st, format!("{ins:?}"));
