@@ -59,6 +59,9 @@ struct Index {
     compressed: BTreeMap<String, String>,
 }
 
+/// A file's identity: size, mtime (seconds, nanoseconds), inode.
+type FileStamp = (u64, i64, i64, u64);
+
 /// An image root: `blobs/`, `layers/`, `images.json`.
 pub struct Images {
     root: PathBuf,
@@ -66,7 +69,7 @@ pub struct Images {
     layers: Layers,
     /// The index as last read, with the file's identity then (size, mtime, inode): read again
     /// only when another writer (or process) replaced it.
-    cached: std::sync::Mutex<Option<((u64, i64, i64, u64), Index)>>,
+    cached: std::sync::Mutex<Option<(FileStamp, Index)>>,
 }
 
 /// What [`Images::remove`] did, in Docker's terms.
