@@ -225,14 +225,14 @@ fn main() -> Result<()> {
                 path.display()
             );
         }
-        ["bench", "images", rest @ ..] => {
+        ["bench", which @ ("images" | "build"), rest @ ..] => {
             let berth = build_release()?;
             let out = workspace().join("target/images");
             if !out.join("debian.tar").is_file() || !out.join("debian-layer.tar.gz").is_file() {
                 xtask::debian_image(&out.join("work"), &out)?;
                 let _ = std::fs::remove_dir_all(out.join("work"));
             }
-            run_bench("bench/images/run.sh", &berth, Some(&out), rest)?;
+            run_bench(&format!("bench/{which}/run.sh"), &berth, Some(&out), rest)?;
         }
         ["bench", which @ ("run" | "net"), rest @ ..] => {
             let berth = build_release()?;
@@ -268,7 +268,7 @@ fn main() -> Result<()> {
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
         ),
     }
     Ok(())
