@@ -487,10 +487,6 @@ fn kill9_mid_build_never_leaves_a_half_cache_entry() {
         env.daemon.kill9_and_restart();
         let mut child = child;
         let _ = child.wait();
-        // Containers the killed build left are the daemon's to end; remove them as a user would.
-        for id in env.ok(&["ps", "-aq"]).split_whitespace() {
-            env.ok(&["rm", "-f", id]);
-        }
         let out = env.ok(&["build", "-t", "k", s(&ctx)]);
         assert!(out.contains("Successfully tagged k:latest"), "{out}");
         assert_eq!(
@@ -631,5 +627,80 @@ fn bind_mounts_read_other_stages_and_keep_their_writes() {
     let out = env.ok(&["build", "-t", "b", "--build-arg", "V=2", s(&ctx)]);
     assert!(out.contains("Running in"), "{out}");
     assert_eq!(cat("/used"), "tool-v2\n");
+    nothing_left(&env);
+}
+
+#[test]
+fn instructions_set_the_image_config() {
+    let env = Env::start("berth-build-config-", "{}");
+    let base = "FROM busybox\nONBUILD RUN echo triggered > /onbuilt\n";
+    let ctx = context(&env, "base", &[("Dockerfile", base)]);
+    env.ok(&["build", "-t", "base:1", s(&ctx)]);
+    let df = r#"FROM base:1
+MAINTAINER someone@example.org
+SHELL ["/bin/sh", "-ec"]
+USER 1000:1000
+WORKDIR /srv
+WORKDIR data
+ENV A=1 B="two words"
+LABEL a=b
+EXPOSE 80 53/udp
+VOLUME /srv/data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD test -e /onbuilt
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $A $B"]
+"#;
+    let ctx = context(&env, "child", &[("Dockerfile", df)]);
+    let id = ok(env.docker(&["build", "-q", s(&ctx)]), "build");
+    let f = "{{.Author}}|{{json .Config.Shell}}|{{.Config.User}}|{{.Config.WorkingDir}}|{{json .Config.Env}}|{{json .Config.Labels}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{.Config.StopSignal}}|{{json .Config.Healthcheck}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.OnBuild}}";
+    let got = ok(env.docker(&["inspect", "-f", f, id.trim()]), "inspect");
+    for want in [
+        "someone@example.org|",
+        r#"["/bin/sh","-ec"]"#,
+        "|1000:1000|/srv/data|",
+        r#""A=1","B=two words""#,
+        r#""a":"b""#,
+        r#""53/udp":{}"#,
+        r#""80/tcp":{}"#,
+        r#"{"/srv/data":{}}"#,
+        "|SIGINT|",
+        r#""Test":["CMD-SHELL","test -e /onbuilt"],"Interval":5000000000,"Timeout":2000000000,"Retries":4"#,
+        r#"|["/bin/sh","-c"]|["echo $A $B"]|null"#,
+    ] {
+        assert!(got.contains(want), "{want} not in {got}");
+    }
+    // The base's ONBUILD trigger ran in the child's build (and is not inherited further).
+    assert_eq!(
+        env.ok(&["run", "--rm", "--entrypoint", "cat", id.trim(), "/onbuilt"]),
+        "triggered\n"
+    );
+    // Stdin forms: a Dockerfile alone, a tar context, a Dockerfile from stdin with a directory.
+    let df_only = env.dir.path().join("Dockerfile.stdin");
+    std::fs::write(&df_only, "FROM busybox\nRUN echo from-stdin > /f\n").expect("df");
+    let run_stdin = |args: &[&str], input: &Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_HOST", env.daemon.host())
+            .args(args)
+            .stdin(std::fs::File::open(input).expect("input"))
+            .output()
+            .expect("berth");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run_stdin(&["build", "-q", "-t", "s1", "-"], &df_only);
+    assert_eq!(env.ok(&["run", "--rm", "s1", "cat", "/f"]), "from-stdin\n");
+    let tar = env.dir.path().join("ctx.tar");
+    let t = std::process::Command::new("tar")
+        .args(["-czf", s(&tar), "-C", s(&ctx), "."])
+        .status()
+        .expect("tar");
+    assert!(t.success());
+    run_stdin(&["build", "-q", "-t", "s2", "-"], &tar);
+    run_stdin(&["build", "-q", "-t", "s3", "-f", "-", s(&ctx)], &df_only);
+    assert_eq!(env.ok(&["run", "--rm", "s3", "cat", "/f"]), "from-stdin\n");
     nothing_left(&env);
 }

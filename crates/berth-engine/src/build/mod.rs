@@ -141,6 +141,7 @@ impl Engine {
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
         sweep_leftovers(&root);
+        self.remove_orphan_build_containers();
         let work = WorkDir(root.join(format!(
             "{}-{}",
             std::process::id(),
@@ -297,6 +298,25 @@ impl Engine {
             }
         }
         Ok((deleted, freed))
+    }
+}
+
+impl Engine {
+    /// Containers of build steps no build of this daemon runs (their daemon died mid-build,
+    /// or their removal failed): removed with their volumes.
+    fn remove_orphan_build_containers(&self) {
+        run::with_active(|active| {
+            for r in self.containers.records().unwrap_or_default() {
+                let ours = r
+                    .config
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(run::BUILD_LABEL));
+                if ours && !active.contains(&r.id) {
+                    let _ = self.containers.remove(&r.id, true, true);
+                }
+            }
+        });
     }
 }
 

@@ -20,6 +20,30 @@ fn bad(m: impl Into<String>) -> Error {
     Error::InvalidParameter(m.into())
 }
 
+/// The label of a build step's container: the daemon's pid.
+pub(super) const BUILD_LABEL: &str = "com.berth.build.daemon";
+
+/// Containers of steps running now (in this daemon): the sweep leaves them alone.
+static ACTIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// `f` with the set of active step containers, locked.
+pub(super) fn with_active<T>(f: impl FnOnce(&std::collections::BTreeSet<String>) -> T) -> T {
+    let g = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+    f(&g)
+}
+
+/// A step container's registration, ended when the step ends.
+struct Active(String);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Ok(mut a) = ACTIVE.lock() {
+            a.remove(&self.0);
+        }
+    }
+}
+
 /// Files the engine mounts into every container (never part of a layer).
 const ENGINE_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 
@@ -405,14 +429,23 @@ impl Build<'_> {
                 working_dir: wd.clone(),
                 attach_stdout: true,
                 attach_stderr: true,
+                // Whose step it is: a daemon that died mid-build leaves it to the next build.
+                labels: Some([(BUILD_LABEL.to_owned(), std::process::id().to_string())].into()),
                 ..Default::default()
             },
             host_config: Some(hc),
             networking_config: None,
         };
         let containers = &engine.containers;
-        let created = containers.create(&engine.images, req, None)?;
-        let id = created.id;
+        // Created and registered under the lock the sweep holds: it never sees it unregistered.
+        let (id, _active) = {
+            let mut a = ACTIVE
+                .lock()
+                .map_err(|_| Error::Internal("build lock poisoned".into()))?;
+            let created = containers.create(&engine.images, req, None)?;
+            a.insert(created.id.clone());
+            (created.id.clone(), Active(created.id))
+        };
         let short = &id[..12];
         self.say(&format!(" ---> Running in {short}\n"));
         let result = self.run_and_wait(&id, &argv);
@@ -422,7 +455,13 @@ impl Build<'_> {
             .as_ref()
             .ok()
             .map(|_| std::fs::rename(containers.dir_of(&id).join("upper"), &upper));
-        let _ = containers.remove(&id, true, true);
+        // Removed now; if that fails (a busy moment), the next build's sweep removes it.
+        for _ in 0..3 {
+            if containers.remove(&id, true, true).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         self.say(&format!(" ---> Removed intermediate container {short}\n"));
         result?;
         match moved {
