@@ -18,6 +18,20 @@ pub struct Heredoc {
     pub content: String,
 }
 
+impl Heredoc {
+    /// The content as the instruction uses it: with `<<-`, leading tabs removed.
+    pub fn text(&self) -> String {
+        if self.chomp {
+            self.content
+                .lines()
+                .map(|l| format!("{}\n", l.trim_start_matches('\t')))
+                .collect()
+        } else {
+            self.content.clone()
+        }
+    }
+}
+
 /// One instruction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {

@@ -245,13 +245,7 @@ impl Containers {
             .filter_map(|l| Digest::parse(l).ok())
             .collect();
         layers.push(blob);
-        let diff_ids: Vec<Digest> = cfg
-            .rootfs
-            .diff_ids
-            .iter()
-            .filter_map(|d| Digest::parse(d).ok())
-            .collect();
-        let chains = berth_image::snapshot::chain_ids(&diff_ids);
+        let chains = berth_image::snapshot::chain_ids(&crate::build::digests(&cfg.rootfs.diff_ids));
         if let (Some(top), Some(b)) = (chains.last(), layers.last()) {
             images
                 .layers()

@@ -173,17 +173,19 @@ pub fn mount_rootfs(
             "an image without layers has no root filesystem".into(),
         ));
     }
+    // overlayfs wants the top layer first.
+    let lower: Vec<PathBuf> = chains.iter().rev().map(|c| layers.path(c)).collect();
+    mount_overlay(&lower, upper, work, target)
+}
+
+/// An overlay of `lower` (top first) with `upper` and `work` (made if missing) on `target`.
+pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     for d in [upper, work, target] {
         io(std::fs::create_dir_all(d), || {
             format!("create {}", d.display())
         })?;
     }
-    // overlayfs wants the top layer first.
-    let lower: Vec<String> = chains
-        .iter()
-        .rev()
-        .map(|c| layers.path(c).display().to_string())
-        .collect();
+    let lower: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
     for l in &lower {
         if l.contains(',') || l.contains(':') {
             return Err(crate::Error::Format(format!(

@@ -91,6 +91,35 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// Seconds since the Unix epoch.
+/// A Go duration (`1m30s`, `500ms`, `10s`, `1.5h`) in nanoseconds.
+pub fn parse_go_duration(v: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mul = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mul;
+        rest = &rest[u_end..];
+    }
+    Some(total as i64)
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -200,6 +229,16 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_go_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_go_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("5x"), None);
+        assert_eq!(parse_go_duration("10"), None);
+    }
 
     #[test]
     fn sizes_and_durations_as_docker_prints_them() {

@@ -46,35 +46,9 @@ pub fn absolute_bind(v: &str) -> Result<String> {
 
 /// A Go duration (`1m30s`, `500ms`, `10s`) in nanoseconds.
 pub fn go_duration(flag: &str, v: &str) -> Result<i64> {
-    let bad =
-        || anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"");
-    let mut total = 0f64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let mul = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * mul;
-        rest = &rest[u_end..];
-    }
-    Ok(total as i64)
+    berth_units::parse_go_duration(v).ok_or_else(|| {
+        anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"")
+    })
 }
 
 pub fn bail_flag<T>(flag: &str, v: &str) -> Result<T> {

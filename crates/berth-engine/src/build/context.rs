@@ -452,3 +452,117 @@ fn hash_tree(path: &Path, rel: &Path, h: &mut Sha256) -> Result<()> {
     h.update([1]);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar(entries: &[(&str, Option<&str>, Option<&str>, u64)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, content, link, mtime) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(*mtime);
+            match (content, link) {
+                (_, Some(t)) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    h.set_mode(0o777);
+                    b.append_link(&mut h, path, t).expect("link");
+                }
+                (Some(c), None) => {
+                    h.set_size(c.len() as u64);
+                    h.set_mode(0o644);
+                    h.set_cksum();
+                    b.append_data(&mut h, path, c.as_bytes()).expect("file");
+                }
+                (None, None) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    h.set_mode(0o755);
+                    h.set_cksum();
+                    b.append_data(&mut h, path, std::io::empty()).expect("dir");
+                }
+            }
+        }
+        b.into_inner().expect("tar")
+    }
+
+    fn ctx(t: &[u8], dir: &Path) -> Context {
+        Context::receive(t, dir).expect("receive")
+    }
+
+    #[test]
+    fn index_resolves_inside_the_context_and_ignores() {
+        let d = tempfile::tempdir().expect("tmp");
+        let t = tar(&[
+            ("Dockerfile", Some("FROM x\n"), None, 1),
+            (
+                ".dockerignore",
+                Some("*.log\nsecret/\n!secret/keep\n"),
+                None,
+                1,
+            ),
+            ("etc/passwd", Some("ctx\n"), None, 1),
+            ("link", None, Some("/etc"), 1),
+            ("rel", None, Some("../../etc"), 1),
+            ("a.log", Some("x"), None, 1),
+            ("secret/key", Some("k"), None, 1),
+            ("secret/keep", Some("kept"), None, 1),
+        ]);
+        let mut c = ctx(&t, d.path());
+        assert_eq!(c.dockerfile("").expect("df"), "FROM x\n");
+        c.apply_ignore("Dockerfile");
+        let r = c
+            .resolve(&["link/passwd".into(), "rel/passwd".into()], "COPY")
+            .expect("resolve");
+        assert_eq!(
+            r,
+            [PathBuf::from("etc/passwd"), PathBuf::from("etc/passwd")]
+        );
+        assert!(
+            c.resolve(&["a.log".into()], "COPY").is_err(),
+            "ignored file resolved"
+        );
+        assert!(c.resolve(&["secret/key".into()], "COPY").is_err());
+        assert_eq!(
+            c.resolve(&["secret/keep".into()], "COPY")
+                .expect("exception")
+                .len(),
+            1
+        );
+        assert_eq!(c.resolve(&["etc/*".into()], "COPY").expect("glob").len(), 1);
+        assert!(
+            c.resolve(&["*.log".into()], "COPY").is_err(),
+            "an ignored file matched"
+        );
+        let files = c.files().expect("files");
+        assert!(files.join("etc/passwd").is_file() && !files.join("a.log").exists());
+        assert!(files.join("secret/keep").is_file() && !files.join("secret/key").exists());
+    }
+
+    #[test]
+    fn checksums_see_content_not_mtimes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let a = ctx(
+            &tar(&[("src/a", Some("1"), None, 1), ("src/b", Some("2"), None, 1)]),
+            &d.path().join("a"),
+        );
+        let b = ctx(
+            &tar(&[
+                ("src/a", Some("1"), None, 999),
+                ("src/b", Some("2"), None, 5),
+            ]),
+            &d.path().join("b"),
+        );
+        let c = ctx(
+            &tar(&[("src/a", Some("1"), None, 1), ("src/b", Some("3"), None, 1)]),
+            &d.path().join("c"),
+        );
+        let sum = |x: &Context| {
+            let r = x.resolve(&["src".into()], "COPY").expect("resolve");
+            x.checksum(&r).expect("sum")
+        };
+        assert_eq!(sum(&a), sum(&b));
+        assert_ne!(sum(&a), sum(&c));
+    }
+}

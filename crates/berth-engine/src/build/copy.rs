@@ -52,27 +52,13 @@ impl Overlay {
             dir.join("work"),
             dir.join("empty"),
         );
-        for d in [&merged, &upper, &work, &empty] {
-            std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
-        }
-        let mut lower: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
-        if lower.is_empty() {
-            lower.push(empty.display().to_string());
-        }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            upper.display(),
-            work.display()
-        );
-        nix::mount::mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .map_err(nix_io(format!("mount overlay on {}", merged.display())))?;
+        std::fs::create_dir_all(&empty).map_err(io(format!("create {}", empty.display())))?;
+        let lower: Vec<PathBuf> = if lowers.is_empty() {
+            vec![empty]
+        } else {
+            lowers.to_vec()
+        };
+        berth_image::snapshot::mount_overlay(&lower, &upper, &work, &merged)?;
         Ok(Overlay { merged, upper, dir })
     }
 }
@@ -406,14 +392,7 @@ impl Build<'_> {
                     "heredoc-{}",
                     SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
                 ));
-                let content = if h.chomp {
-                    h.content
-                        .lines()
-                        .map(|l| format!("{}\n", l.trim_start_matches('\t')))
-                        .collect()
-                } else {
-                    h.content.clone()
-                };
+                let content = h.text();
                 std::fs::write(&tmp, content).map_err(io(format!("write {}", tmp.display())))?;
                 let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644));
                 w.copy(&tmp, &target, Path::new(&h.name))?;

@@ -11,6 +11,8 @@ mod copy;
 mod run;
 mod solve;
 
+pub(crate) use solve::digests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -376,7 +378,7 @@ fn sweep_leftovers(root: &std::path::Path) {
 
 /// `until` of a prune: a Go duration before now, or a time (Unix seconds or RFC 3339).
 fn until_cutoff(u: &str) -> Result<i64> {
-    if let Ok(ns) = solve::go_duration(u) {
+    if let Some(ns) = crate::time::parse_go_duration(u) {
         return Ok(crate::time::now() - ns / 1_000_000_000);
     }
     u.split('.')

@@ -166,14 +166,7 @@ impl Build<'_> {
                     .is_some();
             if only {
                 let h = &r.heredocs[0];
-                let content = if h.chomp {
-                    h.content
-                        .lines()
-                        .map(|l| format!("{}\n", l.trim_start_matches('\t')))
-                        .collect()
-                } else {
-                    h.content.clone()
-                };
+                let content = h.text();
                 if let Some(first) = content.lines().next().and_then(|l| l.strip_prefix("#!")) {
                     // A script with an interpreter: the interpreter reads it from the shell's heredoc.
                     let interp = first.trim().to_owned();

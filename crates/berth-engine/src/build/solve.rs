@@ -62,43 +62,12 @@ impl State {
     }
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
-pub(crate) fn go_duration(s: &str) -> std::result::Result<i64, String> {
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let v: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(format!("invalid duration {s:?}")),
-        };
-        total += v * mult;
-        rest = &rest[u..];
-    }
-    Ok(total as i64)
-}
-
 fn health(h: &Health) -> std::result::Result<HealthConfig, String> {
     let d = |o: &Option<String>| {
         o.as_deref()
-            .map(go_duration)
+            .map(|v| {
+                crate::time::parse_go_duration(v).ok_or_else(|| format!("invalid duration {v:?}"))
+            })
             .transpose()
             .map(Option::unwrap_or_default)
     };
@@ -254,16 +223,8 @@ impl Build<'_> {
         *key_of = cache::key("", &["from", &img.id]);
         Ok(State {
             image: Some(img.id.clone()),
-            layers: img
-                .layers
-                .iter()
-                .filter_map(|l| Digest::parse(l).ok())
-                .collect(),
-            chains: img
-                .chain_ids
-                .iter()
-                .filter_map(|l| Digest::parse(l).ok())
-                .collect(),
+            layers: digests(&img.layers),
+            chains: digests(&img.chain_ids),
             cfg,
             ..Default::default()
         })
@@ -498,16 +459,8 @@ impl Build<'_> {
                 *st = State {
                     image: Some(img.id.clone()),
                     cfg: images.config_as(&img)?,
-                    layers: img
-                        .layers
-                        .iter()
-                        .filter_map(|l| Digest::parse(l).ok())
-                        .collect(),
-                    chains: img
-                        .chain_ids
-                        .iter()
-                        .filter_map(|l| Digest::parse(l).ok())
-                        .collect(),
+                    layers: digests(&img.layers),
+                    chains: digests(&img.chain_ids),
                     key,
                     args,
                     cmd_set,
@@ -519,14 +472,7 @@ impl Build<'_> {
         let upper = make(st)?;
         let blob = crate::layer::write_layer(images, &upper, self.epoch)?;
         st.cfg.rootfs.diff_ids.push(blob.to_string());
-        let diff_ids: Vec<Digest> = st
-            .cfg
-            .rootfs
-            .diff_ids
-            .iter()
-            .filter_map(|d| Digest::parse(d).ok())
-            .collect();
-        let chains = berth_image::snapshot::chain_ids(&diff_ids);
+        let chains = berth_image::snapshot::chain_ids(&digests(&st.cfg.rootfs.diff_ids));
         let top = chains
             .last()
             .cloned()
@@ -584,6 +530,11 @@ fn adopt_or_unpack(
     }
     layers.ensure(chain, &images.store().path(blob), Some(blob))?;
     Ok(())
+}
+
+/// Digests of an image's records (`sha256:…` strings).
+pub(crate) fn digests(v: &[String]) -> Vec<Digest> {
+    v.iter().filter_map(|d| Digest::parse(d).ok()).collect()
 }
 
 pub(super) fn short(id: &str) -> &str {
