@@ -426,19 +426,31 @@ fn trim(v: &str, pat: &str, prefix: bool, greedy: bool) -> String {
     v.to_owned()
 }
 
-/// Shell glob: `*`, `?`, `\x`; `[...]` classes.
+/// Shell glob: `*`, `?`, `\x`; `[...]` classes (`*` and `?` match `/` too).
 pub fn glob(pat: &str, s: &str) -> bool {
+    glob_with(pat, s, true)
+}
+
+/// Go's `path.Match` (Docker's reference filters): `*` and `?` never match `/`.
+pub fn path_match(pat: &str, s: &str) -> bool {
+    glob_with(pat, s, false)
+}
+
+fn glob_with(pat: &str, s: &str, slash: bool) -> bool {
     let p: Vec<char> = pat.chars().collect();
     let t: Vec<char> = s.chars().collect();
-    fn m(p: &[char], t: &[char]) -> bool {
+    fn m(p: &[char], t: &[char], slash: bool) -> bool {
+        let any = |c: &char| slash || *c != '/';
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len()).any(|i| m(&p[1..], &t[i..])),
-            Some('?') => !t.is_empty() && m(&p[1..], &t[1..]),
-            Some('\\') if p.len() > 1 => t.first() == Some(&p[1]) && m(&p[2..], &t[1..]),
+            Some('*') => {
+                m(&p[1..], t, slash) || (t.first().is_some_and(any) && m(p, &t[1..], slash))
+            }
+            Some('?') => t.first().is_some_and(any) && m(&p[1..], &t[1..], slash),
+            Some('\\') if p.len() > 1 => t.first() == Some(&p[1]) && m(&p[2..], &t[1..], slash),
             Some('[') => {
                 let Some(end) = p.iter().skip(2).position(|c| *c == ']').map(|e| e + 2) else {
-                    return t.first() == Some(&'[') && m(&p[1..], &t[1..]);
+                    return t.first() == Some(&'[') && m(&p[1..], &t[1..], slash);
                 };
                 let Some(c) = t.first() else { return false };
                 let (neg, class) = match p[1] {
@@ -456,12 +468,12 @@ pub fn glob(pat: &str, s: &str) -> bool {
                         i += 1;
                     }
                 }
-                hit != neg && m(&p[end + 1..], &t[1..])
+                hit != neg && m(&p[end + 1..], &t[1..], slash)
             }
-            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..], slash),
         }
     }
-    m(&p, &t)
+    m(&p, &t, slash)
 }
 
 #[cfg(test)]
@@ -508,5 +520,6 @@ mod tests {
         assert!(!glob("*.rs", "a.r"));
         assert!(glob("a?[0-9]", "ab7"));
         assert!(glob("[!a]x", "bx"));
+        assert!(glob("a*", "a/b") && !path_match("a*", "a/b") && path_match("a*", "ab"));
     }
 }

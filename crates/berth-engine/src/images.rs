@@ -154,40 +154,7 @@ pub fn reference(s: &str) -> Result<Reference> {
 
 /// Docker's glob (`path.Match`): `*`, `?`, `[…]`, not crossing `/`.
 pub fn glob(pat: &str, s: &str) -> bool {
-    fn m(p: &[char], s: &[char]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some('*'), _) => m(&p[1..], s) || (!s.is_empty() && s[0] != '/' && m(p, &s[1..])),
-            (Some('?'), Some(c)) if *c != '/' => m(&p[1..], &s[1..]),
-            (Some('['), Some(c)) => {
-                let Some(end) = p.iter().position(|x| *x == ']') else {
-                    return false;
-                };
-                let set = &p[1..end];
-                let (neg, set) = match set.first() {
-                    Some('^') | Some('!') => (true, &set[1..]),
-                    _ => (false, set),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == '-' {
-                        hit |= set[i] <= *c && *c <= set[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= set[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != neg && m(&p[end + 1..], &s[1..])
-            }
-            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pat.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    m(&p, &s)
+    berth_dockerfile::shell::path_match(pat, s)
 }
 
 fn delete_items(r: berth_image::images::Removed) -> Vec<DeleteItem> {
