@@ -704,3 +704,42 @@ CMD ["echo $A $B"]
     assert_eq!(env.ok(&["run", "--rm", "s3", "cat", "/f"]), "from-stdin\n");
     nothing_left(&env);
 }
+
+#[test]
+fn berth_build_on_a_terminal_shows_a_live_view() {
+    let env = Env::start("berth-build-tty-", "{}");
+    let df = "FROM busybox\nRUN echo working && sleep 0.3 && echo done-here\nCMD [\"true\"]\n";
+    let ctx = context(&env, "ctx", &[("Dockerfile", df)]);
+    // `script` gives the CLI a terminal, as a user's shell does.
+    let cmd = format!(
+        "{} build -t tty {}",
+        env!("CARGO_BIN_EXE_berth"),
+        ctx.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("BERTH_HOST", env.daemon.host())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    // Finished steps settle as one coloured line with their result and time; the running
+    // step's output is shown under it while it runs; the raw builder lines are not printed.
+    assert!(
+        out.contains("\x1b[34m=> Step 2/3 : RUN echo working"),
+        "{out}"
+    );
+    assert!(
+        out.contains("   working"),
+        "the running step's output: {out}"
+    );
+    assert!(!out.contains(" ---> Running in"), "{out}");
+    assert!(out.contains("Successfully tagged tty:latest"), "{out}");
+    // Without a terminal (or with --progress plain) the classic lines come as they are.
+    let plain = env.ok(&["build", "--progress", "plain", "--no-cache", s(&ctx)]);
+    assert!(
+        plain.contains(" ---> Running in") && plain.contains("done-here"),
+        "{plain}"
+    );
+}
