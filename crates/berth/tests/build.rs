@@ -743,3 +743,92 @@ fn berth_build_on_a_terminal_shows_a_live_view() {
         "{plain}"
     );
 }
+
+#[test]
+fn copy_flags_archives_parallel_stages_labels_and_iidfile() {
+    let env = Env::start("berth-build-flags-", "{}");
+    // Two stages that can only finish if they run at the same time: each waits for the
+    // other's mark in a shared cache mount.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,target=/c,id=sync-{{}} touch /c/{me} && i=0 && while [ ! -e /c/{other} ]; do i=$((i+1)); [ $i -lt 200 ] || exit 9; sleep 0.05; done && echo {me} > /{me}\n"
+        )
+    };
+    let token = format!("{}", std::process::id());
+    let df = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCOPY --chown=1234:5678 --chmod=640 owned.txt /owned.txt\nCOPY --exclude=*.tmp tree/ /tree/\nCOPY --parents deep/x/y.txt /p/\nADD layer.tar.gz /unpacked/\n",
+        wait("a", "b").replace("{}", &token),
+        wait("b", "a").replace("{}", &token)
+    );
+    let ctx = context(
+        &env,
+        "ctx",
+        &[
+            ("Dockerfile", &df),
+            ("owned.txt", "mine\n"),
+            ("tree/keep.txt", "k\n"),
+            ("tree/drop.tmp", "d\n"),
+            ("deep/x/y.txt", "deep\n"),
+        ],
+    );
+    let inner = context(&env, "inner", &[("inside/file.txt", "from the archive\n")]);
+    let t = std::process::Command::new("tar")
+        .args(["-czf", s(&ctx.join("layer.tar.gz")), "-C", s(&inner), "."])
+        .status()
+        .expect("tar");
+    assert!(t.success());
+    let iid = env.dir.path().join("iid");
+    let out = env.docker(&[
+        "build",
+        "--iidfile",
+        s(&iid),
+        "--label",
+        "built.by=test",
+        "-t",
+        "flags",
+        s(&ctx),
+    ]);
+    let out = ok(out, "build");
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert!(id.starts_with("sha256:"), "{id} {out}");
+    let run = |cmd: &str| env.ok(&["run", "--rm", "flags", "sh", "-c", cmd]);
+    assert_eq!(
+        run("cat /a /b"),
+        "a\nb\n",
+        "the stages did not run side by side"
+    );
+    assert_eq!(run("stat -c '%u:%g %a' /owned.txt"), "1234:5678 640\n");
+    assert_eq!(run("ls /tree"), "keep.txt\n");
+    assert_eq!(run("cat /p/deep/x/y.txt"), "deep\n");
+    assert_eq!(run("cat /unpacked/inside/file.txt"), "from the archive\n");
+    let label = ok(
+        env.docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"built.by\"}}",
+            id.trim(),
+        ]),
+        "label",
+    );
+    assert_eq!(label.trim(), "test");
+    // Remote sources are refused with a clear message.
+    let ctx = context(
+        &env,
+        "url",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nADD https://example.invalid/x.tar /x\n",
+        )],
+    );
+    let r = env.berth(&["build", s(&ctx)]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.err.contains("cannot fetch https://example.invalid/x.tar"),
+        "{}",
+        r.err
+    );
+    // keep-storage larger than the cache keeps it all.
+    let kept = env.ok(&["builder", "prune", "-f", "--keep-storage", "10GB"]);
+    assert!(!kept.contains("Deleted build cache objects"), "{kept}");
+    nothing_left(&env);
+}

@@ -441,7 +441,8 @@ impl Build<'_> {
         }
         if m.is_dir() {
             // A directory's content goes to the destination, not the directory itself.
-            return w.copy(&s.path, &dest.join(&sub), &s.rel);
+            // --exclude patterns apply below the directory, relative to it (as BuildKit).
+            return w.copy(&s.path, &dest.join(&sub), Path::new(""));
         }
         let target = if dest_is_dir {
             dest.join(&sub).join(base)
