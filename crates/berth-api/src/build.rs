@@ -60,11 +60,18 @@ fn options(ctx: &Ctx, headers: &HeaderMap) -> Result<BuildOptions, Response> {
             .map_err(|_| bad(format!("secret {id}: invalid base64")))?;
         secret_bytes.insert(id, data);
     }
-    let extra_hosts: Vec<String> = match ctx.q("extrahosts").filter(|v| !v.is_empty()) {
-        None => Vec::new(),
-        Some(v) if v.starts_with('[') => json_param(ctx, "extrahosts")?,
-        Some(v) => v.split(',').map(str::to_owned).collect(),
-    };
+    // Repeated (`extrahosts=a:1&extrahosts=b:2`, docker-py), comma-separated (the docker
+    // CLI) or a JSON list.
+    let mut extra_hosts: Vec<String> = Vec::new();
+    for v in ctx.all("extrahosts").into_iter().filter(|v| !v.is_empty()) {
+        if v.starts_with('[') {
+            let l: Vec<String> = serde_json::from_str(&v)
+                .map_err(|e| bad(format!("invalid extrahosts value {v:?}: {e}")))?;
+            extra_hosts.extend(l);
+        } else {
+            extra_hosts.extend(v.split(',').map(str::to_owned));
+        }
+    }
     let ulimits: Vec<Ulimit> = json_param(ctx, "ulimits")?;
     Ok(BuildOptions {
         tags: ctx.all("t").into_iter().filter(|t| !t.is_empty()).collect(),

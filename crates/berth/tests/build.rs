@@ -832,3 +832,32 @@ fn copy_flags_archives_parallel_stages_labels_and_iidfile() {
     assert!(!kept.contains("Deleted build cache objects"), "{kept}");
     nothing_left(&env);
 }
+
+#[test]
+fn cache_from_makes_the_given_images_the_only_cache_sources() {
+    let env = Env::start("berth-build-cachefrom-", "{}");
+    let df = "FROM busybox\nENV FOO=bar\nRUN touch baz\nRUN touch bax\n";
+    let ctx = context(&env, "ctx", &[("Dockerfile", df)]);
+    ok(env.docker(&["build", "-t", "build1", s(&ctx)]), "build1");
+    let count = |out: &str| out.matches("Using cache").count();
+    let out = ok(
+        env.docker(&["build", "-t", "build2", "--cache-from", "build1", s(&ctx)]),
+        "from build1",
+    );
+    assert_eq!(count(&out), 3, "{out}");
+    // As dockerd's classic builder: with --cache-from, only those images are cache sources.
+    let out = ok(
+        env.docker(&[
+            "build",
+            "-t",
+            "build3",
+            "--cache-from",
+            "nosuchtag",
+            s(&ctx),
+        ]),
+        "nosuchtag",
+    );
+    assert_eq!(count(&out), 0, "{out}");
+    let out = ok(env.docker(&["build", "-t", "build4", s(&ctx)]), "plain");
+    assert_eq!(count(&out), 3, "{out}");
+}

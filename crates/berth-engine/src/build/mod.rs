@@ -72,6 +72,8 @@ pub(crate) struct Build<'a> {
     pub step: std::sync::atomic::AtomicUsize,
     /// Build args some `ARG` of a built stage declared.
     pub declared: Mutex<BTreeSet<String>>,
+    /// With `--cache-from`: the only images the cache may give.
+    pub cache_sources: Option<std::collections::HashSet<String>>,
 }
 
 /// Args every build knows without an `ARG` (Docker's predefined ones).
@@ -191,7 +193,7 @@ impl Engine {
             })?),
             None => None,
         };
-        let b = Build {
+        let mut b = Build {
             engine: self,
             opts,
             sink,
@@ -204,9 +206,10 @@ impl Engine {
             total,
             step: std::sync::atomic::AtomicUsize::new(0),
             declared: Mutex::new(BTreeSet::new()),
+            cache_sources: None,
         };
         if !opts.cache_from.is_empty() {
-            b.seed_cache_from()?;
+            b.cache_sources = Some(b.cache_sources());
         }
         let id = b.solve(target, &needed)?;
         let declared = b.declared.lock().map(|d| d.clone()).unwrap_or_default();

@@ -486,7 +486,12 @@ impl Build<'_> {
         let mut partial = String::new();
         while let Some(o) = streams.output.blocking_recv() {
             let text = String::from_utf8_lossy(&o.data).into_owned();
-            self.say(&text);
+            // Standard error in red, as dockerd's builder marks it.
+            if o.stream == crate::containers::io::Stream::Stderr {
+                self.say(&format!("\x1b[91m{text}\x1b[0m"));
+            } else {
+                self.say(&text);
+            }
             partial.push_str(&text);
             while let Some(nl) = partial.find('\n') {
                 let line: String = partial.drain(..=nl).collect();

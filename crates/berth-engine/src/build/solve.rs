@@ -171,10 +171,8 @@ impl Build<'_> {
     fn finish(&self, mut st: State) -> Result<String> {
         let labels = serde_json::to_string(&self.opts.labels).unwrap_or_default();
         let key = cache::key(&st.key, &["final", &labels]);
-        if !self.opts.no_cache {
-            if let Some(id) = self.cache.get(&self.engine.images, &key) {
-                return Ok(id);
-            }
+        if let Some(id) = self.cached(&key) {
+            return Ok(id);
         }
         if !self.opts.labels.is_empty() {
             let c = st.config_mut();
@@ -311,6 +309,13 @@ impl Build<'_> {
         let shell = st.shell();
         let meta = |st: &mut State, what: String| {
             st.key = cache::key(&st.key, &["meta", &what, &used]);
+            // A step seen before says so, as the classic builder's do: its entry names the
+            // image it was taken on (which `--cache-from` may or may not allow).
+            if self.cached(&st.key).is_some() {
+                self.say(" ---> Using cache\n");
+            } else if let Some(img) = &st.image {
+                let _ = self.cache.put(&st.key, img);
+            }
             st.cfg.history.push(ConfigHistory {
                 created: self.now_rfc3339(),
                 created_by: format!("{} # buildkit", step.text),
@@ -451,8 +456,8 @@ impl Build<'_> {
         make: impl FnOnce(&mut State) -> Result<PathBuf>,
     ) -> Result<()> {
         let images = &self.engine.images;
-        if !self.opts.no_cache {
-            if let Some(id) = self.cache.get(images, &key) {
+        {
+            if let Some(id) = self.cached(&key) {
                 let img = images.resolve(&id)?;
                 let args = std::mem::take(&mut st.args);
                 let cmd_set = st.cmd_set;
@@ -493,18 +498,38 @@ impl Build<'_> {
         Ok(())
     }
 
-    /// `--cache-from IMAGE`: its history's steps become cache entries (as the classic builder
-    /// uses such images: a step matches when the parent image and the step's key match).
-    pub(super) fn seed_cache_from(&self) -> Result<()> {
-        // Images built by Berth carry their cache keys as a label of their own; others
-        // cannot be matched step by step and are only pulled so later builds can use them.
+    /// The cache's image for `key`, if this build may use it: not with `--no-cache`; with
+    /// `--cache-from`, only images those images were built from (the classic builder's
+    /// rule: the given images are then the only cache sources).
+    fn cached(&self, key: &str) -> Option<String> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let id = self.cache.get(&self.engine.images, key)?;
+        match &self.cache_sources {
+            Some(allowed) if !allowed.contains(&id) => None,
+            _ => Some(id),
+        }
+    }
+
+    /// `--cache-from IMAGE…`: the images and every image they were built from (their
+    /// `Parent` chains) are the cache sources; missing ones are pulled if they can be.
+    pub(super) fn cache_sources(&self) -> std::collections::HashSet<String> {
+        let images = &self.engine.images;
+        let mut allowed = std::collections::HashSet::new();
         for name in &self.opts.cache_from {
-            let images = &self.engine.images;
             if images.resolve(name).is_err() && self.pull(name).is_err() {
-                self.say(&format!("[Warning] --cache-from {name}: no such image\n"));
+                continue;
+            }
+            let mut cur = images.resolve(name).ok();
+            while let Some(img) = cur {
+                if !allowed.insert(img.id.clone()) {
+                    break;
+                }
+                cur = img.parent.as_deref().and_then(|p| images.resolve(p).ok());
             }
         }
-        Ok(())
+        allowed
     }
 }
 
