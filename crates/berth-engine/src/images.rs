@@ -280,7 +280,9 @@ impl Engine {
         }
         let used = |img: &str| self.containers.user_of(img);
         let r = self.images.remove(name, force, &used)?;
-        self.images.gc()?;
+        if !crate::build::running() {
+            self.images.gc()?;
+        }
         Ok(delete_items(r))
     }
 
@@ -311,7 +313,11 @@ impl Engine {
             let r = self.images.remove(&img.id, true, &|_| None)?;
             deleted.extend(delete_items(r));
         }
-        let freed = self.images.gc()?;
+        let freed = if crate::build::running() {
+            0
+        } else {
+            self.images.gc()?
+        };
         Ok(PruneResponse {
             images_deleted: (!deleted.is_empty()).then_some(deleted),
             space_reclaimed: freed,

@@ -123,6 +123,30 @@ impl Drop for MemDir {
     }
 }
 
+/// Builds running now. While any runs, image removals do not collect garbage: a step's blob
+/// and layer exist for a moment before the image that names them is recorded.
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a build is running (garbage collection waits for the next removal).
+pub(crate) fn running() -> bool {
+    RUNNING.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+struct Running;
+
+impl Running {
+    fn new() -> Running {
+        RUNNING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The build's own directory; removed at the end whatever happens.
 struct WorkDir(PathBuf);
 
@@ -141,6 +165,7 @@ impl Engine {
         sink: &dyn Sink,
         handle: tokio::runtime::Handle,
     ) -> Result<String> {
+        let _running = Running::new();
         let root = self.config.data_root.join("build");
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
@@ -292,7 +317,7 @@ impl Engine {
             }
             let _ = self.images.remove(&id, false, &in_use);
         }
-        let mut freed = self.images.gc()?;
+        let mut freed = if running() { 0 } else { self.images.gc()? };
         if all {
             let mounts = self.config.data_root.join("build-cache-mounts");
             for e in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
