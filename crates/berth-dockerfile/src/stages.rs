@@ -44,16 +44,7 @@ impl Dockerfile {
         let mut meta_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
         for n in &p.nodes {
-            let ins = Instruction::from_node(n).map_err(|e| {
-                if e.starts_with("unknown instruction") {
-                    Error::new(
-                        n.start_line,
-                        format!("dockerfile parse error on line {}: {e}", n.start_line),
-                    )
-                } else {
-                    Error::new(n.start_line, e)
-                }
-            })?;
+            let ins = Instruction::from_node(n).map_err(|e| Error::new(n.start_line, e))?;
             match ins {
                 Instruction::From {
                     image,

@@ -371,8 +371,9 @@ fn arg_env(opts: &BuildOptions) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `Dockerfile:3: unknown instruction: FROB` (BuildKit names the file and line so).
 fn parse_error(e: berth_dockerfile::Error) -> Error {
-    Error::InvalidParameter(format!("failed to parse {}: {}", e.file, e))
+    Error::InvalidParameter(format!("dockerfile parse error: {e}"))
 }
 
 /// Build directories of builds that died with their daemon.
