@@ -89,7 +89,6 @@ fn options(ctx: &Ctx, headers: &HeaderMap) -> Result<BuildOptions, Response> {
         ulimits,
         platform: ctx.s("platform"),
         secrets: secret_bytes,
-        force_rm: ctx.flag("forcerm"),
     })
 }
 

@@ -181,11 +181,21 @@ impl Images {
         tags: &[Reference],
         repo_digest: Option<&Reference>,
     ) -> Result<Image> {
-        self.record_child(config, layers, chains, tags, repo_digest, None)
+        self.record_with(config, layers, chains, tags, repo_digest, None)
     }
 
-    /// [`Images::record`] of an image a build step made on `parent`.
+    /// [`Images::record`] of an untagged image a build step made on `parent`.
     pub fn record_child(
+        &self,
+        config: &Digest,
+        layers: &[Digest],
+        chains: &[Digest],
+        parent: Option<&str>,
+    ) -> Result<Image> {
+        self.record_with(config, layers, chains, &[], None, parent)
+    }
+
+    fn record_with(
         &self,
         config: &Digest,
         layers: &[Digest],

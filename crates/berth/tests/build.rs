@@ -861,3 +861,44 @@ fn cache_from_makes_the_given_images_the_only_cache_sources() {
     let out = ok(env.docker(&["build", "-t", "build4", s(&ctx)]), "plain");
     assert_eq!(count(&out), 3, "{out}");
 }
+
+#[test]
+fn run_options_reach_the_step_containers() {
+    let env = Env::start("berth-build-runopts-", "{}");
+    let df = "FROM busybox\nRUN --network=none ls /sys/class/net > /nets\nRUN --mount=type=tmpfs,target=/scratch,size=1048576 echo x > /scratch/f && grep ' /scratch ' /proc/mounts > /tmpfs && test ! -e /scratch/f.kept\nRUN grep -w extra.test /etc/hosts > /hosts && df -k /dev/shm | tail -1 > /shm && ulimit -n > /nofile\n";
+    let ctx = context(&env, "ctx", &[("Dockerfile", df)]);
+    env.ok(&[
+        "build",
+        "-t",
+        "opts",
+        "--add-host",
+        "extra.test:10.1.2.3",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nofile=512:512",
+        s(&ctx),
+    ]);
+    let cat = |f: &str| env.ok(&["run", "--rm", "opts", "cat", f]);
+    assert_eq!(
+        cat("/nets"),
+        "lo\n",
+        "RUN --network=none had more than loopback"
+    );
+    assert!(cat("/tmpfs").contains("tmpfs"), "no tmpfs mount");
+    assert!(cat("/hosts").contains("10.1.2.3"), "--add-host missing");
+    assert!(
+        cat("/shm").contains("32768"),
+        "--shm-size not applied: {}",
+        cat("/shm")
+    );
+    assert_eq!(cat("/nofile"), "512\n");
+    // The tmpfs mount and its content are not in the image.
+    let r = env.berth(&["run", "--rm", "opts", "ls", "/scratch"]);
+    assert!(
+        r.code != 0 || r.out.trim().is_empty(),
+        "tmpfs content in the layer: {}",
+        r.out
+    );
+    nothing_left(&env);
+}

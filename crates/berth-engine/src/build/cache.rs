@@ -103,11 +103,11 @@ impl Cache {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(key) = name.strip_suffix(".json") else {
-                // A temporary file of a write that never finished.
-                if name.starts_with('.') {
-                    let _ = std::fs::remove_file(e.path());
-                }
+            // (Temporary files of dead writers went when the cache was opened.)
+            let Some(key) = name
+                .strip_suffix(".json")
+                .filter(|_| !name.starts_with('.'))
+            else {
                 continue;
             };
             if let Some(entry) = std::fs::read(e.path())

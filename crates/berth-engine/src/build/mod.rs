@@ -44,8 +44,6 @@ pub struct BuildOptions {
     pub platform: String,
     /// Secrets by id (`--secret id=…`), mounted only for the steps that ask.
     pub secrets: BTreeMap<String, Vec<u8>>,
-    /// Remove intermediate containers also after a failed step (`forcerm`).
-    pub force_rm: bool,
 }
 
 /// Where a build's progress goes.

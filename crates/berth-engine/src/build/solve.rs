@@ -196,14 +196,7 @@ impl Build<'_> {
         st.cfg.rootfs.r#type = "layers".into();
         let bytes = serde_json::to_vec(&st.cfg).map_err(|e| Error::Internal(e.to_string()))?;
         let config = images.store().ingest_bytes(&bytes, None)?;
-        let img = images.record_child(
-            &config,
-            &st.layers,
-            &st.chains,
-            &[],
-            None,
-            st.image.as_deref(),
-        )?;
+        let img = images.record_child(&config, &st.layers, &st.chains, st.image.as_deref())?;
         st.image = Some(img.id.clone());
         Ok(img.id)
     }
