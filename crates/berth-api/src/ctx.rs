@@ -13,6 +13,7 @@ use crate::respond::error;
 
 pub struct Ctx {
     pub engine: Arc<Engine>,
+    pub buildkit: Arc<berth_buildkit::Frontend>,
     pub version: ApiVersion,
     pub query: Vec<(String, String)>,
 }

@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 mod build;
+mod buildkit;
 mod containers;
 mod ctx;
 mod exec;
@@ -50,16 +51,17 @@ pub struct Options {
 #[derive(Clone)]
 struct AppState {
     engine: Arc<Engine>,
+    buildkit: Arc<berth_buildkit::Frontend>,
     options: Options,
 }
 
 /// The router: every request goes through [`dispatch`].
 pub fn app(engine: Arc<Engine>, options: Options) -> Router {
-    guarded(
-        Router::new()
-            .fallback(dispatch)
-            .with_state(AppState { engine, options }),
-    )
+    guarded(Router::new().fallback(dispatch).with_state(AppState {
+        buildkit: berth_buildkit::Frontend::new(engine.clone()),
+        engine,
+        options,
+    }))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -134,6 +136,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
                     .collect();
             let ctx = Ctx {
                 engine: st.engine.clone(),
+                buildkit: st.buildkit.clone(),
                 version,
                 query,
             };
@@ -175,6 +178,8 @@ async fn route(
             build::build(ctx, &headers, body).await
         }
         (&Method::POST, "/build/prune") => build::prune(ctx).await,
+        (&Method::POST, "/grpc") => buildkit::grpc(ctx, parts),
+        (&Method::POST, "/session") => buildkit::session(ctx, parts),
         (&Method::POST, "/_berth/test/panic") if options.panic_route => {
             panic!("a panic asked for by the panic test's route")
         }

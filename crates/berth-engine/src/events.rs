@@ -123,28 +123,33 @@ impl Events {
 }
 
 /// Does `ev` pass Docker's event filters (`type`, `event`/`action`, `container`, `image`,
-/// `label`, `network`, `volume`)? Values of one key are alternatives; keys must all match.
+/// `label`, `network`, `volume`)? Values of one key are alternatives (all `label`s must hold);
+/// keys must all match.
 pub fn matches(ev: &Message, f: &Filters) -> bool {
     let attrs = &ev.actor.attributes;
     let attr = |k: &str| attrs.get(k).map(String::as_str);
-    f.keys().all(|k| {
-        f.get(k).iter().any(|v| match k {
-            "type" => ev.r#type == *v,
-            "event" | "action" => {
-                ev.action == *v || ev.action.split(':').next() == Some(v.as_str())
-            }
-            "container" => {
-                ev.r#type == "container"
-                    && (ev.actor.id.starts_with(v.as_str()) || attr("name") == Some(v.as_str()))
-            }
-            "image" => attr("image") == Some(v.as_str()) || ev.actor.id == *v,
-            "network" | "volume" => {
-                ev.r#type == k && (ev.actor.id.starts_with(v.as_str()) || attr("name") == Some(v))
-            }
-            "label" => berth_models::filters::label_matches(Some(attrs), v),
-            _ => true,
+    // Label filters all hold (dockerd's MatchKVList); other keys' values are alternatives.
+    f.get("label")
+        .iter()
+        .all(|v| berth_models::filters::label_matches(Some(attrs), v))
+        && f.keys().filter(|k| *k != "label").all(|k| {
+            f.get(k).iter().any(|v| match k {
+                "type" => ev.r#type == *v,
+                "event" | "action" => {
+                    ev.action == *v || ev.action.split(':').next() == Some(v.as_str())
+                }
+                "container" => {
+                    ev.r#type == "container"
+                        && (ev.actor.id.starts_with(v.as_str()) || attr("name") == Some(v.as_str()))
+                }
+                "image" => attr("image") == Some(v.as_str()) || ev.actor.id == *v,
+                "network" | "volume" => {
+                    ev.r#type == k
+                        && (ev.actor.id.starts_with(v.as_str()) || attr("name") == Some(v))
+                }
+                _ => true,
+            })
         })
-    })
 }
 
 #[cfg(test)]
@@ -181,6 +186,8 @@ mod tests {
         assert!(!matches(&die, &f(r#"{"container":["db"]}"#)));
         assert!(matches(&die, &f(r#"{"label":["tier=web"]}"#)));
         assert!(!matches(&die, &f(r#"{"label":["tier=db"]}"#)));
+        assert!(!matches(&die, &f(r#"{"label":["tier=web","tier=db"]}"#)));
+        assert!(matches(&die, &f(r#"{"label":["tier=web","image"]}"#)));
         assert!(!matches(
             &die,
             &f(r#"{"type":["container"],"event":["start"]}"#)

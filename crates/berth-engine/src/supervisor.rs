@@ -86,7 +86,17 @@ impl Engine {
                 .collect()
         });
         let addr = std::net::SocketAddr::from((gw, 53));
-        if let Err(err) = berth_net::dns::serve(addr, subnet, lookup, upstream).await {
+        let bound = self
+            .networks
+            .dns_bound
+            .lock()
+            .ok()
+            .and_then(|mut b| b.remove(&gw));
+        let served = match bound {
+            Some(sock) => berth_net::dns::serve_on(sock, subnet, lookup, upstream).await,
+            None => berth_net::dns::serve(addr, subnet, lookup, upstream).await,
+        };
+        if let Err(err) = served {
             eprintln!("berth: DNS server on {addr}: {err}");
         }
     }

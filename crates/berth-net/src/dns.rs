@@ -24,7 +24,24 @@ pub async fn serve(
     lookup: Lookup,
     upstream: Arc<dyn Fn() -> Vec<SocketAddr> + Send + Sync>,
 ) -> std::io::Result<()> {
-    let sock = Arc::new(tokio::net::UdpSocket::bind(addr).await?);
+    serve_on(bind(addr)?, allowed, lookup, upstream).await
+}
+
+/// The server's socket, bound now (queries that come before [`serve_on`] runs wait in it).
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s = std::net::UdpSocket::bind(addr)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// [`serve`] on a socket bound before.
+pub async fn serve_on(
+    sock: std::net::UdpSocket,
+    allowed: crate::ipam::Subnet,
+    lookup: Lookup,
+    upstream: Arc<dyn Fn() -> Vec<SocketAddr> + Send + Sync>,
+) -> std::io::Result<()> {
+    let sock = Arc::new(tokio::net::UdpSocket::from_std(sock)?);
     let turn = Arc::new(AtomicUsize::new(0));
     let mut buf = vec![0u8; 4096];
     loop {

@@ -579,8 +579,15 @@ print(c.containers.run("py:1", ["cat", "/app/out.txt"], remove=True).decode(), e
         "services:\n  app:\n    build:\n      context: .\n      target: final\n      args:\n        GREETING: compose\n",
     )
     .expect("compose file");
-    let o = std::process::Command::new("docker-compose")
-        .args(["-p", "bt", "up", "--build", "--abort-on-container-exit"])
+    let o = std::process::Command::new("/usr/local/bin/docker")
+        .args([
+            "compose",
+            "-p",
+            "bt",
+            "up",
+            "--build",
+            "--abort-on-container-exit",
+        ])
         .current_dir(&ctx)
         .env("DOCKER_HOST", env.daemon.host())
         .env("DOCKER_BUILDKIT", "0")
@@ -592,8 +599,8 @@ print(c.containers.run("py:1", ["cat", "/app/out.txt"], remove=True).decode(), e
         out.contains("compose") && out.contains("hello from a"),
         "{out}"
     );
-    let down = std::process::Command::new("docker-compose")
-        .args(["-p", "bt", "down"])
+    let down = std::process::Command::new("/usr/local/bin/docker")
+        .args(["compose", "-p", "bt", "down"])
         .current_dir(&ctx)
         .env("DOCKER_HOST", env.daemon.host())
         .output()

@@ -664,6 +664,27 @@ fn ps_filters_sizes_and_limits() {
     assert_eq!(names(&["-a"]), "failed fresh web");
     assert_eq!(names(&["-a", "--filter", "label=tier"]), "failed web");
     assert_eq!(names(&["-a", "--filter", "label=tier=back"]), "failed");
+    // Label filters all hold (Compose lists a project's containers this way).
+    assert_eq!(
+        names(&[
+            "-a",
+            "--filter",
+            "label=tier",
+            "--filter",
+            "label=tier=front"
+        ]),
+        "web"
+    );
+    assert_eq!(
+        names(&[
+            "-a",
+            "--filter",
+            "label=tier=back",
+            "--filter",
+            "label=tier=front"
+        ]),
+        ""
+    );
     assert_eq!(names(&["--filter", "status=exited"]), "failed");
     assert_eq!(names(&["--filter", "status=created"]), "fresh");
     assert_eq!(names(&["--filter", "exited=3"]), "failed");

@@ -106,10 +106,19 @@ fn crates_depend_only_as_the_architecture_allows() {
 #[test]
 fn the_graph_has_no_cycles_and_the_api_stays_thin() {
     let g = allowed();
-    // berth-api speaks HTTP over the engine and the wire types only.
+    // berth-api speaks HTTP over the engine and the wire types only (and hands the BuildKit
+    // connections to berth-buildkit, which speaks gRPC over the engine's builder).
     assert_eq!(
         g["berth-api"],
-        ["berth-engine", "berth-models"].map(String::from).into()
+        ["berth-buildkit", "berth-engine", "berth-models"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        g["berth-buildkit"],
+        ["berth-dockerfile", "berth-engine", "berth-models"]
+            .map(String::from)
+            .into()
     );
     // The client knows nothing of the engine.
     assert!(!g["berth-client"].contains("berth-engine"));

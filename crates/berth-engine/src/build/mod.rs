@@ -27,6 +27,9 @@ pub struct BuildOptions {
     pub tags: Vec<String>,
     /// The Dockerfile's path in the context (`Dockerfile` when empty).
     pub dockerfile: String,
+    /// The Dockerfile's name in messages, when it is not its path in the context (a
+    /// Dockerfile from outside the context, added under a name of its own).
+    pub dockerfile_name: String,
     /// `--build-arg`s; `None`: take the value from the daemon's environment (never done: the
     /// daemon's environment is not the client's), i.e. leave the ARG's default.
     pub build_args: BTreeMap<String, Option<String>>,
@@ -44,6 +47,16 @@ pub struct BuildOptions {
     pub platform: String,
     /// Secrets by id (`--secret id=…`), mounted only for the steps that ask.
     pub secrets: BTreeMap<String, Vec<u8>>,
+}
+
+impl BuildOptions {
+    /// The Dockerfile's name in messages.
+    pub fn file_name(&self) -> &str {
+        [&self.dockerfile_name, &self.dockerfile]
+            .into_iter()
+            .find(|n| !n.is_empty())
+            .map_or("Dockerfile", String::as_str)
+    }
 }
 
 /// Where a build's progress goes.
@@ -190,11 +203,7 @@ impl Engine {
         })?;
         let text = ctx.dockerfile(&opts.dockerfile)?;
         ctx.apply_ignore(&opts.dockerfile);
-        let file = if opts.dockerfile.is_empty() {
-            "Dockerfile"
-        } else {
-            opts.dockerfile.as_str()
-        };
+        let file = opts.file_name();
         let parsed =
             berth_dockerfile::parser::parse(&text).map_err(|e| parse_error(e.in_file(file)))?;
         for w in &parsed.warnings {

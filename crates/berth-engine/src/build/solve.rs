@@ -281,7 +281,7 @@ impl Build<'_> {
         for step in &s.steps {
             self.step_header(&step.text);
             self.dispatch(&mut st, step, done)
-                .map_err(|e| at_line(e, &self.opts.dockerfile, step.line))?;
+                .map_err(|e| at_line(e, self.opts.file_name(), step.line))?;
         }
         Ok(st)
     }
@@ -561,7 +561,6 @@ pub(super) fn short(id: &str) -> &str {
 }
 
 fn at_line(e: Error, file: &str, line: usize) -> Error {
-    let file = if file.is_empty() { "Dockerfile" } else { file };
     match e {
         Error::InvalidParameter(m) if !m.starts_with(file) => {
             Error::InvalidParameter(format!("{file}:{line}: {m}"))

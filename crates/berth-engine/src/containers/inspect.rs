@@ -230,9 +230,10 @@ impl Containers {
                 && f.any_or_none("name", |v| {
                     rec.short_name().contains(v.trim_start_matches('/'))
                 })
-                && f.any_or_none("label", |v| {
-                    berth_models::filters::label_matches(Some(rec.labels()), v)
-                })
+                // Label filters all hold (dockerd's MatchKVList), unlike other keys' values.
+                && f.get("label")
+                    .iter()
+                    .all(|v| berth_models::filters::label_matches(Some(rec.labels()), v))
                 && f.any_or_none("status", |v| st.status.as_str() == v)
                 && f.any_or_none("exited", |v| {
                     st.status == Status::Exited && v.parse::<i64>().ok() == Some(st.exit_code)

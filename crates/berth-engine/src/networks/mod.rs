@@ -15,7 +15,7 @@ mod endpoints;
 mod firewall;
 mod settings;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +60,9 @@ pub struct Networks {
     events: std::sync::Arc<crate::events::Events>,
     /// Bumped when a network comes or goes (the DNS servers follow it).
     pub generation: AtomicU64,
+    /// DNS sockets bound when their network's bridge was made, for the supervisor's servers
+    /// to take: a container started at once finds its resolver listening.
+    pub dns_bound: Mutex<HashMap<Ipv4Addr, std::net::UdpSocket>>,
     /// Whether this daemon applied the firewall yet: nothing of the host's network is
     /// touched until a network is created or a container joins one.
     firewall_applied: AtomicBool,
@@ -224,6 +227,7 @@ impl Networks {
             lock: Mutex::new(()),
             events,
             generation: AtomicU64::new(1),
+            dns_bound: Mutex::new(HashMap::new()),
             firewall_applied: AtomicBool::new(false),
             ensured: Mutex::default(),
         };
@@ -482,6 +486,12 @@ impl Networks {
         berth_net::firewall::sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")?;
         berth_net::firewall::sysctl("net.ipv4.ip_forward", "1")?;
         guard(&self.ensured).insert(name);
+        if !is_default_bridge(rec) {
+            // Fails (in use) when the network's server runs already.
+            if let Ok(s) = berth_net::dns::bind((gw, 53).into()) {
+                guard(&self.dns_bound).insert(gw, s);
+            }
+        }
         Ok(())
     }
 
@@ -514,6 +524,9 @@ impl Networks {
         self.apply_firewall()?;
         berth_net::link::delete(&bridge_name(&rec))?;
         guard(&self.ensured).remove(&bridge_name(&rec));
+        if let Some(gw) = gateway_of(&rec) {
+            guard(&self.dns_bound).remove(&gw);
+        }
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.emit(&rec, "destroy", &[]);
         Ok(())
@@ -548,9 +561,9 @@ impl Networks {
                     && f.any_or_none("driver", |v| n.driver == v)
                     && f.any_or_none("scope", |v| v == "local")
                     && f.any_or_none("type", |v| (v == "builtin") == builtin)
-                    && f.any_or_none("label", |v| {
-                        berth_models::filters::label_matches(Some(&n.labels), v)
-                    })
+                    && f.get("label")
+                        .iter()
+                        .all(|v| berth_models::filters::label_matches(Some(&n.labels), v))
             })
             .map(|mut n| {
                 n.containers = BTreeMap::new();
