@@ -259,17 +259,26 @@ impl Unpacker {
                 self.dirs.push((fd, mtime));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                remove(&pfd, name).map_err(|er| entry_err(&path, er))?;
-                let fd = nix::fcntl::openat(
-                    &pfd,
-                    name,
-                    OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_WRONLY
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
+                let create = || {
+                    nix::fcntl::openat(
+                        &pfd,
+                        name,
+                        OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_WRONLY
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o600),
+                    )
+                };
+                // Most entries are new: what is there is removed only when the create says so.
+                let fd = match create() {
+                    Err(Errno::EEXIST) => {
+                        remove(&pfd, name).map_err(|er| entry_err(&path, er))?;
+                        create()
+                    }
+                    r => r,
+                }
                 .map_err(|er| entry_err(&path, format!("create: {er}")))?;
                 let mut f = std::fs::File::from(fd);
                 let n = copy_sparse(e, &mut f)
@@ -527,6 +536,7 @@ fn xattrs_of<R: Read>(e: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>> {
 fn copy_sparse(r: &mut impl Read, f: &mut std::fs::File) -> std::io::Result<u64> {
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
+    let mut holes = false;
     loop {
         let n = r.read(&mut buf)?;
         if n == 0 {
@@ -534,12 +544,16 @@ fn copy_sparse(r: &mut impl Read, f: &mut std::fs::File) -> std::io::Result<u64>
         }
         if buf[..n].iter().all(|b| *b == 0) {
             f.seek(SeekFrom::Current(n as i64))?;
+            holes = true;
         } else {
             f.write_all(&buf[..n])?;
         }
         total += n as u64;
     }
-    f.set_len(total)?;
+    // A trailing hole needs the length set; a file without holes has it already.
+    if holes {
+        f.set_len(total)?;
+    }
     Ok(total)
 }
 

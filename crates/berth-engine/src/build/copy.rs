@@ -155,16 +155,41 @@ impl Writer {
 
     /// Copy `src` (file, link or tree) to `dest` (a path in the root).
     fn copy(&self, src: &Path, dest: &Path, rel_for_exclude: &Path) -> Result<()> {
+        let name = dest
+            .file_name()
+            .ok_or_else(|| bad(format!("invalid destination {}", dest.display())))?;
+        let pd = self.dir(dest.parent().unwrap_or(Path::new("/")))?;
+        self.copy_at(&pd, name, src, dest, rel_for_exclude)
+    }
+
+    /// Copy `src` to the entry `name` of the directory `pd` (`dest` is its path in the root,
+    /// for messages and for directories that exist already). A tree's entries are made
+    /// relative to the directory just made: no path walk per file.
+    fn copy_at(
+        &self,
+        pd: &OwnedFd,
+        name: &std::ffi::OsStr,
+        src: &Path,
+        dest: &Path,
+        rel_for_exclude: &Path,
+    ) -> Result<()> {
         if !self.exclude.is_empty() && self.exclude.excludes(&rel_for_exclude.to_string_lossy()) {
             return Ok(());
         }
         let m = std::fs::symlink_metadata(src).map_err(io(format!("stat {}", src.display())))?;
-        let parent = dest.parent().unwrap_or(Path::new("/"));
-        let name = dest
-            .file_name()
-            .ok_or_else(|| bad(format!("invalid destination {}", dest.display())))?;
         if m.is_dir() {
-            let d = self.dir(dest)?;
+            let d = match nix::sys::stat::mkdirat(pd.as_fd(), name, Mode::from_bits_truncate(0o755))
+            {
+                Ok(()) => nix::fcntl::openat(
+                    pd.as_fd(),
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(nix_io(format!("open {}", dest.display())))?,
+                // There already (maybe a link of the image to a directory): resolved in the root.
+                Err(_) => self.dir(dest)?,
+            };
             self.meta(&d, &m, true)?;
             let mut names: Vec<_> = std::fs::read_dir(src)
                 .map_err(io(format!("read {}", src.display())))?
@@ -173,16 +198,22 @@ impl Writer {
                 .collect();
             names.sort();
             for n in names {
-                self.copy(&src.join(&n), &dest.join(&n), &rel_for_exclude.join(&n))?;
+                self.copy_at(
+                    &d,
+                    &n,
+                    &src.join(&n),
+                    &dest.join(&n),
+                    &rel_for_exclude.join(&n),
+                )?;
             }
             return Ok(());
         }
-        let pd = self.dir(parent)?;
-        // Whatever is there (a file, a link of the image) is replaced, never followed.
-        let _ = nix::unistd::unlinkat(pd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         if m.file_type().is_symlink() {
             let target =
                 std::fs::read_link(src).map_err(io(format!("readlink {}", src.display())))?;
+            // Whatever is there (a file, a link of the image) is replaced, never followed.
+            let _ =
+                nix::unistd::unlinkat(pd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
             nix::unistd::symlinkat(target.as_path(), pd.as_fd(), name)
                 .map_err(nix_io(format!("symlink {}", dest.display())))?;
             let (u, g) = self.owner;
@@ -198,20 +229,35 @@ impl Writer {
         if !m.is_file() {
             return Ok(()); // devices, fifos, sockets of a context are not copied
         }
-        let fd = nix::fcntl::openat(
-            pd.as_fd(),
-            name,
-            OFlag::O_CREAT
-                | OFlag::O_WRONLY
-                | OFlag::O_TRUNC
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
+        let create = || {
+            nix::fcntl::openat(
+                pd.as_fd(),
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+        };
+        // Whatever is there (a file, a link of the image) is replaced, never followed.
+        let fd = match create() {
+            Err(nix::errno::Errno::EEXIST) => {
+                let _ = nix::unistd::unlinkat(
+                    pd.as_fd(),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                );
+                create()
+            }
+            r => r,
+        }
         .map_err(nix_io(format!("create {}", dest.display())))?;
         let mut out = std::fs::File::from(fd);
         let mut inp = std::fs::File::open(src).map_err(io(format!("open {}", src.display())))?;
-        std::io::copy(&mut inp, &mut out).map_err(io(format!("copy to {}", dest.display())))?;
+        copy_data(&mut inp, &mut out, m.len())
+            .map_err(io(format!("copy to {}", dest.display())))?;
         self.meta(&out.into(), &m, false)
     }
 
@@ -228,6 +274,19 @@ impl Writer {
         let _ = nix::sys::stat::futimens(fd.as_fd(), &ts, &ts);
         Ok(())
     }
+}
+
+/// A context file's bytes into the layer: small ones (most) in one read and one write
+/// (`io::copy` probes `copy_file_range` and `sendfile`, which do not apply from the context's
+/// tmpfs to the layer's disk, at five system calls a file).
+fn copy_data(inp: &mut std::fs::File, out: &mut std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    if len <= 256 << 10 {
+        let mut buf = Vec::with_capacity(len as usize + 1);
+        inp.read_to_end(&mut buf)?;
+        return out.write_all(&buf);
+    }
+    std::io::copy(inp, out).map(|_| ())
 }
 
 fn is_archive(p: &Path) -> bool {
