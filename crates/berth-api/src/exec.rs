@@ -9,7 +9,7 @@ use berth_models::exec::{CreateRequest, StartRequest};
 
 use crate::ctx::{Ctx, body_json};
 use crate::respond::{blocking, blocking_status, error, json_with, read_json, status};
-use crate::stream::streams_response;
+use crate::stream::{DEFAULT_DETACH_KEYS, detach_keys, streams_response};
 
 pub async fn create(ctx: &Ctx, id: String, body: Body) -> Response {
     let req: CreateRequest = match body_json(body).await {
@@ -49,9 +49,27 @@ pub async fn route(
                 Err(r) => return r,
             };
             let upgrade = crate::containers::upgrade_of(parts);
-            match blocking(move || e.containers.exec_start(&exec_id, &req)).await {
-                Ok(Some(s)) => streams_response(s, upgrade),
-                Ok(None) => status(StatusCode::OK),
+            // The framing follows the start request's Tty, not the exec's (as dockerd's): a
+            // terminal's output is multiplexed as stdout when the start says `Tty: false`.
+            let framing_tty = req.tty;
+            let started = blocking(move || {
+                let keys = e.containers.exec_inspect(&exec_id)?.detach_keys;
+                Ok((e.containers.exec_start(&exec_id, &req)?, keys))
+            })
+            .await;
+            match started {
+                Ok((Some(mut s), keys)) => {
+                    let keys = match keys.as_str() {
+                        "" => DEFAULT_DETACH_KEYS.to_vec(),
+                        k => match detach_keys(k) {
+                            Ok(k) => k,
+                            Err(m) => return error(StatusCode::BAD_REQUEST, m),
+                        },
+                    };
+                    s.tty = framing_tty;
+                    streams_response(s, upgrade, keys)
+                }
+                Ok((None, _)) => status(StatusCode::OK),
                 Err(r) => r,
             }
         }

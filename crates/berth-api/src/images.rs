@@ -305,20 +305,21 @@ async fn load(ctx: &Ctx, body: Body) -> Response {
         Ok(Err(e)) => vec![Message::error(e.to_string())],
         Err(r) => return r,
     };
-    let mut out = Vec::new();
-    for m in messages {
-        out.extend(serde_json::to_vec(&m).unwrap_or_default());
-        out.extend_from_slice(b"\r\n");
-    }
-    json_with_bytes(out)
-}
-
-fn json_with_bytes(b: Vec<u8>) -> Response {
+    // One chunk per message, the body chunked as dockerd's: clients (docker-py) parse a
+    // body without chunks as one JSON document.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = messages
+        .iter()
+        .map(|m| {
+            let mut b = serde_json::to_vec(m).unwrap_or_default();
+            b.extend_from_slice(b"\r\n");
+            Ok(bytes::Bytes::from(b))
+        })
+        .collect();
     use axum::response::IntoResponse;
     (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        b,
+        Body::from_stream(futures_util::stream::iter(chunks)),
     )
         .into_response()
 }

@@ -21,6 +21,7 @@ mod networks;
 pub mod priority;
 mod respond;
 mod stream;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -197,6 +198,8 @@ async fn route(
                 exec::route(ctx, m, &t, parts, body).await
             } else if let Some(t) = tail("/containers/") {
                 containers::route(ctx, m, &t, parts, body).await
+            } else if let Some(r) = swarm::route(m, path) {
+                r
             } else {
                 error(StatusCode::NOT_FOUND, "page not found")
             }

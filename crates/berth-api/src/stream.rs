@@ -29,12 +29,92 @@ fn bytes_of(o: Output, raw: bool) -> Bytes {
     }
 }
 
-/// The client's hijacked input, copied into `t` (a blocking sink) until it ends.
-fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, mut t: Stdin) {
+/// Detach keys (`ctrl-p,ctrl-q`, `a`, `ctrl-@`) as the bytes a terminal sends, as dockerd reads
+/// `detachKeys`.
+pub fn detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+    let bad = || format!("Invalid detach keys ({spec}) provided");
+    let mut out = Vec::new();
+    for k in spec.split(',') {
+        let k = k.trim();
+        if let Some(c) = k.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [c @ b'a'..=b'z'] => c - b'a' + 1,
+                [b'@'] => 0,
+                [b'['] => 27,
+                [b'\\'] => 28,
+                [b']'] => 29,
+                [b'^'] => 30,
+                [b'_'] => 31,
+                _ => return Err(bad()),
+            };
+            out.push(b);
+        } else if k.len() == 1 && k.is_ascii() {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return Err(bad());
+        }
+    }
+    Ok(out)
+}
+
+/// The default detach keys (ctrl-p, ctrl-q).
+pub const DEFAULT_DETACH_KEYS: &[u8] = &[16, 17];
+
+/// Input bytes with the detach sequence held back: bytes to pass on, and whether the whole
+/// sequence came (the client detaches). A partial sequence is kept until it completes or
+/// breaks (then it is passed on).
+pub struct Escape {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl Escape {
+    pub fn new(keys: Vec<u8>) -> Escape {
+        Escape { keys, matched: 0 }
+    }
+
+    pub fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        if self.keys.is_empty() {
+            return (data.to_vec(), false);
+        }
+        let mut out = Vec::with_capacity(data.len());
+        for &b in data {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    return (out, true);
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
+/// The client's hijacked input, copied into `t` (a blocking sink) until it ends — or until
+/// the detach keys come, which ends the connection (`detached` fires) and leaves the
+/// container's input open.
+fn forward_stdin(
+    mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    mut t: Stdin,
+    keys: Vec<u8>,
+    detached: tokio::sync::oneshot::Sender<()>,
+) {
     use tokio::io::AsyncReadExt;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
     tokio::spawn(async move {
         let mut buf = vec![0u8; 16 << 10];
+        let mut esc = Escape::new(keys);
         loop {
             match input.read(&mut buf).await {
                 Ok(0) | Err(_) => {
@@ -42,7 +122,12 @@ fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, 
                     return;
                 }
                 Ok(n) => {
-                    if tx.send(Some(buf[..n].to_vec())).await.is_err() {
+                    let (data, detach) = esc.feed(&buf[..n]);
+                    if !data.is_empty() && tx.send(Some(data)).await.is_err() {
+                        return;
+                    }
+                    if detach {
+                        let _ = detached.send(());
                         return;
                     }
                 }
@@ -57,16 +142,23 @@ fn forward_stdin(mut input: impl tokio::io::AsyncRead + Unpin + Send + 'static, 
                         return;
                     }
                 }
-                None => break,
+                None => {
+                    t.close();
+                    return;
+                }
             }
         }
-        t.close();
+        // Detached: the input stays open for the next attach.
     });
 }
 
 /// A container's or exec's streams as the response: a hijacked connection when the client
 /// asked for one (its input going to `stdin`), else a streamed body.
-pub fn streams_response(s: Streams, upgrade: Option<hyper::upgrade::OnUpgrade>) -> Response {
+pub fn streams_response(
+    s: Streams,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    detach: Vec<u8>,
+) -> Response {
     let raw = s.tty;
     let content_type = if raw {
         "application/vnd.docker.raw-stream"
@@ -82,11 +174,31 @@ pub fn streams_response(s: Streams, upgrade: Option<hyper::upgrade::OnUpgrade>) 
             };
             let io = hyper_util::rt::TokioIo::new(upgraded);
             let (input, mut output) = tokio::io::split(io);
-            if let Some(t) = stdin {
-                forward_stdin(input, t);
+            // Output that is ready at once (a log replay) waits a moment: clients that read
+            // the 101's headers through a buffer and then the raw socket (docker-py) lose what
+            // arrives in the same read as the headers; dockerd's replay comes later too.
+            if !rx.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let (detached_tx, mut detached) = tokio::sync::oneshot::channel();
+            match stdin {
+                Some(t) => forward_stdin(input, t, detach, detached_tx),
+                None => drop(detached_tx),
             }
             use tokio::io::AsyncWriteExt;
-            while let Some(o) = rx.recv().await {
+            let mut watching = true;
+            loop {
+                let o = tokio::select! {
+                    o = rx.recv() => o,
+                    r = &mut detached, if watching => {
+                        if r.is_ok() {
+                            break; // detached: the connection ends, the container runs on
+                        }
+                        watching = false;
+                        continue;
+                    }
+                };
+                let Some(o) = o else { break };
                 if output.write_all(&bytes_of(o, raw)).await.is_err() {
                     return;
                 }

@@ -53,6 +53,13 @@ impl Containers {
             };
             out.push(Change { path: shown, kind });
         }
+        // The files the engine writes for the container are not its changes (dockerd
+        // bind-mounts them); nor is /etc when they are all it holds.
+        const OURS: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+        out.retain(|c| !OURS.contains(&c.path.as_str()));
+        if !out.iter().any(|c| c.path.starts_with("/etc/")) {
+            out.retain(|c| !(c.path == "/etc" && c.kind == 0));
+        }
         Ok(out)
     }
 
@@ -104,9 +111,38 @@ impl Containers {
         })
     }
 
+    /// The volume or bind mount `path` is in (the one mounted deepest): its host source, the
+    /// rest of the path below it, and whether it is writable. Archives of such paths read and
+    /// write the mount's source, as the container sees it.
+    fn mount_for(&self, id: &str, path: &str) -> Result<Option<(PathBuf, String, bool)>> {
+        let rec = self.record(id)?;
+        let clean = Path::new("/").join(path.trim_start_matches('/'));
+        let mut best: Option<(usize, PathBuf, String, bool)> = None;
+        for m in self.mounts_of(&rec) {
+            if m.source.is_empty() || !m.source.starts_with('/') {
+                continue;
+            }
+            let dest = Path::new(&m.destination);
+            let Ok(rest) = clean.strip_prefix(dest) else {
+                continue;
+            };
+            let depth = dest.components().count();
+            if best.as_ref().is_none_or(|b| depth > b.0) {
+                best = Some((
+                    depth,
+                    PathBuf::from(&m.source),
+                    rest.to_string_lossy().into_owned(),
+                    m.rw,
+                ));
+            }
+        }
+        Ok(best.map(|(_, src, rest, rw)| (src, rest, rw)))
+    }
+
     /// `HEAD|GET /containers/{id}/archive?path=`: the stat Docker sends in
     /// `X-Docker-Container-Path-Stat`, and (with `out`) a tar of the path. The path is
-    /// resolved inside the container's root (symlinks included).
+    /// resolved inside the container's root (symlinks included), or inside the volume or bind
+    /// mount it is in.
     pub fn archive_get(
         &self,
         images: &Images,
@@ -115,55 +151,15 @@ impl Containers {
         out: Option<&mut dyn Write>,
     ) -> Result<PathStat> {
         archive_path(path)?;
-        self.with_rootfs(images, id, |root| {
-            let rootf = std::fs::File::open(root).map_err(internal)?;
-            let rel = Path::new(path.trim_start_matches('/'));
-            let fd =
-                berth_fs::open_in_root(&rootf, rel, nix::fcntl::OFlag::O_PATH).map_err(|e| {
-                    Error::NotFound(format!(
-                        "Could not find the file {path} in container {id}: {e}"
-                    ))
-                })?;
-            // The resolved location, as a path under the root (through the descriptor).
-            let real = std::fs::read_link(format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&fd)
-            ))
-            .map_err(internal)?;
-            if !real.starts_with(root) {
-                return Err(Error::InvalidParameter(format!(
-                    "{path} resolves outside the container"
-                )));
-            }
-            let m = std::fs::symlink_metadata(&real).map_err(internal)?;
-            let name = Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "/".into());
-            let stat = PathStat {
-                name: name.clone(),
-                size: m.len() as i64,
-                mode: go_mode(&m),
-                mtime: berth_units::rfc3339(m.mtime()),
-                link_target: String::new(),
-            };
-            if let Some(out) = out {
-                let mut b = tar::Builder::new(out);
-                b.follow_symlinks(false);
-                b.mode(tar::HeaderMode::Complete);
-                if m.is_dir() {
-                    b.append_dir_all(&name, &real).map_err(internal)?;
-                } else {
-                    b.append_path_with_name(&real, &name).map_err(internal)?;
-                }
-                b.into_inner().map_err(internal)?;
-            }
-            Ok(stat)
-        })
+        if let Some((src, rest, _)) = self.mount_for(id, path)? {
+            return get_in(&src, &rest, path, id, out);
+        }
+        self.with_rootfs(images, id, |root| get_in(root, path, path, id, out))
     }
 
     /// `PUT /containers/{id}/archive?path=`: unpack a tar into a directory of the container
-    /// (with the same protections as image layers: nothing lands outside the root).
+    /// (with the same protections as image layers: nothing lands outside the root, or outside
+    /// the mount the directory is in).
     pub fn archive_put(
         &self,
         images: &Images,
@@ -172,26 +168,15 @@ impl Containers {
         tar: impl std::io::Read,
     ) -> Result<()> {
         archive_path(path)?;
-        self.with_rootfs(images, id, |root| {
-            let rootf = std::fs::File::open(root).map_err(internal)?;
-            let rel = Path::new(path.trim_start_matches('/'));
-            let fd = berth_fs::open_in_root(
-                &rootf,
-                rel,
-                nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
-            )
-            .map_err(|e| {
-                Error::NotFound(format!(
-                    "Could not find the file {path} in container {id}: {e}"
-                ))
-            })?;
-            let target = PathBuf::from(format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&fd)
-            ));
-            berth_image::unpack::unpack(tar, &target)?;
-            Ok(())
-        })
+        if let Some((src, rest, rw)) = self.mount_for(id, path)? {
+            if !rw {
+                return Err(Error::Forbidden(
+                    "mounted volume is marked read-only".into(),
+                ));
+            }
+            return put_in(&src, &rest, path, id, tar);
+        }
+        self.with_rootfs(images, id, |root| put_in(root, path, path, id, tar))
     }
 
     /// `POST /commit`: the container's changes as a new layer on top of its image.
@@ -283,5 +268,81 @@ fn archive_path(path: &str) -> Result<()> {
             "bad parameter: path cannot be empty".into(),
         ));
     }
+    Ok(())
+}
+
+/// The stat of `path` (inside `root`, symlinks resolved there) and, with `out`, its tar.
+/// `shown` is the path as the client asked for it.
+fn get_in(
+    root: &Path,
+    path: &str,
+    shown: &str,
+    id: &str,
+    out: Option<&mut dyn Write>,
+) -> Result<PathStat> {
+    let root = &std::fs::canonicalize(root).map_err(internal)?;
+    let rootf = std::fs::File::open(root).map_err(internal)?;
+    let rel = Path::new(path.trim_start_matches('/'));
+    let fd = berth_fs::open_in_root(&rootf, rel, nix::fcntl::OFlag::O_PATH).map_err(|e| {
+        Error::NotFound(format!(
+            "Could not find the file {shown} in container {id}: {e}"
+        ))
+    })?;
+    // The resolved location, as a path under the root (through the descriptor).
+    let real = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .map_err(internal)?;
+    if !real.starts_with(root) {
+        return Err(Error::InvalidParameter(format!(
+            "{shown} resolves outside the container"
+        )));
+    }
+    let m = std::fs::symlink_metadata(&real).map_err(internal)?;
+    let name = Path::new(shown)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let stat = PathStat {
+        name: name.clone(),
+        size: m.len() as i64,
+        mode: go_mode(&m),
+        mtime: berth_units::rfc3339(m.mtime()),
+        link_target: String::new(),
+    };
+    if let Some(out) = out {
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        b.mode(tar::HeaderMode::Complete);
+        if m.is_dir() {
+            b.append_dir_all(&name, &real).map_err(internal)?;
+        } else {
+            b.append_path_with_name(&real, &name).map_err(internal)?;
+        }
+        b.into_inner().map_err(internal)?;
+    }
+    Ok(stat)
+}
+
+/// Unpack `tar` into the directory `path` inside `root`.
+fn put_in(root: &Path, path: &str, shown: &str, id: &str, tar: impl std::io::Read) -> Result<()> {
+    let rootf = std::fs::File::open(root).map_err(internal)?;
+    let rel = Path::new(path.trim_start_matches('/'));
+    let fd = berth_fs::open_in_root(
+        &rootf,
+        rel,
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
+    )
+    .map_err(|e| {
+        Error::NotFound(format!(
+            "Could not find the file {shown} in container {id}: {e}"
+        ))
+    })?;
+    let target = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ));
+    berth_image::unpack::unpack(tar, &target)?;
     Ok(())
 }

@@ -27,12 +27,35 @@ pub async fn logs(ctx: &Ctx, id: String) -> Response {
     };
     let e = ctx.engine.clone();
     match blocking(move || e.containers.logs(&id, o)).await {
-        Ok(s) => streams_response(s, None),
+        Ok(s) => streams_response(s, None, Vec::new()),
         Err(r) => r,
     }
 }
 
 pub async fn attach(ctx: &Ctx, id: String, parts: &mut axum::http::request::Parts) -> Response {
+    let keys = match ctx.q("detachKeys").filter(|k| !k.is_empty()) {
+        None => crate::stream::DEFAULT_DETACH_KEYS.to_vec(),
+        Some(k) => match crate::stream::detach_keys(k) {
+            Ok(k) => k,
+            Err(m) => return error(StatusCode::BAD_REQUEST, m),
+        },
+    };
+    // `stream=0`: only what the log holds (with `logs=1`), then the end.
+    if ctx.q("stream").is_some() && !ctx.flag("stream") {
+        let o = LogOptions {
+            stdout: ctx.flag("stdout") || ctx.q("stdout").is_none(),
+            stderr: ctx.flag("stderr") || ctx.q("stderr").is_none(),
+            follow: false,
+            tail: if ctx.flag("logs") { None } else { Some(0) },
+            ..Default::default()
+        };
+        let upgrade = upgrade_of(parts);
+        let e = ctx.engine.clone();
+        return match blocking(move || e.containers.logs(&id, o)).await {
+            Ok(s) => streams_response(s, upgrade, Vec::new()),
+            Err(r) => r,
+        };
+    }
     let a = AttachOptions {
         stdout: ctx.flag("stdout") || ctx.q("stdout").is_none(),
         stderr: ctx.flag("stderr") || ctx.q("stderr").is_none(),
@@ -42,7 +65,7 @@ pub async fn attach(ctx: &Ctx, id: String, parts: &mut axum::http::request::Part
     let upgrade = upgrade_of(parts);
     let e = ctx.engine.clone();
     match blocking(move || e.containers.attach(&id, a)).await {
-        Ok(s) => streams_response(s, upgrade),
+        Ok(s) => streams_response(s, upgrade, keys),
         Err(r) => r,
     }
 }

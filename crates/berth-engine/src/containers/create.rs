@@ -271,7 +271,9 @@ impl Containers {
         )?;
         // Volumes: `-v name:/dst`, `-v /dst`, `--mount type=volume`, the image's VOLUMEs,
         // `--volumes-from`; made now (as dockerd does), recorded as the container's mount points.
-        let mount_points = self.mount_points(&hc, image_config.volumes.as_ref())?;
+        // (`config.volumes` holds the image's and the request's: `docker run -v /dst` sends
+        // its anonymous volume there.)
+        let mount_points = self.mount_points(&hc, config.volumes.as_ref())?;
         let mut rec = Record {
             id: id.clone(),
             name: format!("/{name}"),

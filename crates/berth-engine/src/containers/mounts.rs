@@ -94,7 +94,8 @@ impl Containers {
                 });
             }
         }
-        // The image's VOLUMEs not covered by a mount, bind or tmpfs: anonymous volumes.
+        // The VOLUMEs (the image's, and `Config.Volumes` of the request) not covered by a
+        // mount, bind or tmpfs: anonymous volumes.
         let covered: Vec<&str> = hc
             .binds
             .iter()

@@ -140,6 +140,19 @@ impl Containers {
                 eprintln!("berth: thaw {id} for a signal: {e}");
             }
         }
+        // SIGKILL answers once the exit is recorded (dockerd's Kill waits up to 10 s): an
+        // inspect or rm right after sees the container stopped. Other signals do not wait.
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut backoff = Backoff::new();
+            while std::time::Instant::now() < deadline {
+                let now = self.observed(&self.record(id)?);
+                if !now.alive() || now.pid != st.pid {
+                    break;
+                }
+                std::thread::sleep(backoff.step());
+            }
+        }
         Ok(())
     }
 
