@@ -8,18 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Env, Run};
-
-/// A context directory inside the test's directory.
-fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = env.dir.path().join(name);
-    for (p, text) in files {
-        let f = dir.join(p);
-        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&f, text).expect("write");
-    }
-    dir
-}
+use common::{Env, Run, build_context as context, nothing_left_of_builds as nothing_left};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -28,28 +17,6 @@ fn s(p: &Path) -> &str {
 fn ok(r: Run, what: &str) -> String {
     assert_eq!(r.code, 0, "{what}: {}{}", r.out, r.err);
     r.out
-}
-
-/// Nothing of a build is left: no container, no build directory, no mount of the daemon's.
-fn nothing_left(env: &Env) {
-    let ps = env.ok(&["ps", "-aq"]);
-    assert!(ps.trim().is_empty(), "containers left: {ps}");
-    let build = env
-        .daemon
-        .image_root()
-        .parent()
-        .expect("data")
-        .join("build");
-    let left: Vec<_> = std::fs::read_dir(&build)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "build directories left: {left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let ours = build.display().to_string();
-    assert!(!mounts.contains(&ours), "mounts left under {ours}");
 }
 
 const MULTI: &str = r#"# syntax=docker/dockerfile:1

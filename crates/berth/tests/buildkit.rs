@@ -5,19 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::Env;
-
-fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = env.dir.path().join(name);
-    for (p, text) in files {
-        let f = dir.join(p);
-        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&f, text).expect("write");
-    }
-    dir
-}
+use common::{Env, build_context as context, nothing_left_of_builds};
 
 /// `docker compose ARGS` in `dir` against the test's daemon, BuildKit left on: (ok, output).
 /// (The Compose v2 binary as the docker CLI's plugin: PyPI's wrapper script drops its exit
@@ -201,19 +191,5 @@ fn buildkit_errors_are_clear_and_leave_nothing() {
             );
         }
     }
-    let ps = env.ok(&["ps", "-aq"]);
-    assert!(ps.trim().is_empty(), "containers left: {ps}");
-    let build = env
-        .daemon
-        .image_root()
-        .parent()
-        .expect("data")
-        .join("build");
-    let left: Vec<_> = std::fs::read_dir(&build)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "build directories left: {left:?}");
+    nothing_left_of_builds(&env);
 }

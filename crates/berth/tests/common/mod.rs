@@ -2,7 +2,7 @@
 //! the busybox test image loaded, and Berth's and the docker CLI pointed at it.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use berth_testkit::Daemon;
@@ -74,4 +74,37 @@ impl Env {
         assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
         r.out
     }
+}
+
+/// A context directory inside the test's directory.
+pub fn build_context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.dir.path().join(name);
+    for (p, text) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&f, text).expect("write");
+    }
+    dir
+}
+
+/// Nothing of a build is left: no container, no build directory, no mount of the daemon's.
+pub fn nothing_left_of_builds(env: &Env) {
+    let ps = env.ok(&["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "containers left: {ps}");
+    let build = env
+        .daemon
+        .image_root()
+        .parent()
+        .expect("data")
+        .join("build");
+    let left: Vec<_> = std::fs::read_dir(&build)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "build directories left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let ours = build.display().to_string();
+    assert!(!mounts.contains(&ours), "mounts left under {ours}");
 }
