@@ -174,12 +174,12 @@ pub fn streams_response(
             };
             let io = hyper_util::rt::TokioIo::new(upgraded);
             let (input, mut output) = tokio::io::split(io);
-            // Output that is ready at once (a log replay) waits a moment: clients that read
-            // the 101's headers through a buffer and then the raw socket (docker-py) lose what
-            // arrives in the same read as the headers; dockerd's replay comes later too.
-            if !rx.is_empty() {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            // The first output goes at least 50 ms after the 101's headers: clients that read
+            // the headers through a buffer and then the raw socket (docker-py) lose what
+            // arrives in the same read as the headers; dockerd's first output (a log replay,
+            // an exec's, after the runtime's exec) comes later than Berth's would.
+            let first_after = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+            let mut first = true;
             let (detached_tx, mut detached) = tokio::sync::oneshot::channel();
             match stdin {
                 Some(t) => forward_stdin(input, t, detach, detached_tx),
@@ -199,6 +199,10 @@ pub fn streams_response(
                     }
                 };
                 let Some(o) = o else { break };
+                if first {
+                    first = false;
+                    tokio::time::sleep_until(first_after).await;
+                }
                 if output.write_all(&bytes_of(o, raw)).await.is_err() {
                     return;
                 }

@@ -318,6 +318,12 @@ impl Containers {
                         .unwrap_or(before.exit_code);
                     Some(Ok(code))
                 }
+                // Removed meanwhile (auto-remove): its recorded exit.
+                (_, Err(Error::NoSuchContainer(_)))
+                    if guard(&self.removed_exits).contains_key(id) =>
+                {
+                    guard(&self.removed_exits).get(id).copied().map(Ok)
+                }
                 (_, Err(e)) => Some(Err(e)),
                 (WaitCondition::NotRunning, Ok(s))
                     if !s.alive() && s.status != Status::Removing =>
