@@ -350,19 +350,10 @@ impl Engine {
         let mut items: Vec<(Image, Vec<Reference>)> = Vec::new();
         for name in names {
             let img = self.images.resolve(name).map_err(|_| no_such(name))?;
+            // By name: that name in RepoTags; by id: none (as dockerd's save: a load of it
+            // gives the image untagged).
             let tags: Vec<Reference> = match Reference::parse(name) {
                 Ok(r) if img.tags.contains(&r.to_string()) => vec![r],
-                _ if name.starts_with("sha256:")
-                    || img
-                        .id
-                        .trim_start_matches("sha256:")
-                        .starts_with(name.as_str()) =>
-                {
-                    img.tags
-                        .iter()
-                        .filter_map(|t| Reference::parse(t).ok())
-                        .collect()
-                }
                 _ => Vec::new(),
             };
             match items.iter_mut().find(|(i, _)| i.id == img.id) {

@@ -24,7 +24,8 @@ fn fmt_err(msg: impl Into<String>) -> Error {
     Error::Format(msg.into())
 }
 
-/// Load every image of the archive `r`; returns the loaded images.
+/// Load every image of the archive `r`; returns the loaded images, each with the names the
+/// archive gave it.
 pub fn load(images: &Images, r: impl Read) -> Result<Vec<Image>> {
     let reader = decompressed(r)?;
     let mut files: HashMap<String, Digest> = HashMap::new();
@@ -210,7 +211,10 @@ fn commit(images: &Images, config: &Digest, layers: &[Digest], tags: &[String]) 
         .iter()
         .map(|t| Reference::parse(t))
         .collect::<Result<Vec<_>>>()?;
-    images.record(config, layers, &chains, &refs, None)
+    let mut img = images.record(config, layers, &chains, &refs, None)?;
+    // What the archive named (the store may hold more names for the same image).
+    img.tags = refs.iter().map(Reference::to_string).collect();
+    Ok(img)
 }
 
 /// One image to write with [`write_docker_archive`]: its config JSON, its layers as

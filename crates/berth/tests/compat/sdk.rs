@@ -204,6 +204,9 @@ try:
     print("no error")
 except (docker.errors.ImageLoadError, docker.errors.APIError) as e:
     print("bad load", type(e).__name__)
+img = c.images.get("busybox")
+res = c.images.load(b"".join(img.save()))
+print("by id", len(res), res[0].id == img.id)
 ct = c.containers.run("busybox", ["sh", "-c", "echo a > /x"], detach=True)
 ct.wait()
 print("diff", ct.diff())
@@ -216,6 +219,8 @@ print("diff", ct.diff())
         "{out}"
     );
     assert!(out.contains("bad load"), "{out}");
+    // Saved by id: no names in the archive, one image loaded (dockerd's save).
+    assert!(out.contains("by id 1 True"), "{out}");
     assert!(out.contains("diff [{'Path': '/x', 'Kind': 1}]"), "{out}");
     // `docker run -v /dst`: an anonymous volume (the create's Config.Volumes).
     let r = env.docker(&[
