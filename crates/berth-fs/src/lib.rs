@@ -164,6 +164,31 @@ pub fn mkfile_in_root(root: impl AsFd, rel: &Path) -> Result<OwnedFd, Error> {
     open_in_root(root, rel, OFlag::O_PATH).map_err(|e| err("open", rel, e))
 }
 
+/// Create `name` in `dir` as a new regular file (write-only, never through a link). When
+/// something is there, `clear` removes it and the create is tried once more: most entries are
+/// new, so the common case is one system call (no removal first).
+pub fn create_new(
+    dir: impl AsFd,
+    name: &std::ffi::OsStr,
+    clear: impl FnOnce(),
+) -> nix::Result<OwnedFd> {
+    let create = || {
+        nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+    };
+    match create() {
+        Err(nix::errno::Errno::EEXIST) => {
+            clear();
+            create()
+        }
+        r => r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,27 +259,11 @@ impl Unpacker {
                 self.dirs.push((fd, mtime));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let create = || {
-                    nix::fcntl::openat(
-                        &pfd,
-                        name,
-                        OFlag::O_CREAT
-                            | OFlag::O_EXCL
-                            | OFlag::O_WRONLY
-                            | OFlag::O_NOFOLLOW
-                            | OFlag::O_CLOEXEC,
-                        Mode::from_bits_truncate(0o600),
-                    )
-                };
                 // Most entries are new: what is there is removed only when the create says so.
-                let fd = match create() {
-                    Err(Errno::EEXIST) => {
-                        remove(&pfd, name).map_err(|er| entry_err(&path, er))?;
-                        create()
-                    }
-                    r => r,
-                }
-                .map_err(|er| entry_err(&path, format!("create: {er}")))?;
+                let mut removed = Ok(());
+                let fd = berth_fs::create_new(&pfd, name, || removed = remove(&pfd, name));
+                removed.map_err(|er| entry_err(&path, er))?;
+                let fd = fd.map_err(|er| entry_err(&path, format!("create: {er}")))?;
                 let mut f = std::fs::File::from(fd);
                 let n = copy_sparse(e, &mut f)
                     .map_err(|er| entry_err(&path, format!("write: {er}")))?;

@@ -229,30 +229,11 @@ impl Writer {
         if !m.is_file() {
             return Ok(()); // devices, fifos, sockets of a context are not copied
         }
-        let create = || {
-            nix::fcntl::openat(
-                pd.as_fd(),
-                name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-        };
         // Whatever is there (a file, a link of the image) is replaced, never followed.
-        let fd = match create() {
-            Err(nix::errno::Errno::EEXIST) => {
-                let _ = nix::unistd::unlinkat(
-                    pd.as_fd(),
-                    name,
-                    nix::unistd::UnlinkatFlags::NoRemoveDir,
-                );
-                create()
-            }
-            r => r,
-        }
+        let fd = berth_fs::create_new(pd, name, || {
+            let _ =
+                nix::unistd::unlinkat(pd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        })
         .map_err(nix_io(format!("create {}", dest.display())))?;
         let mut out = std::fs::File::from(fd);
         let mut inp = std::fs::File::open(src).map_err(io(format!("open {}", src.display())))?;
