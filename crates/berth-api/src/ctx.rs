@@ -84,6 +84,29 @@ pub fn api_time(v: &str) -> Option<i64> {
         .or_else(|| berth_engine::time::parse_rfc3339(v))
 }
 
+/// Unix nanoseconds from an API time value: `seconds.fraction` (what the docker CLI sends for
+/// `--since`/`--until`, to the nanosecond) or RFC 3339 with its fraction.
+pub fn api_time_nanos(v: &str) -> Option<i64> {
+    let frac_nanos = |f: &str| -> Option<i64> {
+        let digits: String = f.chars().take_while(char::is_ascii_digit).take(9).collect();
+        if digits.is_empty() {
+            return Some(0);
+        }
+        Some(digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32))
+    };
+    if let Some((secs, frac)) = v.split_once('.').filter(|(s, _)| !s.contains('-')) {
+        if let Ok(s) = secs.parse::<i64>() {
+            return Some(s * 1_000_000_000 + frac_nanos(frac)?);
+        }
+    }
+    if let Ok(s) = v.parse::<i64>() {
+        return Some(s * 1_000_000_000);
+    }
+    let secs = berth_engine::time::parse_rfc3339(v)?;
+    let frac = v.get(19..).and_then(|r| r.strip_prefix('.')).unwrap_or("");
+    Some(secs * 1_000_000_000 + frac_nanos(frac)?)
+}
+
 /// Read a whole (small) JSON request body as `T`; an empty body is `T::default()`.
 pub async fn body_json<T: serde::de::DeserializeOwned + Default>(
     body: Body,
@@ -96,4 +119,22 @@ pub async fn body_json<T: serde::de::DeserializeOwned + Default>(
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_times_keep_their_nanoseconds() {
+        assert_eq!(api_time_nanos("12.5"), Some(12_500_000_000));
+        assert_eq!(api_time_nanos("12.000000007"), Some(12_000_000_007));
+        assert_eq!(api_time_nanos("12"), Some(12_000_000_000));
+        assert_eq!(
+            api_time_nanos("1970-01-01T00:00:12.25Z"),
+            Some(12_250_000_000)
+        );
+        assert_eq!(api_time_nanos("1970-01-01T00:00:12Z"), Some(12_000_000_000));
+        assert_eq!(api_time_nanos("soon"), None);
+    }
 }

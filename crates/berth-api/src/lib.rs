@@ -143,18 +143,46 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
             };
             let path = percent_decode(&path);
             let m = parts.method.clone();
+            tracing::debug!("Calling {m} {}", parts.uri);
             route(&ctx, &st.options, &m, &path, &mut parts, body).await
         }
     };
+    log_failure(&parts, &resp);
     // Every response says which API it speaks, as dockerd's do.
     let h = resp.headers_mut();
     h.insert("Api-Version", header::HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", header::HeaderValue::from_static("linux"));
     h.insert(
+        "Docker-Experimental",
+        header::HeaderValue::from_static("false"),
+    );
+    h.insert(
         header::SERVER,
         header::HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
     );
     resp
+}
+
+/// A failed request in the daemon's log, as dockerd words it: server errors at `error`,
+/// the client's at `info` (dockerd keeps those for `debug`; a user debugging a client wants
+/// them).
+fn log_failure(parts: &axum::http::request::Parts, resp: &Response) {
+    let status = resp.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return;
+    }
+    let err = resp
+        .extensions()
+        .get::<respond::ErrorText>()
+        .map(|e| e.0.as_str())
+        .unwrap_or_default();
+    let (m, path) = (&parts.method, parts.uri.path());
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::error!(status, "Handler for {m} {path} returned error: {err}");
+    } else {
+        tracing::info!(status, "Handler for {m} {path} returned error: {err}");
+    }
 }
 
 async fn route(

@@ -6,13 +6,20 @@ use axum::response::{IntoResponse, Response};
 use berth_engine::Kind;
 use berth_models::ErrorResponse;
 
+/// An error response's message, kept beside its body for the daemon's log.
+#[derive(Debug, Clone)]
+pub struct ErrorText(pub String);
+
 /// A `{"message": …}` error response.
 pub fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    let message = msg.into();
     let body = serde_json::to_vec(&ErrorResponse {
-        message: msg.into(),
+        message: message.clone(),
     })
     .unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    r.extensions_mut().insert(ErrorText(message));
+    r
 }
 
 /// The status dockerd answers with for an engine error's kind.

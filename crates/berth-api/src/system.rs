@@ -78,13 +78,22 @@ pub async fn events(ctx: &Ctx) -> Response {
         return error(StatusCode::BAD_REQUEST, e.to_string());
     }
     // `since=0` is the epoch (everything kept), not "unset".
-    let since = ctx.q("since").and_then(crate::ctx::api_time);
-    let until = ctx.time("until");
-    let (past, mut rx) = ctx.engine.events.subscribe(since);
+    // To the nanosecond, as the docker CLI sends them (`--since 2024-…T…Z` → `secs.nanos`).
+    let since = ctx.q("since").and_then(crate::ctx::api_time_nanos);
+    let until_ns = ctx
+        .q("until")
+        .and_then(crate::ctx::api_time_nanos)
+        .filter(|t| *t > 0);
+    let until = until_ns.map(|u| u.div_euclid(1_000_000_000) + 1);
+    let (past, mut rx) = ctx
+        .engine
+        .events
+        .subscribe(since.map(|s| s.div_euclid(1_000_000_000)));
     let (tx, out) = tokio::sync::mpsc::channel::<Message>(256);
     tokio::spawn(async move {
         for ev in past {
-            if until.is_some_and(|u| ev.time > u) {
+            if until_ns.is_some_and(|u| ev.time_nano > u) || since.is_some_and(|s| ev.time_nano < s)
+            {
                 continue;
             }
             if berth_engine::events::matches(&ev, &filters) && tx.send(ev).await.is_err() {
@@ -109,6 +118,9 @@ pub async fn events(ctx: &Ctx) -> Response {
             };
             match next {
                 Ok(ev) => {
+                    if until_ns.is_some_and(|u| ev.time_nano > u) {
+                        return;
+                    }
                     if berth_engine::events::matches(&ev, &filters) && tx.send(ev).await.is_err() {
                         return;
                     }

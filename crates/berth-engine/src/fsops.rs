@@ -151,10 +151,22 @@ impl Containers {
         out: Option<&mut dyn Write>,
     ) -> Result<PathStat> {
         archive_path(path)?;
-        if let Some((src, rest, _)) = self.mount_for(id, path)? {
-            return get_in(&src, &rest, path, id, out);
+        let tar = out.is_some();
+        let r = match self.mount_for(id, path)? {
+            Some((src, rest, _)) => get_in(&src, &rest, path, id, out),
+            None => self.with_rootfs(images, id, |root| get_in(root, path, path, id, out)),
+        }?;
+        if tar {
+            self.archive_event(id, "archive-path", path);
         }
-        self.with_rootfs(images, id, |root| get_in(root, path, path, id, out))
+        Ok(r)
+    }
+
+    /// dockerd's events of `docker cp`: `archive-path` (out), `extract-to-dir` (in).
+    fn archive_event(&self, id: &str, action: &str, path: &str) {
+        if let Ok(rec) = self.record(id) {
+            self.emit_for(&rec, action, &[("path", path.to_owned())]);
+        }
     }
 
     /// `PUT /containers/{id}/archive?path=`: unpack a tar into a directory of the container
@@ -174,9 +186,12 @@ impl Containers {
                     "mounted volume is marked read-only".into(),
                 ));
             }
-            return put_in(&src, &rest, path, id, tar);
+            put_in(&src, &rest, path, id, tar)?;
+        } else {
+            self.with_rootfs(images, id, |root| put_in(root, path, path, id, tar))?;
         }
-        self.with_rootfs(images, id, |root| put_in(root, path, path, id, tar))
+        self.archive_event(id, "extract-to-dir", path);
+        Ok(())
     }
 
     /// `POST /commit`: the container's changes as a new layer on top of its image.
@@ -242,7 +257,17 @@ impl Containers {
             .transpose()?
             .into_iter()
             .collect();
-        let img = images.record(&config, &layers, &chains, &tags, None)?;
+        let img = images.record_commit(&config, &layers, &chains, &tags, &base.id)?;
+        let image_ref = tags.first().map(|t| t.to_string()).unwrap_or_default();
+        self.emit_for(
+            &rec,
+            "commit",
+            &[
+                ("comment", comment.to_owned()),
+                ("imageID", img.id.clone()),
+                ("imageRef", image_ref),
+            ],
+        );
         Ok(img.id)
     }
 }

@@ -87,6 +87,8 @@ pub fn inspect(images: &Images, img: &Image) -> Inspect {
         os: cfg.os.clone(),
         size: img.size as i64,
         virtual_size: None,
+        container: None,
+        container_config: None,
         graph_driver: GraphDriver {
             data,
             name: "overlay".into(),
@@ -165,12 +167,17 @@ fn delete_items(r: berth_image::images::Removed) -> Vec<DeleteItem> {
         .collect()
 }
 
-/// Untagged images a build made: they have a parent, or are one (the build cache's own).
+/// Untagged images a build made (they have a parent and were not committed) or others were
+/// made from: intermediate, not dangling. An untagged committed image is dangling, as
+/// dockerd's.
 fn intermediates(list: &[Image]) -> std::collections::HashSet<String> {
     let parents: std::collections::HashSet<&str> =
         list.iter().filter_map(|i| i.parent.as_deref()).collect();
     list.iter()
-        .filter(|i| i.tags.is_empty() && (i.parent.is_some() || parents.contains(i.id.as_str())))
+        .filter(|i| {
+            i.tags.is_empty()
+                && ((i.parent.is_some() && !i.committed) || parents.contains(i.id.as_str()))
+        })
         .map(|i| i.id.clone())
         .collect()
 }

@@ -161,6 +161,7 @@ impl Engine {
                 insecure_registry_cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()],
                 index_configs: Default::default(),
                 mirrors: self.config.registry.mirrors.clone(),
+                ..Default::default()
             },
             ncpu: std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
             mem_total: mem_total(),
@@ -201,7 +202,10 @@ impl Engine {
                 continue;
             };
             let upper = self.containers.dir_of(&rec.id).join("upper/");
-            s.size_rw = Some(berth_image::snapshot::du(&upper) as i64);
+            let rw = berth_image::snapshot::du(&upper);
+            let image_size = self.images.resolve(&rec.image).map(|i| i.size).unwrap_or(0);
+            s.size_rw = Some(rw as i64);
+            s.size_root_fs = Some((rw + image_size) as i64);
             *users.entry(s.image_id.clone()).or_default() += 1;
             containers.push(s);
         }
@@ -231,6 +235,7 @@ impl Engine {
             containers,
             volumes,
             build_cache: Vec::new(),
+            builder_size: 0,
         })
     }
 

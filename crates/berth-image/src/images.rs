@@ -36,6 +36,10 @@ pub struct Image {
     /// image that is some image's parent is an intermediate one, not dangling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Made by `commit` (its parent is the container's image): untagged, it is dangling,
+    /// not a build's intermediate image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub committed: bool,
 }
 
 impl Image {
@@ -195,6 +199,26 @@ impl Images {
         self.record_with(config, layers, chains, &[], None, parent)
     }
 
+    /// A committed image: tags, and the image the container ran (its parent).
+    pub fn record_commit(
+        &self,
+        config: &Digest,
+        layers: &[Digest],
+        chains: &[Digest],
+        tags: &[Reference],
+        parent: &str,
+    ) -> Result<Image> {
+        let img = self.record_with(config, layers, chains, tags, None, Some(parent))?;
+        self.change(|ix| {
+            let i = ix
+                .images
+                .get_mut(&img.id)
+                .ok_or_else(|| Error::NoSuchImage(img.id.clone()))?;
+            i.committed = true;
+            Ok(i.clone())
+        })
+    }
+
     fn record_with(
         &self,
         config: &Digest,
@@ -218,6 +242,7 @@ impl Images {
                 repo_digests: Vec::new(),
                 size,
                 parent: parent.filter(|p| *p != id).map(str::to_owned),
+                committed: false,
             });
             for t in tags {
                 let name = t.to_string();

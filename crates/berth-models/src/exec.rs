@@ -20,7 +20,12 @@ pub struct CreateRequest {
     pub attach_stdout: bool,
     #[serde(default, deserialize_with = "crate::de::nullable")]
     pub detach: bool,
-    #[serde(default, deserialize_with = "crate::de::nullable")]
+    /// docker-py sends `detachKeys` (dockerd's JSON decoding ignores case).
+    #[serde(
+        default,
+        alias = "detachKeys",
+        deserialize_with = "crate::de::nullable"
+    )]
     pub detach_keys: String,
     #[serde(default)]
     pub env: Option<Vec<String>>,

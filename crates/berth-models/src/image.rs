@@ -64,6 +64,12 @@ wire! {
         pub size: i64,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub virtual_size: Option<i64>,
+        /// Before API 1.45: the container the image was committed from (if any) and its
+        /// configuration.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub container: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub container_config: Option<Config>,
         pub graph_driver: GraphDriver,
         #[serde(rename = "RootFS")]
         pub root_fs: RootFs,
@@ -74,6 +80,10 @@ wire! {
 impl Inspect {
     pub fn for_version(mut self, v: ApiVersion) -> Inspect {
         self.virtual_size = (v < ApiVersion::new(1, 44)).then_some(self.size);
+        if v < ApiVersion::new(1, 45) {
+            self.container.get_or_insert_with(String::new);
+            self.container_config.get_or_insert_with(Config::default);
+        }
         self
     }
 }

@@ -64,6 +64,10 @@ wire! {
         pub insecure_registry_cidrs: Vec<String>,
         pub index_configs: BTreeMap<String, IndexInfo>,
         pub mirrors: Vec<String>,
+        /// Foreign layers are pushed like any other: always empty.
+        #[serde(rename = "AllowNondistributableArtifactsCIDRs")]
+        pub allow_nondistributable_artifacts_cidrs: Vec<String>,
+        pub allow_nondistributable_artifacts_hostnames: Vec<String>,
     }
 }
 
@@ -90,6 +94,8 @@ wire! {
     pub struct Commit {
         #[serde(rename = "ID")]
         pub id: String,
+        /// The commit dockerd was built against (the same, here).
+        pub expected: String,
     }
 }
 
@@ -121,6 +127,12 @@ wire! {
         #[serde(rename = "NFd")]
         pub nfd: i64,
         pub oom_kill_disable: bool,
+        /// Kernel memory accounting (gone from cgroup v2 and newer kernels): false.
+        pub kernel_memory: bool,
+        #[serde(rename = "KernelMemoryTCP")]
+        pub kernel_memory_tcp: bool,
+        pub bridge_nf_iptables: bool,
+        pub bridge_nf_ip6tables: bool,
         #[serde(rename = "NGoroutines")]
         pub ngoroutines: i64,
         pub system_time: String,
@@ -172,6 +184,8 @@ wire! {
         pub containers: Vec<container::Summary>,
         pub volumes: Vec<volume::Volume>,
         pub build_cache: Vec<Map>,
+        /// Deprecated by dockerd (API 1.42) but still sent: 1.41 clients read it.
+        pub builder_size: i64,
     }
 }
 

@@ -3,6 +3,8 @@
 //! test can kill a client mid-transfer; tar/gzip helpers and deterministic incompressible data.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod dockerd;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

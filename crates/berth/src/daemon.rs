@@ -185,7 +185,20 @@ fn run(mut a: Args) -> Result<()> {
             );
         }
     }
-    let _ = (&a.default_ulimits, &a.log_level, a.debug);
+    conflict("log-level", a.log_level != "info")?;
+    conflict("debug", a.debug)?;
+    if let Some(l) = file["log-level"].as_str() {
+        a.log_level = l.to_owned();
+    }
+    a.debug |= file["debug"].as_bool().unwrap_or(false);
+    let level = crate::log::parse_level(&a.log_level)
+        .ok_or_else(|| anyhow!("Unable to parse logging level: {}", a.log_level))?;
+    crate::log::init(if a.debug {
+        tracing::Level::DEBUG
+    } else {
+        level
+    });
+    let _ = &a.default_ulimits;
     // Paths the daemon hands to shims and runtimes (bundles, rootfs) must not depend on its
     // working directory: relative roots are made absolute once.
     a.data_root = std::path::absolute(&a.data_root)
@@ -241,6 +254,10 @@ fn run(mut a: Args) -> Result<()> {
         for s in &sockets {
             listeners.push(bind(s, a.group.as_deref()).await?);
             inodes.push(inode(s));
+        }
+        tracing::info!("Daemon has completed initialization");
+        for s in &sockets {
+            tracing::info!("API listen on {}", s.display());
         }
         if let Some(p) = &a.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))

@@ -4,6 +4,7 @@
 //! issues.
 
 mod daemon;
+mod log;
 mod runtime_cli;
 
 fn main() {

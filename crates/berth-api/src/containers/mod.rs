@@ -50,6 +50,13 @@ pub async fn route(
                 Err(r) => r,
             }
         }
+        (&Method::DELETE, path) if ctx.flag("link") => {
+            let path = path.to_owned();
+            blocking_status(StatusCode::NO_CONTENT, move || {
+                e.containers.remove_link(&path)
+            })
+            .await
+        }
         _ => {
             let (name, op) = tail.split_once('/').unwrap_or((tail, ""));
             let name = name.to_owned();

@@ -249,6 +249,14 @@ impl Containers {
         if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
+        // Legacy links' variables, unless the container sets the same names itself.
+        let own: Vec<&str> = env.iter().filter_map(|e| e.split('=').next()).collect();
+        let linked: Vec<String> = self
+            .link_env(rec)
+            .into_iter()
+            .filter(|e| !own.contains(&e.split('=').next().unwrap_or_default()))
+            .collect();
+        env.extend(linked);
         spec.set("/process/env", &env);
         spec.set(
             "/process/cwd",
@@ -261,6 +269,14 @@ impl Containers {
         let (uid, gid) = super::user::resolve(rootfs, &c.user)?;
         spec.set("/process/user/uid", uid);
         spec.set("/process/user/gid", gid);
+        let groups = super::user::additional_gids(
+            rootfs,
+            &c.user,
+            rec.host_config.group_add.as_deref().unwrap_or_default(),
+        )?;
+        if !groups.is_empty() {
+            spec.set("/process/user/additionalGids", &groups);
+        }
         spec.set("/root/path", rootfs);
         spec.set("/root/readonly", rec.host_config.readonly_rootfs);
         spec.set("/hostname", &c.hostname);

@@ -162,14 +162,22 @@ fn check_host_config(hc: &HostConfig) -> Result<Option<u64>> {
     }
     super::runtime_of(&hc.runtime)?;
     match hc.log_config.r#type.as_str() {
-        "" | "json-file" => {}
+        "" | "json-file" | "none" => {}
+        other @ ("local" | "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk"
+        | "etwlogs" | "gcplogs" | "logentries") => {
+            return Err(bad(format!(
+                "logging driver {other:?} is not supported by Berth (json-file or none)"
+            )));
+        }
         other => {
             return Err(bad(format!(
-                "logging driver {other:?} is not supported (only json-file)"
+                "logger: no log driver named '{other}' is registered"
             )));
         }
     }
-    for (k, v) in &hc.log_config.config {
+    // dockerd checks no options of `none`.
+    let opts = (hc.log_config.r#type != "none").then_some(&hc.log_config.config);
+    for (k, v) in opts.into_iter().flatten() {
         let ok = match k.as_str() {
             "max-size" => parse_size(v).is_some_and(|n| n > 0),
             "max-file" => v.parse::<u32>().is_ok_and(|n| n > 0),
@@ -243,8 +251,18 @@ impl Containers {
         config.image = image_name.clone();
         let mut hc = req.host_config.unwrap_or_default();
         normalize_host_config(&mut hc);
-        let endpoints =
+        let mut endpoints =
             self.network_settings_of(&mut hc, req.networking_config.unwrap_or_default(), &name)?;
+        // The deprecated container-wide `MacAddress` is the network mode's endpoint's, unless
+        // that endpoint names one (dockerd's migration of it).
+        if !config.mac_address.is_empty() {
+            berth_net::ipam::parse_mac(&config.mac_address)?;
+            if let Some(ep) = endpoints.get_mut(&hc.network_mode) {
+                if ep.mac_address.is_empty() {
+                    ep.mac_address = config.mac_address.clone();
+                }
+            }
+        }
         if hc.network_mode == "host" && !asked_hostname {
             config.hostname = nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())

@@ -47,6 +47,9 @@ impl Containers {
             "INSERT INTO execs (id, container, config, running, pid) VALUES (?1, ?2, ?3, 0, 0)",
             params![exec_id, id, config],
         )?;
+        if let Ok(s) = self.exec_get(&exec_id) {
+            self.exec_event(&s, "exec_create", &[]);
+        }
         Ok(exec_id)
     }
 
@@ -115,11 +118,36 @@ impl Containers {
         })
     }
 
+    /// Record a session's start (`running`) or its end (the exit code), with dockerd's
+    /// event for it (`exec_start: CMD`, `exec_die`).
     fn exec_set(&self, exec_id: &str, running: bool, exit_code: Option<i64>, pid: i64) {
         let _ = self.db().execute(
             "UPDATE execs SET running = ?2, exit_code = ?3, pid = ?4 WHERE id = ?1",
             params![exec_id, running, exit_code, pid],
         );
+        if let Ok(s) = self.exec_get(exec_id) {
+            match exit_code {
+                Some(code) => self.exec_event(&s, "exec_die", &[("exitCode", code.to_string())]),
+                None => self.exec_event(&s, "exec_start", &[]),
+            }
+        }
+    }
+
+    /// An exec session's event: `exec_create` and `exec_start` carry the command after the
+    /// action (`exec_start: sh -c …`), as dockerd's do.
+    fn exec_event(&self, s: &ExecSession, action: &str, extra: &[(&str, String)]) {
+        let Ok(rec) = self.record(&s.container) else {
+            return;
+        };
+        let action = if action == "exec_die" {
+            action.to_owned()
+        } else {
+            let cmd = s.config.cmd.clone().unwrap_or_default().join(" ");
+            format!("{action}: {cmd}")
+        };
+        let mut attrs: Vec<(&str, String)> = vec![("execID", s.id.clone())];
+        attrs.extend(extra.iter().cloned());
+        self.emit_for(&rec, &action, &attrs);
     }
 
     /// Set an exec session's terminal size.

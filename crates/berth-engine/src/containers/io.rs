@@ -151,6 +151,11 @@ impl Containers {
                 "Bad parameters: you must choose at least one stream".into(),
             ));
         }
+        if self.record(id)?.host_config.log_config.r#type == "none" {
+            return Err(Error::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         self.follow(id, o, false, true, false)
     }
 

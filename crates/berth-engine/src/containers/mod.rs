@@ -213,6 +213,16 @@ impl Containers {
         let mut st = self.observed(rec);
         if guard(&self.removing).contains(&rec.id) {
             st.status = Status::Removing;
+        } else if st.status == Status::Exited
+            && rec.host_config.restart_policy.name != "no"
+            && matches!(
+                restart::decide(rec, &st, false),
+                restart::Decision::Restart { .. }
+            )
+        {
+            // From its exit on, as dockerd shows it: the policy will start it again (the
+            // supervisor does, after the delay).
+            st.status = Status::Restarting;
         }
         st
     }

@@ -176,6 +176,33 @@ impl Containers {
         }
     }
 
+    /// `DELETE /containers/{parent}/{alias}?link=1`: the legacy link `alias` of `parent` goes
+    /// (both containers stay), as dockerd's.
+    pub fn remove_link(&self, path: &str) -> Result<()> {
+        let path = path.trim_start_matches('/');
+        let Some((parent, alias)) = path.rsplit_once('/') else {
+            return Err(Error::Conflict(
+                "Conflict, cannot remove the default link name of the container".into(),
+            ));
+        };
+        let pid = self.resolve(parent)?;
+        let removed = self.update_record(&pid, |rec| {
+            let before = rec.host_config.links.as_ref().map_or(0, Vec::len);
+            let links: Vec<String> = rec
+                .host_config
+                .links
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| l.rsplit('/').next() != Some(alias))
+                .collect();
+            let changed = links.len() != before;
+            rec.host_config.links = (!links.is_empty()).then_some(links);
+            changed.then_some(())
+        })?;
+        removed.ok_or_else(|| Error::NotFound(format!("No such container: /{parent}/{alias}")))
+    }
+
     /// `container prune`: every stopped container; their ids and the bytes freed.
     pub fn prune(&self) -> Result<PruneResponse> {
         let mut gone = Vec::new();

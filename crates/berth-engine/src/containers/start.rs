@@ -162,7 +162,7 @@ impl Containers {
             .arg(rootfs)
             .args(rec.config.tty.then_some("--tty"))
             .args(rec.config.open_stdin.then_some("--stdin"))
-            .args(log_args(&rec.host_config.log_config.config))
+            .args(log_args(&rec.host_config.log_config))
             .args(
                 runtime
                     .map(|p| vec![std::ffi::OsString::from("--runtime"), p.into_os_string()])
@@ -238,10 +238,71 @@ impl Containers {
     }
 
     /// A container's links: (target id, alias, target name), for targets that still exist.
+    /// With the links of its user-network endpoints (`EndpointSettings.Links`, `target:alias`),
+    /// whose targets may come later: the DNS server resolves them when asked.
     pub fn links_of(&self, id: &str) -> Links {
-        self.record(id)
-            .map(|rec| self.links_in(&rec))
-            .unwrap_or_default()
+        let Ok(rec) = self.record(id) else {
+            return Vec::new();
+        };
+        let mut out = self.links_in(&rec);
+        for ep in rec.networking_config.endpoints_config.values() {
+            for l in ep.links.iter().flatten() {
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                let target = target.trim_start_matches('/');
+                if let Ok(tid) = self.resolve(target) {
+                    out.push((tid, alias.to_owned(), target.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The variables legacy links give on the default bridge, as dockerd's: per link
+    /// `<ALIAS>_NAME`, `<ALIAS>_PORT…` for the target's exposed ports (at its address on the
+    /// bridge), and `<ALIAS>_ENV_<NAME>` for the target's own variables (not HOME or PATH).
+    pub(crate) fn link_env(&self, rec: &Record) -> Vec<String> {
+        if rec.network_mode() != "bridge" {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (tid, alias, _) in self.links_in(rec) {
+            let Ok(target) = self.record(&tid) else {
+                continue;
+            };
+            let a = alias.to_uppercase().replace('-', "_");
+            let ip = self.networks.default_bridge_ip(&tid);
+            let mut ports: Vec<(u16, String)> = target
+                .config
+                .exposed_ports
+                .iter()
+                .flatten()
+                .filter_map(|(k, _)| {
+                    let (p, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+                    Some((p.parse().ok()?, proto.to_owned()))
+                })
+                .collect();
+            ports.sort();
+            if let (Some(ip), Some((p, proto))) = (ip, ports.first()) {
+                out.push(format!("{a}_PORT={proto}://{ip}:{p}"));
+            }
+            for (p, proto) in ports.iter().filter(|_| ip.is_some()) {
+                let ip = ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                let up = proto.to_uppercase();
+                out.push(format!("{a}_PORT_{p}_{up}={proto}://{ip}:{p}"));
+                out.push(format!("{a}_PORT_{p}_{up}_ADDR={ip}"));
+                out.push(format!("{a}_PORT_{p}_{up}_PORT={p}"));
+                out.push(format!("{a}_PORT_{p}_{up}_PROTO={proto}"));
+            }
+            out.push(format!("{a}_NAME=/{}/{alias}", rec.short_name()));
+            for v in target.config.env.iter().flatten() {
+                if let Some((k, val)) = v.split_once('=') {
+                    if k != "HOME" && k != "PATH" {
+                        out.push(format!("{a}_ENV_{k}={val}"));
+                    }
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn links_in(&self, rec: &Record) -> Links {
@@ -266,8 +327,16 @@ impl Error {
 }
 
 /// The shim's log rotation arguments from `--log-opt max-size=…,max-file=…`.
-fn log_args(opts: &berth_models::Map) -> Vec<String> {
+/// With the `none` driver nothing is kept for `logs`: attach still reads the output through
+/// the log file, which stays one small file.
+fn log_args(cfg: &berth_models::container::LogConfig) -> Vec<String> {
+    let opts = &cfg.config;
     let mut out = Vec::new();
+    if cfg.r#type == "none" {
+        return ["--log-max-size", "1048576", "--log-max-file", "1"]
+            .map(str::to_owned)
+            .to_vec();
+    }
     if let Some(sz) = opts
         .get("max-size")
         .and_then(|s| crate::util::parse_size(s))

@@ -63,6 +63,66 @@ pub fn resolve_in(passwd: &str, group: &str, user: &str) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
+/// The supplementary groups of a process run as `user`: the groups /etc/group lists the user
+/// in, then `--group-add` (numbers, or names looked up in /etc/group), as runc and dockerd
+/// give them.
+pub fn additional_gids(rootfs: &Path, user: &str, group_add: &[String]) -> Result<Vec<u32>> {
+    let read = |f: &str| read_in_root(rootfs, f).unwrap_or_default();
+    additional_gids_in(&read("etc/passwd"), &read("etc/group"), user, group_add)
+}
+
+/// The same, given the files' contents.
+pub fn additional_gids_in(
+    passwd: &str,
+    group: &str,
+    user: &str,
+    group_add: &[String],
+) -> Result<Vec<u32>> {
+    let name = user.split(':').next().unwrap_or_default();
+    // A number names the user whose entry has that uid.
+    let name = match name.parse::<u32>() {
+        Ok(_) => passwd
+            .lines()
+            .find(|l| l.split(':').nth(2) == Some(name))
+            .and_then(|l| l.split(':').next())
+            .unwrap_or(""),
+        Err(_) if name.is_empty() => "root",
+        Err(_) => name,
+    };
+    let mut out: Vec<u32> = Vec::new();
+    if !name.is_empty() && !user.contains(':') {
+        for l in group.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            let members = f.get(3).copied().unwrap_or_default();
+            if members.split(',').any(|m| m.trim() == name) {
+                if let Some(g) = f.get(2).and_then(|g| g.parse().ok()) {
+                    if !out.contains(&g) {
+                        out.push(g);
+                    }
+                }
+            }
+        }
+    }
+    for g in group_add {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .find(|l| l.split(':').next() == Some(g.as_str()))
+                .and_then(|l| l.split(':').nth(2)?.parse().ok())
+                .ok_or_else(|| {
+                    Error::InvalidParameter(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        };
+        if !out.contains(&gid) {
+            out.push(gid);
+        }
+    }
+    Ok(out)
+}
+
 /// Read a file of the container's root filesystem without following symlinks out of it.
 fn read_in_root(rootfs: &Path, rel: &str) -> Option<String> {
     use std::io::Read;
@@ -100,5 +160,23 @@ mod tests {
             "unable to find user nobody: no matching entries in passwd file"
         );
         assert!(resolve_in(passwd, group, "www:nogroup").is_err());
+    }
+
+    #[test]
+    fn supplementary_groups_are_memberships_then_group_add() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/sh\n";
+        let group = "root:x:0:\nwheel:x:10:root\nweb:x:50:www,other\n";
+        let g = |user: &str, add: &[&str]| {
+            let add: Vec<String> = add.iter().map(|s| s.to_string()).collect();
+            additional_gids_in(passwd, group, user, &add)
+        };
+        assert_eq!(g("", &[]).expect("root"), vec![10]);
+        assert_eq!(g("www", &["1000", "web"]).expect("www"), vec![50, 1000]);
+        assert_eq!(g("33", &[]).expect("uid"), vec![50]);
+        assert_eq!(g("www:7", &[]).expect("explicit group"), Vec::<u32>::new());
+        assert_eq!(
+            g("www", &["nope"]).expect_err("unknown").to_string(),
+            "Unable to find group nope: no matching entries in group file"
+        );
     }
 }

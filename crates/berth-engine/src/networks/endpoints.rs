@@ -116,6 +116,16 @@ impl Networks {
         Ok(rows)
     }
 
+    /// A container's address on the default bridge, while it has one.
+    pub(crate) fn default_bridge_ip(&self, container: &str) -> Option<Ipv4Addr> {
+        let bridge = self.get("bridge").ok()?;
+        self.endpoints_where("container", container)
+            .ok()?
+            .into_iter()
+            .find(|e| e.network == bridge.id)
+            .map(|e| e.ip)
+    }
+
     pub(crate) fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
         let db = self.db();
         let mut q =
@@ -238,7 +248,14 @@ impl Networks {
         let gateway = gateway_of(net).unwrap_or_else(|| subnet.first_host());
         let default_bridge = is_default_bridge(net);
         let here = self.endpoints_where("network", &net.id)?;
-        let used: HashSet<Ipv4Addr> = here.iter().map(|e| e.ip).collect();
+        // Auxiliary addresses are the user's, never handed out (as dockerd's IPAM).
+        let aux: Vec<Ipv4Addr> = super::v4_config(net)
+            .and_then(|c| c.auxiliary_addresses.as_ref())
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        let used: HashSet<Ipv4Addr> = here.iter().map(|e| e.ip).chain(aux).collect();
         let wanted = cfg
             .ipam_config
             .as_ref()

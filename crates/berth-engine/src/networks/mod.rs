@@ -648,6 +648,17 @@ fn ipv4_config(cfg: &IpamConfig, taken: &[Subnet]) -> Result<IpamConfig> {
         ip
     };
     out.gateway = gateway.to_string();
+    for (name, a) in cfg.auxiliary_addresses.iter().flatten() {
+        let ip: Ipv4Addr = a.parse().map_err(|_| {
+            Error::InvalidParameter(format!("invalid auxiliary address {name}={a}"))
+        })?;
+        if !subnet.contains(ip) {
+            return Err(Error::InvalidParameter(format!(
+                "invalid auxiliary address {name}={a}: not within {subnet}"
+            )));
+        }
+    }
+    out.auxiliary_addresses = cfg.auxiliary_addresses.clone().filter(|m| !m.is_empty());
     Ok(out)
 }
 

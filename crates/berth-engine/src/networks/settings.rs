@@ -61,8 +61,11 @@ impl Networks {
                 ipam_config: cfg.ipam_config.clone(),
                 links: cfg.links.clone(),
                 aliases: user_aliases,
-                mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
-                driver_opts: None,
+                // Before the start, the address asked for (as dockerd shows it).
+                mac_address: ep
+                    .map(|e| e.mac.clone())
+                    .unwrap_or_else(|| cfg.mac_address.clone()),
+                driver_opts: cfg.driver_opts.clone().filter(|o| !o.is_empty()),
                 network_id: net.id.clone(),
                 endpoint_id: ep.map(|e| e.endpoint.clone()).unwrap_or_default(),
                 gateway: ep

@@ -1,9 +1,14 @@
-//! Real clients against Berth, class by class: what docker-py's own integration suite and a
-//! user of the docker CLI found (swarm and plugin probes, exec framing, kill, detach keys,
-//! attach without a stream, archives on mounts, image loads, changes, anonymous volumes).
-//! Needs root (a daemon of the test's own), python3 with the `docker` package, the docker CLI.
+//! Real clients against Berth: the docker CLI (a user's session), Compose v2 (a project),
+//! docker-py (class by class, what its own integration suite found), lazydocker (in tmux),
+//! testcontainers-python and bollard. Needs root (a daemon of the test's own) and the clients
+//! `scripts/install-deps.sh --tests` installs.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli;
+mod clients;
+mod compose;
+mod differential;
 mod sdk;
+mod streams;

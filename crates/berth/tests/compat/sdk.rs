@@ -243,3 +243,148 @@ print("diff", ct.diff())
     ]);
     assert_eq!(mounts.trim(), "volume /anon");
 }
+
+#[test]
+fn legacy_links_give_variables_and_names_and_can_be_removed() {
+    let env = Env::start("berth-compat-links-", "{}");
+    let out = py(
+        &env,
+        r#"
+db = c.containers.run("busybox", ["sleep", "60"], detach=True, name="db1", environment={"FOO": "1"}, ports={"5432/tcp": None})
+app = c.containers.run("busybox", ["sh", "-c", "env | sort; sleep 60"], detach=True, name="app1", links={"db1": "my-db"})
+time.sleep(1)
+print(app.logs().decode())
+api.remove_container("app1/my-db", link=True)
+app.reload()
+print("links", app.attrs["HostConfig"]["Links"], sorted(x.name for x in c.containers.list()))
+try:
+    api.remove_container("app1/nope", link=True)
+except docker.errors.NotFound as e:
+    print("missing", e.status_code)
+# A link in a user network's endpoint: the DNS answers its alias, once the target exists.
+net = c.networks.create("linknet")
+me = c.containers.create("busybox", ["sleep", "60"], network="linknet",
+    networking_config={"linknet": api.create_endpoint_config(links=[("upstream", "bar")])})
+me.start()
+me.reload()
+print("endpoint links", me.attrs["NetworkSettings"]["Networks"]["linknet"]["Links"])
+c.containers.run("busybox", ["sleep", "60"], detach=True, name="upstream", network="linknet")
+r = me.exec_run(["nslookup", "bar"])
+print("nslookup", r.exit_code)
+for x in c.containers.list(all=True):
+    x.remove(force=True)
+net.remove()
+"#,
+    );
+    assert!(out.contains("MY_DB_NAME=/app1/my-db"), "{out}");
+    assert!(out.contains("MY_DB_ENV_FOO=1"), "{out}");
+    assert!(out.contains("MY_DB_PORT=tcp://172."), "{out}");
+    assert!(out.contains("MY_DB_PORT_5432_TCP_PORT=5432"), "{out}");
+    // The target's PATH and HOME are not passed on.
+    assert!(!out.contains("MY_DB_ENV_PATH"), "{out}");
+    assert!(out.contains("links None ['app1', 'db1']"), "{out}");
+    assert!(out.contains("missing 404"), "{out}");
+    assert!(out.contains("endpoint links ['upstream:bar']"), "{out}");
+    assert!(out.contains("nslookup 0"), "{out}");
+}
+
+#[test]
+fn endpoint_settings_and_ipam_are_kept_as_given() {
+    let env = Env::start("berth-compat-endpoint-", "{}");
+    let out = py(
+        &env,
+        r#"
+ct = api.create_container("busybox", ["sleep", "60"], mac_address="02:42:ac:11:00:0a")
+api.start(ct)
+print("mac", api.inspect_container(ct)["NetworkSettings"]["MacAddress"])
+r = c.containers.run("busybox", ["ip", "link", "show", "eth0"], remove=True, mac_address="02:42:ac:11:00:0b")
+print("inside", b"02:42:ac:11:00:0b" in r)
+net = c.networks.create("optnet", ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+    subnet="172.29.0.0/16", iprange="172.29.0.0/29", gateway="172.29.0.1", aux_addresses={"a": "172.29.0.2"})]))
+print("ipam", net.attrs["IPAM"]["Config"])
+ct2 = api.create_container("busybox", ["sleep", "60"])
+api.connect_container_to_network(ct2, "optnet", mac_address="02:42:ac:11:00:02")
+print("connected mac", api.inspect_container(ct2)["NetworkSettings"]["Networks"]["optnet"]["MacAddress"])
+api.start(ct2)
+print("address", api.inspect_container(ct2)["NetworkSettings"]["Networks"]["optnet"]["IPAddress"])
+ct3 = c.containers.run("busybox", ["sleep", "60"], detach=True, network="optnet",
+    networking_config={"optnet": api.create_endpoint_config(driver_opt={"key1": "a"})})
+print("opts", ct3.attrs["NetworkSettings"]["Networks"]["optnet"]["DriverOpts"])
+try:
+    api.create_container("busybox", "true", mac_address="not-a-mac")
+except docker.errors.APIError as e:
+    print("bad mac", e.status_code)
+for x in c.containers.list(all=True):
+    x.remove(force=True)
+net.remove()
+"#,
+    );
+    assert!(out.contains("mac 02:42:ac:11:00:0a"), "{out}");
+    assert!(out.contains("inside True"), "{out}");
+    assert!(
+        out.contains("'AuxiliaryAddresses': {'a': '172.29.0.2'}"),
+        "{out}"
+    );
+    assert!(out.contains("connected mac 02:42:ac:11:00:02"), "{out}");
+    // .1 is the gateway and .2 the auxiliary address: .3 is the first free one.
+    assert!(out.contains("address 172.29.0.3"), "{out}");
+    assert!(out.contains("opts {'key1': 'a'}"), "{out}");
+    assert!(out.contains("bad mac 400"), "{out}");
+}
+
+#[test]
+fn groups_log_drivers_restart_policy_exec_keys_and_commit_parent() {
+    let env = Env::start("berth-compat-misc2-", "{}");
+    let out = py(
+        &env,
+        r#"
+print("groups", c.containers.run("busybox", ["id", "-G"], remove=True, group_add=[1000, "tty"]))
+print("none", c.containers.run("busybox", ["echo", "hello"], log_config={"type": "none"}))
+ct = c.containers.list(all=True, filters={"ancestor": "busybox"})[0]
+try:
+    ct.logs()
+except docker.errors.APIError as e:
+    print("logs", e.status_code, e.explanation)
+ct.remove()
+try:
+    c.containers.create("busybox", "true", log_config={"type": "asdf"})
+except docker.errors.APIError as e:
+    print("driver", e.status_code, e.explanation)
+r = c.containers.run("busybox", ["sleep", "1"], detach=True, restart_policy={"Name": "always"})
+r.wait()
+try:
+    r.remove()
+    print("removed")
+except docker.errors.APIError as e:
+    print("restarting", e.status_code, "stop the container before" in e.explanation.lower())
+r.remove(force=True)
+api._general_configs["detachKeys"] = "ctrl-x"
+x = c.containers.run("busybox", ["sleep", "60"], detach=True)
+e = api.exec_create(x.id, "cat", stdin=True, tty=True)
+print("exec keys", api.exec_inspect(e["Id"])["DetachKeys"])
+x.exec_run(["touch", "/made"])
+img = x.commit()
+print("parent", img.attrs["Parent"] == c.images.get("busybox").id)
+print("listed", img.id in [i.id for i in c.images.list()])
+x.remove(force=True)
+c.images.remove(img.id)
+print("kept", c.images.get("busybox").id[:7])
+"#,
+    );
+    // The test image's /etc/group names tty 5 (and lists root in no group).
+    assert!(out.contains("groups b'0 5 1000\\n'"), "{out}");
+    assert!(out.contains("none None"), "{out}");
+    assert!(
+        out.contains("logs 501 configured logging driver does not support reading"),
+        "{out}"
+    );
+    assert!(
+        out.contains("driver 400 logger: no log driver named 'asdf' is registered"),
+        "{out}"
+    );
+    assert!(out.contains("restarting 409 True"), "{out}");
+    assert!(out.contains("exec keys ctrl-x"), "{out}");
+    assert!(out.contains("parent True"), "{out}");
+    assert!(out.contains("listed True"), "{out}");
+    assert!(out.contains("kept sha256"), "{out}");
+}

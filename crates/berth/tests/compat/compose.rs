@@ -1,0 +1,208 @@
+//! Compose v2 (the docker CLI's `compose` plugin) against Berth: a project with a user
+//! network, a named volume, a published port, health- and completion-gated dependencies,
+//! a profile and `.env` interpolation, through up/ps/logs/exec/run/down, and a second `up`
+//! that recreates only what changed.
+
+use std::path::Path;
+
+use crate::common::{Env, build_context};
+
+/// `docker compose ARGS` in `dir`: (ok, stdout, stderr).
+fn compose(env: &Env, dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let o = std::process::Command::new("/usr/local/bin/docker")
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", env.daemon.host())
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("docker compose");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ok(env: &Env, dir: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = compose(env, dir, args);
+    assert!(ok, "docker compose {args:?}:\n{out}{err}");
+    out + &err
+}
+
+const PROJECT: &str = r#"
+name: shop
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "echo db up; sleep 1; touch /tmp/ready; exec sleep 3600"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      retries: 30
+    volumes: [dbdata:/data]
+    networks: [back]
+  migrate:
+    image: busybox
+    command: ["sh", "-c", "echo migrated > /data/version"]
+    volumes: [dbdata:/data]
+    networks: [back]
+    depends_on:
+      db: {condition: service_healthy}
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo $$GREETING > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    environment:
+      GREETING: ${GREETING:?set it in .env}
+    ports: ["127.0.0.1:${WEB_PORT}:8080"]
+    networks: [back]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+  debug:
+    image: busybox
+    command: ["sleep", "3600"]
+    profiles: [debug]
+    networks: [back]
+networks:
+  back: {}
+volumes:
+  dbdata: {}
+"#;
+
+fn id_of(env: &Env, dir: &Path, service: &str) -> String {
+    ok(env, dir, &["ps", "-a", "-q", service]).trim().to_owned()
+}
+
+#[test]
+fn a_compose_project_up_changed_and_down() {
+    let env = Env::start("berth-compat-compose-", "{}");
+    let port = berth_testkit::free_port().to_string();
+    let dir = build_context(
+        &env,
+        "shop",
+        &[
+            ("compose.yaml", PROJECT),
+            (
+                ".env",
+                &format!("GREETING=hello-from-env\nWEB_PORT={port}\n"),
+            ),
+        ],
+    );
+    let up = ok(&env, &dir, &["up", "-d", "--wait"]);
+    assert!(up.contains("Healthy"), "{up}");
+
+    // Running: db, web; migrate ran once and exited 0; debug (a profile) was not started.
+    let ps = ok(
+        &env,
+        &dir,
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Service}} {{.State}} {{.ExitCode}}",
+        ],
+    );
+    let mut lines: Vec<&str> = ps.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["db running 0", "migrate exited 0", "web running 0"],
+        "{ps}"
+    );
+    let health = env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "shop-db-1"]);
+    assert_eq!(health.trim(), "healthy");
+
+    // The port, the interpolated variable, logs, exec, run --rm on the volume.
+    let page = env
+        .daemon
+        .sh_in_netns(&format!("curl -s http://127.0.0.1:{port}/index.html"));
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "hello-from-env\n");
+    let logs = ok(&env, &dir, &["logs", "--no-log-prefix", "db"]);
+    assert!(logs.contains("db up"), "{logs}");
+    let exec = ok(&env, &dir, &["exec", "-T", "web", "cat", "/www/index.html"]);
+    assert_eq!(exec.trim(), "hello-from-env");
+    let run = ok(
+        &env,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "--no-deps",
+            "-T",
+            "migrate",
+            "cat",
+            "/data/version",
+        ],
+    );
+    assert!(run.contains("migrated"), "{run}");
+    // Names on the project network resolve from one service to another.
+    let dns = ok(&env, &dir, &["exec", "-T", "web", "nslookup", "db"]);
+    assert!(dns.contains("Name:"), "{dns}");
+    // Compose's labels as it wrote them.
+    let labels = env.ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.project\"}} {{index .Config.Labels \"com.docker.compose.service\"}}",
+        "shop-web-1",
+    ]);
+    assert_eq!(labels.trim(), "shop web");
+
+    // A second up after a change to web's environment: only web is recreated.
+    let (db, web) = (id_of(&env, &dir, "db"), id_of(&env, &dir, "web"));
+    std::fs::write(
+        dir.join(".env"),
+        format!("GREETING=changed\nWEB_PORT={port}\n"),
+    )
+    .expect("env");
+    let again = ok(&env, &dir, &["up", "-d", "--wait"]);
+    assert!(again.contains("Recreate"), "{again}");
+    assert_eq!(id_of(&env, &dir, "db"), db, "db was recreated:\n{again}");
+    assert_ne!(
+        id_of(&env, &dir, "web"),
+        web,
+        "web was not recreated:\n{again}"
+    );
+    let page = env
+        .daemon
+        .sh_in_netns(&format!("curl -s http://127.0.0.1:{port}/index.html"));
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "changed\n");
+
+    // The profile's service on demand, then everything down with its volume.
+    ok(&env, &dir, &["--profile", "debug", "up", "-d", "debug"]);
+    let ps = ok(
+        &env,
+        &dir,
+        &[
+            "--profile",
+            "debug",
+            "ps",
+            "--format",
+            "{{.Service}}",
+            "debug",
+        ],
+    );
+    assert_eq!(ps.trim(), "debug");
+    ok(&env, &dir, &["--profile", "debug", "down", "-v", "-t", "1"]);
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+    let vols = env.ok(&["volume", "ls", "-q"]);
+    assert!(!vols.contains("shop_dbdata"), "{vols}");
+    let nets = env.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("shop_back"), "{nets}");
+}
+
+/// A missing required variable is refused before anything is made.
+#[test]
+fn a_missing_variable_is_named() {
+    let env = Env::start("berth-compat-compose-var-", "{}");
+    let dir = build_context(
+        &env,
+        "shop",
+        &[("compose.yaml", PROJECT), (".env", "WEB_PORT=1\n")],
+    );
+    let (ok, out, err) = compose(&env, &dir, &["up", "-d"]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("set it in .env"), "{err}");
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+}
