@@ -127,6 +127,15 @@ impl Containers {
                 continue;
             };
             let depth = dest.components().count();
+            // A volume's subpath: the path inside the volume, resolved in the volume's root
+            // (the subpath's own symlinks cannot lead out of it).
+            let sub = rec
+                .mount_points
+                .iter()
+                .find(|v| v.destination == m.destination)
+                .map(|v| v.subpath.as_str())
+                .unwrap_or_default();
+            let rest = Path::new(sub).join(rest);
             if best.as_ref().is_none_or(|b| depth > b.0) {
                 best = Some((
                     depth,

@@ -25,7 +25,8 @@ impl Containers {
                    dst: &str,
                    rw: bool,
                    mode: &str,
-                   no_copy: bool|
+                   no_copy: bool,
+                   subpath: &str|
          -> Result<()> {
             if !dst.starts_with('/') {
                 return Err(Error::InvalidParameter(format!(
@@ -50,6 +51,7 @@ impl Containers {
                 no_copy,
                 anonymous: name.is_none(),
                 copied: false,
+                subpath: subpath.to_owned(),
             });
             Ok(())
         };
@@ -66,12 +68,31 @@ impl Containers {
             }
             let rw = !opts.split(',').any(|o| o == "ro");
             let no_copy = opts.split(',').any(|o| o == "nocopy");
-            add(&mut out, src, dst, rw, opts, no_copy)?;
+            add(&mut out, src, dst, rw, opts, no_copy, "")?;
         }
         for m in hc.mounts.iter().flatten().filter(|m| m.r#type == "volume") {
             let src = Some(m.source.as_str()).filter(|s| !s.is_empty());
             let no_copy = m.volume_options.as_ref().is_some_and(|o| o.no_copy);
-            add(&mut out, src, &m.target, !m.read_only, "", no_copy)?;
+            let subpath = m
+                .volume_options
+                .as_ref()
+                .map(|o| o.subpath.as_str())
+                .unwrap_or_default();
+            if subpath.starts_with('/')
+                || Path::new(subpath)
+                    .components()
+                    .any(|c| c.as_os_str() == "..")
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "invalid mount config for type \"volume\": subpath must be a relative path within the volume: {subpath}"
+                )));
+            }
+            if !subpath.is_empty() && src.is_none() {
+                return Err(Error::InvalidParameter(
+                    "invalid mount config for type \"volume\": subpath needs a named volume".into(),
+                ));
+            }
+            add(&mut out, src, &m.target, !m.read_only, "", no_copy, subpath)?;
         }
         // --volumes-from CONTAINER[:ro|rw]: its volumes (and binds, through its HostConfig).
         for vf in hc.volumes_from.iter().flatten() {
@@ -108,7 +129,7 @@ impl Containers {
             if out.iter().any(|m| m.destination == *dst) || covered.contains(&dst.as_str()) {
                 continue;
             }
-            add(&mut out, None, dst, true, "", false)?;
+            add(&mut out, None, dst, true, "", false, "")?;
         }
         Ok(out)
     }
@@ -120,7 +141,11 @@ impl Containers {
         let mut copied = false;
         for m in rec.mount_points.iter_mut() {
             self.volumes.ensure_mounted(&m.name)?;
-            let mp = self.volumes.mountpoint(&m.name);
+            let mut mp = self.volumes.mountpoint(&m.name);
+            if !m.subpath.is_empty() {
+                mp = stage_subpath(&self.dir_of(&rec.id), &mp, m)?;
+                m.copied = true;
+            }
             if !m.no_copy && !m.copied {
                 if self.volumes.is_empty(&m.name) {
                     copy_up(rootfs, &m.destination, &mp)?;
@@ -151,6 +176,16 @@ impl Containers {
             })?;
         }
         Ok(mounts)
+    }
+
+    /// Undo [`stage_subpath`]'s mounts: once the runtime has made the container's mounts
+    /// (or failed to), they are not needed.
+    pub(crate) fn unstage_subpaths(&self, id: &str) {
+        let dir = self.dir_of(id).join("subpaths");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `Mounts` of inspect and list: binds, tmpfs mounts and volumes, as dockerd shows them.
@@ -266,4 +301,43 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A volume's subpath, resolved inside the volume (its symlinks cannot lead out) and bound by
+/// descriptor on a staging path of the container's own, which the runtime then binds: a
+/// container that swaps a directory of the volume for a symlink meanwhile changes nothing.
+fn stage_subpath(dir: &Path, volume: &Path, m: &VolumeMount) -> Result<PathBuf> {
+    use nix::fcntl::OFlag;
+    let root = std::fs::File::open(volume)
+        .map_err(|e| Error::io(&format!("open volume {}", m.name), e))?;
+    let fd = berth_fs::open_in_root(&root, Path::new(&m.subpath), OFlag::O_PATH).map_err(|e| {
+        Error::InvalidParameter(format!(
+            "cannot access subpath {} of volume {}: {e}",
+            m.subpath, m.name
+        ))
+    })?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::io("stat subpath", e.into()))?;
+    let staging = dir.join("subpaths");
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io("create subpaths", e))?;
+    let target = staging.join(crate::util::random_hex(8));
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if is_dir {
+        std::fs::create_dir(&target)
+    } else {
+        std::fs::File::create(&target).map(|_| ())
+    }
+    .map_err(|e| Error::io("create a subpath's staging path", e))?;
+    let src = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ));
+    nix::mount::mount(
+        Some(&src),
+        &target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::io(&format!("bind subpath {}", m.subpath), e.into()))?;
+    Ok(target)
 }

@@ -34,6 +34,9 @@ pub struct VolumeMount {
     /// Copy-up happened (or was not needed): later starts leave the volume as it is.
     #[serde(default)]
     pub copied: bool,
+    /// `--mount …,volume-subpath=DIR`: only this path inside the volume is mounted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -79,6 +79,7 @@ impl Containers {
         };
         let prepared = self.prepare(&mut rec, &rootfs);
         if let Err(e) = prepared {
+            self.unstage_subpaths(id);
             unmount();
             return Err(e);
         }
@@ -89,12 +90,16 @@ impl Containers {
         let _ = berth_runtime::container::delete(&self.berth_runtime_root(), id, true);
         // Marks this start's exit.json apart from an earlier one.
         let attempt = random_hex(8);
-        self.spawn_shim(&rec, &attempt, runtime, &rootfs)
+        let spawned = self
+            .spawn_shim(&rec, &attempt, runtime, &rootfs)
             .inspect_err(|_| {
                 self.networks.teardown(id);
                 unmount();
-            })?;
-        self.await_shim(&rec, &attempt)
+            });
+        let started = spawned.and_then(|_| self.await_shim(&rec, &attempt));
+        // The container's mounts are made (or never will be): staged subpaths go.
+        self.unstage_subpaths(id);
+        started
     }
 
     /// Links, the network side, /etc/hosts and resolv.conf, volumes, the bundle.

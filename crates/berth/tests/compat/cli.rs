@@ -355,3 +355,105 @@ fn wait_for(mut f: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `--mount type=volume,…,volume-subpath=DIR` (API 1.45): only that directory of the volume,
+/// resolved inside the volume (a symlink in it cannot lead to the host's files).
+#[test]
+fn volume_subpaths_stay_inside_the_volume() {
+    let env = Env::start("berth-compat-subpath-", "{}");
+    ok(&env, &["volume", "create", "sv"]);
+    ok(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "sv:/d",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /d/sub && echo in-sub > /d/sub/f && echo top > /d/t && ln -s / /d/esc && ln -s ../.. /d/up",
+        ],
+    );
+    let mount = |sub: &str| format!("type=volume,src=sv,dst=/m,volume-subpath={sub}");
+    assert_eq!(
+        ok(
+            &env,
+            &[
+                "run",
+                "--rm",
+                "--mount",
+                &mount("sub"),
+                "busybox",
+                "sh",
+                "-c",
+                "ls /m; echo new > /m/g"
+            ]
+        ),
+        "f\n"
+    );
+    assert_eq!(
+        ok(
+            &env,
+            &["run", "--rm", "-v", "sv:/d", "busybox", "cat", "/d/sub/g"]
+        ),
+        "new\n"
+    );
+    // Links out of the volume end at its root.
+    for link in ["esc", "up"] {
+        let ls = ok(
+            &env,
+            &[
+                "run",
+                "--rm",
+                "--mount",
+                &mount(link),
+                "busybox",
+                "ls",
+                "/m",
+            ],
+        );
+        assert_eq!(ls, "esc\nsub\nt\nup\n", "{link}");
+    }
+    let missing = env.docker(&["run", "--rm", "--mount", &mount("nope"), "busybox", "true"]);
+    assert_eq!(missing.code, 125);
+    assert!(
+        missing
+            .err
+            .contains("cannot access subpath nope of volume sv"),
+        "{}",
+        missing.err
+    );
+    let outside = env.docker(&["run", "--rm", "--mount", &mount("../x"), "busybox", "true"]);
+    assert_eq!(outside.code, 125);
+    assert!(
+        outside.err.contains("subpath must be a relative path"),
+        "{}",
+        outside.err
+    );
+    // `cp` reads the subpath too; no staging mount is left once containers run.
+    ok(
+        &env,
+        &[
+            "create",
+            "--name",
+            "cpsub",
+            "--mount",
+            &mount("sub"),
+            "busybox",
+        ],
+    );
+    ok(&env, &["cp", "cpsub:/m/f", "f.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(env.dir.path().join("f.txt")).expect("copied"),
+        "in-sub\n"
+    );
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let dir = env.daemon.dir.display().to_string();
+    assert!(
+        !info
+            .lines()
+            .any(|l| l.contains(&dir) && l.contains("/subpaths/")),
+        "staging mounts left"
+    );
+}
