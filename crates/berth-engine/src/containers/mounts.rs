@@ -308,8 +308,8 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
 /// container that swaps a directory of the volume for a symlink meanwhile changes nothing.
 fn stage_subpath(dir: &Path, volume: &Path, m: &VolumeMount) -> Result<PathBuf> {
     use nix::fcntl::OFlag;
-    let root = std::fs::File::open(volume)
-        .map_err(|e| Error::io(&format!("open volume {}", m.name), e))?;
+    let root =
+        std::fs::File::open(volume).map_err(|e| Error::io(format!("open volume {}", m.name), e))?;
     let fd = berth_fs::open_in_root(&root, Path::new(&m.subpath), OFlag::O_PATH).map_err(|e| {
         Error::InvalidParameter(format!(
             "cannot access subpath {} of volume {}: {e}",
@@ -338,6 +338,6 @@ fn stage_subpath(dir: &Path, volume: &Path, m: &VolumeMount) -> Result<PathBuf> 
         nix::mount::MsFlags::MS_BIND,
         None::<&str>,
     )
-    .map_err(|e| Error::io(&format!("bind subpath {}", m.subpath), e.into()))?;
+    .map_err(|e| Error::io(format!("bind subpath {}", m.subpath), e.into()))?;
     Ok(target)
 }
