@@ -1,0 +1,174 @@
+//! The loader against Compose v2 itself (`docker compose config`, no daemon needed): the same
+//! project directory — a `.env` with Compose's quoting rules, a file with anchors, merge keys
+//! and every interpolation form, variables from the shell — must give the same values.
+//! Needs the docker CLI with the Compose plugin (`scripts/install-deps.sh --tests`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use berth_compose::interpolate::{self, Interpolator};
+use berth_compose::{dotenv, yaml};
+
+const DOTENV: &str = r#"# the project's .env
+PLAIN=value
+SPACED =  padded value
+export EXPORTED=yes
+COMMENTED=abc # a comment
+HASH=abc#def
+SINGLE='literal $PLAIN'
+DOUBLE="line1\nline2 \"quoted\" $PLAIN"
+MULTI="first
+second"
+EXPANDED=${PLAIN}-${FROM_SHELL}-${NOPE:-dflt}
+ESCAPED="\$PLAIN"
+EMPTY=
+OVERRIDDEN=from-dotenv
+"#;
+
+const COMPOSE: &str = r#"
+x-common: &common
+  image: busybox:${TAG:-1.36}
+  labels:
+    tier: ${TIER-back}
+services:
+  probe:
+    <<: *common
+    environment:
+      plain: $PLAIN
+      braced: ${PLAIN}
+      spaced: ${SPACED}
+      exported: ${EXPORTED}
+      commented: ${COMMENTED}
+      hash: ${HASH}
+      single: ${SINGLE}
+      double: ${DOUBLE}
+      multi: ${MULTI}
+      expanded: ${EXPANDED}
+      escaped: ${ESCAPED}
+      shell: ${FROM_SHELL}
+      overridden: ${OVERRIDDEN}
+      unset: ${UNSET_VAR}
+      default_unset: ${UNSET_VAR:-d1}
+      default_empty: ${EMPTY:-d2}
+      dash_empty: ${EMPTY-d3}
+      plus_set: ${PLAIN:+r1}
+      plus_empty: ${EMPTY:+r2}
+      plus_empty_dash: ${EMPTY+r3}
+      nested: ${UNSET_VAR:-${PLAIN}-${ALSO_UNSET:-deep}}
+      dollars: $$PLAIN and $${PLAIN}
+      mixed: pre-${PLAIN}-mid-$EXPORTED.post
+      required: ${PLAIN:?must be set}
+"#;
+
+fn compose_config(dir: &Path, shell: &[(&str, &str)]) -> (bool, String, String) {
+    let mut c = Command::new("/usr/local/bin/docker");
+    c.args(["compose", "config", "--format", "json"])
+        .current_dir(dir)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_FILE");
+    for (k, v) in shell {
+        c.env(k, v);
+    }
+    let o = c.output().expect("docker compose");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The loader's view: the shell's variables win over the `.env` file's.
+fn ours(dir: &Path, shell: &[(&str, &str)]) -> Result<serde_yaml_ng::Value, berth_compose::Error> {
+    let shell: BTreeMap<String, String> = shell
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let from_shell = |k: &str| shell.get(k).cloned();
+    let text = std::fs::read_to_string(dir.join(".env")).expect(".env");
+    let dotenv: BTreeMap<String, String> = dotenv::parse(&text, ".env", &from_shell)?
+        .into_iter()
+        .collect();
+    let lookup = |k: &str| shell.get(k).or_else(|| dotenv.get(k)).cloned();
+    let text = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose.yaml");
+    let mut doc = yaml::load(&text, "compose.yaml")?;
+    interpolate::document(&mut doc, "", &lookup, &mut Interpolator::default())?;
+    Ok(doc)
+}
+
+fn project(compose: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-oracle-")
+        .tempdir()
+        .expect("tempdir");
+    std::fs::write(dir.path().join(".env"), DOTENV).expect(".env");
+    std::fs::write(dir.path().join("compose.yaml"), compose).expect("compose.yaml");
+    dir
+}
+
+#[test]
+fn interpolation_and_dotenv_agree_with_compose() {
+    let dir = project(COMPOSE);
+    let shell = [
+        ("FROM_SHELL", "shell"),
+        ("OVERRIDDEN", "from-shell"),
+        ("TIER", ""),
+    ];
+    let (ok, out, err) = compose_config(dir.path(), &shell);
+    assert!(ok, "docker compose config: {err}");
+    let theirs: serde_json::Value = serde_json::from_str(&out).expect("compose's json");
+    let mine = ours(dir.path(), &shell).expect("our loader");
+    let probe = &theirs["services"]["probe"];
+    let env = probe["environment"].as_object().expect("environment");
+    assert!(env.len() > 20, "{env:?}");
+    let mut differ = Vec::new();
+    for (k, v) in env {
+        let m = mine["services"]["probe"]["environment"][k.as_str()]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        // `config` writes a literal `$` as `$$` (its output loads again unchanged).
+        let v = v.as_str().map(|s| s.replace("$$", "$"));
+        if v.as_deref() != Some(m.as_str()) {
+            differ.push(format!("{k}: compose {v:?}, berth {m:?}"));
+        }
+    }
+    assert_eq!(
+        probe["image"],
+        mine["services"]["probe"]["image"].as_str().unwrap_or("-")
+    );
+    assert_eq!(
+        probe["labels"]["tier"],
+        mine["services"]["probe"]["labels"]["tier"]
+            .as_str()
+            .unwrap_or("-")
+    );
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+#[test]
+fn errors_agree_with_compose() {
+    for (compose, want) in [
+        (
+            "services:\n  s:\n    image: ${NEEDED:?set NEEDED}\n",
+            "required variable NEEDED is missing a value: set NEEDED",
+        ),
+        (
+            "services:\n  s:\n    image: ${EMPTY:?}\n",
+            "required variable EMPTY is missing a value",
+        ),
+        (
+            "services:\n  s:\n    image: \"a ${\"\n",
+            "invalid interpolation format for services.s.image",
+        ),
+    ] {
+        let dir = project(compose);
+        let (ok, _, err) = compose_config(dir.path(), &[]);
+        assert!(!ok, "compose accepted {compose}");
+        assert!(err.contains(want), "compose said {err}, expected {want}");
+        let mine = ours(dir.path(), &[])
+            .expect_err("our loader accepted it")
+            .to_string();
+        assert!(mine.contains(want), "we said {mine}, expected {want}");
+    }
+}
