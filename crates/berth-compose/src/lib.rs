@@ -1,10 +1,13 @@
 //! Compose files without a daemon: YAML with anchors, aliases and `<<` merge keys
 //! ([`yaml`]), Compose's variable interpolation ([`interpolate`]), `.env` files ([`dotenv`]) and
-//! project names ([`project_name`], [`normalize_project_name`]). The compose-spec model, merge
-//! rules, `extends`, `include`, profiles and validation come on top (issue 15).
+//! project names ([`project_name`], [`normalize_project_name`]), and a project loaded and
+//! normalised as Compose v2's `config` prints it ([`project`], [`model`]). The compose-spec's
+//! per-field merge rules, `extends`, `include` and profiles come on top (issue 15).
 
 pub mod dotenv;
 pub mod interpolate;
+pub mod model;
+pub mod project;
 pub mod yaml;
 
 /// What loading a project can fail with; the texts are Compose v2's where it has one.
@@ -26,6 +29,9 @@ pub enum Error {
     Yaml { file: String, message: String },
     #[error("{0}")]
     ProjectName(String),
+    /// A project Compose would refuse (unknown keys, wrong types, missing files, …).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A project name as given (`-p`, `name:`, `COMPOSE_PROJECT_NAME`): Compose's rule, lowercase

@@ -172,3 +172,141 @@ fn errors_agree_with_compose() {
         assert!(mine.contains(want), "we said {mine}, expected {want}");
     }
 }
+
+/// `docker compose config --format json` of `file` in `dir` with exactly `vars` set.
+fn compose_json(
+    dir: &Path,
+    file: &str,
+    vars: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let o = Command::new("/usr/local/bin/docker")
+        .args(["compose", "-f", file, "config", "--format", "json"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .envs(vars.iter().copied())
+        .output()
+        .expect("docker compose");
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())
+}
+
+fn berth_json(dir: &Path, file: &str, vars: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+    let o = berth_compose::project::Options {
+        files: vec![dir.join(file)],
+        environment: vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Default::default()
+    };
+    berth_compose::project::load(&o)
+        .map(|p| serde_json::to_value(p).expect("json"))
+        .map_err(|e| e.to_string())
+}
+
+/// Where two documents differ, by path.
+fn differences(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let null = Value::Null;
+                differences(
+                    &format!("{path}.{k}"),
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        // `config` writes a literal `$` as `$$`.
+        (Value::String(x), Value::String(y)) if x.replace("$$", "$") == *y => {}
+        _ if a == b => {}
+        _ => out.push(format!("{path}: compose {a}, berth {b}")),
+    }
+}
+
+#[test]
+fn config_agrees_with_compose_on_the_corpus() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-corpus-")
+        .tempdir()
+        .expect("tempdir");
+    // The project directory's name is the project's: a fixed one for both tools.
+    let proj = dir.path().join("corpus");
+    std::fs::create_dir_all(proj.join("app")).expect("dir");
+    std::fs::write(proj.join("app.env"), "X=1\nFROM_FILE=\"q $$\"\n").expect("env");
+    std::fs::write(proj.join("s1.txt"), "s").expect("secret");
+    let vars = [("TAG", "1.37"), ("IMG", "")];
+    let mut checked = 0;
+    for e in std::fs::read_dir(&corpus).expect("corpus").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        std::fs::copy(e.path(), proj.join(&name)).expect("copy");
+        let theirs = compose_json(&proj, &name, &vars);
+        let mine = berth_json(&proj, &name, &vars);
+        match (theirs, mine) {
+            (Ok(t), Ok(m)) => {
+                let mut d = Vec::new();
+                differences(&name, &t, &m, &mut d);
+                assert!(d.is_empty(), "{} differences:\n{}", d.len(), d.join("\n"));
+            }
+            (t, m) => panic!("{name}: compose {t:?}, berth {m:?}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "the corpus is empty");
+}
+
+#[test]
+fn project_errors_agree_with_compose() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-errors-")
+        .tempdir()
+        .expect("tempdir");
+    for (compose, want) in [
+        (
+            "services:\n  s:\n    image: busybox\n    foo: 1\n",
+            "services.s additional properties 'foo' not allowed",
+        ),
+        (
+            "service:\n  s:\n    image: busybox\n",
+            "additional properties 'service' not allowed",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    env_file: ./gone.env\n",
+            "gone.env not found: stat ",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    depends_on: [t]\n",
+            "service \"s\" depends on undefined service \"t\": invalid compose project",
+        ),
+    ] {
+        std::fs::write(dir.path().join("compose.yaml"), compose).expect("write");
+        let theirs = compose_json(dir.path(), "compose.yaml", &[]).expect_err(compose);
+        let mine = berth_json(dir.path(), "compose.yaml", &[]).expect_err(compose);
+        assert!(theirs.contains(want), "compose: {theirs} (wanted {want})");
+        assert!(mine.contains(want), "berth: {mine} (wanted {want})");
+    }
+    // A file's `name:` is normalised, not refused.
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "name: Bad Name\nservices: {}\n",
+    )
+    .expect("write");
+    let theirs = compose_json(dir.path(), "compose.yaml", &[]).expect("compose");
+    let mine = berth_json(dir.path(), "compose.yaml", &[]).expect("berth");
+    assert_eq!(theirs["name"], "badname");
+    assert_eq!(mine["name"], theirs["name"]);
+}
