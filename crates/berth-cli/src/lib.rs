@@ -7,6 +7,7 @@
 
 mod archives;
 mod build;
+mod compose;
 mod connect;
 mod exec;
 mod fs;
@@ -58,6 +59,8 @@ enum Cmd {
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderCmd),
+    /// Define and run multi-container applications (Compose)
+    Compose(compose::ComposeArgs),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -243,6 +246,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => archives::load(g, a),
         Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(g, *a),
         Cmd::Builder(b) => build::builder(g, b),
+        Cmd::Compose(a) => compose::compose(a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -22,6 +22,9 @@ pub struct Project {
     /// Top-level `x-` extensions, kept as written (Compose's `config` prints them).
     #[serde(flatten)]
     pub extensions: BTreeMap<String, Value>,
+    /// Every profile a service names (sorted), enabled or not.
+    #[serde(skip)]
+    pub all_profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

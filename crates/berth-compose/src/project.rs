@@ -28,6 +28,8 @@ pub struct Options {
     pub environment: BTreeMap<String, String>,
     /// `--env-file` (default: `.env` in the project directory, when it exists).
     pub env_files: Vec<PathBuf>,
+    /// `--profile` (else `COMPOSE_PROFILES`, comma-separated); `*` enables every profile.
+    pub profiles: Vec<String>,
 }
 
 const DEFAULT_FILES: &[&str] = &[
@@ -106,7 +108,22 @@ pub fn load(o: &Options) -> Result<Project, Error> {
                 .unwrap_or_default(),
         ),
     };
-    normalise(&doc, &name, &dir, &first, &lookup)
+    let mut profiles = o.profiles.clone();
+    if profiles.is_empty() {
+        let from_env = o
+            .environment
+            .get("COMPOSE_PROFILES")
+            .cloned()
+            .or_else(|| vars.get("COMPOSE_PROFILES").cloned())
+            .unwrap_or_default();
+        profiles = from_env
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    normalise(&doc, &name, &dir, &first, &lookup, &profiles)
 }
 
 /// A later file's document over an earlier one: mappings merge key by key, anything else
@@ -195,6 +212,7 @@ fn normalise(
     dir: &Path,
     file: &str,
     lookup: interpolate::Lookup<'_>,
+    profiles: &[String],
 ) -> Result<Project, Error> {
     let section = |k: &str| -> Vec<(String, Value)> {
         doc.get(k)
@@ -259,10 +277,18 @@ fn normalise(
             target.insert(k, o);
         }
     }
+    let mut all_profiles = std::collections::BTreeSet::new();
     for (k, v) in section("services") {
         let s = service(&k, &v, dir, file, lookup)?;
-        p.services.insert(k, s);
+        all_profiles.extend(s.profiles.iter().cloned());
+        // A service with profiles runs only when one of them is enabled.
+        let active =
+            s.profiles.is_empty() || profiles.iter().any(|e| e == "*" || s.profiles.contains(e));
+        if active {
+            p.services.insert(k, s);
+        }
     }
+    p.all_profiles = all_profiles.into_iter().collect();
     // Every dependency must be a service of the project.
     for (k, s) in &p.services {
         for d in s.depends_on.keys() {

@@ -206,3 +206,68 @@ fn a_missing_variable_is_named() {
     assert!(err.contains("set it in .env"), "{err}");
     assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
 }
+
+/// `berth compose config` prints what `docker compose config` prints (compared as JSON).
+#[test]
+fn berth_compose_config_agrees_with_compose() {
+    let env = Env::start("berth-compat-compose-config-", "{}");
+    let dir = build_context(
+        &env,
+        "shop",
+        &[
+            ("compose.yaml", PROJECT),
+            (".env", "GREETING=hi $$ there\nWEB_PORT=8080\n"),
+        ],
+    );
+    let theirs = ok(
+        &env,
+        &dir,
+        &["--profile", "debug", "config", "--format", "json"],
+    );
+    let mine = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "compose",
+            "--profile",
+            "debug",
+            "config",
+            "--format",
+            "json",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("berth compose");
+    assert!(
+        mine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_str(&theirs).expect("compose json");
+    let m: serde_json::Value = serde_json::from_slice(&mine.stdout).expect("berth json");
+    assert_eq!(t, m);
+    let berth = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("compose")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("berth compose");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        berth(&["config", "--services"]),
+        (Some(0), "db\nmigrate\nweb\n".into())
+    );
+    assert_eq!(
+        berth(&["config", "--profiles"]),
+        (Some(0), "debug\n".into())
+    );
+    assert_eq!(
+        berth(&["config", "--volumes"]),
+        (Some(0), "dbdata\n".into())
+    );
+    std::fs::write(dir.join(".env"), "WEB_PORT=1\n").expect("env");
+    assert_eq!(berth(&["config", "-q"]).0, Some(1));
+}

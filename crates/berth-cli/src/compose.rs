@@ -1,0 +1,153 @@
+//! `berth compose`: Compose v2's commands over Berth's loader. So far `config` (the project
+//! as Compose normalises it, or its services, volumes, profiles or images); the commands that
+//! act on a daemon come with issue 15.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use berth_compose::project::{Options, load};
+
+/// Compose's project flags.
+#[derive(Debug, clap::Args)]
+pub struct ComposeArgs {
+    /// Compose configuration files
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name")]
+    project_name: Option<String>,
+    /// Specify an alternate working directory (default: the path of the first file)
+    #[arg(long)]
+    project_directory: Option<PathBuf>,
+    /// Specify alternate environment files
+    #[arg(long = "env-file")]
+    env_files: Vec<PathBuf>,
+    /// Specify a profile to enable
+    #[arg(long = "profile")]
+    profiles: Vec<String>,
+    #[command(subcommand)]
+    cmd: ComposeCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ComposeCmd {
+    /// Parse, resolve and render compose file in canonical format
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// Format the output. Values: [yaml | json]
+    #[arg(long, default_value = "yaml")]
+    format: String,
+    /// Print the service names, one per line.
+    #[arg(long)]
+    services: bool,
+    /// Print the volume names, one per line.
+    #[arg(long)]
+    volumes: bool,
+    /// Print the profile names, one per line.
+    #[arg(long)]
+    profiles: bool,
+    /// Print the image names, one per line.
+    #[arg(long)]
+    images: bool,
+    /// Only validate the configuration, don't print anything
+    #[arg(short, long)]
+    quiet: bool,
+    /// Save to file (default to stdout)
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+pub fn compose(a: ComposeArgs) -> Result<i32> {
+    let environment = std::env::vars().collect();
+    // COMPOSE_FILE (`:`-separated) when no -f is given, as Compose reads it.
+    let files = if a.files.is_empty() {
+        std::env::var("COMPOSE_FILE")
+            .map(|f| {
+                f.split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        a.files
+    };
+    let o = Options {
+        files,
+        project_dir: a.project_directory,
+        name: a.project_name,
+        environment,
+        env_files: a.env_files,
+        profiles: a.profiles,
+    };
+    match a.cmd {
+        ComposeCmd::Config(c) => config(&o, c),
+    }
+}
+
+fn config(o: &Options, c: ConfigArgs) -> Result<i32> {
+    let p = load(o)?;
+    if c.quiet {
+        return Ok(0);
+    }
+    let lines = |v: Vec<String>| v.into_iter().map(|s| s + "\n").collect::<String>();
+    let text = if c.services {
+        lines(p.services.keys().cloned().collect())
+    } else if c.volumes {
+        lines(p.volumes.keys().cloned().collect())
+    } else if c.profiles {
+        lines(p.all_profiles.clone())
+    } else if c.images {
+        // The image a service runs: its `image`, or the one its build makes.
+        lines(
+            p.services
+                .iter()
+                .map(|(k, s)| s.image.clone().unwrap_or_else(|| format!("{}-{k}", p.name)))
+                .collect(),
+        )
+    } else {
+        // A literal `$` is written `$$`, so the output loads again unchanged.
+        let mut doc = escape_dollars(serde_json::to_value(&p)?);
+        match c.format.as_str() {
+            "json" => serde_json::to_string_pretty(&doc)? + "\n",
+            "yaml" => {
+                // Compose's YAML leaves out what is not set (its JSON prints `command: null`
+                // and `ipam: {}`).
+                if let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) {
+                    for s in services.values_mut().filter_map(|s| s.as_object_mut()) {
+                        s.retain(|_, v| !v.is_null());
+                    }
+                }
+                if let Some(nets) = doc.get_mut("networks").and_then(|s| s.as_object_mut()) {
+                    for n in nets.values_mut().filter_map(|n| n.as_object_mut()) {
+                        n.retain(|k, v| {
+                            !(k == "ipam" && v.as_object().is_some_and(|m| m.is_empty()))
+                        });
+                    }
+                }
+                serde_yaml_ng::to_string(&doc)?
+            }
+            other => bail!("unsupported format {other:?}"),
+        }
+    };
+    match c.output {
+        Some(path) => std::fs::write(&path, text)?,
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+fn escape_dollars(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(s.replace('$', "$$")),
+        Value::Array(a) => Value::Array(a.into_iter().map(escape_dollars).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, escape_dollars(v))).collect())
+        }
+        other => other,
+    }
+}
