@@ -6,6 +6,7 @@
 
 pub mod dotenv;
 pub mod interpolate;
+pub mod merge;
 pub mod model;
 pub mod project;
 pub mod yaml;

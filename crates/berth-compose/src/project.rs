@@ -89,7 +89,9 @@ pub fn load(o: &Options) -> Result<Project, Error> {
         let mut doc = yaml::load(&text, &name)?;
         interpolate::document(&mut doc, "", &lookup, &mut interp)?;
         check_keys(&doc, &name)?;
-        merge(&mut merged, doc);
+        // Each file's `extends` first, within the file (as Compose does), then the merge.
+        extends(&mut doc, &name, &dir, &lookup)?;
+        crate::merge::documents(&mut merged, doc);
     }
     let doc: Value = serde_json::to_value(&merged).map_err(|e| Error::Invalid(e.to_string()))?;
     let first = files[0].display().to_string();
@@ -126,23 +128,93 @@ pub fn load(o: &Options) -> Result<Project, Error> {
     normalise(&doc, &name, &dir, &first, &lookup, &profiles)
 }
 
-/// A later file's document over an earlier one: mappings merge key by key, anything else
-/// is replaced. (The compose-spec's per-field rules for sequences come later.)
-fn merge(base: &mut serde_yaml_ng::Value, over: serde_yaml_ng::Value) {
-    use serde_yaml_ng::Value as Y;
-    match (base, over) {
-        (Y::Mapping(b), Y::Mapping(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v,
+/// `extends` resolved in every service of one file (`file`): the base service (of this file,
+/// or of `extends.file` relative to the project directory) under the service's own keys,
+/// recursively.
+fn extends(
+    doc: &mut serde_yaml_ng::Value,
+    file: &str,
+    dir: &Path,
+    lookup: interpolate::Lookup<'_>,
+) -> Result<(), Error> {
+    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()).cloned() else {
+        return Ok(());
+    };
+    let mut resolved = serde_yaml_ng::Mapping::new();
+    for (name, _) in services.iter() {
+        let n = name.as_str().unwrap_or_default();
+        let svc = resolve_extends(&services, n, file, dir, lookup, &mut Vec::new())?;
+        resolved.insert(name.clone(), svc);
     }
+    if let Some(m) = doc.as_mapping_mut() {
+        m.insert("services".into(), serde_yaml_ng::Value::Mapping(resolved));
+    }
+    Ok(())
+}
+
+fn resolve_extends(
+    services: &serde_yaml_ng::Mapping,
+    name: &str,
+    file: &str,
+    dir: &Path,
+    lookup: interpolate::Lookup<'_>,
+    stack: &mut Vec<(String, String)>,
+) -> Result<serde_yaml_ng::Value, Error> {
+    use serde_yaml_ng::Value as Y;
+    let here = (name.to_owned(), file.to_owned());
+    if stack.contains(&here) {
+        let mut text = String::from("Circular reference:");
+        for (i, (s, f)) in stack.iter().chain(std::iter::once(&here)).enumerate() {
+            let verb = if i == 0 { "" } else { "extends " };
+            text.push_str(&format!("\n  {verb}{s} in {f}"));
+        }
+        return Err(Error::Invalid(text));
+    }
+    let Some(mut svc) = services.get(name).cloned() else {
+        let (from, from_file) = stack.last().cloned().unwrap_or_default();
+        return Err(Error::Invalid(format!(
+            "cannot extend service {from:?} in {from_file}: service {name:?} not found"
+        )));
+    };
+    let Some(ext) = svc.as_mapping_mut().and_then(|m| m.remove("extends")) else {
+        return Ok(svc);
+    };
+    let (base_name, other_file) = match &ext {
+        Y::String(s) => (s.clone(), None),
+        Y::Mapping(m) => (
+            m.get("service")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            m.get("file").and_then(|f| f.as_str()).map(str::to_owned),
+        ),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "services.{name}.extends must be a string or a mapping"
+            )));
+        }
+    };
+    stack.push(here);
+    let mut base = match &other_file {
+        None => resolve_extends(services, &base_name, file, dir, lookup, stack)?,
+        Some(f) => {
+            let path = dir.join(f);
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Invalid(format!("open {shown}: {e}")))?;
+            let mut other = yaml::load(&text, &shown)?;
+            interpolate::document(&mut other, "", lookup, &mut Interpolator::default())?;
+            let theirs = other
+                .get("services")
+                .and_then(|s| s.as_mapping())
+                .cloned()
+                .unwrap_or_default();
+            resolve_extends(&theirs, &base_name, &shown, dir, lookup, stack)?
+        }
+    };
+    stack.pop();
+    crate::merge::service(&mut base, svc);
+    Ok(base)
 }
 
 /// Unknown keys at the top level and in services, with Compose's message.

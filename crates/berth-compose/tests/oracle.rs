@@ -292,6 +292,14 @@ fn project_errors_agree_with_compose() {
             "services:\n  s:\n    image: busybox\n    depends_on: [t]\n",
             "service \"s\" depends on undefined service \"t\": invalid compose project",
         ),
+        (
+            "services:\n  a:\n    extends: b\n  b:\n    extends: a\n",
+            "Circular reference:\n  ",
+        ),
+        (
+            "services:\n  a:\n    extends: nope\n",
+            "cannot extend service \"a\" in ",
+        ),
     ] {
         std::fs::write(dir.path().join("compose.yaml"), compose).expect("write");
         let theirs = compose_json(dir.path(), "compose.yaml", &[]).expect_err(compose);
@@ -309,4 +317,114 @@ fn project_errors_agree_with_compose() {
     let mine = berth_json(dir.path(), "compose.yaml", &[]).expect("berth");
     assert_eq!(theirs["name"], "badname");
     assert_eq!(mine["name"], theirs["name"]);
+}
+
+/// `-f base -f override` and `extends` (in the file and from another file), as Compose merges
+/// them. (Named volumes in the short syntax are left out: Compose 2.40 merges `v:/v` into a
+/// volume whose target is `v:/v`; Berth merges by target path.)
+#[test]
+fn several_files_and_extends_agree_with_compose() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-merge-")
+        .tempdir()
+        .expect("tempdir");
+    let proj = dir.path().join("merged");
+    std::fs::create_dir_all(&proj).expect("dir");
+    let files = [
+        (
+            "compose.yaml",
+            r#"
+services:
+  web:
+    image: a
+    command: one two
+    environment: {A: "1", B: "2"}
+    ports: ["80:80", "90:90"]
+    volumes: ["./x:/x", {type: volume, source: v, target: /v}]
+    expose: ["1"]
+    labels: [l1=a]
+    depends_on: [db]
+    networks: [n1]
+    healthcheck: {test: "true", interval: 5s}
+    build: {context: ., args: [X=1]}
+  db:
+    image: d
+  worker:
+    extends: web
+    command: work
+    ports: ["95:95"]
+  remote:
+    extends: {file: base.yaml, service: common}
+    environment: [FROM=remote]
+volumes: {v: {}}
+networks: {n1: {}, n2: {}}
+"#,
+        ),
+        (
+            "compose.override.yaml",
+            r#"
+services:
+  web:
+    image: b
+    command: [three]
+    environment: [B=3, C=4]
+    ports: ["80:80", "91:91"]
+    volumes: ["./y:/x"]
+    expose: ["2"]
+    labels: {l2: b}
+    networks: [n2]
+    healthcheck: {retries: 3}
+    depends_on: {db: {condition: service_healthy}}
+    build: {args: {Y: "2"}}
+"#,
+        ),
+        (
+            "base.yaml",
+            r#"
+services:
+  common:
+    image: common:1
+    environment: {FROM: base, KEEP: "yes"}
+    labels: {origin: base}
+"#,
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(proj.join(name), text).expect("write");
+    }
+    let run_compose = Command::new("/usr/local/bin/docker")
+        .args([
+            "compose",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "compose.override.yaml",
+            "config",
+            "--format",
+            "json",
+        ])
+        .current_dir(&proj)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .output()
+        .expect("docker compose");
+    assert!(
+        run_compose.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_compose.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&run_compose.stdout).expect("json");
+    let o = berth_compose::project::Options {
+        files: vec![
+            proj.join("compose.yaml"),
+            proj.join("compose.override.yaml"),
+        ],
+        ..Default::default()
+    };
+    let mine =
+        serde_json::to_value(berth_compose::project::load(&o).expect("berth")).expect("json");
+    let mut d = Vec::new();
+    differences("", &theirs, &mine, &mut d);
+    assert!(d.is_empty(), "{} differences:\n{}", d.len(), d.join("\n"));
 }
