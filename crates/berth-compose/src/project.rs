@@ -45,6 +45,19 @@ fn invalid(file: &str, message: String) -> Error {
 
 /// Load and normalise a project.
 pub fn load(o: &Options) -> Result<Project, Error> {
+    let mut p = load_part(o, None, 0)?;
+    finish(&mut p)?;
+    Ok(p)
+}
+
+/// A project's files with what they include; `name` is the including project's (whose names
+/// its resources take).
+fn load_part(o: &Options, name: Option<&str>, depth: usize) -> Result<Project, Error> {
+    if depth > 10 {
+        return Err(Error::Invalid(
+            "include: too deeply nested (a cycle?)".into(),
+        ));
+    }
     let cwd = std::env::current_dir().map_err(|e| Error::Invalid(e.to_string()))?;
     let files: Vec<PathBuf> = if o.files.is_empty() {
         let dir = o.project_dir.clone().unwrap_or(cwd.clone());
@@ -96,11 +109,11 @@ pub fn load(o: &Options) -> Result<Project, Error> {
     let doc: Value = serde_json::to_value(&merged).map_err(|e| Error::Invalid(e.to_string()))?;
     let first = files[0].display().to_string();
     let name = match (
-        &o.name,
+        name.map(str::to_owned).or_else(|| o.name.clone()),
         o.environment.get("COMPOSE_PROJECT_NAME"),
         doc.get("name"),
     ) {
-        (Some(n), _, _) => crate::project_name(n)?.to_owned(),
+        (Some(n), _, _) => crate::project_name(&n)?.to_owned(),
         (None, Some(n), _) if !n.is_empty() => crate::project_name(n)?.to_owned(),
         // The file's `name:` is normalised (Compose's rule), the command line's refused.
         (None, _, Some(Value::String(n))) => crate::normalize_project_name(n),
@@ -125,7 +138,120 @@ pub fn load(o: &Options) -> Result<Project, Error> {
             .map(str::to_owned)
             .collect();
     }
-    normalise(&doc, &name, &dir, &first, &lookup, &profiles)
+    let mut p = normalise(&doc, &name, &dir, &first, &lookup, &profiles)?;
+    // `include`: each entry a project of its own (its directory, its .env), whose services
+    // and resources join this one; a name defined on both sides is an error.
+    for inc in doc.get("include").map(list).unwrap_or_default() {
+        let (paths, project_dir, env_files) = match &inc {
+            Value::String(s) => (vec![s.clone()], None, Vec::new()),
+            Value::Object(m) => (
+                m.get("path")
+                    .map(list)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(scalar)
+                    .collect(),
+                m.get("project_directory").and_then(scalar),
+                m.get("env_file")
+                    .map(list)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(scalar)
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        let files: Vec<PathBuf> = paths.iter().map(|f| dir.join(f)).collect();
+        let first_dir = files
+            .first()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or(dir.clone());
+        let sub_dir = project_dir.map(|d| dir.join(d)).unwrap_or(first_dir);
+        let sub = Options {
+            files,
+            project_dir: Some(sub_dir.clone()),
+            name: None,
+            environment: o.environment.clone(),
+            env_files: env_files.iter().map(|f| dir.join(f)).collect(),
+            profiles: profiles.clone(),
+        };
+        let inc = load_part(&sub, Some(&name), depth + 1)?;
+        import(&mut p.services, inc.services, "services")?;
+        import(&mut p.networks, inc.networks, "networks")?;
+        import(&mut p.volumes, inc.volumes, "volumes")?;
+        import(&mut p.secrets, inc.secrets, "secrets")?;
+        import(&mut p.configs, inc.configs, "configs")?;
+        p.all_profiles.extend(inc.all_profiles);
+        p.all_profiles.sort();
+        p.all_profiles.dedup();
+    }
+    Ok(p)
+}
+
+fn import<T>(
+    into: &mut BTreeMap<String, T>,
+    from: BTreeMap<String, T>,
+    what: &str,
+) -> Result<(), Error> {
+    for (k, v) in from {
+        if into.contains_key(&k) {
+            return Err(Error::Invalid(format!(
+                "{what}.{k} conflicts with imported resource"
+            )));
+        }
+        into.insert(k, v);
+    }
+    Ok(())
+}
+
+/// The whole project's checks and Compose's last steps: dependencies exist, the default
+/// network when a service is on it, resources no service uses dropped.
+fn finish(p: &mut Project) -> Result<(), Error> {
+    for (k, s) in &p.services {
+        for d in s.depends_on.keys() {
+            if !p.services.contains_key(d) {
+                return Err(Error::Invalid(format!(
+                    "service {k:?} depends on undefined service {d:?}: invalid compose project"
+                )));
+            }
+        }
+    }
+    let uses_default = p
+        .services
+        .values()
+        .any(|s| s.networks.contains_key("default"));
+    if uses_default && !p.networks.contains_key("default") {
+        p.networks.insert(
+            "default".into(),
+            Network {
+                name: format!("{}_default", p.name),
+                ipam: json!({}),
+                ..Default::default()
+            },
+        );
+    }
+    let services: Vec<&Service> = p.services.values().collect();
+    p.networks
+        .retain(|k, _| services.iter().any(|s| s.networks.contains_key(k)));
+    p.volumes.retain(|k, _| {
+        services.iter().any(|s| {
+            s.volumes
+                .iter()
+                .any(|m| m.r#type == "volume" && m.source.as_deref() == Some(k.as_str()))
+        })
+    });
+    p.secrets.retain(|k, _| {
+        services
+            .iter()
+            .any(|s| s.secrets.iter().any(|r| r.source == *k))
+    });
+    p.configs.retain(|k, _| {
+        services
+            .iter()
+            .any(|s| s.configs.iter().any(|r| r.source == *k))
+    });
+    Ok(())
 }
 
 /// `extends` resolved in every service of one file (`file`): the base service (of this file,
@@ -361,31 +487,6 @@ fn normalise(
         }
     }
     p.all_profiles = all_profiles.into_iter().collect();
-    // Every dependency must be a service of the project.
-    for (k, s) in &p.services {
-        for d in s.depends_on.keys() {
-            if !p.services.contains_key(d) {
-                return Err(Error::Invalid(format!(
-                    "service {k:?} depends on undefined service {d:?}: invalid compose project"
-                )));
-            }
-        }
-    }
-    // The default network, when a service is on it.
-    let uses_default = p
-        .services
-        .values()
-        .any(|s| s.networks.contains_key("default"));
-    if uses_default && !p.networks.contains_key("default") {
-        p.networks.insert(
-            "default".into(),
-            Network {
-                name: format!("{name}_default"),
-                ipam: json!({}),
-                ..Default::default()
-            },
-        );
-    }
     Ok(p)
 }
 

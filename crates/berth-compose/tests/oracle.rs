@@ -428,3 +428,50 @@ services:
     differences("", &theirs, &mine, &mut d);
     assert!(d.is_empty(), "{} differences:\n{}", d.len(), d.join("\n"));
 }
+
+/// `include` (a project of its own: its directory, its env files) and the resources no
+/// service uses (dropped), as Compose loads them.
+#[test]
+fn includes_and_unused_resources_agree_with_compose() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-include-")
+        .tempdir()
+        .expect("tempdir");
+    let proj = dir.path().join("inc");
+    std::fs::create_dir_all(proj.join("sub")).expect("dir");
+    for (name, text) in [
+        (
+            "sub/compose.yaml",
+            "services:\n  lib:\n    image: l\n    volumes: [./data:/d, libvol:/v]\n    env_file: e.env\n    networks: [libnet]\nnetworks:\n  libnet: {}\n  spare: {}\nvolumes:\n  libvol: {}\n",
+        ),
+        ("sub/e.env", "Q=1\n"),
+        (
+            "compose.yaml",
+            "include:\n  - sub/compose.yaml\nservices:\n  web:\n    image: w\n    depends_on: [lib]\n    secrets: [used]\nnetworks:\n  unused: {}\nvolumes:\n  uv: {}\nsecrets:\n  used: {file: ./u}\n  notused: {file: ./x}\n",
+        ),
+    ] {
+        std::fs::write(proj.join(name), text).expect("write");
+    }
+    let theirs = compose_json(&proj, "compose.yaml", &[]).expect("compose");
+    let mine = berth_json(&proj, "compose.yaml", &[]).expect("berth");
+    let mut d = Vec::new();
+    differences("", &theirs, &mine, &mut d);
+    assert!(d.is_empty(), "{} differences:\n{}", d.len(), d.join("\n"));
+    // A service defined on both sides.
+    std::fs::write(
+        proj.join("compose.yaml"),
+        "include:\n  - sub/compose.yaml\nservices:\n  lib:\n    image: w\n",
+    )
+    .expect("write");
+    let want = "services.lib conflicts with imported resource";
+    assert!(
+        compose_json(&proj, "compose.yaml", &[])
+            .expect_err("compose")
+            .contains(want)
+    );
+    assert!(
+        berth_json(&proj, "compose.yaml", &[])
+            .expect_err("berth")
+            .contains(want)
+    );
+}
