@@ -52,6 +52,9 @@ struct ConfigArgs {
     /// Print the image names, one per line.
     #[arg(long)]
     images: bool,
+    /// Print the service config hash, one per line (`*` for every service)
+    #[arg(long)]
+    hash: Option<String>,
     /// Only validate the configuration, don't print anything
     #[arg(short, long)]
     quiet: bool,
@@ -94,7 +97,19 @@ fn config(o: &Options, c: ConfigArgs) -> Result<i32> {
         return Ok(0);
     }
     let lines = |v: Vec<String>| v.into_iter().map(|s| s + "\n").collect::<String>();
-    let text = if c.services {
+    let text = if let Some(which) = &c.hash {
+        let wanted: Vec<&str> = which.split(',').map(str::trim).collect();
+        let mut out = String::new();
+        for (name, s) in &p.services {
+            if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
+                out.push_str(&format!(
+                    "{name} {}\n",
+                    berth_compose::hash::service_hash(s)
+                ));
+            }
+        }
+        out
+    } else if c.services {
         lines(p.services.keys().cloned().collect())
     } else if c.volumes {
         lines(p.volumes.keys().cloned().collect())

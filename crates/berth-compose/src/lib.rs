@@ -5,6 +5,7 @@
 //! per-field merge rules, `extends`, `include` and profiles come on top (issue 15).
 
 pub mod dotenv;
+pub mod hash;
 pub mod interpolate;
 pub mod merge;
 pub mod model;

@@ -524,7 +524,10 @@ fn service(
                 }
             }
             "expose" => s.expose = list(&v).iter().filter_map(scalar).collect(),
-            "extra_hosts" => s.extra_hosts = extra_hosts(&v),
+            "extra_hosts" => {
+                s.extra_hosts = extra_hosts(&v);
+                s.extra_hosts.sort();
+            }
             "healthcheck" => s.healthcheck = Some(healthcheck(&v)),
             "image" => s.image = scalar(&v),
             "labels" => s.labels = typed(&v, &at(&k), file)?,
@@ -536,6 +539,10 @@ fn service(
             "tmpfs" => s.tmpfs = list(&v).iter().filter_map(scalar).collect(),
             "volumes" => s.volumes = mounts(&v, dir, &at(&k), file)?,
             "depends_on" => s.depends_on = depends_on(&v, &at(&k), file)?,
+            "stop_grace_period" => {
+                let d = scalar(&v).and_then(|s| go_duration(&s)).map(Value::String);
+                s.other.insert(k, d.unwrap_or(v));
+            }
             _ => {
                 s.other.insert(k, v);
             }
@@ -678,7 +685,80 @@ fn healthcheck(v: &Value) -> BTreeMap<String, Value> {
     if out.get("disable") == Some(&Value::Bool(false)) {
         out.remove("disable");
     }
+    for k in ["timeout", "interval", "start_period", "start_interval"] {
+        if let Some(d) = out.get(k).and_then(scalar).and_then(|s| go_duration(&s)) {
+            out.insert(k.into(), Value::String(d));
+        }
+    }
     out
+}
+
+/// A Compose duration (`1m30s`, `90s`, `500ms`, `1h`) as Go prints it (`1m30s`, `500ms`,
+/// `1h0m0s`), which is how Compose writes it back.
+pub fn go_duration(s: &str) -> Option<String> {
+    let mut nanos: u128 = 0;
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Some("0s".into());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        nanos += (num * unit).round() as u128;
+    }
+    Some(format_go_duration(nanos))
+}
+
+fn format_go_duration(n: u128) -> String {
+    let trim = |v: u128, scale: u128| -> String {
+        let whole = v / scale;
+        let frac = v % scale;
+        if frac == 0 {
+            return whole.to_string();
+        }
+        let width = scale.to_string().len() - 1;
+        let f = format!("{frac:0width$}");
+        format!("{whole}.{}", f.trim_end_matches('0'))
+    };
+    if n == 0 {
+        return "0s".into();
+    }
+    if n < 1_000 {
+        return format!("{n}ns");
+    }
+    if n < 1_000_000 {
+        return format!("{}µs", trim(n, 1_000));
+    }
+    if n < 1_000_000_000 {
+        return format!("{}ms", trim(n, 1_000_000));
+    }
+    let h = n / 3_600_000_000_000;
+    let m = (n / 60_000_000_000) % 60;
+    let s = n % 60_000_000_000;
+    let secs = format!("{}s", trim(s, 1_000_000_000));
+    if h > 0 {
+        format!("{h}h{m}m{secs}")
+    } else if m > 0 {
+        format!("{m}m{secs}")
+    } else {
+        secs
+    }
 }
 
 fn networks(v: &Value) -> BTreeMap<String, Option<Value>> {
@@ -833,5 +913,29 @@ fn expand_home(s: &str) -> String {
     match s.strip_prefix('~') {
         Some(rest) => format!("{}{rest}", std::env::var("HOME").unwrap_or_default()),
         None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+
+    #[test]
+    fn durations_as_go_prints_them() {
+        for (given, want) in [
+            ("30s", "30s"),
+            ("90s", "1m30s"),
+            ("1m", "1m0s"),
+            ("1h", "1h0m0s"),
+            ("1m30.5s", "1m30.5s"),
+            ("500ms", "500ms"),
+            ("1.5s", "1.5s"),
+            ("2h45m", "2h45m0s"),
+            ("0", "0s"),
+            ("10us", "10µs"),
+        ] {
+            assert_eq!(go_duration(given).as_deref(), Some(want), "{given}");
+        }
+        assert_eq!(go_duration("5 parsecs"), None);
     }
 }

@@ -42,6 +42,9 @@ services:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 1s
       retries: 30
+    env_file:
+      - path: db.env
+        required: false
     volumes: [dbdata:/data]
     networks: [back]
   migrate:
@@ -71,6 +74,20 @@ volumes:
   dbdata: {}
 "#;
 
+/// `berth compose ARGS` in `dir`, which must succeed: its output.
+fn berth_compose_in(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES")
+        .output()
+        .expect("berth compose");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn id_of(env: &Env, dir: &Path, service: &str) -> String {
     ok(env, dir, &["ps", "-a", "-q", service]).trim().to_owned()
 }
@@ -88,6 +105,7 @@ fn a_compose_project_up_changed_and_down() {
                 ".env",
                 &format!("GREETING=hello-from-env\nWEB_PORT={port}\n"),
             ),
+            ("db.env", "DB_PASSWORD=\"p<w>&d\"\n"),
         ],
     );
     let up = ok(&env, &dir, &["up", "-d", "--wait"]);
@@ -113,6 +131,21 @@ fn a_compose_project_up_changed_and_down() {
     );
     let health = env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "shop-db-1"]);
     assert_eq!(health.trim(), "healthy");
+    // Berth's loader computes the config hash Compose labelled each container with.
+    let hashes = berth_compose_in(&dir, &["config", "--hash", "*"]);
+    for service in ["db", "migrate", "web"] {
+        let label = env.ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.compose.config-hash\"}}",
+            &format!("shop-{service}-1"),
+        ]);
+        let ours = hashes
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{service} ")))
+            .unwrap_or_default();
+        assert_eq!(label.trim(), ours, "{service}: {hashes}");
+    }
 
     // The port, the interpolated variable, logs, exec, run --rm on the volume.
     let page = env
