@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use berth_compose::project::{Options, load};
 
+use crate::compose_ops;
+
 /// Compose's project flags.
 #[derive(Debug, clap::Args)]
 pub struct ComposeArgs {
@@ -33,6 +35,58 @@ pub struct ComposeArgs {
 enum ComposeCmd {
     /// Parse, resolve and render compose file in canonical format
     Config(ConfigArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// List running compose projects
+    Ls(LsArgs),
+    /// Stop and remove containers, networks
+    Down(DownArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PsArgs {
+    /// Show all stopped containers (including those created by the run command)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Display services
+    #[arg(long)]
+    services: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long)]
+    format: Option<String>,
+    /// Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]
+    #[arg(long)]
+    status: Vec<String>,
+    services_named: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short, long)]
+    all: bool,
+    /// Only display project names
+    #[arg(short, long)]
+    quiet: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DownArgs {
+    /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers
+    #[arg(short, long)]
+    volumes: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Specify a shutdown timeout in seconds
+    #[arg(short, long)]
+    timeout: Option<i64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,7 +117,7 @@ struct ConfigArgs {
     output: Option<PathBuf>,
 }
 
-pub fn compose(a: ComposeArgs) -> Result<i32> {
+pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
     let environment = std::env::vars().collect();
     // COMPOSE_FILE (`:`-separated) when no -f is given, as Compose reads it.
     let files = if a.files.is_empty() {
@@ -88,7 +142,81 @@ pub fn compose(a: ComposeArgs) -> Result<i32> {
     };
     match a.cmd {
         ComposeCmd::Config(c) => config(&o, c),
+        ComposeCmd::Ls(l) => {
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_ops::ls(&c, l.all, l.quiet, l.format.as_deref()))
+        }
+        ComposeCmd::Ps(p) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            let po = compose_ops::PsOptions {
+                all: p.all,
+                quiet: p.quiet,
+                services: p.services,
+                format: p.format.as_deref(),
+                status: &p.status,
+                only: &p.services_named,
+            };
+            rt.block_on(compose_ops::ps(&c, &name, &po))
+        }
+        ComposeCmd::Down(d) => {
+            let (name, project) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            let dopts = compose_ops::DownOptions {
+                volumes: d.volumes,
+                remove_orphans: d.remove_orphans,
+                timeout: d.timeout,
+                order: project.map(|p| start_order(&p)),
+            };
+            rt.block_on(compose_ops::down(&c, &name, &dopts))
+        }
     }
+}
+
+/// The project's name, and the project when its files load: `-p` (or
+/// `COMPOSE_PROJECT_NAME`) alone is enough for the commands that only look at labels.
+fn project_of(o: &Options) -> Result<(String, Option<berth_compose::model::Project>)> {
+    match load(o) {
+        Ok(p) => Ok((p.name.clone(), Some(p))),
+        Err(e) => {
+            let given = o
+                .name
+                .clone()
+                .or_else(|| o.environment.get("COMPOSE_PROJECT_NAME").cloned())
+                .filter(|n| !n.is_empty());
+            match given {
+                Some(n) => Ok((berth_compose::project_name(&n)?.to_owned(), None)),
+                None => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Services in an order that starts dependencies first.
+fn start_order(p: &berth_compose::model::Project) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    fn visit(
+        p: &berth_compose::model::Project,
+        name: &str,
+        out: &mut Vec<String>,
+        seen: &mut Vec<String>,
+    ) {
+        if out.iter().any(|x| x == name) || seen.iter().any(|x| x == name) {
+            return;
+        }
+        seen.push(name.to_owned());
+        if let Some(s) = p.services.get(name) {
+            for d in s.depends_on.keys() {
+                visit(p, d, out, seen);
+            }
+        }
+        out.push(name.to_owned());
+    }
+    let mut seen = Vec::new();
+    for name in p.services.keys() {
+        visit(p, name, &mut out, &mut seen);
+    }
+    out
 }
 
 fn config(o: &Options, c: ConfigArgs) -> Result<i32> {

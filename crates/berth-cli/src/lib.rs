@@ -8,6 +8,7 @@
 mod archives;
 mod build;
 mod compose;
+mod compose_ops;
 mod connect;
 mod exec;
 mod fs;
@@ -246,7 +247,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => archives::load(g, a),
         Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(g, *a),
         Cmd::Builder(b) => build::builder(g, b),
-        Cmd::Compose(a) => compose::compose(a),
+        Cmd::Compose(a) => compose::compose(g, a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

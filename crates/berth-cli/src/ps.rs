@@ -156,7 +156,7 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
 }
 
 /// docker's PORTS column: `127.0.0.1:8080->80/tcp, 81/tcp`.
-fn ports_column(ports: &[Port]) -> String {
+pub(crate) fn ports_column(ports: &[Port]) -> String {
     let mut items: Vec<(u16, String)> = ports
         .iter()
         .map(|p| {

@@ -202,7 +202,8 @@ fn a_compose_project_up_changed_and_down() {
         .sh_in_netns(&format!("curl -s http://127.0.0.1:{port}/index.html"));
     assert_eq!(String::from_utf8_lossy(&page.stdout), "changed\n");
 
-    // The profile's service on demand, then everything down with its volume.
+    // The profile's service on demand, then everything down with its volume — by Berth's
+    // own compose, on what Docker Compose made.
     ok(&env, &dir, &["--profile", "debug", "up", "-d", "debug"]);
     let ps = ok(
         &env,
@@ -217,7 +218,51 @@ fn a_compose_project_up_changed_and_down() {
         ],
     );
     assert_eq!(ps.trim(), "debug");
-    ok(&env, &dir, &["--profile", "debug", "down", "-v", "-t", "1"]);
+    let fmt = "{{.Name}} {{.Service}} {{.State}} {{.ExitCode}}";
+    let theirs = ok(&env, &dir, &["ps", "-a", "--format", fmt]);
+    let host = env.daemon.host();
+    let berth = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("compose")
+            .args(args)
+            .current_dir(&dir)
+            .env("BERTH_HOST", &host)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .output()
+            .expect("berth compose");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(berth(&["ps", "-a", "--format", fmt]).0, theirs);
+    assert_eq!(berth(&["ps", "--services"]).0, "db\ndebug\nweb\n");
+    let ls = berth(&["ls"]).0;
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("shop") && l.contains("exited(1), running(3)")),
+        "{ls}"
+    );
+    let (_, progress) = berth(&["--profile", "debug", "down", "-v", "-t", "1"]);
+    for line in [
+        " Container shop-web-1  Removed",
+        " Network shop_back  Removed",
+        " Volume shop_dbdata  Removed",
+    ] {
+        assert!(progress.contains(line), "{line} in {progress}");
+    }
+    // Dependents stop first: web before db.
+    let at = |l: &str| progress.find(l).unwrap_or(usize::MAX);
+    assert!(
+        at("shop-web-1  Stopping") < at("shop-db-1  Stopping"),
+        "{progress}"
+    );
+    assert!(berth(&["ls", "-a", "-q"]).0.trim().is_empty());
     assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
     let vols = env.ok(&["volume", "ls", "-q"]);
     assert!(!vols.contains("shop_dbdata"), "{vols}");

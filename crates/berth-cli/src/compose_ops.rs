@@ -1,0 +1,323 @@
+//! `berth compose ps`, `ls` and `down`: a project's containers, networks and volumes found by
+//! the labels Compose sets (`com.docker.compose.project`, `…service`, `…oneoff`), so they
+//! work as well on what Docker Compose made.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use berth_client::{Client, Method, enc, query};
+use berth_models::container::Summary;
+use serde::Serialize;
+
+use crate::output::{labels_text, print_list};
+use crate::units::{human_duration, now};
+
+pub const PROJECT: &str = "com.docker.compose.project";
+pub const SERVICE: &str = "com.docker.compose.service";
+const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+
+/// The project's containers (all states), oldest first.
+pub async fn containers(c: &Client, project: &str, all: bool) -> Result<Vec<Summary>> {
+    let filters = serde_json::json!({ "label": [format!("{PROJECT}={project}")] }).to_string();
+    let all = if all { "1" } else { "0" };
+    let mut list: Vec<Summary> = c
+        .get(&format!(
+            "/containers/json{}",
+            query(&[("all", all), ("filters", &filters)])
+        ))
+        .await?;
+    list.sort_by_key(|s| s.created);
+    Ok(list)
+}
+
+fn name_of(s: &Summary) -> String {
+    s.names
+        .first()
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+fn label<'a>(s: &'a Summary, k: &str) -> &'a str {
+    s.labels.get(k).map(String::as_str).unwrap_or_default()
+}
+
+/// A row of `compose ps` (the fields its `--format` templates name).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PsRow {
+    #[serde(rename = "ID")]
+    id: String,
+    name: String,
+    names: String,
+    image: String,
+    command: String,
+    project: String,
+    service: String,
+    created: i64,
+    created_at: String,
+    running_for: String,
+    state: String,
+    status: String,
+    health: String,
+    exit_code: i64,
+    ports: String,
+    labels: String,
+}
+
+pub struct PsOptions<'a> {
+    pub all: bool,
+    pub quiet: bool,
+    pub services: bool,
+    pub format: Option<&'a str>,
+    pub status: &'a [String],
+    pub only: &'a [String],
+}
+
+pub async fn ps(c: &Client, project: &str, o: &PsOptions<'_>) -> Result<i32> {
+    let mut list = containers(c, project, true).await?;
+    list.retain(|s| {
+        (o.all || s.state == "running" || !o.status.is_empty())
+            && (o.status.is_empty() || o.status.contains(&s.state))
+            && (o.only.is_empty() || o.only.iter().any(|x| x == label(s, SERVICE)))
+    });
+    list.sort_by_key(name_of);
+    if o.services {
+        let mut seen: Vec<&str> = list.iter().map(|s| label(s, SERVICE)).collect();
+        seen.dedup();
+        for s in seen {
+            println!("{s}");
+        }
+        return Ok(0);
+    }
+    let rows: Vec<PsRow> = list
+        .iter()
+        .map(|s| {
+            let mut cmd = s.command.clone();
+            if cmd.chars().count() > 20 {
+                cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+            }
+            let health = if s.status.contains("(healthy)") {
+                "healthy"
+            } else if s.status.contains("(unhealthy)") {
+                "unhealthy"
+            } else if s.status.contains("(health: starting)") {
+                "starting"
+            } else {
+                ""
+            };
+            let exit_code = s
+                .status
+                .strip_prefix("Exited (")
+                .and_then(|r| r.split(')').next())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            PsRow {
+                id: s.id.clone(),
+                name: name_of(s),
+                names: name_of(s),
+                image: s.image.clone(),
+                command: format!("\"{cmd}\""),
+                project: project.to_owned(),
+                service: label(s, SERVICE).to_owned(),
+                created: s.created,
+                created_at: crate::units::go_time(s.created),
+                running_for: format!("{} ago", human_duration(now() - s.created)),
+                state: s.state.clone(),
+                status: s.status.clone(),
+                health: health.to_owned(),
+                exit_code,
+                ports: crate::ps::ports_column(&s.ports),
+                labels: labels_text(&s.labels),
+            }
+        })
+        .collect();
+    print_list(
+        o.quiet,
+        |r: &PsRow| r.id.as_str(),
+        o.format,
+        &[
+            ("Name", "NAME"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("Service", "SERVICE"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Ports", "PORTS"),
+        ],
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Name", "NAME"),
+            ("Names", "NAMES"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("Project", "PROJECT"),
+            ("Service", "SERVICE"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("State", "STATE"),
+            ("Status", "STATUS"),
+            ("Health", "HEALTH"),
+            ("ExitCode", "EXIT CODE"),
+            ("Ports", "PORTS"),
+            ("Labels", "LABELS"),
+        ],
+        &rows,
+    )?;
+    Ok(0)
+}
+
+/// A row of `compose ls`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LsRow {
+    name: String,
+    status: String,
+    config_files: String,
+}
+
+pub async fn ls(c: &Client, all: bool, quiet: bool, format: Option<&str>) -> Result<i32> {
+    let filters = serde_json::json!({ "label": [PROJECT] }).to_string();
+    let list: Vec<Summary> = c
+        .get(&format!(
+            "/containers/json{}",
+            query(&[("all", "1"), ("filters", &filters)])
+        ))
+        .await?;
+    let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
+    for s in &list {
+        let p = projects.entry(label(s, PROJECT).to_owned()).or_default();
+        *p.0.entry(s.state.clone()).or_default() += 1;
+        if p.1.is_empty() {
+            p.1 = label(s, CONFIG_FILES).to_owned();
+        }
+    }
+    let rows: Vec<LsRow> = projects
+        .into_iter()
+        .filter(|(_, (states, _))| all || states.contains_key("running"))
+        .map(|(name, (states, files))| LsRow {
+            name,
+            // Compose's form: `running(2)`, `exited(1), running(2)`.
+            status: states
+                .iter()
+                .map(|(s, n)| format!("{s}({n})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            config_files: files,
+        })
+        .collect();
+    let cols = [
+        ("Name", "NAME"),
+        ("Status", "STATUS"),
+        ("ConfigFiles", "CONFIG FILES"),
+    ];
+    print_list(
+        quiet,
+        |r: &LsRow| r.name.as_str(),
+        format,
+        &cols,
+        &cols,
+        &rows,
+    )?;
+    Ok(0)
+}
+
+pub struct DownOptions {
+    pub volumes: bool,
+    pub remove_orphans: bool,
+    pub timeout: Option<i64>,
+    /// The project's services in start order (when the file is at hand): stopped in reverse.
+    pub order: Option<Vec<String>>,
+}
+
+fn step(kind: &str, name: &str, what: &str) {
+    eprintln!(" {kind} {name}  {what}");
+}
+
+pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
+    let mut list = containers(c, project, true).await?;
+    if let Some(order) = &o.order {
+        let orphans: Vec<String> = list
+            .iter()
+            .filter(|s| {
+                label(s, "com.docker.compose.oneoff") != "True"
+                    && !order.iter().any(|x| x == label(s, SERVICE))
+            })
+            .map(name_of)
+            .collect();
+        if !orphans.is_empty() && !o.remove_orphans {
+            eprintln!(
+                "WARN[0000] Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                orphans.join(", ")
+            );
+            list.retain(|s| !orphans.contains(&name_of(s)));
+        }
+        // Dependents first: services later in the start order stop earlier.
+        let rank = |s: &Summary| {
+            order
+                .iter()
+                .position(|x| x == label(s, SERVICE))
+                .unwrap_or(order.len())
+        };
+        list.sort_by_key(|s| std::cmp::Reverse(rank(s)));
+    } else {
+        list.reverse();
+    }
+    let t = o.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+    for s in &list {
+        let name = name_of(s);
+        if s.state == "running" || s.state == "paused" || s.state == "restarting" {
+            step("Container", &name, "Stopping");
+            c.call(
+                Method::POST,
+                &format!("/containers/{}/stop{t}", s.id),
+                &[],
+                berth_client::empty(),
+            )
+            .await?;
+            step("Container", &name, "Stopped");
+        }
+        step("Container", &name, "Removing");
+        let v = if o.volumes {
+            "?v=1&force=1"
+        } else {
+            "?force=1"
+        };
+        c.call(
+            Method::DELETE,
+            &format!("/containers/{}{v}", s.id),
+            &[],
+            berth_client::empty(),
+        )
+        .await?;
+        step("Container", &name, "Removed");
+    }
+    let filters = serde_json::json!({ "label": [format!("{PROJECT}={project}")] }).to_string();
+    let q = query(&[("filters", &filters)]);
+    let nets: Vec<berth_models::network::Network> = c.get(&format!("/networks{q}")).await?;
+    for n in nets {
+        step("Network", &n.name, "Removing");
+        c.call(
+            Method::DELETE,
+            &format!("/networks/{}", enc(&n.id)),
+            &[],
+            berth_client::empty(),
+        )
+        .await?;
+        step("Network", &n.name, "Removed");
+    }
+    if o.volumes {
+        let vols: berth_models::volume::ListResponse = c.get(&format!("/volumes{q}")).await?;
+        for v in vols.volumes {
+            step("Volume", &v.name, "Removing");
+            c.call(
+                Method::DELETE,
+                &format!("/volumes/{}", enc(&v.name)),
+                &[],
+                berth_client::empty(),
+            )
+            .await?;
+            step("Volume", &v.name, "Removed");
+        }
+    }
+    Ok(0)
+}
