@@ -41,6 +41,86 @@ enum ComposeCmd {
     Ls(LsArgs),
     /// Stop and remove containers, networks
     Down(DownArgs),
+    /// Start services
+    Start(ServicesArgs),
+    /// Stop services
+    Stop(TimeoutArgs),
+    /// Restart service containers
+    Restart(TimeoutArgs),
+    /// Force stop service containers
+    Kill(KillArgs),
+    /// Pause services
+    Pause(ServicesArgs),
+    /// Unpause services
+    Unpause(ServicesArgs),
+    /// Removes stopped service containers
+    Rm(RmArgs),
+    /// Display the running processes
+    Top(ServicesArgs),
+    /// Print the public port for a port binding
+    Port(PortArgs),
+    /// Show the Docker Compose version information
+    Version(VersionArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServicesArgs {
+    services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct TimeoutArgs {
+    /// Specify a shutdown timeout in seconds
+    #[arg(short, long)]
+    timeout: Option<i64>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct KillArgs {
+    /// SIGNAL to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct RmArgs {
+    /// Don't ask to confirm removal
+    #[arg(short, long)]
+    force: bool,
+    /// Stop the containers, if required, before removing
+    #[arg(short, long)]
+    stop: bool,
+    /// Remove any anonymous volumes attached to containers
+    #[arg(short, long)]
+    volumes: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    protocol: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: usize,
+    service: String,
+    private_port: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct VersionArgs {
+    /// Format the output. Values: [pretty | json]
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Shows only Compose's version number
+    #[arg(long)]
+    short: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,6 +238,116 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
                 only: &p.services_named,
             };
             rt.block_on(compose_ops::ps(&c, &name, &po))
+        }
+        ComposeCmd::Version(v) => {
+            let version = env!("CARGO_PKG_VERSION");
+            if v.short {
+                println!("{version}");
+            } else if v.format.as_deref() == Some("json") {
+                println!("{}", serde_json::json!({ "version": version }));
+            } else {
+                println!("Berth Compose version {version}");
+            }
+            Ok(0)
+        }
+        ComposeCmd::Top(s) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_ops::top(&c, &name, &s.services))
+        }
+        ComposeCmd::Port(p) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_ops::port(
+                &c,
+                &name,
+                &p.service,
+                &p.private_port,
+                &p.protocol,
+                p.index,
+            ))
+        }
+        ComposeCmd::Rm(r) if !r.force => {
+            anyhow::bail!("berth compose rm needs -f (it does not prompt)")
+        }
+        cmd @ (ComposeCmd::Start(_)
+        | ComposeCmd::Stop(_)
+        | ComposeCmd::Restart(_)
+        | ComposeCmd::Kill(_)
+        | ComposeCmd::Pause(_)
+        | ComposeCmd::Unpause(_)
+        | ComposeCmd::Rm(_)) => {
+            let (name, project) = project_of(&o)?;
+            let order = project.map(|p| start_order(&p));
+            let (action, services, timeout, signal, volumes, stop_first) = match &cmd {
+                ComposeCmd::Start(s) => (
+                    compose_ops::Action::Start,
+                    &s.services,
+                    None,
+                    None,
+                    false,
+                    false,
+                ),
+                ComposeCmd::Stop(s) => (
+                    compose_ops::Action::Stop,
+                    &s.services,
+                    s.timeout,
+                    None,
+                    false,
+                    false,
+                ),
+                ComposeCmd::Restart(s) => (
+                    compose_ops::Action::Restart,
+                    &s.services,
+                    s.timeout,
+                    None,
+                    false,
+                    false,
+                ),
+                ComposeCmd::Kill(k) => (
+                    compose_ops::Action::Kill,
+                    &k.services,
+                    None,
+                    k.signal.as_deref(),
+                    false,
+                    false,
+                ),
+                ComposeCmd::Pause(s) => (
+                    compose_ops::Action::Pause,
+                    &s.services,
+                    None,
+                    None,
+                    false,
+                    false,
+                ),
+                ComposeCmd::Unpause(s) => (
+                    compose_ops::Action::Unpause,
+                    &s.services,
+                    None,
+                    None,
+                    false,
+                    false,
+                ),
+                ComposeCmd::Rm(r) => (
+                    compose_ops::Action::Remove,
+                    &r.services,
+                    None,
+                    None,
+                    r.volumes,
+                    r.stop,
+                ),
+                _ => unreachable!("matched above"),
+            };
+            let eo = compose_ops::EachOptions {
+                services,
+                order,
+                timeout,
+                signal,
+                volumes,
+                stop_first,
+            };
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_ops::each(&c, &name, action, &eo))
         }
         ComposeCmd::Down(d) => {
             let (name, project) = project_of(&o)?;

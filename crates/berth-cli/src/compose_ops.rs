@@ -321,3 +321,170 @@ pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// What a lifecycle command does to each container, with Compose's progress words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+    Remove,
+}
+
+pub struct EachOptions<'a> {
+    pub services: &'a [String],
+    pub order: Option<Vec<String>>,
+    pub timeout: Option<i64>,
+    pub signal: Option<&'a str>,
+    pub volumes: bool,
+    /// `rm -s`: stop running containers first (else `rm` leaves them).
+    pub stop_first: bool,
+}
+
+/// `start`, `stop`, `restart`, `kill`, `pause`, `unpause`, `rm` over the project's
+/// containers (of the named services, or all): dependencies first when starting,
+/// dependents first otherwise.
+pub async fn each(c: &Client, project: &str, action: Action, o: &EachOptions<'_>) -> Result<i32> {
+    let mut list = containers(c, project, true).await?;
+    list.retain(|s| o.services.is_empty() || o.services.iter().any(|x| x == label(s, SERVICE)));
+    let rank = |s: &Summary| {
+        o.order
+            .as_ref()
+            .and_then(|order| order.iter().position(|x| x == label(s, SERVICE)))
+            .unwrap_or(usize::MAX)
+    };
+    list.sort_by_key(|s| (rank(s), s.created));
+    if action != Action::Start && action != Action::Unpause {
+        list.reverse();
+    }
+    let t = o.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+    let running = |s: &Summary| matches!(s.state.as_str(), "running" | "paused" | "restarting");
+    for s in &list {
+        let name = name_of(s);
+        let id = &s.id;
+        let (doing, done, method, path) = match action {
+            Action::Start if s.state != "running" => (
+                "Starting",
+                "Started",
+                Method::POST,
+                format!("/containers/{id}/start"),
+            ),
+            Action::Stop if running(s) => (
+                "Stopping",
+                "Stopped",
+                Method::POST,
+                format!("/containers/{id}/stop{t}"),
+            ),
+            Action::Restart => (
+                "Restarting",
+                "Started",
+                Method::POST,
+                format!("/containers/{id}/restart{t}"),
+            ),
+            Action::Kill if running(s) => {
+                let sig = o
+                    .signal
+                    .map(|x| format!("?signal={}", enc(x)))
+                    .unwrap_or_default();
+                (
+                    "Killing",
+                    "Killed",
+                    Method::POST,
+                    format!("/containers/{id}/kill{sig}"),
+                )
+            }
+            Action::Pause if s.state == "running" => (
+                "Pausing",
+                "Paused",
+                Method::POST,
+                format!("/containers/{id}/pause"),
+            ),
+            Action::Unpause if s.state == "paused" => (
+                "Unpausing",
+                "Unpaused",
+                Method::POST,
+                format!("/containers/{id}/unpause"),
+            ),
+            Action::Remove if !running(s) || o.stop_first => {
+                if running(s) {
+                    step("Container", &name, "Stopping");
+                    c.call(
+                        Method::POST,
+                        &format!("/containers/{id}/stop{t}"),
+                        &[],
+                        berth_client::empty(),
+                    )
+                    .await?;
+                    step("Container", &name, "Stopped");
+                }
+                let v = if o.volumes { "?v=1" } else { "" };
+                (
+                    "Removing",
+                    "Removed",
+                    Method::DELETE,
+                    format!("/containers/{id}{v}"),
+                )
+            }
+            _ => continue,
+        };
+        step("Container", &name, doing);
+        c.call(method, &path, &[], berth_client::empty()).await?;
+        step("Container", &name, done);
+    }
+    Ok(0)
+}
+
+/// `compose top`: each running container's processes, under its name.
+pub async fn top(c: &Client, project: &str, services: &[String]) -> Result<i32> {
+    let mut list = containers(c, project, false).await?;
+    list.retain(|s| services.is_empty() || services.iter().any(|x| x == label(s, SERVICE)));
+    list.sort_by_key(name_of);
+    for s in &list {
+        let t: berth_models::container::Top = c.get(&format!("/containers/{}/top", s.id)).await?;
+        println!("{}", name_of(s));
+        let mut rows = vec![t.titles];
+        rows.extend(t.processes);
+        print!("{}", crate::units::table(&rows));
+        println!();
+    }
+    Ok(0)
+}
+
+/// `compose port SERVICE PRIVATE_PORT`: the public address of a service's port.
+pub async fn port(
+    c: &Client,
+    project: &str,
+    service: &str,
+    private: &str,
+    protocol: &str,
+    index: usize,
+) -> Result<i32> {
+    let mut list = containers(c, project, false).await?;
+    list.retain(|s| label(s, SERVICE) == service);
+    list.sort_by_key(|s| {
+        label(s, "com.docker.compose.container-number")
+            .parse::<usize>()
+            .unwrap_or(0)
+    });
+    let Some(s) = list.get(index.saturating_sub(1)) else {
+        anyhow::bail!("service \"{service}\" is not running container #{index}");
+    };
+    let want: u16 = private
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid port {private:?}"))?;
+    match s
+        .ports
+        .iter()
+        .find(|p| p.private_port == want && (p.r#type.is_empty() || p.r#type == protocol))
+        .and_then(|p| p.public_port.map(|pp| (p.ip.clone(), pp)))
+    {
+        Some((ip, pp)) => {
+            println!("{}:{pp}", if ip.is_empty() { "0.0.0.0" } else { &ip });
+            Ok(0)
+        }
+        None => anyhow::bail!("no port {private}/{protocol} for container {}", name_of(s)),
+    }
+}

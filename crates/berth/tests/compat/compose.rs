@@ -248,6 +248,41 @@ fn a_compose_project_up_changed_and_down() {
             .any(|l| l.starts_with("shop") && l.contains("exited(1), running(3)")),
         "{ls}"
     );
+    // Lifecycle commands on Compose's containers.
+    let state = |c: &str| {
+        env.ok(&["inspect", "-f", "{{.State.Status}}", c])
+            .trim()
+            .to_owned()
+    };
+    let (_, out) = berth(&["stop", "-t", "1", "web"]);
+    assert!(out.contains(" Container shop-web-1  Stopped"), "{out}");
+    assert_eq!(state("shop-web-1"), "exited");
+    berth(&["start", "web"]);
+    assert_eq!(state("shop-web-1"), "running");
+    berth(&["pause", "debug"]);
+    assert_eq!(state("shop-debug-1"), "paused");
+    berth(&["unpause", "debug"]);
+    assert_eq!(state("shop-debug-1"), "running");
+    let top = berth(&["top", "db"]).0;
+    assert!(
+        top.starts_with("shop-db-1\n") && top.contains("sleep"),
+        "{top}"
+    );
+    assert_eq!(
+        berth(&["port", "web", "8080"]).0,
+        format!("127.0.0.1:{port}\n")
+    );
+    berth(&["kill", "-s", "KILL", "debug"]);
+    assert_eq!(state("shop-debug-1"), "exited");
+    berth(&["rm", "-f", "debug"]);
+    assert!(
+        env.berth(&["inspect", "shop-debug-1"]).code != 0,
+        "rm left the container"
+    );
+    assert_eq!(
+        berth(&["version", "--short"]).0.trim(),
+        env!("CARGO_PKG_VERSION")
+    );
     let (_, progress) = berth(&["--profile", "debug", "down", "-v", "-t", "1"]);
     for line in [
         " Container shop-web-1  Removed",
