@@ -61,6 +61,64 @@ enum ComposeCmd {
     Port(PortArgs),
     /// Show the Docker Compose version information
     Version(VersionArgs),
+    /// View output from containers
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs for each container
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    until: Option<String>,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    no_color: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// Detached mode: Run command in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Set environment variables
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: usize,
+    /// Give extended privileges to the process
+    #[arg(long)]
+    privileged: bool,
+    /// Run the command as this user
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Path to workdir directory for this command
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Disable pseudo-TTY allocation (default: auto-detected)
+    #[arg(short = 'T', long = "no-tty")]
+    no_tty: bool,
+    service: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -249,6 +307,39 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
                 println!("Berth Compose version {version}");
             }
             Ok(0)
+        }
+        ComposeCmd::Logs(l) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            let lo = compose_ops::LogsOptions {
+                services: &l.services,
+                follow: l.follow,
+                tail: &l.tail,
+                timestamps: l.timestamps,
+                since: l.since.as_deref().map(crate::logs::time_flag),
+                until: l.until.as_deref().map(crate::logs::time_flag),
+                no_prefix: l.no_log_prefix,
+            };
+            rt.block_on(compose_ops::logs(&c, &name, &lo))
+        }
+        ComposeCmd::Exec(x) => {
+            let (name, _) = project_of(&o)?;
+            let container = format!("{name}-{}-{}", x.service, x.index);
+            let tty = !x.no_tty && nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+            crate::exec::exec(
+                g,
+                crate::exec::ExecArgs {
+                    detach: x.detach,
+                    env: x.env,
+                    workdir: x.workdir,
+                    user: x.user,
+                    privileged: x.privileged,
+                    interactive: !x.detach,
+                    tty,
+                    container,
+                    command: x.command,
+                },
+            )
         }
         ComposeCmd::Top(s) => {
             let (name, _) = project_of(&o)?;

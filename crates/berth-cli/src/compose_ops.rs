@@ -488,3 +488,114 @@ pub async fn port(
         None => anyhow::bail!("no port {private}/{protocol} for container {}", name_of(s)),
     }
 }
+
+pub struct LogsOptions<'a> {
+    pub services: &'a [String],
+    pub follow: bool,
+    pub tail: &'a str,
+    pub timestamps: bool,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub no_prefix: bool,
+}
+
+/// `compose logs`: every container's log, line by line, behind `SERVICE-N  | ` (padded to the
+/// longest), as they arrive; followed together with `-f`.
+pub async fn logs(c: &Client, project: &str, o: &LogsOptions<'_>) -> Result<i32> {
+    let mut list = containers(c, project, true).await?;
+    list.retain(|s| o.services.is_empty() || o.services.iter().any(|x| x == label(s, SERVICE)));
+    list.sort_by_key(name_of);
+    let prefix_of = |s: &Summary| {
+        let n = name_of(s);
+        n.strip_prefix(&format!("{project}-"))
+            .unwrap_or(&n)
+            .to_owned()
+    };
+    // As Compose's: the padding is the longest name of the containers that printed so far.
+    let width = std::sync::atomic::AtomicUsize::new(0);
+    let mut q = vec![("stdout", "1"), ("stderr", "1"), ("tail", o.tail)];
+    if o.follow {
+        q.push(("follow", "1"));
+    }
+    if o.timestamps {
+        q.push(("timestamps", "1"));
+    }
+    if let Some(s) = &o.since {
+        q.push(("since", s));
+    }
+    if let Some(u) = &o.until {
+        q.push(("until", u));
+    }
+    let qs = query(&q);
+    let out = std::sync::Mutex::new(());
+    let jobs = list.iter().map(|s| {
+        let (out, qs, width) = (&out, &qs, &width);
+        async move {
+            let tty = c
+                .get::<serde_json::Value>(&format!("/containers/{}/json", s.id))
+                .await
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/Config/Tty")
+                        .and_then(serde_json::Value::as_bool)
+                })
+                .unwrap_or(false);
+            let name = prefix_of(s);
+            let prefix = |w: usize| {
+                if o.no_prefix {
+                    String::new()
+                } else {
+                    // Compose's padding: one column wider than the longest name.
+                    format!("{name:<w$} | ", w = w + 1)
+                }
+            };
+            let seen = || {
+                width.fetch_max(name.chars().count(), std::sync::atomic::Ordering::Relaxed);
+                width.load(std::sync::atomic::Ordering::Relaxed)
+            };
+            let mut demux = berth_client::Demux::default();
+            let mut partial: [Vec<u8>; 3] = Default::default();
+            let mut emit = |stream: u8, data: &[u8]| {
+                let buf = &mut partial[usize::from(stream.min(2))];
+                buf.extend_from_slice(data);
+                while let Some(n) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=n).collect();
+                    let _g = out.lock();
+                    let p = prefix(seen());
+                    let mut w = std::io::stdout().lock();
+                    let _ = std::io::Write::write_all(&mut w, p.as_bytes());
+                    let _ = std::io::Write::write_all(&mut w, &line);
+                    let _ = std::io::Write::flush(&mut w);
+                }
+            };
+            let r = c
+                .raw_stream(
+                    Method::GET,
+                    &format!("/containers/{}/logs{qs}", s.id),
+                    |chunk| {
+                        if tty {
+                            emit(1, chunk);
+                        } else {
+                            demux.push(chunk, &mut emit);
+                        }
+                    },
+                )
+                .await;
+            // What is left without a newline at the end.
+            for (stream, rest) in partial.iter().enumerate() {
+                if !rest.is_empty() {
+                    let mut line = rest.clone();
+                    line.push(b'\n');
+                    let _ = stream;
+                    let _g = out.lock();
+                    print!("{}{}", prefix(seen()), String::from_utf8_lossy(&line));
+                }
+            }
+            r
+        }
+    });
+    for r in futures_util::future::join_all(jobs).await {
+        r?;
+    }
+    Ok(0)
+}

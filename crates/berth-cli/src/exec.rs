@@ -14,28 +14,28 @@ use crate::{Global, connect};
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short, long)]
-    detach: bool,
+    pub(crate) detach: bool,
     /// Set environment variables
     #[arg(short, long)]
-    env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
-    workdir: Option<String>,
+    pub(crate) workdir: Option<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Give extended privileges to the command
     #[arg(long)]
-    privileged: bool,
+    pub(crate) privileged: bool,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
-    interactive: bool,
+    pub(crate) interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
-    tty: bool,
-    container: String,
+    pub(crate) tty: bool,
+    pub(crate) container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    pub(crate) command: Vec<String>,
 }
 
 pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {

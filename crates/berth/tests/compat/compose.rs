@@ -283,6 +283,29 @@ fn a_compose_project_up_changed_and_down() {
         berth(&["version", "--short"]).0.trim(),
         env!("CARGO_PKG_VERSION")
     );
+    // logs as Compose prints them; exec into a service.
+    let sorted = |s: String| {
+        let mut l: Vec<String> = s.lines().map(str::to_owned).collect();
+        l.sort();
+        l
+    };
+    let theirs = std::process::Command::new("/usr/local/bin/docker")
+        .args(["compose", "logs", "db", "migrate"])
+        .current_dir(&dir)
+        .env("DOCKER_HOST", &host)
+        .output()
+        .expect("docker compose logs");
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    assert!(theirs.contains("db-1"), "{theirs}");
+    assert_eq!(sorted(berth(&["logs", "db", "migrate"]).0), sorted(theirs));
+    assert_eq!(
+        berth(&["logs", "--no-log-prefix", "db"]).0.lines().next(),
+        Some("db up")
+    );
+    assert_eq!(
+        berth(&["exec", "-T", "web", "cat", "/www/index.html"]).0,
+        "changed\n"
+    );
     let (_, progress) = berth(&["--profile", "debug", "down", "-v", "-t", "1"]);
     for line in [
         " Container shop-web-1  Removed",
