@@ -61,10 +61,44 @@ enum ComposeCmd {
     Port(PortArgs),
     /// Show the Docker Compose version information
     Version(VersionArgs),
+    /// Create and start containers
+    Up(UpArgs),
     /// View output from containers
     Logs(LogsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// Detached mode: Run containers in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Wait for services to be running|healthy. Implies detached mode.
+    #[arg(long)]
+    wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long)]
+    wait_timeout: Option<u64>,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long)]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long)]
+    no_recreate: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long)]
+    no_build: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long)]
+    pull: Option<String>,
+    /// Use this timeout in seconds for container shutdown when containers are already running
+    #[arg(short, long)]
+    timeout: Option<i64>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    services: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -307,6 +341,52 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
                 println!("Berth Compose version {version}");
             }
             Ok(0)
+        }
+        ComposeCmd::Up(u) => {
+            if !u.detach && !u.wait {
+                bail!("berth compose up runs detached only for now: use -d (or --wait)");
+            }
+            if u.pull
+                .as_deref()
+                .is_some_and(|p| p != "never" && p != "missing")
+            {
+                bail!(
+                    "berth compose up does not pull yet (--pull {})",
+                    u.pull.unwrap_or_default()
+                );
+            }
+            let mut project = load(&o)?;
+            if !u.services.is_empty() {
+                // The named services and what they depend on.
+                let mut keep: Vec<String> = Vec::new();
+                let mut todo = u.services.clone();
+                while let Some(s) = todo.pop() {
+                    if keep.contains(&s) {
+                        continue;
+                    }
+                    let svc = project
+                        .services
+                        .get(&s)
+                        .ok_or_else(|| anyhow::anyhow!("no such service: {s}"))?;
+                    todo.extend(svc.depends_on.keys().cloned());
+                    keep.push(s);
+                }
+                project.services.retain(|k, _| keep.contains(k));
+            }
+            let order = start_order(&project);
+            let uo = crate::compose_up::UpOptions {
+                wait: u.wait,
+                wait_timeout: u.wait_timeout,
+                force_recreate: u.force_recreate,
+                no_recreate: u.no_recreate,
+                timeout: u.timeout,
+                config_files: project.config_files.clone(),
+                working_dir: project.working_dir.clone(),
+                order,
+            };
+            let _ = (u.no_build, u.remove_orphans);
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(crate::compose_up::up(&c, &project, &uo))
         }
         ComposeCmd::Logs(l) => {
             let (name, _) = project_of(&o)?;

@@ -9,6 +9,7 @@ mod archives;
 mod build;
 mod compose;
 mod compose_ops;
+mod compose_up;
 mod connect;
 mod exec;
 mod fs;

@@ -25,6 +25,11 @@ pub struct Project {
     /// Every profile a service names (sorted), enabled or not.
     #[serde(skip)]
     pub all_profiles: Vec<String>,
+    /// The files the project was read from (absolute), and its directory.
+    #[serde(skip)]
+    pub config_files: Vec<String>,
+    #[serde(skip)]
+    pub working_dir: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

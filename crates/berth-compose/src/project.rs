@@ -139,6 +139,8 @@ fn load_part(o: &Options, name: Option<&str>, depth: usize) -> Result<Project, E
             .collect();
     }
     let mut p = normalise(&doc, &name, &dir, &first, &lookup, &profiles)?;
+    p.config_files = files.iter().map(|f| f.display().to_string()).collect();
+    p.working_dir = dir.display().to_string();
     // `include`: each entry a project of its own (its directory, its .env), whose services
     // and resources join this one; a name defined on both sides is an error.
     for inc in doc.get("include").map(list).unwrap_or_default() {

@@ -407,3 +407,84 @@ fn berth_compose_config_agrees_with_compose() {
     std::fs::write(dir.join(".env"), "WEB_PORT=1\n").expect("env");
     assert_eq!(berth(&["config", "-q"]).0, Some(1));
 }
+
+const SWITCH: &str = r#"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+    volumes: [data:/data]
+    networks: [back]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  web:
+    image: busybox
+    command: sh -c 'echo $$MODE; exec sleep 300'
+    ports: ["127.0.0.1::80"]
+    depends_on:
+      db: {condition: service_healthy}
+    networks: [back]
+    environment: {MODE: "${MODE:-one}"}
+volumes:
+  data: {}
+networks:
+  back: {}
+"#;
+
+/// `berth compose up` and `docker compose up` on one project: neither recreates what the
+/// other made (same config hash and image labels), and a change recreates only its service.
+#[test]
+fn switching_tools_recreates_nothing() {
+    let env = Env::start("berth-compat-compose-switch-", "{}");
+    let dir = build_context(&env, "sw", &[("compose.yaml", SWITCH)]);
+    let host = env.daemon.host();
+    let berth = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("compose")
+            .args(args)
+            .current_dir(&dir)
+            .env("BERTH_HOST", &host)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("MODE")
+            .output()
+            .expect("berth compose");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "berth compose {args:?}: {err}");
+        err
+    };
+    let ids = || {
+        let db = env.ok(&["inspect", "-f", "{{.Id}}", "sw-db-1"]);
+        let web = env.ok(&["inspect", "-f", "{{.Id}}", "sw-web-1"]);
+        (db, web)
+    };
+    // Berth first, then Docker Compose: everything is left running as it is.
+    let out = berth(&["up", "-d", "--wait"]);
+    assert!(out.contains(" Container sw-web-1  Started"), "{out}");
+    let before = ids();
+    let out = ok(&env, &dir, &["up", "-d"]);
+    assert!(!out.contains("Recreate"), "{out}");
+    assert_eq!(ids(), before, "{out}");
+    // Docker Compose first, then Berth.
+    ok(&env, &dir, &["down", "-t", "1"]);
+    ok(&env, &dir, &["up", "-d", "--wait"]);
+    let before = ids();
+    let out = berth(&["up", "-d"]);
+    assert!(out.contains(" Container sw-web-1  Running"), "{out}");
+    assert_eq!(ids(), before, "{out}");
+    // A change to web: Berth recreates web only; Docker Compose then keeps it.
+    std::fs::write(dir.join(".env"), "MODE=two\n").expect("env");
+    let out = berth(&["up", "-d"]);
+    assert!(out.contains(" Container sw-web-1  Recreate"), "{out}");
+    let after = ids();
+    assert_eq!(after.0, before.0, "db was recreated: {out}");
+    assert_ne!(after.1, before.1, "web was not recreated: {out}");
+    let logs = env.ok(&["logs", "sw-web-1"]);
+    assert_eq!(logs, "two\n");
+    let out = ok(&env, &dir, &["up", "-d"]);
+    assert!(!out.contains("Recreate"), "{out}");
+    assert_eq!(ids(), after, "{out}");
+    berth(&["down", "-v", "-t", "1"]);
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+    assert!(!env.ok(&["volume", "ls", "-q"]).contains("sw_data"));
+}
