@@ -251,7 +251,8 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
 /// SIGSTOP aside). Right after `start`, the container's program may not have installed its
 /// handlers yet (a shell's `trap` runs some milliseconds after the exec), and a `kill` that
 /// quickly would be lost. So an init started less than a second ago, that neither catches nor
-/// ignores `sig`, gets up to 100 ms to install a handler before the signal goes out.
+/// ignores `sig`, gets up to 500 ms to install a handler before the signal goes out (a shell
+/// on a loaded 2-core host can take over 100 ms to reach its `trap`).
 fn await_handler(root: &Root, st: &State, sig: i32) {
     if sig == libc::SIGKILL || sig == libc::SIGSTOP || !(1..=64).contains(&sig) {
         return;
@@ -265,7 +266,7 @@ fn await_handler(root: &Root, st: &State, sig: i32) {
     if !young {
         return;
     }
-    let deadline = Instant::now() + Duration::from_millis(100);
+    let deadline = Instant::now() + Duration::from_millis(500);
     while let Some(w) = signal_wants(st.pid, sig) {
         if w != Disposition::Default || Instant::now() >= deadline {
             return;
