@@ -294,6 +294,16 @@ async fn converge(
         )
         .await?;
     }
+    // Secrets and configs from the environment or inline content: files written into the
+    // container before it starts (mode 0444), as Compose copies them.
+    for ((_, target), obj) in file_objects(p, s) {
+        let content = match (&obj.environment, &obj.content) {
+            (Some(var), _) => std::env::var(var).unwrap_or_default(),
+            (None, Some(text)) => text.clone(),
+            _ => continue,
+        };
+        copy_in(c, &created.id, &target, content.as_bytes()).await?;
+    }
     step("Container", &name, "Starting");
     c.call(
         Method::POST,
@@ -304,6 +314,65 @@ async fn converge(
     .await?;
     step("Container", &name, "Started");
     Ok(created.id)
+}
+
+/// A service's secrets and configs with the project's definitions: ((source, target), object).
+/// Secrets go under /run/secrets unless their target is absolute; configs at `/<name>`.
+fn file_objects<'a>(
+    p: &'a Project,
+    s: &'a Service,
+) -> Vec<((String, String), &'a berth_compose::model::FileObject)> {
+    let mut out = Vec::new();
+    for r in &s.secrets {
+        if let Some(obj) = p.secrets.get(&r.source) {
+            let t = r.target.clone().unwrap_or_else(|| r.source.clone());
+            let t = if t.starts_with('/') {
+                t
+            } else {
+                format!("/run/secrets/{t}")
+            };
+            out.push(((r.source.clone(), t), obj));
+        }
+    }
+    for r in &s.configs {
+        if let Some(obj) = p.configs.get(&r.source) {
+            let t = r.target.clone().unwrap_or_else(|| format!("/{}", r.source));
+            out.push(((r.source.clone(), t), obj));
+        }
+    }
+    out
+}
+
+/// A file (mode 0444) at `target` in a created container, its directories made first.
+async fn copy_in(c: &Client, id: &str, target: &str, content: &[u8]) -> Result<()> {
+    let rel = target.trim_start_matches('/');
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dirs = std::path::PathBuf::new();
+    let parent = std::path::Path::new(rel)
+        .parent()
+        .map(std::path::Path::to_path_buf);
+    for comp in parent.iter().flat_map(|p| p.components()) {
+        dirs.push(comp);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_cksum();
+        tar.append_data(&mut h, &dirs, std::io::empty())?;
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o444);
+    h.set_cksum();
+    tar.append_data(&mut h, rel, content)?;
+    c.call(
+        Method::PUT,
+        &format!("/containers/{id}/archive{}", query(&[("path", "/")])),
+        &[("Content-Type", "application/x-tar".into())],
+        berth_client::full(tar.into_inner()?),
+    )
+    .await?;
+    Ok(())
 }
 
 fn endpoint(service: &str, name: &str, cfg: Option<&Value>) -> EndpointSettings {
@@ -396,6 +465,12 @@ fn create_body(
         exposed.insert(key, serde_json::json!({}));
     }
     let mut binds = Vec::new();
+    // Secrets and configs from files: read-only binds (the others are copied in after create).
+    for (r, obj) in file_objects(p, s) {
+        if let Some(f) = &obj.file {
+            binds.push(format!("{f}:{}:ro", r.1));
+        }
+    }
     let mut tmpfs: BTreeMap<String, String> =
         s.tmpfs.iter().map(|t| (t.clone(), String::new())).collect();
     for m in &s.volumes {

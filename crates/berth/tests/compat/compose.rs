@@ -488,3 +488,39 @@ fn switching_tools_recreates_nothing() {
     assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
     assert!(!env.ok(&["volume", "ls", "-q"]).contains("sw_data"));
 }
+
+/// `berth compose up`: secrets and configs from a file (a read-only bind), the environment and
+/// inline content (written before the start), where Compose puts them.
+#[test]
+fn berth_compose_up_mounts_secrets_and_configs() {
+    let env = Env::start("berth-compat-compose-secrets-", "{}");
+    let dir = build_context(
+        &env,
+        "sec",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: busybox\n    command: [sleep, \"300\"]\n    secrets: [pw, {source: tok, target: /etc/tok}]\n    configs: [cfg]\nsecrets:\n  pw: {file: ./pw.txt}\n  tok: {environment: TOKEN}\nconfigs:\n  cfg: {content: inline config}\n",
+            ),
+            ("pw.txt", "from-file\n"),
+        ],
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["compose", "up", "-d", "--wait"])
+        .current_dir(&dir)
+        .env("BERTH_HOST", env.daemon.host())
+        .env("TOKEN", "t0k")
+        .output()
+        .expect("berth compose");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = env.ok(&[
+        "exec",
+        "sec-app-1",
+        "sh",
+        "-c",
+        "cat /run/secrets/pw /etc/tok; echo; cat /cfg; echo; stat -c %a /etc/tok",
+    ]);
+    assert_eq!(out, "from-file\nt0k\ninline config\n444\n");
+    let w = env.berth(&["exec", "sec-app-1", "sh", "-c", "echo x > /run/secrets/pw"]);
+    assert_ne!(w.code, 0, "a file secret is writable");
+}
