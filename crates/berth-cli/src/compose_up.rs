@@ -316,6 +316,60 @@ async fn converge(
     Ok(created.id)
 }
 
+/// Limits: `mem_limit`, `mem_reservation`, `cpus`, `pids_limit`, `ulimits`, and
+/// `deploy.resources.limits` (`memory`, `cpus`, `pids`) where the short keys are not set.
+fn resources(s: &Service) -> Result<berth_models::container::Resources> {
+    let other = |k: &str| s.other.get(k);
+    let limits = other("deploy")
+        .and_then(|d| d.pointer("/resources/limits"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let bytes = |v: Option<&Value>| -> i64 {
+        v.and_then(berth_compose::model::scalar)
+            .and_then(|x| berth_compose::project::bytes(&x))
+            .unwrap_or(0)
+    };
+    let mut r = berth_models::container::Resources {
+        memory: match bytes(other("mem_limit")) {
+            0 => bytes(limits.get("memory")),
+            m => m,
+        },
+        memory_reservation: bytes(other("mem_reservation")),
+        ..Default::default()
+    };
+    let cpus = other("cpus")
+        .or_else(|| limits.get("cpus"))
+        .and_then(berth_compose::model::scalar);
+    if let Some(c) = cpus {
+        r.nano_cpus = crate::run::flags::nano_cpus(&c)?;
+    }
+    r.pids_limit = other("pids_limit")
+        .or_else(|| limits.get("pids"))
+        .and_then(Value::as_i64);
+    if let Some(u) = other("ulimits").and_then(Value::as_object) {
+        let mut out = Vec::new();
+        for (name, v) in u {
+            let (soft, hard) = match v {
+                Value::Object(m) => (
+                    m.get("soft").and_then(Value::as_i64).unwrap_or(0),
+                    m.get("hard").and_then(Value::as_i64).unwrap_or(0),
+                ),
+                other => {
+                    let n = other.as_i64().unwrap_or(0);
+                    (n, n)
+                }
+            };
+            out.push(berth_models::container::Ulimit {
+                name: name.clone(),
+                soft,
+                hard,
+            });
+        }
+        r.ulimits = Some(out);
+    }
+    Ok(r)
+}
+
 /// A service's secrets and configs with the project's definitions: ((source, target), object).
 /// Secrets go under /run/secrets unless their target is absolute; configs at `/<name>`.
 fn file_objects<'a>(
@@ -587,6 +641,18 @@ fn create_body(
             .unwrap_or(false),
         readonly_rootfs: other("read_only").and_then(Value::as_bool).unwrap_or(false),
         init: other("init").and_then(Value::as_bool),
+        shm_size: string("shm_size").parse().unwrap_or(0),
+        sysctls: other("sysctls").and_then(Value::as_object).map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        berth_compose::model::scalar(v).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        }),
+        resources: resources(s)?,
         ..Default::default()
     };
     Ok(CreateRequest {

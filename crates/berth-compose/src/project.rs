@@ -541,6 +541,28 @@ fn service(
             "tmpfs" => s.tmpfs = list(&v).iter().filter_map(scalar).collect(),
             "volumes" => s.volumes = mounts(&v, dir, &at(&k), file)?,
             "depends_on" => s.depends_on = depends_on(&v, &at(&k), file)?,
+            // Sizes as compose-go keeps them (a count of bytes, written as a string), and
+            // `cpus` as a number: the config hash depends on it.
+            "mem_limit" | "mem_reservation" | "memswap_limit" | "shm_size" => {
+                let b = scalar(&v)
+                    .and_then(|x| bytes(&x))
+                    .map(|n| Value::String(n.to_string()));
+                s.other.insert(k, b.unwrap_or(v));
+            }
+            // A mapping of strings, whichever syntax (compose-go's `Mapping`).
+            "sysctls" | "annotations" => {
+                let m: serde_json::Map<String, Value> = environment(&v)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v.unwrap_or_default())))
+                    .collect();
+                s.other.insert(k, Value::Object(m));
+            }
+            "cpus" => {
+                let n = scalar(&v)
+                    .and_then(|x| x.parse::<f64>().ok())
+                    .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number));
+                s.other.insert(k, n.unwrap_or(v));
+            }
             "stop_grace_period" => {
                 let d = scalar(&v).and_then(|s| go_duration(&s)).map(Value::String);
                 s.other.insert(k, d.unwrap_or(v));
@@ -693,6 +715,26 @@ fn healthcheck(v: &Value) -> BTreeMap<String, Value> {
         }
     }
     out
+}
+
+/// A size (`512m`, `1g`, `1024`, `1.5gb`) in bytes, as compose-go's `UnitBytes` reads it
+/// (binary multiples).
+pub fn bytes(s: &str) -> Option<i64> {
+    let t = s.trim().to_lowercase();
+    let n = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(n);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    Some((num * mult) as i64)
 }
 
 /// A Compose duration (`1m30s`, `90s`, `500ms`, `1h`) as Go prints it (`1m30s`, `500ms`,

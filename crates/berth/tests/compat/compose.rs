@@ -500,7 +500,7 @@ fn berth_compose_up_mounts_secrets_and_configs() {
         &[
             (
                 "compose.yaml",
-                "services:\n  app:\n    image: busybox\n    command: [sleep, \"300\"]\n    secrets: [pw, {source: tok, target: /etc/tok}]\n    configs: [cfg]\nsecrets:\n  pw: {file: ./pw.txt}\n  tok: {environment: TOKEN}\nconfigs:\n  cfg: {content: inline config}\n",
+                "services:\n  app:\n    image: busybox\n    command: [sleep, \"300\"]\n    secrets: [pw, {source: tok, target: /etc/tok}]\n    configs: [cfg]\n    mem_limit: 64m\n    pids_limit: 100\n    sysctls: {net.core.somaxconn: 512}\nsecrets:\n  pw: {file: ./pw.txt}\n  tok: {environment: TOKEN}\nconfigs:\n  cfg: {content: inline config}\n",
             ),
             ("pw.txt", "from-file\n"),
         ],
@@ -521,6 +521,15 @@ fn berth_compose_up_mounts_secrets_and_configs() {
         "cat /run/secrets/pw /etc/tok; echo; cat /cfg; echo; stat -c %a /etc/tok",
     ]);
     assert_eq!(out, "from-file\nt0k\ninline config\n444\n");
+    let limits = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+        "sec-app-1",
+    ]);
+    assert_eq!(limits.trim(), "67108864 100");
+    let sysctl = env.ok(&["exec", "sec-app-1", "cat", "/proc/sys/net/core/somaxconn"]);
+    assert_eq!(sysctl.trim(), "512");
     let w = env.berth(&["exec", "sec-app-1", "sh", "-c", "echo x > /run/secrets/pw"]);
     assert_ne!(w.code, 0, "a file secret is writable");
 }
