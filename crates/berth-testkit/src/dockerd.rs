@@ -98,20 +98,7 @@ impl Drop for Dockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.dir.display().to_string();
-        let mut ours: Vec<&str> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            if let Ok(c) = std::ffi::CString::new(m) {
-                // SAFETY: lazily unmounting a mount below this fixture's own directory.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
+        crate::unmount_below(&self.dir);
         berth_net::netns::remove(&self.dir.join("netns"));
         crate::remove_cgroup(&self.cgroup_parent);
     }

@@ -431,22 +431,27 @@ impl Drop for Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         // Mounts left under our directory (root filesystems), deepest first.
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.dir.display().to_string();
-        let mut ours: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            if let Ok(c) = std::ffi::CString::new(m) {
-                // SAFETY: lazily unmounting a mount below this test's own directory.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
+        unmount_below(&self.dir);
         berth_net::netns::remove(&self.netns());
         remove_cgroup(&self.cgroup_parent);
+    }
+}
+
+/// Lazily unmount every mount below `dir` (a test's own directory), deepest first.
+pub fn unmount_below(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = dir.display().to_string();
+    let mut ours: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in ours {
+        if let Ok(c) = std::ffi::CString::new(m) {
+            // SAFETY: lazily unmounting a mount below a test's own directory.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
     }
 }
 

@@ -74,18 +74,22 @@ volumes:
   dbdata: {}
 "#;
 
-/// `berth compose ARGS` in `dir`, which must succeed: its output.
-fn berth_compose_in(dir: &Path, args: &[&str]) -> String {
+/// `berth compose ARGS` in `dir` against the test's daemon, which must succeed: (stdout,
+/// stderr — where the progress lines go).
+fn berth_compose(env: &Env, dir: &Path, args: &[&str]) -> (String, String) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("compose")
         .args(args)
         .current_dir(dir)
+        .env("BERTH_HOST", env.daemon.host())
         .env_remove("COMPOSE_PROJECT_NAME")
         .env_remove("COMPOSE_PROFILES")
+        .env_remove("MODE")
         .output()
         .expect("berth compose");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "berth compose {args:?}: {err}");
+    (String::from_utf8_lossy(&o.stdout).into_owned(), err)
 }
 
 fn id_of(env: &Env, dir: &Path, service: &str) -> String {
@@ -132,7 +136,7 @@ fn a_compose_project_up_changed_and_down() {
     let health = env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "shop-db-1"]);
     assert_eq!(health.trim(), "healthy");
     // Berth's loader computes the config hash Compose labelled each container with.
-    let hashes = berth_compose_in(&dir, &["config", "--hash", "*"]);
+    let hashes = berth_compose(&env, &dir, &["config", "--hash", "*"]).0;
     for service in ["db", "migrate", "web"] {
         let label = env.ok(&[
             "inspect",
@@ -221,25 +225,7 @@ fn a_compose_project_up_changed_and_down() {
     let fmt = "{{.Name}} {{.Service}} {{.State}} {{.ExitCode}}";
     let theirs = ok(&env, &dir, &["ps", "-a", "--format", fmt]);
     let host = env.daemon.host();
-    let berth = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("compose")
-            .args(args)
-            .current_dir(&dir)
-            .env("BERTH_HOST", &host)
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .output()
-            .expect("berth compose");
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let berth = |args: &[&str]| berth_compose(&env, &dir, args);
     assert_eq!(berth(&["ps", "-a", "--format", fmt]).0, theirs);
     assert_eq!(berth(&["ps", "--services"]).0, "db\ndebug\nweb\n");
     let ls = berth(&["ls"]).0;
@@ -438,21 +424,7 @@ networks:
 fn switching_tools_recreates_nothing() {
     let env = Env::start("berth-compat-compose-switch-", "{}");
     let dir = build_context(&env, "sw", &[("compose.yaml", SWITCH)]);
-    let host = env.daemon.host();
-    let berth = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("compose")
-            .args(args)
-            .current_dir(&dir)
-            .env("BERTH_HOST", &host)
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .env_remove("MODE")
-            .output()
-            .expect("berth compose");
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "berth compose {args:?}: {err}");
-        err
-    };
+    let berth = |args: &[&str]| berth_compose(&env, &dir, args).1;
     let ids = || {
         let db = env.ok(&["inspect", "-f", "{{.Id}}", "sw-db-1"]);
         let web = env.ok(&["inspect", "-f", "{{.Id}}", "sw-web-1"]);
