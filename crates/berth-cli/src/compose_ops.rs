@@ -37,7 +37,7 @@ fn name_of(s: &Summary) -> String {
         .unwrap_or_default()
 }
 
-fn label<'a>(s: &'a Summary, k: &str) -> &'a str {
+pub(crate) fn label<'a>(s: &'a Summary, k: &str) -> &'a str {
     s.labels.get(k).map(String::as_str).unwrap_or_default()
 }
 

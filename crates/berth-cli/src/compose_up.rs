@@ -16,7 +16,7 @@ use berth_models::container::{
 use berth_models::network::EndpointSettings;
 use serde_json::Value;
 
-use crate::compose_ops::{PROJECT, SERVICE, containers};
+use crate::compose_ops::{PROJECT, SERVICE, containers, label};
 
 /// The Compose version Berth's labels name (the one whose behaviour it follows).
 const COMPOSE_VERSION: &str = "2.40.3";
@@ -222,7 +222,6 @@ async fn converge(
         .to_owned();
     let hash = berth_compose::hash::service_hash(s);
     let name = container_name(p, service, s);
-    let label = |x: &Summary, k: &str| x.labels.get(k).cloned().unwrap_or_default();
     let current = existing
         .iter()
         .find(|x| label(x, SERVICE) == service && label(x, "com.docker.compose.oneoff") != "True");

@@ -740,33 +740,12 @@ pub fn bytes(s: &str) -> Option<i64> {
 /// A Compose duration (`1m30s`, `90s`, `500ms`, `1h`) as Go prints it (`1m30s`, `500ms`,
 /// `1h0m0s`), which is how Compose writes it back.
 pub fn go_duration(s: &str) -> Option<String> {
-    let mut nanos: u128 = 0;
-    let mut rest = s.trim();
-    if rest == "0" {
+    let s = s.trim();
+    if s == "0" {
         return Some("0s".into());
     }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        nanos += (num * unit).round() as u128;
-    }
-    Some(format_go_duration(nanos))
+    let nanos = berth_units::parse_go_duration(s)?;
+    Some(format_go_duration(u128::try_from(nanos).ok()?))
 }
 
 fn format_go_duration(n: u128) -> String {

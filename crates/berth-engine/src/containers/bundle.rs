@@ -266,14 +266,13 @@ impl Containers {
                 &c.working_dir
             },
         );
-        let (uid, gid) = super::user::resolve(rootfs, &c.user)?;
-        spec.set("/process/user/uid", uid);
-        spec.set("/process/user/gid", gid);
-        let groups = super::user::additional_gids(
+        let (uid, gid, groups) = super::user::resolve_with_groups(
             rootfs,
             &c.user,
             rec.host_config.group_add.as_deref().unwrap_or_default(),
         )?;
+        spec.set("/process/user/uid", uid);
+        spec.set("/process/user/gid", gid);
         if !groups.is_empty() {
             spec.set("/process/user/additionalGids", &groups);
         }

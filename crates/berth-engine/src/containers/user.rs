@@ -63,12 +63,19 @@ pub fn resolve_in(passwd: &str, group: &str, user: &str) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
-/// The supplementary groups of a process run as `user`: the groups /etc/group lists the user
-/// in, then `--group-add` (numbers, or names looked up in /etc/group), as runc and dockerd
-/// give them.
-pub fn additional_gids(rootfs: &Path, user: &str, group_add: &[String]) -> Result<Vec<u32>> {
+/// [`resolve`] with the supplementary groups of a process run as `user` (the groups
+/// /etc/group lists the user in, then `--group-add`: numbers, or names looked up in
+/// /etc/group, as runc and dockerd give them), the files read once.
+pub fn resolve_with_groups(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> Result<(u32, u32, Vec<u32>)> {
     let read = |f: &str| read_in_root(rootfs, f).unwrap_or_default();
-    additional_gids_in(&read("etc/passwd"), &read("etc/group"), user, group_add)
+    let (passwd, group) = (read("etc/passwd"), read("etc/group"));
+    let (uid, gid) = resolve_in(&passwd, &group, user)?;
+    let groups = additional_gids_in(&passwd, &group, user, group_add)?;
+    Ok((uid, gid, groups))
 }
 
 /// The same, given the files' contents.
