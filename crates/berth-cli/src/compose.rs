@@ -1,13 +1,15 @@
-//! `berth compose`: Compose v2's commands over Berth's loader. So far `config` (the project
-//! as Compose normalises it, or its services, volumes, profiles or images); the commands that
-//! act on a daemon come with issue 15.
+//! `berth compose`: Compose v2's commands over Berth's loader — the flags, the dispatch, and
+//! `config` (the project as Compose normalises it, or its services, volumes, profiles,
+//! images or hashes). The commands live in `compose_up` (up, create), `compose_attach`
+//! (attached up), `compose_ops` (ps, ls, down, lifecycle, logs) and `compose_cmds` (build,
+//! pull, push, run, images, events, cp, wait).
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use berth_compose::project::{Options, load};
 
-use crate::compose_ops;
+use crate::{compose_cmds, compose_ops};
 
 /// Compose's project flags.
 #[derive(Debug, clap::Args)]
@@ -34,7 +36,7 @@ pub struct ComposeArgs {
 #[derive(Debug, clap::Subcommand)]
 enum ComposeCmd {
     /// Parse, resolve and render compose file in canonical format
-    Config(ConfigArgs),
+    Config(crate::compose_config::ConfigArgs),
     /// List containers
     Ps(PsArgs),
     /// List running compose projects
@@ -67,6 +69,52 @@ enum ComposeCmd {
     Logs(LogsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Creates containers for a service
+    Create(CreateArgs),
+    /// Run a one-off command on a service
+    Run(Box<compose_cmds::RunFlags>),
+    /// Build or rebuild services
+    Build(compose_cmds::BuildFlags),
+    /// Pull service images
+    Pull(compose_cmds::PullFlags),
+    /// Push service images
+    Push(compose_cmds::PushFlags),
+    /// List images used by the created containers
+    Images(compose_cmds::ImagesFlags),
+    /// Receive real time events from containers
+    Events(compose_cmds::EventsFlags),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(compose_cmds::CpFlags),
+    /// Block until containers of all (or specified) services stop.
+    Wait(compose_cmds::WaitFlags),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(crate::compose_watch::WatchFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// Build images before starting containers
+    #[arg(long)]
+    build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long)]
+    no_build: bool,
+    /// Pull image before running ("always"|"missing"|"never"|"build")
+    #[arg(long)]
+    pull: Option<String>,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long)]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long)]
+    no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long)]
+    scale: Vec<String>,
+    services: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +146,45 @@ struct UpArgs {
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     remove_orphans: bool,
+    /// Build images before starting containers
+    #[arg(long)]
+    build: bool,
+    /// Don't start linked services
+    #[arg(long)]
+    no_deps: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long)]
+    scale: Vec<String>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long)]
+    abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long)]
+    exit_code_from: Option<String>,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers
+    #[arg(short = 'V', long)]
+    renew_anon_volumes: bool,
+    /// Don't start the services after creating them
+    #[arg(long)]
+    no_start: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Show timestamps
+    #[arg(long)]
+    timestamps: bool,
+    /// Restrict attaching to the specified services
+    #[arg(long)]
+    attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long)]
+    no_attach: Vec<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
     services: Vec<String>,
 }
 
@@ -261,34 +348,6 @@ struct DownArgs {
     timeout: Option<i64>,
 }
 
-#[derive(Debug, clap::Args)]
-struct ConfigArgs {
-    /// Format the output. Values: [yaml | json]
-    #[arg(long, default_value = "yaml")]
-    format: String,
-    /// Print the service names, one per line.
-    #[arg(long)]
-    services: bool,
-    /// Print the volume names, one per line.
-    #[arg(long)]
-    volumes: bool,
-    /// Print the profile names, one per line.
-    #[arg(long)]
-    profiles: bool,
-    /// Print the image names, one per line.
-    #[arg(long)]
-    images: bool,
-    /// Print the service config hash, one per line (`*` for every service)
-    #[arg(long)]
-    hash: Option<String>,
-    /// Only validate the configuration, don't print anything
-    #[arg(short, long)]
-    quiet: bool,
-    /// Save to file (default to stdout)
-    #[arg(short, long)]
-    output: Option<PathBuf>,
-}
-
 pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
     let environment = std::env::vars().collect();
     // COMPOSE_FILE (`:`-separated) when no -f is given, as Compose reads it.
@@ -311,9 +370,10 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
         environment,
         env_files: a.env_files,
         profiles: a.profiles,
+        enable: Vec::new(),
     };
     match a.cmd {
-        ComposeCmd::Config(c) => config(&o, c),
+        ComposeCmd::Config(c) => crate::compose_config::config(&o, c),
         ComposeCmd::Ls(l) => {
             let (rt, c) = crate::connect(g)?;
             rt.block_on(compose_ops::ls(&c, l.all, l.quiet, l.format.as_deref()))
@@ -342,51 +402,78 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
             }
             Ok(0)
         }
-        ComposeCmd::Up(u) => {
-            if !u.detach && !u.wait {
-                bail!("berth compose up runs detached only for now: use -d (or --wait)");
-            }
-            if u.pull
-                .as_deref()
-                .is_some_and(|p| p != "never" && p != "missing")
-            {
-                bail!(
-                    "berth compose up does not pull yet (--pull {})",
-                    u.pull.unwrap_or_default()
-                );
-            }
-            let mut project = load(&o)?;
-            if !u.services.is_empty() {
-                // The named services and what they depend on.
-                let mut keep: Vec<String> = Vec::new();
-                let mut todo = u.services.clone();
-                while let Some(s) = todo.pop() {
-                    if keep.contains(&s) {
-                        continue;
-                    }
-                    let svc = project
-                        .services
-                        .get(&s)
-                        .ok_or_else(|| anyhow::anyhow!("no such service: {s}"))?;
-                    todo.extend(svc.depends_on.keys().cloned());
-                    keep.push(s);
-                }
-                project.services.retain(|k, _| keep.contains(k));
-            }
-            let order = start_order(&project);
-            let uo = crate::compose_up::UpOptions {
-                wait: u.wait,
-                wait_timeout: u.wait_timeout,
-                force_recreate: u.force_recreate,
-                no_recreate: u.no_recreate,
-                timeout: u.timeout,
-                config_files: project.config_files.clone(),
-                working_dir: project.working_dir.clone(),
-                order,
+        ComposeCmd::Up(u) => up(g, o, u),
+        ComposeCmd::Create(a) => {
+            let u = UpArgs {
+                detach: true,
+                wait: false,
+                wait_timeout: None,
+                force_recreate: a.force_recreate,
+                no_recreate: a.no_recreate,
+                no_build: a.no_build,
+                pull: a.pull,
+                timeout: None,
+                remove_orphans: a.remove_orphans,
+                build: a.build,
+                no_deps: false,
+                scale: a.scale,
+                abort_on_container_exit: false,
+                exit_code_from: None,
+                renew_anon_volumes: false,
+                no_start: true,
+                no_color: false,
+                no_log_prefix: false,
+                timestamps: false,
+                attach: Vec::new(),
+                no_attach: Vec::new(),
+                quiet_pull: false,
+                services: a.services,
             };
-            let _ = (u.no_build, u.remove_orphans);
+            up(g, o, u)
+        }
+        ComposeCmd::Run(r) => {
+            let o = Options {
+                enable: vec![r.service.clone()],
+                ..o
+            };
+            let p = load(&o)?;
+            let known = known_services(&p);
+            compose_cmds::run(g, &p, *r, known)
+        }
+        ComposeCmd::Build(b) => {
+            let o = Options {
+                enable: b.services.clone(),
+                ..o
+            };
+            compose_cmds::build(g, &load(&o)?, &b)
+        }
+        ComposeCmd::Pull(f) => compose_cmds::pull(g, &load(&o)?, &f),
+        ComposeCmd::Push(f) => compose_cmds::push(g, &load(&o)?, &f),
+        ComposeCmd::Images(f) => {
+            let (name, _) = project_of(&o)?;
             let (rt, c) = crate::connect(g)?;
-            rt.block_on(crate::compose_up::up(&c, &project, &uo))
+            rt.block_on(compose_cmds::images(&c, &name, &f))
+        }
+        ComposeCmd::Events(f) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_cmds::events(&c, &name, &f))
+        }
+        ComposeCmd::Cp(f) => {
+            let (name, _) = project_of(&o)?;
+            compose_cmds::cp(g, &name, &f)
+        }
+        ComposeCmd::Watch(f) => {
+            let o = Options {
+                enable: f.services.clone(),
+                ..o
+            };
+            crate::compose_watch::watch(g, &load(&o)?, &f)
+        }
+        ComposeCmd::Wait(f) => {
+            let (name, _) = project_of(&o)?;
+            let (rt, c) = crate::connect(g)?;
+            rt.block_on(compose_cmds::wait(&c, &name, &f))
         }
         ComposeCmd::Logs(l) => {
             let (name, _) = project_of(&o)?;
@@ -553,8 +640,159 @@ fn project_of(o: &Options) -> Result<(String, Option<berth_compose::model::Proje
     }
 }
 
+/// Every service the files define, enabled or not (other services' containers are orphans).
+pub fn known_services(p: &berth_compose::model::Project) -> Vec<String> {
+    p.services
+        .keys()
+        .chain(p.disabled.keys())
+        .cloned()
+        .collect()
+}
+
+/// The named services and, transitively, what they depend on.
+pub fn with_dependencies(p: &berth_compose::model::Project, names: &[String]) -> Vec<String> {
+    let mut keep: Vec<String> = Vec::new();
+    let mut todo = names.to_vec();
+    while let Some(s) = todo.pop() {
+        if keep.contains(&s) {
+            continue;
+        }
+        if let Some(svc) = p.services.get(&s) {
+            todo.extend(crate::compose_up::dependencies(svc));
+        }
+        keep.push(s);
+    }
+    keep
+}
+
+/// `up` (and `create`): the images, the containers, then detached or attached.
+fn up(g: &crate::Global, o: Options, u: UpArgs) -> Result<i32> {
+    if u.detach && (u.abort_on_container_exit || u.exit_code_from.is_some() || !u.attach.is_empty())
+    {
+        bail!(
+            "--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch"
+        );
+    }
+    if u.wait && (u.abort_on_container_exit || u.exit_code_from.is_some() || !u.attach.is_empty()) {
+        bail!(
+            "--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch"
+        );
+    }
+    if u.build && u.no_build {
+        bail!("--build and --no-build are incompatible");
+    }
+    let o = Options {
+        enable: u.services.clone(),
+        ..o
+    };
+    let mut project = load(&o)?;
+    let known = known_services(&project);
+    for s in &u.services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    if let Some(s) = &u.exit_code_from {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    if !u.services.is_empty() {
+        let keep = if u.no_deps {
+            u.services.clone()
+        } else {
+            with_dependencies(&project, &u.services)
+        };
+        project.services.retain(|k, _| keep.contains(k));
+    }
+    let mut scale = std::collections::BTreeMap::new();
+    for sc in &u.scale {
+        let (k, n) = sc
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid --scale option {sc:?}: use SERVICE=NUM"))?;
+        let n: usize = n
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid --scale option {sc:?}: NUM must be a number"))?;
+        if !project.services.contains_key(k) {
+            bail!("no such service: {k}");
+        }
+        scale.insert(k.to_owned(), n);
+    }
+    let policy = if u.build {
+        compose_cmds::BuildPolicy::Always
+    } else if u.no_build {
+        compose_cmds::BuildPolicy::Never
+    } else {
+        compose_cmds::BuildPolicy::Missing
+    };
+    compose_cmds::ensure_images(g, &project, policy, u.pull.as_deref())?;
+    let uo = crate::compose_up::UpOptions {
+        wait: u.wait,
+        wait_timeout: u.wait_timeout,
+        force_recreate: u.force_recreate,
+        no_recreate: u.no_recreate,
+        timeout: u.timeout,
+        order: start_order(&project),
+        scale,
+        remove_orphans: u.remove_orphans,
+        renew_anon_volumes: u.renew_anon_volumes,
+        no_start: u.no_start,
+        known,
+    };
+    let (rt, c) = crate::connect(g)?;
+    let list = rt.block_on(crate::compose_up::up(&c, &project, &uo))?;
+    if u.detach || u.wait || u.no_start {
+        return Ok(0);
+    }
+    let attach_to: Vec<_> = list
+        .into_iter()
+        .filter(|x| u.attach.is_empty() || u.attach.contains(&x.service))
+        .filter(|x| !u.no_attach.contains(&x.service))
+        .collect();
+    let ao = crate::compose_attach::AttachOptions {
+        color: !u.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        no_prefix: u.no_log_prefix,
+        timestamps: u.timestamps,
+        abort_on_exit: u.abort_on_container_exit || u.exit_code_from.is_some(),
+        exit_code_from: u.exit_code_from,
+        timeout: u.timeout,
+    };
+    rt.block_on(crate::compose_attach::attached(
+        &c,
+        &project.name,
+        attach_to,
+        &ao,
+    ))
+}
+
+/// `up -d` of a loaded project with the defaults (images built or pulled when missing), for
+/// `watch`.
+pub fn up_detached(
+    g: &crate::Global,
+    project: &berth_compose::model::Project,
+    known: Vec<String>,
+) -> Result<()> {
+    compose_cmds::ensure_images(g, project, compose_cmds::BuildPolicy::Missing, None)?;
+    let uo = crate::compose_up::UpOptions {
+        wait: false,
+        wait_timeout: None,
+        force_recreate: false,
+        no_recreate: false,
+        timeout: None,
+        order: start_order(project),
+        scale: std::collections::BTreeMap::new(),
+        remove_orphans: false,
+        renew_anon_volumes: false,
+        no_start: false,
+        known,
+    };
+    let (rt, c) = crate::connect(g)?;
+    rt.block_on(crate::compose_up::up(&c, project, &uo))?;
+    Ok(())
+}
+
 /// Services in an order that starts dependencies first.
-fn start_order(p: &berth_compose::model::Project) -> Vec<String> {
+pub fn start_order(p: &berth_compose::model::Project) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     fn visit(
         p: &berth_compose::model::Project,
@@ -567,8 +805,8 @@ fn start_order(p: &berth_compose::model::Project) -> Vec<String> {
         }
         seen.push(name.to_owned());
         if let Some(s) = p.services.get(name) {
-            for d in s.depends_on.keys() {
-                visit(p, d, out, seen);
+            for d in crate::compose_up::dependencies(s) {
+                visit(p, &d, out, seen);
             }
         }
         out.push(name.to_owned());
@@ -578,80 +816,4 @@ fn start_order(p: &berth_compose::model::Project) -> Vec<String> {
         visit(p, name, &mut out, &mut seen);
     }
     out
-}
-
-fn config(o: &Options, c: ConfigArgs) -> Result<i32> {
-    let p = load(o)?;
-    if c.quiet {
-        return Ok(0);
-    }
-    let lines = |v: Vec<String>| v.into_iter().map(|s| s + "\n").collect::<String>();
-    let text = if let Some(which) = &c.hash {
-        let wanted: Vec<&str> = which.split(',').map(str::trim).collect();
-        let mut out = String::new();
-        for (name, s) in &p.services {
-            if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
-                out.push_str(&format!(
-                    "{name} {}\n",
-                    berth_compose::hash::service_hash(s)
-                ));
-            }
-        }
-        out
-    } else if c.services {
-        lines(p.services.keys().cloned().collect())
-    } else if c.volumes {
-        lines(p.volumes.keys().cloned().collect())
-    } else if c.profiles {
-        lines(p.all_profiles.clone())
-    } else if c.images {
-        // The image a service runs: its `image`, or the one its build makes.
-        lines(
-            p.services
-                .iter()
-                .map(|(k, s)| s.image.clone().unwrap_or_else(|| format!("{}-{k}", p.name)))
-                .collect(),
-        )
-    } else {
-        // A literal `$` is written `$$`, so the output loads again unchanged.
-        let mut doc = escape_dollars(serde_json::to_value(&p)?);
-        match c.format.as_str() {
-            "json" => serde_json::to_string_pretty(&doc)? + "\n",
-            "yaml" => {
-                // Compose's YAML leaves out what is not set (its JSON prints `command: null`
-                // and `ipam: {}`).
-                if let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) {
-                    for s in services.values_mut().filter_map(|s| s.as_object_mut()) {
-                        s.retain(|_, v| !v.is_null());
-                    }
-                }
-                if let Some(nets) = doc.get_mut("networks").and_then(|s| s.as_object_mut()) {
-                    for n in nets.values_mut().filter_map(|n| n.as_object_mut()) {
-                        n.retain(|k, v| {
-                            !(k == "ipam" && v.as_object().is_some_and(|m| m.is_empty()))
-                        });
-                    }
-                }
-                serde_yaml_ng::to_string(&doc)?
-            }
-            other => bail!("unsupported format {other:?}"),
-        }
-    };
-    match c.output {
-        Some(path) => std::fs::write(&path, text)?,
-        None => print!("{text}"),
-    }
-    Ok(0)
-}
-
-fn escape_dollars(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => Value::String(s.replace('$', "$$")),
-        Value::Array(a) => Value::Array(a.into_iter().map(escape_dollars).collect()),
-        Value::Object(m) => {
-            Value::Object(m.into_iter().map(|(k, v)| (k, escape_dollars(v))).collect())
-        }
-        other => other,
-    }
 }

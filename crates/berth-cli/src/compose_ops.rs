@@ -30,7 +30,7 @@ pub async fn containers(c: &Client, project: &str, all: bool) -> Result<Vec<Summ
     Ok(list)
 }
 
-fn name_of(s: &Summary) -> String {
+pub(crate) fn name_of(s: &Summary) -> String {
     s.names
         .first()
         .map(|n| n.trim_start_matches('/').to_owned())
@@ -246,8 +246,8 @@ pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
             .collect();
         if !orphans.is_empty() && !o.remove_orphans {
             eprintln!(
-                "WARN[0000] Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-                orphans.join(", ")
+                "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                orphans.join(" ")
             );
             list.retain(|s| !orphans.contains(&name_of(s)));
         }
@@ -350,6 +350,10 @@ pub struct EachOptions<'a> {
 pub async fn each(c: &Client, project: &str, action: Action, o: &EachOptions<'_>) -> Result<i32> {
     let mut list = containers(c, project, true).await?;
     list.retain(|s| o.services.is_empty() || o.services.iter().any(|x| x == label(s, SERVICE)));
+    // `run`'s one-off containers are left alone, except by `kill` (as Compose does).
+    if action != Action::Kill {
+        list.retain(|s| label(s, "com.docker.compose.oneoff") != "True");
+    }
     let rank = |s: &Summary| {
         o.order
             .as_ref()
@@ -504,6 +508,7 @@ pub struct LogsOptions<'a> {
 pub async fn logs(c: &Client, project: &str, o: &LogsOptions<'_>) -> Result<i32> {
     let mut list = containers(c, project, true).await?;
     list.retain(|s| o.services.is_empty() || o.services.iter().any(|x| x == label(s, SERVICE)));
+    list.retain(|s| label(s, "com.docker.compose.oneoff") != "True");
     list.sort_by_key(name_of);
     let prefix_of = |s: &Summary| {
         let n = name_of(s);
@@ -553,49 +558,61 @@ pub async fn logs(c: &Client, project: &str, o: &LogsOptions<'_>) -> Result<i32>
                 width.fetch_max(name.chars().count(), std::sync::atomic::Ordering::Relaxed);
                 width.load(std::sync::atomic::Ordering::Relaxed)
             };
-            let mut demux = berth_client::Demux::default();
-            let mut partial: [Vec<u8>; 3] = Default::default();
-            let mut emit = |stream: u8, data: &[u8]| {
-                let buf = &mut partial[usize::from(stream.min(2))];
-                buf.extend_from_slice(data);
-                while let Some(n) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=n).collect();
-                    let _g = out.lock();
-                    let p = prefix(seen());
-                    let mut w = std::io::stdout().lock();
-                    let _ = std::io::Write::write_all(&mut w, p.as_bytes());
-                    let _ = std::io::Write::write_all(&mut w, &line);
-                    let _ = std::io::Write::flush(&mut w);
-                }
-            };
-            let r = c
-                .raw_stream(
-                    Method::GET,
-                    &format!("/containers/{}/logs{qs}", s.id),
-                    |chunk| {
-                        if tty {
-                            emit(1, chunk);
-                        } else {
-                            demux.push(chunk, &mut emit);
-                        }
-                    },
-                )
-                .await;
-            // What is left without a newline at the end.
-            for (stream, rest) in partial.iter().enumerate() {
-                if !rest.is_empty() {
-                    let mut line = rest.clone();
-                    line.push(b'\n');
-                    let _ = stream;
-                    let _g = out.lock();
-                    print!("{}{}", prefix(seen()), String::from_utf8_lossy(&line));
-                }
-            }
-            r
+            follow_lines(c, &s.id, qs, tty, |_, line| {
+                let _g = out.lock();
+                let p = prefix(seen());
+                let mut w = std::io::stdout().lock();
+                let _ = std::io::Write::write_all(&mut w, p.as_bytes());
+                let _ = std::io::Write::write_all(&mut w, line);
+                let _ = std::io::Write::flush(&mut w);
+            })
+            .await
         }
     });
     for r in futures_util::future::join_all(jobs).await {
         r?;
     }
     Ok(0)
+}
+
+/// A container's log (`qs` its query), line by line (each ending in a newline, one added to
+/// a last partial line) with its stream (1 stdout, 2 stderr), until it ends.
+pub async fn follow_lines(
+    c: &Client,
+    id: &str,
+    qs: &str,
+    tty: bool,
+    mut on_line: impl FnMut(u8, &[u8]),
+) -> Result<()> {
+    let mut demux = berth_client::Demux::default();
+    let mut partial: [Vec<u8>; 3] = Default::default();
+    let mut emit = |stream: u8, data: &[u8]| {
+        let buf = &mut partial[usize::from(stream.min(2))];
+        buf.extend_from_slice(data);
+        while let Some(n) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=n).collect();
+            on_line(stream, &line);
+        }
+    };
+    let r = c
+        .raw_stream(
+            Method::GET,
+            &format!("/containers/{id}/logs{qs}"),
+            |chunk| {
+                if tty {
+                    emit(1, chunk);
+                } else {
+                    demux.push(chunk, &mut emit);
+                }
+            },
+        )
+        .await;
+    for (stream, rest) in partial.iter_mut().enumerate() {
+        if !rest.is_empty() {
+            rest.push(b'\n');
+            on_line(stream as u8, rest);
+        }
+    }
+    r?;
+    Ok(())
 }

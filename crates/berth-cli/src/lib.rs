@@ -8,8 +8,13 @@
 mod archives;
 mod build;
 mod compose;
+mod compose_attach;
+mod compose_cmds;
+mod compose_config;
+mod compose_create;
 mod compose_ops;
 mod compose_up;
+mod compose_watch;
 mod connect;
 mod exec;
 mod fs;

@@ -153,6 +153,29 @@ const NETWORK: &[&str] = &[
     "mac_address",
     "priority",
 ];
+const DEPLOY: &[&str] = &[
+    "mode",
+    "replicas",
+    "labels",
+    "update_config",
+    "rollback_config",
+    "resources",
+    "restart_policy",
+    "placement",
+    "endpoint_mode",
+];
+const RESOURCES: &[&str] = &["limits", "reservations"];
+const RESOURCE: &[&str] = &["cpus", "memory", "pids", "devices", "generic_resources"];
+const UPDATE: &[&str] = &[
+    "parallelism",
+    "delay",
+    "failure_action",
+    "monitor",
+    "max_failure_ratio",
+    "order",
+];
+const RESTART_POLICY: &[&str] = &["condition", "delay", "max_attempts", "window"];
+const PLACEMENT: &[&str] = &["constraints", "preferences", "max_replicas_per_node"];
 const FILE_REF: &[&str] = &["source", "target", "uid", "gid", "mode"];
 const LOGGING: &[&str] = &["driver", "options"];
 const ULIMIT: &[&str] = &["single", "soft", "hard"];
@@ -173,6 +196,8 @@ enum Child {
     Mount,
     Networks,
     Ulimits,
+    Deploy,
+    Resources,
 }
 
 fn kind_of_member(parent: Child, key: &str) -> Kind {
@@ -185,8 +210,17 @@ fn kind_of_member(parent: Child, key: &str) -> Kind {
             "secrets" | "configs" => Kind::Struct(FILE_REF, Child::Any),
             "logging" => Kind::Struct(LOGGING, Child::Any),
             "ulimits" => Kind::Map(Child::Ulimits),
+            "deploy" => Kind::Struct(DEPLOY, Child::Deploy),
             _ => Kind::Map(Child::Any),
         },
+        Child::Deploy => match key {
+            "update_config" | "rollback_config" => Kind::Struct(UPDATE, Child::Any),
+            "resources" => Kind::Struct(RESOURCES, Child::Resources),
+            "restart_policy" => Kind::Struct(RESTART_POLICY, Child::Any),
+            "placement" => Kind::Struct(PLACEMENT, Child::Any),
+            _ => Kind::Map(Child::Any),
+        },
+        Child::Resources => Kind::Struct(RESOURCE, Child::Any),
         Child::Mount => match key {
             "bind" => Kind::Struct(BIND, Child::Any),
             "volume" => Kind::Struct(VOLUME, Child::Any),
@@ -215,6 +249,11 @@ pub fn service_hash(s: &Service) -> String {
         }
         if let Some(d) = m.get_mut("deploy").and_then(Value::as_object_mut) {
             d.remove("replicas");
+            // Go writes these two struct-valued fields even when empty.
+            for k in ["resources", "placement"] {
+                d.entry(k)
+                    .or_insert_with(|| Value::Object(Default::default()));
+            }
         }
     }
     let mut out = String::new();

@@ -4,12 +4,14 @@
 //! normalised as Compose v2's `config` prints it ([`project`], [`model`]). The compose-spec's
 //! per-field merge rules, `extends`, `include` and profiles come on top (issue 15).
 
+pub mod check;
 pub mod dotenv;
 pub mod hash;
 pub mod interpolate;
 pub mod merge;
 pub mod model;
 pub mod project;
+mod service;
 pub mod yaml;
 
 /// What loading a project can fail with; the texts are Compose v2's where it has one.

@@ -30,6 +30,9 @@ pub struct Project {
     pub config_files: Vec<String>,
     #[serde(skip)]
     pub working_dir: String,
+    /// Services left out because none of their profiles is enabled: name → profiles.
+    #[serde(skip)]
+    pub disabled: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -196,6 +196,26 @@ fn compose_json(
     serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())
 }
 
+/// `docker compose config --hash '*'`, sorted by service.
+fn compose_hashes(dir: &Path, file: &str, vars: &[(&str, &str)]) -> String {
+    let o = Command::new("/usr/local/bin/docker")
+        .args(["compose", "-f", file, "config", "--hash", "*"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .envs(vars.iter().copied())
+        .output()
+        .expect("docker compose");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    lines.sort();
+    lines.concat()
+}
+
 fn berth_json(dir: &Path, file: &str, vars: &[(&str, &str)]) -> Result<serde_json::Value, String> {
     let o = berth_compose::project::Options {
         files: vec![dir.join(file)],
@@ -264,6 +284,35 @@ fn config_agrees_with_compose_on_the_corpus() {
             }
             (t, m) => panic!("{name}: compose {t:?}, berth {m:?}"),
         }
+        // The config hash of every service, as `docker compose config --hash '*'` prints it.
+        let theirs = compose_hashes(&proj, &name, &vars);
+        let p = berth_compose::project::load(&berth_compose::project::Options {
+            files: vec![proj.join(&name)],
+            environment: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        })
+        .expect("berth");
+        // Services with an `env_file` are left out: `config --hash` of Compose 2.40.3 drops the
+        // key, while the label `up` writes keeps it (and Berth's matches the label).
+        let text = std::fs::read_to_string(proj.join(&name)).expect("read");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+        let has_env_file = |svc: &str| doc["services"][svc].get("env_file").is_some();
+        let keep = |l: &&str| !has_env_file(l.split(' ').next().unwrap_or_default());
+        let theirs: String = theirs
+            .lines()
+            .filter(keep)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mine: String = p
+            .services
+            .iter()
+            .filter(|(k, _)| !has_env_file(k))
+            .map(|(k, s)| format!("{k} {}\n", berth_compose::hash::service_hash(s)))
+            .collect();
+        assert_eq!(mine, theirs, "{name}: config hashes");
         checked += 1;
     }
     assert!(checked >= 2, "the corpus is empty");
@@ -299,6 +348,14 @@ fn project_errors_agree_with_compose() {
         (
             "services:\n  a:\n    extends: nope\n",
             "cannot extend service \"a\" in ",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+            "dependency cycle detected: a -> b -> a",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    profiles: [debug]\n",
+            "service \"a\" depends on undefined service \"b\": invalid compose project",
         ),
     ] {
         std::fs::write(dir.path().join("compose.yaml"), compose).expect("write");

@@ -114,6 +114,23 @@ pub fn pid_alive(pid: i64) -> bool {
     }
 }
 
+/// Whether `path` was written since the host last booted (its mtime is not older than the
+/// boot time in /proc/stat): a dead shim's container was then killed with it, not ended by a
+/// reboot.
+pub fn written_this_boot(path: &std::path::Path) -> bool {
+    let btime = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    matches!((btime, mtime), (Some(b), Some(m)) if m >= b)
+}
+
 /// A process watched through a pidfd: whether it still runs is one `poll`, where
 /// [`pid_alive`] opens and reads `/proc/PID/stat` (the most of a list's cost at 1,000
 /// containers, and of the supervisor's sweeps). A pidfd becomes readable when its process

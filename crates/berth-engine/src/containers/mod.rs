@@ -263,11 +263,14 @@ impl Containers {
             } else {
                 // The shim died without recording an exit (killed): the supervisor kills what
                 // it left running (`reap_orphan`), a SIGKILL's end (137) as containerd reports
-                // it; nothing left running (the host rebooted) is 255.
+                // it — also when the workload went down with its shim before anyone looked;
+                // a shim of an earlier boot (the host rebooted) is 255.
                 State {
                     status: Status::Exited,
                     pid: 0,
-                    exit_code: if crate::util::pid_alive(shim.pid) {
+                    exit_code: if crate::util::pid_alive(shim.pid)
+                        || crate::util::written_this_boot(&dir.join("shim.json"))
+                    {
                         137
                     } else {
                         255

@@ -96,7 +96,8 @@ impl Containers {
         if crate::util::pid_alive(shim.shim) {
             return false;
         }
-        let ran = crate::util::pid_alive(shim.pid);
+        let ran = crate::util::pid_alive(shim.pid)
+            || crate::util::written_this_boot(&dir.join("shim.json"));
         match super::runtime_of(&rec.host_config.runtime) {
             Ok(None) => {
                 let root = self.berth_runtime_root();

@@ -9,6 +9,7 @@ mod common;
 mod cli;
 mod clients;
 mod compose;
+mod compose_up;
 mod differential;
 mod sdk;
 mod streams;
