@@ -1,7 +1,7 @@
 //! `com.docker.compose.config-hash`: the SHA-256 of a service's configuration as Compose v2
 //! writes it (compose-go's `ServiceConfig` through Go's `encoding/json`: fields in the Go
 //! struct's order, maps by sorted key, `<`, `>`, `&` escaped; without `build`, `pull_policy`,
-//! `scale`, `depends_on`, `profiles` and `deploy.replicas`). The same hash on both sides is
+//! `scale`, `depends_on`, `profiles` and `deploy.replicas`; `develop` is part of it). The same hash on both sides is
 //! what lets `docker compose up` and `berth compose up` take over each other's containers
 //! without recreating them.
 
@@ -176,6 +176,23 @@ const UPDATE: &[&str] = &[
 ];
 const RESTART_POLICY: &[&str] = &["condition", "delay", "max_attempts", "window"];
 const PLACEMENT: &[&str] = &["constraints", "preferences", "max_replicas_per_node"];
+const DEVELOP: &[&str] = &["watch"];
+const TRIGGER: &[&str] = &[
+    "path",
+    "action",
+    "target",
+    "exec",
+    "include",
+    "ignore",
+    "initial_sync",
+];
+const HOOK: &[&str] = &[
+    "command",
+    "user",
+    "privileged",
+    "working_dir",
+    "environment",
+];
 const FILE_REF: &[&str] = &["source", "target", "uid", "gid", "mode"];
 const LOGGING: &[&str] = &["driver", "options"];
 const ULIMIT: &[&str] = &["single", "soft", "hard"];
@@ -198,6 +215,8 @@ enum Child {
     Ulimits,
     Deploy,
     Resources,
+    Develop,
+    Trigger,
 }
 
 fn kind_of_member(parent: Child, key: &str) -> Kind {
@@ -211,6 +230,12 @@ fn kind_of_member(parent: Child, key: &str) -> Kind {
             "logging" => Kind::Struct(LOGGING, Child::Any),
             "ulimits" => Kind::Map(Child::Ulimits),
             "deploy" => Kind::Struct(DEPLOY, Child::Deploy),
+            "develop" => Kind::Struct(DEVELOP, Child::Develop),
+            _ => Kind::Map(Child::Any),
+        },
+        Child::Develop => Kind::Struct(TRIGGER, Child::Trigger),
+        Child::Trigger => match key {
+            "exec" => Kind::Struct(HOOK, Child::Any),
             _ => Kind::Map(Child::Any),
         },
         Child::Deploy => match key {
@@ -237,14 +262,7 @@ fn kind_of_member(parent: Child, key: &str) -> Kind {
 pub fn service_hash(s: &Service) -> String {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Some(m) = v.as_object_mut() {
-        for k in [
-            "build",
-            "pull_policy",
-            "scale",
-            "depends_on",
-            "profiles",
-            "develop",
-        ] {
+        for k in ["build", "pull_policy", "scale", "depends_on", "profiles"] {
             m.remove(k);
         }
         if let Some(d) = m.get_mut("deploy").and_then(Value::as_object_mut) {

@@ -11,6 +11,7 @@ pub mod interpolate;
 pub mod merge;
 pub mod model;
 pub mod project;
+mod schema;
 mod service;
 pub mod yaml;
 

@@ -418,11 +418,17 @@ fn check_keys(doc: &serde_yaml_ng::Value, file: &str) -> Result<(), Error> {
             let Some(svc) = svc.as_mapping() else {
                 return Err(invalid(file, format!("services.{name} must be a mapping")));
             };
-            for k in svc.keys().filter_map(|k| k.as_str()) {
+            for (k, v) in svc.iter().filter_map(|(k, v)| Some((k.as_str()?, v))) {
                 if !SERVICE_KEYS.contains(&k) && !k.starts_with("x-") {
                     return Err(invalid(
                         file,
                         format!("services.{name} additional properties '{k}' not allowed"),
+                    ));
+                }
+                if let Some(want) = crate::schema::wrong_type(k, v) {
+                    return Err(invalid(
+                        file,
+                        format!("services.{name}.{k} must be a {want}"),
                     ));
                 }
             }

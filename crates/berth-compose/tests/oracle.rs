@@ -350,6 +350,26 @@ fn project_errors_agree_with_compose() {
             "cannot extend service \"a\" in ",
         ),
         (
+            "services:\n  s:\n    image: busybox\n    ports: 80\n",
+            "services.s.ports must be a array",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    tty: 1\n",
+            "services.s.tty must be a boolean or string",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    environment: 5\n",
+            "services.s.environment must be a mapping",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    depends_on: db\n",
+            "services.s.depends_on must be a array",
+        ),
+        (
+            "services:\n  s:\n    image: busybox\n    deploy: 5\n",
+            "services.s.deploy must be a mapping or null",
+        ),
+        (
             "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
             "dependency cycle detected: a -> b -> a",
         ),
