@@ -57,7 +57,7 @@ mkdir -p "$work/p"
   echo "    image: busybox"
   echo "    command: [sleep, '3600']"
   echo "    networks: [back]"
-  echo "    healthcheck: {test: [CMD, 'true'], interval: 1s, start_period: 0s, start_interval: 200ms}"
+  echo "    healthcheck: {test: [CMD, 'true'], interval: 200ms}"
   for i in $(seq 1 9); do
     echo "  s$i:"
     echo "    image: busybox"
@@ -80,14 +80,15 @@ run_tool() { # tool args…: the compose command of that tool, in the project's 
     compose@docker) (cd "$work/p" && DOCKER_HOST="unix://$work/docker.sock" "$compose_cli" compose "$@") ;;
   esac
 }
+fail() { echo "$1 failed:" >&2; cat "$work/out" >&2; exit 1; }
 tools=(berth compose@berth)
 [ -n "$have_docker" ] && tools+=(compose@docker)
 declare -A up noop down
 for _ in $(seq "$runs"); do
   for t in "${tools[@]}"; do
-    s=$(date +%s%N); run_tool "$t" up -d --wait >/dev/null 2>&1; up[$t]+=" $(ms "$s")"
-    s=$(date +%s%N); run_tool "$t" up -d >/dev/null 2>&1; noop[$t]+=" $(ms "$s")"
-    s=$(date +%s%N); run_tool "$t" down -t 0 >/dev/null 2>&1; down[$t]+=" $(ms "$s")"
+    s=$(date +%s%N); run_tool "$t" up -d --wait >"$work/out" 2>&1 || fail "$t up"; up[$t]+=" $(ms "$s")"
+    s=$(date +%s%N); run_tool "$t" up -d >"$work/out" 2>&1 || fail "$t no-op up"; noop[$t]+=" $(ms "$s")"
+    s=$(date +%s%N); run_tool "$t" down -t 0 >"$work/out" 2>&1 || fail "$t down"; down[$t]+=" $(ms "$s")"
   done
 done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

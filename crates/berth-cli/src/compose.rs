@@ -346,6 +346,9 @@ struct DownArgs {
     /// Specify a shutdown timeout in seconds
     #[arg(short, long)]
     timeout: Option<i64>,
+    /// Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")
+    #[arg(long)]
+    rmi: Option<String>,
 }
 
 pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
@@ -525,9 +528,6 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
                 p.index,
             ))
         }
-        ComposeCmd::Rm(r) if !r.force => {
-            anyhow::bail!("berth compose rm needs -f (it does not prompt)")
-        }
         cmd @ (ComposeCmd::Start(_)
         | ComposeCmd::Stop(_)
         | ComposeCmd::Restart(_)
@@ -603,6 +603,7 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
                 signal,
                 volumes,
                 stop_first,
+                ask: matches!(&cmd, ComposeCmd::Rm(r) if !r.force),
             };
             let (rt, c) = crate::connect(g)?;
             rt.block_on(compose_ops::each(&c, &name, action, &eo))
@@ -610,11 +611,26 @@ pub fn compose(g: &crate::Global, a: ComposeArgs) -> Result<i32> {
         ComposeCmd::Down(d) => {
             let (name, project) = project_of(&o)?;
             let (rt, c) = crate::connect(g)?;
+            // --rmi all: every service's image; local: those built under the default name.
+            let images = match (d.rmi.as_deref(), &project) {
+                (None, _) => Vec::new(),
+                (Some(mode @ ("all" | "local")), Some(p)) => p
+                    .services
+                    .iter()
+                    .filter(|(_, s)| mode == "all" || s.image.is_none())
+                    .map(|(k, s)| crate::compose_up::image_name(p, k, s))
+                    .collect(),
+                (Some("all" | "local"), None) => Vec::new(),
+                (Some(other), _) => {
+                    bail!("invalid --rmi option {other:?}: use \"local\" or \"all\"")
+                }
+            };
             let dopts = compose_ops::DownOptions {
                 volumes: d.volumes,
                 remove_orphans: d.remove_orphans,
                 timeout: d.timeout,
                 order: project.map(|p| start_order(&p)),
+                images,
             };
             rt.block_on(compose_ops::down(&c, &name, &dopts))
         }

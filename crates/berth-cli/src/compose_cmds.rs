@@ -539,6 +539,7 @@ pub async fn wait(c: &Client, project: &str, f: &WaitFlags) -> Result<i32> {
                 remove_orphans: true,
                 timeout: None,
                 order: None,
+                images: Vec::new(),
             },
         )
         .await?;

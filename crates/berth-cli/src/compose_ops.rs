@@ -227,6 +227,8 @@ pub struct DownOptions {
     pub timeout: Option<i64>,
     /// The project's services in start order (when the file is at hand): stopped in reverse.
     pub order: Option<Vec<String>>,
+    /// `--rmi`: the images to remove after the containers.
+    pub images: Vec<String>,
 }
 
 fn step(kind: &str, name: &str, what: &str) {
@@ -305,6 +307,28 @@ pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
         .await?;
         step("Network", &n.name, "Removed");
     }
+    let mut seen = Vec::new();
+    for image in &o.images {
+        if seen.contains(image) {
+            continue;
+        }
+        seen.push(image.clone());
+        if c.get::<serde_json::Value>(&format!("/images/{}/json", enc(image)))
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        step("Image", image, "Removing");
+        c.call(
+            Method::DELETE,
+            &format!("/images/{}", enc(image)),
+            &[],
+            berth_client::empty(),
+        )
+        .await?;
+        step("Image", image, "Removed");
+    }
     if o.volumes {
         let vols: berth_models::volume::ListResponse = c.get(&format!("/volumes{q}")).await?;
         for v in vols.volumes {
@@ -342,6 +366,8 @@ pub struct EachOptions<'a> {
     pub volumes: bool,
     /// `rm -s`: stop running containers first (else `rm` leaves them).
     pub stop_first: bool,
+    /// `rm` without `-f`: name the containers and ask first.
+    pub ask: bool,
 }
 
 /// `start`, `stop`, `restart`, `kill`, `pause`, `unpause`, `rm` over the project's
@@ -366,6 +392,20 @@ pub async fn each(c: &Client, project: &str, action: Action, o: &EachOptions<'_>
     }
     let t = o.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
     let running = |s: &Summary| matches!(s.state.as_str(), "running" | "paused" | "restarting");
+    if action == Action::Remove && o.ask {
+        let names: Vec<String> = list
+            .iter()
+            .filter(|s| o.stop_first || !running(s))
+            .map(name_of)
+            .collect();
+        if names.is_empty() {
+            eprintln!("No stopped containers");
+            return Ok(0);
+        }
+        if !crate::output::confirm(&format!("Going to remove {}", names.join(", ")))? {
+            return Ok(0);
+        }
+    }
     for s in &list {
         let name = name_of(s);
         let id = &s.id;

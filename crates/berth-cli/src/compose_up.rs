@@ -97,7 +97,7 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions) -> Result<Vec<Converged>
             .map(|t| Instant::now() + Duration::from_secs(t));
         for ctr in &out {
             let s = &p.services[&ctr.service];
-            wait_for(c, &ctr.name, "running_or_healthy", end).await?;
+            wait_for(c, &ctr.service, &ctr.name, "running_or_healthy", end).await?;
             step(
                 "Container",
                 &ctr.name,
@@ -301,12 +301,12 @@ pub async fn wait_dependencies(c: &Client, p: &Project, s: &Service) -> Result<(
         match d.condition.as_str() {
             "service_healthy" => {
                 step("Container", &cname, "Waiting");
-                wait_for(c, &cname, "healthy", None).await?;
+                wait_for(c, dep, &cname, "healthy", None).await?;
                 step("Container", &cname, "Healthy");
             }
             "service_completed_successfully" => {
                 step("Container", &cname, "Waiting");
-                wait_for(c, &cname, "exited_ok", None).await?;
+                wait_for(c, dep, &cname, "exited_ok", None).await?;
                 step("Container", &cname, "Exited");
             }
             _ => {}
@@ -316,7 +316,13 @@ pub async fn wait_dependencies(c: &Client, p: &Project, s: &Service) -> Result<(
 }
 
 /// Wait for `what` (`healthy`, `exited_ok`, `running_or_healthy`) of a container.
-pub async fn wait_for(c: &Client, name: &str, what: &str, end: Option<Instant>) -> Result<()> {
+pub async fn wait_for(
+    c: &Client,
+    service: &str,
+    name: &str,
+    what: &str,
+    end: Option<Instant>,
+) -> Result<()> {
     loop {
         let v: Value = c.get(&format!("/containers/{}/json", enc(name))).await?;
         let status = v
@@ -339,7 +345,7 @@ pub async fn wait_for(c: &Client, name: &str, what: &str, end: Option<Instant>) 
             ("exited_ok", "exited" | "dead", _) if code == 0 => return Ok(()),
             ("exited_ok", "exited" | "dead", _) => bail!(
                 "service {:?} didn't complete successfully: exit {code}",
-                name
+                service
             ),
             ("running_or_healthy", "running", None | Some("healthy")) => return Ok(()),
             ("running_or_healthy", _, Some("unhealthy")) => {
@@ -353,7 +359,8 @@ pub async fn wait_for(c: &Client, name: &str, what: &str, end: Option<Instant>) 
         if end.is_some_and(|e| Instant::now() > e) {
             bail!("timeout waiting for {name}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Local API calls are cheap: a short poll keeps a dependant from waiting long.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

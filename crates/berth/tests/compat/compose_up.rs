@@ -174,8 +174,12 @@ fn builds_scales_keeps_volumes_and_removes_orphans() {
         ],
     );
     assert!(out.contains(" Container sc-web-1  Removed"), "{out}");
-    ok(&env, &dir, &["down", "-v", "-t", "1"]);
+    // down --rmi local: the image built under the default name goes, busybox stays.
+    let out = ok(&env, &dir, &["down", "-v", "--rmi", "local", "-t", "1"]);
+    assert!(out.contains(" Image sc-app  Removed"), "{out}");
     assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+    assert_ne!(env.berth(&["image", "inspect", "sc-app"]).code, 0);
+    assert_eq!(env.berth(&["image", "inspect", "busybox"]).code, 0);
 }
 
 const ATTACHED: &str = r#"
