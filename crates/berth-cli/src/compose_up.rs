@@ -43,6 +43,8 @@ pub struct Converged {
     pub service: String,
     /// Started (or made) by this `up`, rather than found running.
     pub started: bool,
+    /// Made anew (created or recreated) by this `up`.
+    pub fresh: bool,
 }
 
 pub fn step(kind: &str, name: &str, what: &str) {
@@ -88,6 +90,28 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions) -> Result<Vec<Converged>
         });
         for r in futures_util::future::join_all(jobs).await {
             out.extend(r?);
+        }
+        // `depends_on: {x: {restart: true}}`: a kept dependant restarts when x was made anew.
+        for name in &ready {
+            let renewed = |dep: &String| out.iter().any(|c| &c.service == dep && c.fresh);
+            let restart = p.services[*name]
+                .depends_on
+                .iter()
+                .any(|(dep, d)| d.restart == Some(true) && renewed(dep));
+            if !restart || o.no_start {
+                continue;
+            }
+            for ctr in out.iter().filter(|c| &c.service == *name && !c.fresh) {
+                step("Container", &ctr.name, "Restarting");
+                c.call(
+                    Method::POST,
+                    &format!("/containers/{}/restart", ctr.id),
+                    &[],
+                    berth_client::empty(),
+                )
+                .await?;
+                step("Container", &ctr.name, "Started");
+            }
         }
         done.extend(ready.into_iter().cloned());
     }
@@ -459,6 +483,7 @@ async fn converge(
                         name,
                         service: service.to_owned(),
                         started,
+                        fresh: false,
                     })
                 }
                 Some(cur) => {
@@ -500,6 +525,7 @@ async fn converge(
                         name,
                         service: service.to_owned(),
                         started: !o.no_start,
+                        fresh: true,
                     })
                 }
                 None => {
@@ -512,6 +538,7 @@ async fn converge(
                         name,
                         service: service.to_owned(),
                         started: !o.no_start,
+                        fresh: true,
                     })
                 }
             }

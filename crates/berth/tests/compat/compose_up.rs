@@ -587,3 +587,30 @@ fn services_share_namespaces_volumes_devices_and_logging() {
     assert!(mode.starts_with("none container:"), "{mode}");
     ok(&env, &dir, &["down", "-t", "1"]);
 }
+
+/// `depends_on: {db: {restart: true}}`: when `up` makes db anew, the dependant it keeps is
+/// restarted (the same container, a new start).
+#[test]
+fn a_recreated_dependency_restarts_its_dependants() {
+    let env = Env::start("berth-compat-compose-restart-", "{}");
+    let dir = build_context(
+        &env,
+        "rs",
+        &[(
+            "compose.yaml",
+            "services:\n  db:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    stop_grace_period: 1s\n    environment: {V: \"${V:-1}\"}\n  app:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    stop_grace_period: 1s\n    depends_on: {db: {condition: service_started, restart: true}}\n",
+        )],
+    );
+    ok(&env, &dir, &["up", "-d"]);
+    let state = || env.ok(&["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "rs-app-1"]);
+    let before = state();
+    std::fs::write(dir.join(".env"), "V=2\n").expect("env");
+    let out = ok(&env, &dir, &["up", "-d"]);
+    assert!(out.contains(" Container rs-db-1  Recreate"), "{out}");
+    assert!(out.contains(" Container rs-app-1  Restarting"), "{out}");
+    let after = state();
+    let id = |s: &str| s.split(' ').next().unwrap_or_default().to_owned();
+    assert_eq!(id(&after), id(&before), "app was recreated: {out}");
+    assert_ne!(after, before, "app was not restarted: {out}");
+    ok(&env, &dir, &["down", "-t", "1"]);
+}
