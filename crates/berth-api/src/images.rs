@@ -56,6 +56,10 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
                     read_json(move || e.image_inspect(&name).map(|i| i.for_version(v))).await
                 }
                 (&Method::GET, "history") => read_json(move || e.image_history(&name)).await,
+                (&Method::GET, "sbom") => {
+                    let format = ctx.q("format").unwrap_or("cyclonedx-json").to_owned();
+                    sbom(e, name, format).await
+                }
                 (&Method::GET, "get") => save(ctx, vec![name]).await,
                 (&Method::POST, "tag") => {
                     let repo = ctx.s("repo");
@@ -351,4 +355,41 @@ fn error_message(e: &berth_engine::Error) -> Message {
         d.code = *code;
     }
     m
+}
+
+/// `GET /images/{name}/sbom?format=` (a Berth extension): the image's bill of materials as
+/// CycloneDX (the default), SPDX, Berth's JSON or a table.
+async fn sbom(e: std::sync::Arc<berth_engine::Engine>, name: String, format: String) -> Response {
+    use axum::response::IntoResponse;
+    if !matches!(
+        format.as_str(),
+        "cyclonedx-json" | "spdx-json" | "json" | "table"
+    ) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown format {format:?}: use cyclonedx-json, spdx-json, json or table"),
+        );
+    }
+    let s = match crate::respond::read(move || e.image_sbom(&name)).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (body, kind) = match format.as_str() {
+        "cyclonedx-json" => (
+            berth_sbom::format::cyclonedx(&s),
+            "application/vnd.cyclonedx+json",
+        ),
+        "spdx-json" => (berth_sbom::format::spdx(&s), "application/spdx+json"),
+        "table" => (berth_sbom::format::table(&s), "text/plain; charset=utf-8"),
+        _ => (
+            serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
+            "application/json",
+        ),
+    };
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, kind)],
+        body,
+    )
+        .into_response()
 }

@@ -27,6 +27,7 @@ pub mod progress;
 mod ps;
 mod registry;
 mod run;
+mod sbom;
 mod stats;
 mod system;
 pub mod template;
@@ -68,6 +69,8 @@ enum Cmd {
     Builder(build::BuilderCmd),
     /// Define and run multi-container applications (Compose)
     Compose(compose::ComposeArgs),
+    /// The software bill of materials of an image (CycloneDX, SPDX or a table)
+    Sbom(sbom::SbomArgs),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -254,6 +257,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(g, *a),
         Cmd::Builder(b) => build::builder(g, b),
         Cmd::Compose(a) => compose::compose(g, a),
+        Cmd::Sbom(a) => sbom::sbom(g, a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -261,6 +261,27 @@ impl Engine {
         Ok(inspect(&self.images, &img))
     }
 
+    /// The image's bill of materials: its unpacked layers merged (whiteouts respected) and
+    /// catalogued, each package attributed to its layer's diff id.
+    pub fn image_sbom(&self, name: &str) -> Result<berth_sbom::Sbom> {
+        let img = self.images.resolve(name).map_err(|_| no_such(name))?;
+        let cfg = config_of(&self.images, &img);
+        let mut view = berth_sbom::view::View::default();
+        for (i, chain) in img.chain_ids.iter().enumerate() {
+            let d = berth_image::Digest::parse(chain)
+                .map_err(|e| Error::Internal(format!("image {name}: layer {chain}: {e}")))?;
+            let id = cfg
+                .rootfs
+                .diff_ids
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| chain.clone());
+            view.add_dir_layer(&self.images.layers().path(&d), &id)
+                .map_err(|e| Error::Internal(format!("image {name}: {e}")))?;
+        }
+        Ok(berth_sbom::catalog(&view, name))
+    }
+
     pub fn image_history(&self, name: &str) -> Result<Vec<HistoryItem>> {
         let img = self.images.resolve(name).map_err(|_| no_such(name))?;
         Ok(history(&self.images, &img))

