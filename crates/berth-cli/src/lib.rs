@@ -28,6 +28,7 @@ mod ps;
 mod registry;
 mod run;
 mod sbom;
+mod scan;
 mod stats;
 mod system;
 pub mod template;
@@ -71,6 +72,8 @@ enum Cmd {
     Compose(compose::ComposeArgs),
     /// The software bill of materials of an image (CycloneDX, SPDX or a table)
     Sbom(sbom::SbomArgs),
+    /// Find known vulnerabilities in an image's packages (offline, an OSV database)
+    Scan(Box<scan::ScanArgs>),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -258,6 +261,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Builder(b) => build::builder(g, b),
         Cmd::Compose(a) => compose::compose(g, a),
         Cmd::Sbom(a) => sbom::sbom(g, a),
+        Cmd::Scan(a) => scan::scan(g, *a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -1,11 +1,11 @@
 //! The image's distribution, from `/etc/os-release` (or `/usr/lib/os-release`): the purls'
 //! `distro` qualifier (`debian-12`, `alpine-3.19`) and the scanner's release.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::view::View;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Distro {
     pub id: String,
     pub version_id: String,

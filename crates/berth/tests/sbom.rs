@@ -392,3 +392,222 @@ fn layers_whiteouts_and_every_ecosystem() {
         .expect("berth");
     assert!(!r.status.success());
 }
+
+/// OSV records written for the packages of the Debian image as it is (versions read from its
+/// SBOM, so the test holds whatever bookworm's point release): Debian advisories matched by
+/// source package, source version and release, `~` and `+` ordering, a malformed record
+/// skipped, and the flags.
+#[test]
+fn scan_matches_osv_records_by_source_package_and_release() {
+    let archive = debian_archive();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-scan-")
+        .tempdir()
+        .expect("tempdir");
+    let sbom = berth_sbom(&[
+        "--input",
+        archive.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    let pkg = |n: &str| {
+        sbom["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} in the image"))
+    };
+    let libc = pkg("libc6");
+    let glibc = libc["source_version"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(libc["version"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let bash = pkg("bash");
+    let bash_src = bash["source_version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !bash_src.is_empty() && bash["version"] != bash_src,
+        "bash is a binNMU: {bash}"
+    );
+    let rec = |id: &str,
+               eco: &str,
+               name: &str,
+               events: serde_json::Value,
+               extra: serde_json::Value| {
+        let mut r = serde_json::json!({
+            "id": id, "summary": format!("{id} in {name}"), "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": eco, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}],
+        });
+        if let (Some(m), Some(x)) = (r.as_object_mut(), extra.as_object()) {
+            m.extend(x.clone());
+        }
+        r
+    };
+    let high = serde_json::json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]});
+    let none = serde_json::json!({});
+    let records = serde_json::json!([
+        rec(
+            "TEST-GLIBC-FIXED-LATER",
+            "Debian:12",
+            "glibc",
+            serde_json::json!([{"introduced": "0"}, {"fixed": format!("{glibc}+1")}]),
+            high.clone()
+        ),
+        rec(
+            "TEST-GLIBC-FIXED-BEFORE",
+            "Debian:12",
+            "glibc",
+            serde_json::json!([{"introduced": "0"}, {"fixed": format!("{glibc}~1")}]),
+            high.clone()
+        ),
+        rec(
+            "TEST-GLIBC-OTHER-RELEASE",
+            "Debian:11",
+            "glibc",
+            serde_json::json!([{"introduced": "0"}]),
+            high
+        ),
+        rec(
+            "TEST-BASH-BY-SOURCE",
+            "Debian:12",
+            "bash",
+            serde_json::json!([{"introduced": "0"}, {"fixed": format!("{bash_src}+1")}]),
+            none.clone()
+        ),
+        rec(
+            "TEST-BASH-UNFIXED",
+            "Debian:12",
+            "bash",
+            serde_json::json!([{"introduced": "0"}]),
+            serde_json::json!({"database_specific": {"severity": "low"}})
+        ),
+        rec(
+            "TEST-NOT-INSTALLED",
+            "Debian:12",
+            "nginx",
+            serde_json::json!([{"introduced": "0"}]),
+            none
+        ),
+    ]);
+    std::fs::create_dir_all(dir.path().join("osv")).expect("dir");
+    std::fs::write(dir.path().join("osv/all.json"), records.to_string()).expect("records");
+    std::fs::write(
+        dir.path().join("osv/broken.json"),
+        r#"{"id": "TEST-BROKEN", "affected": "nope"}"#,
+    )
+    .expect("broken");
+    let db = dir.path().join("vuln.db");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("scan")
+            .args(args)
+            .env("BERTH_SCAN_DB", &db)
+            .output()
+            .expect("berth scan");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&[
+        "db",
+        "import",
+        dir.path().join("osv").to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 6 records"), "{out}");
+    assert!(
+        err.contains("broken.json (TEST-BROKEN)"),
+        "the malformed record is named: {err}"
+    );
+    let input = archive.to_str().unwrap_or_default();
+    let (code, out, err) = run(&["--input", input, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let mut got: Vec<(String, String, String)> = v["matches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or_default().to_owned(),
+                m["package"].as_str().unwrap_or_default().to_owned(),
+                m["severity"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .filter(|(_, p, _)| p == "libc6" || p == "bash")
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "TEST-BASH-BY-SOURCE".to_owned(),
+                "bash".to_owned(),
+                "UNKNOWN".to_owned()
+            ),
+            ("TEST-BASH-UNFIXED".into(), "bash".into(), "LOW".into()),
+            (
+                "TEST-GLIBC-FIXED-LATER".into(),
+                "libc6".into(),
+                "HIGH".into()
+            ),
+        ]
+    );
+    // Flags: severity, unfixed, ignore file, exit code; the table and SARIF.
+    let (code, out, _) = run(&["--input", input, "--severity", "high", "--exit-code", "3"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("libc6")
+            && l.contains("TEST-GLIBC-FIXED-LATER")
+            && l.ends_with("HIGH")),
+        "{out}"
+    );
+    assert!(!out.contains("TEST-BASH"), "{out}");
+    std::fs::write(dir.path().join("ignore"), "TEST-GLIBC-FIXED-LATER exp:2999-01-01 # accepted\nTEST-BASH-BY-SOURCE exp:2000-01-01 # expired\n").expect("ignore");
+    let (code, out, _) = run(&[
+        "--input",
+        input,
+        "--ignore-unfixed",
+        "--ignore-file",
+        dir.path().join("ignore").to_str().unwrap_or_default(),
+        "--format",
+        "json",
+        "--exit-code",
+        "1",
+    ]);
+    assert_eq!(code, 1);
+    let ids: Vec<String> =
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")["matches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+    assert_eq!(ids, ["TEST-BASH-BY-SOURCE"]);
+    let (_, out, _) = run(&["--input", input, "--format", "sarif"]);
+    let s: serde_json::Value = serde_json::from_str(&out).expect("sarif");
+    assert_eq!(s["version"], "2.1.0");
+    assert!(s["runs"][0]["results"].as_array().is_some_and(|r| {
+        r.iter()
+            .any(|r| r["ruleId"] == "TEST-GLIBC-FIXED-LATER" && r["level"] == "error")
+    }));
+    let (code, out, _) = run(&["db", "status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("records:   6"), "{out}");
+    // A corrupt database is named as such; nothing is read from it.
+    std::fs::write(&db, b"not a database at all, certainly not sqlite").expect("corrupt");
+    let _ = std::fs::remove_file(dir.path().join("vuln.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("vuln.db-shm"));
+    let (code, _, err) = run(&["--input", input]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a vulnerability database"), "{err}");
+}
