@@ -194,7 +194,13 @@ mod tests {
         d.resize(32, 0);
         d.push(8);
         d.extend(b"go1.21.5");
-        d.push(sentinel.len() as u8);
+        // The length as a varint.
+        let mut n = sentinel.len();
+        while n >= 0x80 {
+            d.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        d.push(n as u8);
         d.extend(&sentinel);
         let (tc, m) = parse_buildinfo(&d).expect("buildinfo");
         assert_eq!(tc, "go1.21.5");
