@@ -56,6 +56,9 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
                     read_json(move || e.image_inspect(&name).map(|i| i.for_version(v))).await
                 }
                 (&Method::GET, "history") => read_json(move || e.image_history(&name)).await,
+                (&Method::GET, "vulnerabilities") => {
+                    read_json(move || e.image_vulnerabilities(&name)).await
+                }
                 (&Method::GET, "sbom") => {
                     let format = ctx.q("format").unwrap_or("cyclonedx-json").to_owned();
                     sbom(e, name, format).await

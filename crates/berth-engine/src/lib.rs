@@ -12,6 +12,7 @@ pub mod fsops;
 pub mod images;
 pub mod layer;
 pub mod networks;
+pub mod scan;
 pub mod stats;
 pub mod supervisor;
 pub mod system;
@@ -44,6 +45,8 @@ pub struct Config {
     pub dns: Vec<std::net::Ipv4Addr>,
     /// What every container gets unless it says otherwise.
     pub defaults: containers::Defaults,
+    /// Vulnerability scanning: the database and the policy.
+    pub scan: scan::ScanPolicy,
 }
 
 /// The engine.

@@ -56,6 +56,13 @@ struct Args {
     /// Enable debug mode
     #[arg(short = 'D', long)]
     debug: bool,
+    /// The OSV vulnerability database (default: DATA_ROOT/vuln.db)
+    #[arg(long)]
+    scan_db: Option<PathBuf>,
+    /// Refuse containers of images with a fixable vulnerability at or above this severity
+    /// (LOW, MEDIUM, HIGH, CRITICAL)
+    #[arg(long)]
+    deny_vulnerable: Option<String>,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -132,6 +139,8 @@ fn run(mut a: Args) -> Result<()> {
         "log-level",
         "debug",
         "live-restore",
+        "scan-db",
+        "deny-vulnerable",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
         if !known.contains(&k.as_str()) {
@@ -191,6 +200,21 @@ fn run(mut a: Args) -> Result<()> {
         a.log_level = l.to_owned();
     }
     a.debug |= file["debug"].as_bool().unwrap_or(false);
+    conflict("scan-db", a.scan_db.is_some())?;
+    conflict("deny-vulnerable", a.deny_vulnerable.is_some())?;
+    if let Some(d) = file["scan-db"].as_str() {
+        a.scan_db = Some(PathBuf::from(d));
+    }
+    if let Some(d) = file["deny-vulnerable"].as_str() {
+        a.deny_vulnerable = Some(d.to_owned());
+    }
+    if let Some(d) = &a.deny_vulnerable {
+        let up = d.to_uppercase();
+        if berth_vuln::severity_rank(&up) < 2 {
+            bail!("invalid deny-vulnerable {d:?}: use LOW, MEDIUM, HIGH or CRITICAL");
+        }
+        a.deny_vulnerable = Some(up);
+    }
     let level = crate::log::parse_level(&a.log_level)
         .ok_or_else(|| anyhow!("Unable to parse logging level: {}", a.log_level))?;
     crate::log::init(if a.debug {
@@ -231,6 +255,13 @@ fn run(mut a: Args) -> Result<()> {
         icc: a.icc,
         dns: a.dns.clone(),
         defaults: berth_engine::containers::Defaults::default(),
+        scan: berth_engine::scan::ScanPolicy {
+            db: a
+                .scan_db
+                .clone()
+                .unwrap_or_else(|| a.data_root.join("vuln.db")),
+            deny: a.deny_vulnerable.clone(),
+        },
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);

@@ -603,6 +603,49 @@ fn scan_matches_osv_records_by_source_package_and_release() {
     let (code, out, _) = run(&["db", "status"]);
     assert_eq!(code, 0);
     assert!(out.contains("records:   6"), "{out}");
+    // The daemon: the same findings at /images/{name}/vulnerabilities, and its policy refusing
+    // a container of an image with a fixable HIGH vulnerability.
+    let config = serde_json::json!({"scan-db": db, "deny-vulnerable": "high"}).to_string();
+    let env = Env::start("berth-scan-daemon-", &config);
+    env.ok(&["load", "-q", "-i", input]);
+    let r = berth_testkit::dockerd::request(
+        std::path::Path::new(env.daemon.host().trim_start_matches("unix://")),
+        "GET",
+        "/v1.51/images/debian:bookworm/vulnerabilities",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let found: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let ids: BTreeSet<&str> = found
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains("TEST-GLIBC-FIXED-LATER") && ids.contains("TEST-BASH-UNFIXED"),
+        "{ids:?}"
+    );
+    let refused = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "debian:bookworm",
+        "true",
+    ]);
+    assert_eq!(refused.code, 125, "{}{}", refused.out, refused.err);
+    assert!(
+        refused
+            .err
+            .contains("fixable vulnerabilities at or above HIGH:")
+            && refused
+                .err
+                .contains("HIGH TEST-GLIBC-FIXED-LATER in libc6 "),
+        "{}",
+        refused.err
+    );
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "", "nothing created");
     // A corrupt database is named as such; nothing is read from it.
     std::fs::write(&db, b"not a database at all, certainly not sqlite").expect("corrupt");
     let _ = std::fs::remove_file(dir.path().join("vuln.db-wal"));

@@ -45,7 +45,12 @@ pub async fn route(
                 Err(r) => return r,
             };
             let name = ctx.q("name").map(str::to_owned);
-            match blocking(move || e.containers.create(&e.images, req, name.as_deref())).await {
+            match blocking(move || {
+                e.check_vulnerability_policy(&req.config.image)?;
+                e.containers.create(&e.images, req, name.as_deref())
+            })
+            .await
+            {
                 Ok(v) => json_with(StatusCode::CREATED, &v),
                 Err(r) => r,
             }
