@@ -364,30 +364,22 @@ fn error_message(e: &berth_engine::Error) -> Message {
 /// CycloneDX (the default), SPDX, Berth's JSON or a table.
 async fn sbom(e: std::sync::Arc<berth_engine::Engine>, name: String, format: String) -> Response {
     use axum::response::IntoResponse;
-    if !matches!(
-        format.as_str(),
-        "cyclonedx-json" | "spdx-json" | "json" | "table"
-    ) {
+    use berth_engine::scan::SbomFormat;
+    let Some(f) = SbomFormat::parse(&format) else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("unknown format {format:?}: use cyclonedx-json, spdx-json, json or table"),
         );
-    }
-    let s = match crate::respond::read(move || e.image_sbom(&name)).await {
-        Ok(s) => s,
+    };
+    let body = match crate::respond::read(move || e.image_sbom_document(&name, f)).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
-    let (body, kind) = match format.as_str() {
-        "cyclonedx-json" => (
-            berth_sbom::format::cyclonedx(&s),
-            "application/vnd.cyclonedx+json",
-        ),
-        "spdx-json" => (berth_sbom::format::spdx(&s), "application/spdx+json"),
-        "table" => (berth_sbom::format::table(&s), "text/plain; charset=utf-8"),
-        _ => (
-            serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
-            "application/json",
-        ),
+    let kind = match f {
+        SbomFormat::CycloneDx => "application/vnd.cyclonedx+json",
+        SbomFormat::Spdx => "application/spdx+json",
+        SbomFormat::Table => "text/plain; charset=utf-8",
+        SbomFormat::Json => "application/json",
     };
     (
         StatusCode::OK,

@@ -9,6 +9,29 @@ use std::sync::Mutex;
 
 use crate::{Engine, Error, Result};
 
+pub use berth_vuln::severity_rank;
+
+/// The documents `GET /images/{name}/sbom` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SbomFormat {
+    CycloneDx,
+    Spdx,
+    Json,
+    Table,
+}
+
+impl SbomFormat {
+    pub fn parse(s: &str) -> Option<SbomFormat> {
+        Some(match s {
+            "cyclonedx-json" => SbomFormat::CycloneDx,
+            "spdx-json" => SbomFormat::Spdx,
+            "json" => SbomFormat::Json,
+            "table" => SbomFormat::Table,
+            _ => return None,
+        })
+    }
+}
+
 /// The daemon's scanning settings.
 #[derive(Debug, Clone, Default)]
 pub struct ScanPolicy {
@@ -24,6 +47,17 @@ type Cache = HashMap<String, (std::time::SystemTime, Vec<berth_vuln::Finding>)>;
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
 impl Engine {
+    /// The image's SBOM written as `format`.
+    pub fn image_sbom_document(&self, name: &str, format: SbomFormat) -> Result<String> {
+        let s = self.image_sbom(name)?;
+        Ok(match format {
+            SbomFormat::CycloneDx => berth_sbom::format::cyclonedx(&s),
+            SbomFormat::Spdx => berth_sbom::format::spdx(&s),
+            SbomFormat::Table => berth_sbom::format::table(&s),
+            SbomFormat::Json => serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
+        })
+    }
+
     /// `GET /images/{name}/vulnerabilities`: the image's findings, most severe first.
     pub fn image_vulnerabilities(&self, name: &str) -> Result<Vec<berth_vuln::Finding>> {
         let db_path = &self.config.scan.db;

@@ -108,7 +108,7 @@ fn headers(text: &str) -> Vec<(String, String)> {
 }
 
 /// PEP 503's normalised name, as purls carry Python names.
-fn pep503(name: &str) -> String {
+pub fn pep503(name: &str) -> String {
     let mut out = String::new();
     let mut sep = false;
     for c in name.chars() {

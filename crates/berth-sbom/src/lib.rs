@@ -16,6 +16,8 @@ pub mod view;
 mod dpkg;
 mod langs;
 
+pub use langs::pep503;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]

@@ -77,20 +77,7 @@ pub struct Db {
 /// Names compared as their ecosystem compares them (PyPI's PEP 503 normalisation).
 pub fn normal_name(ecosystem: &str, name: &str) -> String {
     if ecosystem == "PyPI" {
-        let mut out = String::new();
-        let mut sep = false;
-        for c in name.chars() {
-            if matches!(c, '-' | '_' | '.') {
-                sep = true;
-                continue;
-            }
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-        out
+        berth_sbom::pep503(name)
     } else {
         name.to_owned()
     }

@@ -210,7 +210,7 @@ fn run(mut a: Args) -> Result<()> {
     }
     if let Some(d) = &a.deny_vulnerable {
         let up = d.to_uppercase();
-        if berth_vuln::severity_rank(&up) < 2 {
+        if berth_engine::scan::severity_rank(&up) < 2 {
             bail!("invalid deny-vulnerable {d:?}: use LOW, MEDIUM, HIGH or CRITICAL");
         }
         a.deny_vulnerable = Some(up);

@@ -71,6 +71,10 @@ fn theirs(v: &serde_json::Value) -> BTreeSet<(String, String, String, String)> {
 /// The Debian image (`target/images/debian.tar`, made once with mmdebstrap).
 fn debian_archive() -> PathBuf {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images");
+    std::fs::create_dir_all(&out).expect("images dir");
+    // Tests run side by side: one makes the image, the others wait for it.
+    let lock = std::fs::File::create(out.join(".debian.lock")).expect("lock file");
+    lock.lock().expect("lock");
     if !out.join("debian.tar").is_file() {
         let work = out.join("work-sbom");
         xtask::debian_image(&work, &out).expect("mmdebstrap the Debian image");
