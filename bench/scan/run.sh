@@ -5,7 +5,9 @@
 #   debian@d   the same image loaded into Berth's daemon (`berth sbom debian:bookworm`: the
 #              daemon reads its unpacked layers); syft reads the archive
 #   npm10k     a synthetic image of 10,000 npm packages (node_modules/*/package.json)
-# Medians of RUNS rounds (interleaved), ratios Berth / syft (< 1: Berth faster).
+# Medians of RUNS rounds (interleaved), ratios Berth / syft (< 1: Berth faster). Then the
+# scanner: importing 100,000 OSV records (one per package name, over Debian:12 and PyPI; 200
+# of them about the image's source packages) and `berth scan` of the Debian archive with them.
 # Usage: run.sh PATH/TO/berth IMAGES_DIR [RUNS]
 set -euo pipefail
 berth=$(readlink -f "${1:?usage: run.sh PATH/TO/berth IMAGES_DIR [RUNS]}")
@@ -74,3 +76,34 @@ for pair in "debian:berth-debian:syft-debian" "debian (daemon):berth-debian@d:sy
   bm=$(median "${t[$bk]}"); sm=$(median "${t[$sk]}")
   printf '| %s | %s | %s | %.2f |\n' "$label" "$bm" "$sm" "$(bc -l <<<"$bm/$sm")"
 done
+
+# The scanner with a 100,000-record database.
+python3 - "$work" "$images/debian.tar" "$berth" <<'PY'
+import json, os, subprocess, sys
+work, archive, berth = sys.argv[1:4]
+sbom = json.loads(subprocess.run([berth, "sbom", "--input", archive, "--format", "json"], capture_output=True, check=True).stdout)
+sources = sorted({p.get("source") or p["name"] for p in sbom["packages"] if p["type"] == "deb"})
+os.makedirs(f"{work}/osv", exist_ok=True)
+recs = []
+for i in range(100000):
+    if i < 200:
+        name, eco, fixed = sources[i % len(sources)], "Debian:12", "99:0"
+    else:
+        name, eco, fixed = f"pkg{i}", "PyPI" if i % 2 else "Debian:12", "1.0"
+    recs.append({"id": f"BENCH-{i}", "summary": "bench", "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+                 "affected": [{"package": {"ecosystem": eco, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]})
+for k in range(10):
+    with open(f"{work}/osv/part{k}.json", "w") as f:
+        json.dump(recs[k * 10000:(k + 1) * 10000], f)
+PY
+s=$(date +%s%N); "$berth" scan --db-path "$work/vuln.db" db import "$work/osv" >/dev/null; import_ms=$(ms "$s")
+declare -a scans
+for _ in $(seq "$runs"); do
+  s=$(date +%s%N); "$berth" scan --db-path "$work/vuln.db" --input "$images/debian.tar" --format json >"$work/scan.json"; scans+=("$(ms "$s")")
+done
+found=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['matches']))" "$work/scan.json")
+echo
+echo "| scanner, 100,000 records | time (ms) |"
+echo "|---|---|"
+echo "| import | $import_ms |"
+echo "| scan of the Debian archive ($found matches) | $(median "${scans[*]}") |"

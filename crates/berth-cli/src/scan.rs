@@ -35,6 +35,9 @@ pub struct ScanArgs {
     /// A file of vulnerability IDs to leave out (`ID [exp:YYYY-MM-DD] [# reason]` per line)
     #[arg(long)]
     ignore_file: Option<PathBuf>,
+    /// An OpenVEX document: vulnerabilities it states `not_affected` or `fixed` are left out
+    #[arg(long)]
+    vex: Vec<PathBuf>,
     /// An image archive (`docker save`'s or an OCI layout tar) instead of an image of the daemon
     #[arg(long)]
     input: Option<PathBuf>,
@@ -129,8 +132,14 @@ pub fn scan(g: &Global, a: ScanArgs) -> Result<i32> {
             }
         };
     }
-    if !matches!(a.format.as_str(), "table" | "json" | "sarif") {
-        bail!("unknown format {:?}: use table, json or sarif", a.format);
+    if !matches!(
+        a.format.as_str(),
+        "table" | "json" | "sarif" | "cyclonedx-json"
+    ) {
+        bail!(
+            "unknown format {:?}: use table, json, sarif or cyclonedx-json",
+            a.format
+        );
     }
     let min = match a.severity.as_deref().map(str::to_uppercase) {
         None => 0,
@@ -167,6 +176,18 @@ pub fn scan(g: &Global, a: ScanArgs) -> Result<i32> {
     findings.retain(|f| severity_rank(&f.severity) >= min || min == 0);
     findings.retain(|f| !(a.ignore_unfixed && f.fixed_in.is_none()));
     findings.retain(|f| !skip.contains(&f.id));
+    for v in &a.vex {
+        let statements = vex(v)?;
+        findings.retain(|f| {
+            !statements.iter().any(|(id, products)| {
+                id == &f.id
+                    && (products.is_empty()
+                        || products
+                            .iter()
+                            .any(|p| p == &f.purl || purl_base(p) == purl_base(&f.purl)))
+            })
+        });
+    }
     let text = match a.format.as_str() {
         "json" => {
             serde_json::to_string_pretty(&serde_json::json!({
@@ -176,6 +197,7 @@ pub fn scan(g: &Global, a: ScanArgs) -> Result<i32> {
             }))? + "\n"
         }
         "sarif" => sarif(&findings),
+        "cyclonedx-json" => cyclonedx(&sbom, &findings)?,
         _ => berth_vuln::table(&findings, std::io::stdout().is_terminal()),
     };
     print!("{text}");
@@ -222,4 +244,112 @@ fn sarif(findings: &[Finding]) -> String {
         }],
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// A purl without its qualifiers (`?arch=…`) and subpath.
+fn purl_base(p: &str) -> &str {
+    p.split(['?', '#']).next().unwrap_or(p)
+}
+
+/// The (vulnerability, products) an OpenVEX document states `not_affected` or `fixed` (v0.2
+/// objects and the older plain strings).
+fn vex(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let text = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("{}: not an OpenVEX document: {e}", path.display()))?;
+    let statements = doc
+        .get("statements")
+        .and_then(|s| s.as_array())
+        .ok_or_else(|| anyhow!("{}: not an OpenVEX document: no statements", path.display()))?;
+    let mut out = Vec::new();
+    for st in statements {
+        let status = st
+            .get("status")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default();
+        if status != "not_affected" && status != "fixed" {
+            continue;
+        }
+        let v = st.get("vulnerability");
+        let mut ids: Vec<String> = Vec::new();
+        match v {
+            Some(serde_json::Value::String(s)) => ids.push(s.clone()),
+            Some(o) => {
+                for k in ["name", "@id"] {
+                    if let Some(s) = o.get(k).and_then(|x| x.as_str()) {
+                        ids.push(s.to_owned());
+                    }
+                }
+                for a in o
+                    .get("aliases")
+                    .and_then(|x| x.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(s) = a.as_str() {
+                        ids.push(s.to_owned());
+                    }
+                }
+            }
+            None => {}
+        }
+        let products: Vec<String> = st
+            .get("products")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                p.as_str()
+                    .or_else(|| p.get("@id").and_then(|x| x.as_str()))
+                    .map(str::to_owned)
+            })
+            .collect();
+        for id in ids {
+            out.push((id, products.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The SBOM as CycloneDX with the findings as its `vulnerabilities` (each affecting the
+/// components of its package's purl).
+fn cyclonedx(sbom: &berth_sbom::Sbom, findings: &[Finding]) -> Result<String> {
+    let mut doc: serde_json::Value = serde_json::from_str(&berth_sbom::format::cyclonedx(sbom))?;
+    let refs: Vec<(String, String)> = doc["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some((
+                c["purl"].as_str()?.to_owned(),
+                c["bom-ref"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let vulns: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let affects: Vec<serde_json::Value> = refs
+                .iter()
+                .filter(|(p, _)| p == &f.purl)
+                .map(|(_, r)| serde_json::json!({"ref": r}))
+                .collect();
+            let mut v = serde_json::json!({
+                "id": f.id,
+                "source": {"name": "OSV"},
+                "ratings": [{"severity": f.severity.to_lowercase(), "method": if f.score.is_some() { "CVSSv31" } else { "other" }}],
+                "description": f.summary,
+                "affects": affects,
+            });
+            if let Some(score) = f.score {
+                v["ratings"][0]["score"] = serde_json::json!(score);
+            }
+            if let Some(fix) = &f.fixed_in {
+                v["recommendation"] = serde_json::json!(format!("upgrade {} to {fix}", f.package));
+            }
+            v
+        })
+        .collect();
+    doc["vulnerabilities"] = serde_json::Value::Array(vulns);
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }

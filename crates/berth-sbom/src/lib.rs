@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod binaries;
 pub mod format;
+pub mod java;
 pub mod os;
 pub mod rpm;
 pub mod view;
@@ -39,6 +40,7 @@ pub enum Kind {
     Npm,
     RustCrate,
     GoModule,
+    JavaArchive,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             Kind::Npm => "npm",
             Kind::RustCrate => "rust-crate",
             Kind::GoModule => "go-module",
+            Kind::JavaArchive => "java-archive",
         }
     }
 }
@@ -97,6 +100,7 @@ pub fn catalog(v: &view::View, source: &str) -> Sbom {
     packages.extend(langs::npm(v));
     packages.extend(langs::cargo_lock(v));
     packages.extend(binaries::packages(v));
+    packages.extend(java::packages(v));
     packages.sort_by(|a, b| {
         (a.kind, &a.name, &a.version, &a.locations).cmp(&(
             b.kind,

@@ -60,6 +60,9 @@ fn wanted(path: &str) -> bool {
         || (name == "PKG-INFO" && parent_ends(path, ".egg-info"))
         || (name == "package.json" && path.contains("node_modules/"))
         || name == "Cargo.lock"
+        || name.ends_with(".jar")
+        || name.ends_with(".war")
+        || name.ends_with(".ear")
 }
 
 fn parent_ends(path: &str, suffix: &str) -> bool {

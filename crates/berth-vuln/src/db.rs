@@ -126,16 +126,18 @@ impl Db {
         Ok(Db { conn })
     }
 
-    /// Import OSV records from a JSON file (one record or a list) or a directory of them
-    /// (recursively). Returns (records imported, warnings for the records skipped).
+    /// Import OSV records from a JSON file (one record or a list), a directory of them
+    /// (recursively) or an OSV ecosystem zip (`all.zip`). Returns (records imported, warnings
+    /// for the records skipped).
     pub fn import(&mut self, source: &Path) -> Result<(usize, Vec<String>), Error> {
-        let mut files = Vec::new();
+        let io = |p: &Path, e: std::io::Error| Error::Db(format!("{}: {e}", p.display()));
+        // (where it came from, its bytes)
+        let mut docs: Vec<(String, Vec<u8>)> = Vec::new();
         if source.is_dir() {
+            let mut files = Vec::new();
             let mut todo = vec![source.to_path_buf()];
             while let Some(d) = todo.pop() {
-                let rd = std::fs::read_dir(&d)
-                    .map_err(|e| Error::Db(format!("{}: {e}", d.display())))?;
-                for e in rd.flatten() {
+                for e in std::fs::read_dir(&d).map_err(|e| io(&d, e))?.flatten() {
                     let p = e.path();
                     if p.is_dir() {
                         todo.push(p);
@@ -145,8 +147,31 @@ impl Db {
                 }
             }
             files.sort();
+            for f in files {
+                let b = std::fs::read(&f).map_err(|e| io(&f, e))?;
+                docs.push((f.display().to_string(), b));
+            }
+        } else if source.extension().is_some_and(|x| x == "zip") {
+            let f = std::fs::File::open(source).map_err(|e| io(source, e))?;
+            let mut z = zip::ZipArchive::new(f)
+                .map_err(|e| Error::Db(format!("{}: not a zip archive: {e}", source.display())))?;
+            for i in 0..z.len() {
+                let mut entry = z
+                    .by_index(i)
+                    .map_err(|e| Error::Db(format!("{}: entry {i}: {e}", source.display())))?;
+                let entry_name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+                if !entry_name.ends_with(".json") {
+                    continue;
+                }
+                let name = format!("{}:{entry_name}", source.display());
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut b)
+                    .map_err(|e| Error::Db(format!("{name}: {e}")))?;
+                docs.push((name, b));
+            }
         } else if source.is_file() {
-            files.push(source.to_path_buf());
+            let b = std::fs::read(source).map_err(|e| io(source, e))?;
+            docs.push((source.display().to_string(), b));
         } else {
             return Err(Error::Db(format!(
                 "{}: no such file or directory",
@@ -155,12 +180,11 @@ impl Db {
         }
         let mut records = Vec::new();
         let mut warnings = Vec::new();
-        for f in &files {
-            let text = std::fs::read(f).map_err(|e| Error::Db(format!("{}: {e}", f.display())))?;
-            let value: serde_json::Value = match serde_json::from_slice(&text) {
+        for (from, text) in &docs {
+            let value: serde_json::Value = match serde_json::from_slice(text) {
                 Ok(v) => v,
                 Err(e) => {
-                    warnings.push(format!("skipping {}: not JSON: {e}", f.display()));
+                    warnings.push(format!("skipping {from}: not JSON: {e}"));
                     continue;
                 }
             };
@@ -175,8 +199,8 @@ impl Db {
                     .map_or_else(|| format!("record {i}"), str::to_owned);
                 match serde_json::from_value::<Osv>(item) {
                     Ok(r) if !r.id.is_empty() => records.push(r),
-                    Ok(_) => warnings.push(format!("skipping {} ({label}): no id", f.display())),
-                    Err(e) => warnings.push(format!("skipping {} ({label}): {e}", f.display())),
+                    Ok(_) => warnings.push(format!("skipping {from} ({label}): no id")),
+                    Err(e) => warnings.push(format!("skipping {from} ({label}): {e}")),
                 }
             }
         }

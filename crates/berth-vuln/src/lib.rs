@@ -131,6 +131,14 @@ pub fn coordinates(p: &Package, s: &Sbom) -> Option<(String, String, String, Sch
             p.version.clone(),
             Scheme::Semver,
         ),
+        // Maven's coordinates: `group:artifact` (the group is kept as the package's source).
+        Kind::JavaArchive if !p.source.is_empty() => (
+            "Maven".into(),
+            format!("{}:{}", p.source, p.name),
+            p.version.clone(),
+            Scheme::Maven,
+        ),
+        Kind::JavaArchive => return None,
     })
 }
 

@@ -11,6 +11,7 @@ pub enum Scheme {
     Rpm,
     Pep440,
     Semver,
+    Maven,
 }
 
 pub fn compare(scheme: Scheme, a: &str, b: &str) -> Ordering {
@@ -20,6 +21,7 @@ pub fn compare(scheme: Scheme, a: &str, b: &str) -> Ordering {
         Scheme::Rpm => rpm(a, b),
         Scheme::Pep440 => pep440(a, b),
         Scheme::Semver => semver(a, b),
+        Scheme::Maven => maven(a, b),
     }
 }
 
@@ -439,6 +441,88 @@ pub fn semver(a: &str, b: &str) -> Ordering {
     }
 }
 
+// ---- Maven (ComparableVersion, simplified) ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum MItem {
+    Num(u64),
+    Str(String),
+}
+
+/// A qualifier's rank: alpha < beta < milestone < rc < snapshot < release < sp < others.
+fn qualifier_rank(q: &str) -> (u8, String) {
+    match q {
+        "alpha" | "a" => (0, String::new()),
+        "beta" | "b" => (1, String::new()),
+        "milestone" | "m" => (2, String::new()),
+        "rc" | "cr" => (3, String::new()),
+        "snapshot" => (4, String::new()),
+        "" | "ga" | "final" | "release" => (5, String::new()),
+        "sp" => (6, String::new()),
+        other => (7, other.to_owned()),
+    }
+}
+
+fn maven_items(v: &str) -> Vec<MItem> {
+    let v = v.to_lowercase();
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut digit = None;
+    let flush = |cur: &mut String, items: &mut Vec<MItem>, digit: Option<bool>| {
+        if cur.is_empty() {
+            return;
+        }
+        items.push(if digit == Some(true) {
+            MItem::Num(cur.parse().unwrap_or(u64::MAX))
+        } else {
+            MItem::Str(std::mem::take(cur))
+        });
+        cur.clear();
+    };
+    for c in v.chars() {
+        if c == '.' || c == '-' || c == '_' {
+            flush(&mut cur, &mut items, digit);
+            digit = None;
+            continue;
+        }
+        let d = c.is_ascii_digit();
+        if digit.is_some_and(|x| x != d) {
+            flush(&mut cur, &mut items, digit);
+        }
+        digit = Some(d);
+        cur.push(c);
+    }
+    flush(&mut cur, &mut items, digit);
+    // Trailing zeros and release qualifiers say nothing.
+    while matches!(items.last(), Some(MItem::Num(0)))
+        || matches!(items.last(), Some(MItem::Str(s)) if qualifier_rank(s).0 == 5)
+    {
+        items.pop();
+    }
+    items
+}
+
+pub fn maven(a: &str, b: &str) -> Ordering {
+    let (x, y) = (maven_items(a), maven_items(b));
+    for k in 0..x.len().max(y.len()) {
+        let c = match (x.get(k), y.get(k)) {
+            (None, None) => Ordering::Equal,
+            (Some(MItem::Num(n)), None) => n.cmp(&0),
+            (None, Some(MItem::Num(n))) => 0.cmp(n),
+            (Some(MItem::Str(s)), None) => qualifier_rank(s).cmp(&qualifier_rank("")),
+            (None, Some(MItem::Str(s))) => qualifier_rank("").cmp(&qualifier_rank(s)),
+            (Some(MItem::Num(m)), Some(MItem::Num(n))) => m.cmp(n),
+            (Some(MItem::Num(_)), Some(MItem::Str(_))) => Ordering::Greater,
+            (Some(MItem::Str(_)), Some(MItem::Num(_))) => Ordering::Less,
+            (Some(MItem::Str(s)), Some(MItem::Str(t))) => qualifier_rank(s).cmp(&qualifier_rank(t)),
+        };
+        if c != Ordering::Equal {
+            return c;
+        }
+    }
+    Ordering::Equal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +599,24 @@ mod tests {
                 ("1!0.1", "2.0", Greater),
                 ("2.31.0", "2.32.0", Less),
                 ("1.0+local", "1.0", Equal),
+            ],
+        );
+    }
+
+    #[test]
+    fn maven_ordering() {
+        table(
+            Scheme::Maven,
+            &[
+                ("1.0", "1.0.0", Equal),
+                ("1.0-alpha-1", "1.0", Less),
+                ("1.0-beta", "1.0-rc1", Less),
+                ("1.0-SNAPSHOT", "1.0", Less),
+                ("1.0-RC2", "1.0-SNAPSHOT", Less),
+                ("2.17.1", "2.15.0", Greater),
+                ("1.0.Final", "1.0", Equal),
+                ("1.0-sp1", "1.0", Greater),
+                ("5.3.39", "5.3.4", Greater),
             ],
         );
     }

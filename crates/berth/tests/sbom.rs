@@ -219,6 +219,18 @@ fn archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
     path
 }
 
+/// A zip of (name, bytes) entries, stored.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in entries {
+        w.start_file(*name, o).expect("entry");
+        w.write_all(data).expect("write");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
 fn rpmdb(dir: &Path) -> Vec<u8> {
     let p = dir.join("rpmdb.sqlite");
     let c = rusqlite::Connection::open(&p).expect("sqlite");
@@ -268,6 +280,17 @@ fn layers_whiteouts_and_every_ecosystem() {
     let (left, scoped) = (pkg("left-pad", "1.3.0"), pkg("@scope/gone", "0.1.0"));
     let lock = "version = 3\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.190\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n";
     let rpm = rpmdb(dir.path());
+    let inner = zip_of(&[(
+        "META-INF/MANIFEST.MF",
+        b"Manifest-Version: 1.0\r\nImplementation-Title: inner\r\nImplementation-Version: 2.0\r\n",
+    )]);
+    let jar = zip_of(&[
+        (
+            "META-INF/maven/org.example/demo/pom.properties",
+            b"#Generated\ngroupId=org.example\nartifactId=demo\nversion=1.0\n",
+        ),
+        ("BOOT-INF/lib/inner-2.0.jar", &inner),
+    ]);
     let osr = b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
     let l1 = layer(
         &[
@@ -297,6 +320,7 @@ fn layers_whiteouts_and_every_ecosystem() {
                 0o644,
             ),
             ("src/Cargo.lock", Some(lock.as_bytes()), 0o644),
+            ("app/demo.jar", Some(&jar), 0o644),
         ],
         &[("usr/share/doc/keep", "keep-src")],
     );
@@ -328,6 +352,8 @@ fn layers_whiteouts_and_every_ecosystem() {
         ("apk", "musl", "1.2.4-r2"),
         ("apk", "zlib", "1.3.1-r0"),
         ("deb", "keep", "1.0-1"),
+        ("java-archive", "demo", "1.0"),
+        ("java-archive", "inner", "2.0"),
         ("npm", "left-pad", "1.3.0"),
         ("python", "requests", "2.31.0"),
         ("rpm", "bash", "5.1.8-6.el9"),
@@ -604,9 +630,52 @@ fn scan_matches_osv_records_by_source_package_and_release() {
         r.iter()
             .any(|r| r["ruleId"] == "TEST-GLIBC-FIXED-LATER" && r["level"] == "error")
     }));
+    // OpenVEX: a statement of not_affected hides the finding for that product.
+    let vex = serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "statements": [{"vulnerability": {"name": "TEST-BASH-UNFIXED"}, "products": [{"@id": bash["purl"]}], "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"}],
+    });
+    std::fs::write(dir.path().join("vex.json"), vex.to_string()).expect("vex");
+    let (_, out, err) = run(&[
+        "--input",
+        input,
+        "--format",
+        "json",
+        "--vex",
+        dir.path().join("vex.json").to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        !out.contains("TEST-BASH-UNFIXED") && out.contains("TEST-BASH-BY-SOURCE"),
+        "{out}{err}"
+    );
+    // CycloneDX with the vulnerabilities, each pointing at its component.
+    let (_, out, _) = run(&["--input", input, "--format", "cyclonedx-json"]);
+    let c: serde_json::Value = serde_json::from_str(&out).expect("cyclonedx");
+    let v = c["vulnerabilities"].as_array().expect("vulnerabilities");
+    let glibc_v = v
+        .iter()
+        .find(|v| v["id"] == "TEST-GLIBC-FIXED-LATER")
+        .expect("glibc's");
+    let r = glibc_v["affects"][0]["ref"].as_str().expect("a ref");
+    assert!(
+        c["components"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|x| x["bom-ref"] == r))
+    );
+    assert_eq!(glibc_v["ratings"][0]["score"], 7.5);
+    // An OSV ecosystem zip imports as a directory does.
+    let zipped = zip_of(&[("TEST-ZIP-1.json", br#"{"id": "TEST-ZIP-1", "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"}, "versions": []}]}"#)]);
+    std::fs::write(dir.path().join("all.zip"), zipped).expect("zip");
+    let (code, out, err) = run(&[
+        "db",
+        "import",
+        dir.path().join("all.zip").to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 1 records"), "{out}");
     let (code, out, _) = run(&["db", "status"]);
     assert_eq!(code, 0);
-    assert!(out.contains("records:   6"), "{out}");
+    assert!(out.contains("records:   7"), "{out}");
     // The daemon: the same findings at /images/{name}/vulnerabilities, and its policy refusing
     // a container of an image with a fixable HIGH vulnerability.
     let config = serde_json::json!({"scan-db": db, "deny-vulnerable": "high"}).to_string();
