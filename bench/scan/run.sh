@@ -96,10 +96,11 @@ for k in range(10):
     with open(f"{work}/osv/part{k}.json", "w") as f:
         json.dump(recs[k * 10000:(k + 1) * 10000], f)
 PY
-s=$(date +%s%N); "$berth" scan --db-path "$work/vuln.db" db import "$work/osv" >/dev/null; import_ms=$(ms "$s")
+export BERTH_SCAN_DB="$work/vuln.db"
+s=$(date +%s%N); "$berth" scan db import "$work/osv" >/dev/null; import_ms=$(ms "$s")
 declare -a scans
 for _ in $(seq "$runs"); do
-  s=$(date +%s%N); "$berth" scan --db-path "$work/vuln.db" --input "$images/debian.tar" --format json >"$work/scan.json"; scans+=("$(ms "$s")")
+  s=$(date +%s%N); "$berth" scan --input "$images/debian.tar" --format json >"$work/scan.json"; scans+=("$(ms "$s")")
 done
 found=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['matches']))" "$work/scan.json")
 echo

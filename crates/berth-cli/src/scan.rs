@@ -13,7 +13,6 @@ use berth_vuln::{Finding, severity_rank};
 use crate::{Global, connect};
 
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct ScanArgs {
     #[command(subcommand)]
     db: Option<ScanCmd>,
@@ -107,6 +106,9 @@ fn ignored(path: &Path) -> Result<Vec<String>> {
 pub fn scan(g: &Global, a: ScanArgs) -> Result<i32> {
     let path = db_path(&a);
     if let Some(ScanCmd::Db(cmd)) = &a.db {
+        if a.image.is_some() || a.input.is_some() {
+            bail!("\"berth scan db\" takes no image");
+        }
         return match cmd {
             DbCmd::Import { source } => {
                 let mut db = berth_vuln::db::Db::open(&path, true)?;

@@ -111,6 +111,7 @@ impl Db {
                  CREATE TABLE IF NOT EXISTS vuln (id TEXT PRIMARY KEY, summary TEXT NOT NULL, severity TEXT NOT NULL, score REAL, aliases TEXT NOT NULL, modified TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS affected (vuln_id TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
                  CREATE INDEX IF NOT EXISTS affected_by_package ON affected (ecosystem, name);
+                 CREATE INDEX IF NOT EXISTS affected_by_vuln ON affected (vuln_id);
                  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
             )
             .map_err(|e| Error::Db(format!("{}: not a vulnerability database: {e}", path.display())))?;

@@ -727,3 +727,139 @@ fn scan_matches_osv_records_by_source_package_and_release() {
     assert_ne!(code, 0);
     assert!(err.contains("not a vulnerability database"), "{err}");
 }
+
+/// An Alpine-like image with a Python and an npm tree, and OSV records for it: apk's `-rN`
+/// ordering in `Alpine:v3.19` by origin, PEP 440 and semver ranges.
+#[test]
+fn scan_an_alpine_like_image_with_python_and_npm() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-scan-alpine-")
+        .tempdir()
+        .expect("tempdir");
+    let apk = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\nP:busybox-binsh\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\no:busybox\n\n";
+    let meta = |n: &str, v: &str| format!("Metadata-Version: 2.1\nName: {n}\nVersion: {v}\n\n");
+    let pkg = |n: &str, v: &str| format!("{{\"name\": \"{n}\", \"version\": \"{v}\"}}");
+    let (requests, urllib3) = (meta("Requests", "2.31.0"), meta("urllib3", "2.0.0.post1"));
+    let (left, beta) = (pkg("left-pad", "1.3.0"), pkg("tiny", "2.0.0-beta.2"));
+    let l = layer(
+        &[
+            (
+                "etc/os-release",
+                Some(b"ID=alpine\nVERSION_ID=3.19.1\n"),
+                0o644,
+            ),
+            ("lib/apk/db/installed", Some(apk), 0o644),
+            (
+                "usr/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
+                Some(requests.as_bytes()),
+                0o644,
+            ),
+            (
+                "usr/lib/python3.11/site-packages/urllib3-2.0.0.post1.dist-info/METADATA",
+                Some(urllib3.as_bytes()),
+                0o644,
+            ),
+            (
+                "srv/node_modules/left-pad/package.json",
+                Some(left.as_bytes()),
+                0o644,
+            ),
+            (
+                "srv/node_modules/tiny/package.json",
+                Some(beta.as_bytes()),
+                0o644,
+            ),
+        ],
+        &[],
+    );
+    let image = archive(dir.path(), "alpine-like:1", &[l]);
+    let rec = |id: &str, eco: &str, name: &str, events: serde_json::Value| serde_json::json!({"id": id, "affected": [{"package": {"ecosystem": eco, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}]});
+    let records = serde_json::json!([
+        rec(
+            "A-MUSL",
+            "Alpine:v3.19",
+            "musl",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "1.2.4-r10"}])
+        ),
+        rec(
+            "A-BUSYBOX-OLD",
+            "Alpine:v3.19",
+            "busybox",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "1.36.1-r5"}])
+        ),
+        rec(
+            "A-MUSL-OTHER-BRANCH",
+            "Alpine:v3.18",
+            "musl",
+            serde_json::json!([{"introduced": "0"}])
+        ),
+        rec(
+            "P-REQUESTS",
+            "PyPI",
+            "requests",
+            serde_json::json!([{"introduced": "2.0"}, {"fixed": "2.32.0"}])
+        ),
+        rec(
+            "P-URLLIB3-POST",
+            "PyPI",
+            "urllib3",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "2.0.0.post1"}])
+        ),
+        rec(
+            "N-LEFTPAD",
+            "npm",
+            "left-pad",
+            serde_json::json!([{"introduced": "1.0.0"}, {"fixed": "1.3.0"}])
+        ),
+        rec(
+            "N-TINY-PRE",
+            "npm",
+            "tiny",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "2.0.0-rc.1"}])
+        ),
+    ]);
+    std::fs::write(dir.path().join("osv.json"), records.to_string()).expect("records");
+    let db = dir.path().join("vuln.db");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("scan")
+            .args(args)
+            .env("BERTH_SCAN_DB", &db)
+            .output()
+            .expect("berth scan");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&[
+        "db",
+        "import",
+        dir.path().join("osv.json").to_str().unwrap_or_default(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&run(&[
+        "--input",
+        image.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+    let mut got: Vec<(String, String)> = v["matches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or_default().to_owned(),
+                m["fixed_in"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("A-MUSL".to_owned(), "1.2.4-r10".to_owned()),
+            ("N-TINY-PRE".into(), "2.0.0-rc.1".into()),
+            ("P-REQUESTS".into(), "2.32.0".into()),
+        ]
+    );
+}
