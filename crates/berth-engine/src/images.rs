@@ -455,7 +455,7 @@ impl Engine {
         let pulled = registry::pull(&self.images, r, &opts, progress).await?;
         self.events
             .emit("image", "pull", &r.to_string(), name_attr(r.to_string()));
-        Ok(vec![
+        let mut lines = vec![
             format!("Digest: {}", pulled.digest),
             format!(
                 "Status: {} for {r}",
@@ -465,7 +465,11 @@ impl Engine {
                     "Image is up to date"
                 }
             ),
-        ])
+        ];
+        if let Some(line) = self.scan_on_pull(&r.to_string()) {
+            lines.push(line);
+        }
+        Ok(lines)
     }
 
     /// `POST /images/{name}/push`: returns (tag, digest, size).

@@ -39,6 +39,8 @@ pub struct ScanPolicy {
     pub db: PathBuf,
     /// Refuse containers of images with a fixable vulnerability at or above this severity.
     pub deny: Option<String>,
+    /// Scan each pulled image and say what was found (`scan-on-pull`).
+    pub on_pull: bool,
 }
 
 /// Findings by image id, with the database's modification time they were made against.
@@ -93,6 +95,34 @@ impl Engine {
                 .insert(id, (stamp, findings.clone()));
         }
         Ok(findings)
+    }
+
+    /// `scan-on-pull`: the pull's last status line, counting the image's vulnerabilities by
+    /// severity (nothing when the option is off or there is no database).
+    pub fn scan_on_pull(&self, image: &str) -> Option<String> {
+        if !self.config.scan.on_pull || !self.config.scan.db.exists() {
+            return None;
+        }
+        let findings = match self.image_vulnerabilities(image) {
+            Ok(f) => f,
+            Err(e) => return Some(format!("Vulnerabilities: not scanned: {e}")),
+        };
+        let count = |s: &str| findings.iter().filter(|f| f.severity == s).count();
+        let parts: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
+            .iter()
+            .map(|s| (count(s), s.to_lowercase()))
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, s)| format!("{n} {s}"))
+            .collect();
+        Some(if findings.is_empty() {
+            "Vulnerabilities: none known".to_owned()
+        } else {
+            format!(
+                "Vulnerabilities: {} ({}); `berth scan {image}` lists them",
+                findings.len(),
+                parts.join(", ")
+            )
+        })
     }
 
     /// The vulnerability policy for a container of `image`: refused (with the findings named)

@@ -63,6 +63,9 @@ struct Args {
     /// (LOW, MEDIUM, HIGH, CRITICAL)
     #[arg(long)]
     deny_vulnerable: Option<String>,
+    /// Scan each pulled image against the vulnerability database and report the counts
+    #[arg(long)]
+    scan_on_pull: bool,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -141,6 +144,7 @@ fn run(mut a: Args) -> Result<()> {
         "live-restore",
         "scan-db",
         "deny-vulnerable",
+        "scan-on-pull",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
         if !known.contains(&k.as_str()) {
@@ -205,6 +209,8 @@ fn run(mut a: Args) -> Result<()> {
     if let Some(d) = file["scan-db"].as_str() {
         a.scan_db = Some(PathBuf::from(d));
     }
+    conflict("scan-on-pull", a.scan_on_pull)?;
+    a.scan_on_pull |= file["scan-on-pull"].as_bool().unwrap_or(false);
     if let Some(d) = file["deny-vulnerable"].as_str() {
         a.deny_vulnerable = Some(d.to_owned());
     }
@@ -261,6 +267,7 @@ fn run(mut a: Args) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| a.data_root.join("vuln.db")),
             deny: a.deny_vulnerable.clone(),
+            on_pull: a.scan_on_pull,
         },
     })
     .map_err(|e| anyhow!("{e}"))?;

@@ -862,4 +862,39 @@ fn scan_an_alpine_like_image_with_python_and_npm() {
             ("P-REQUESTS".into(), "2.32.0".into()),
         ]
     );
+    // scan-on-pull: the daemon (in the host's namespace, to reach a registry on loopback; it
+    // runs no container) says what a pull brought.
+    let config = serde_json::json!({"scan-db": db, "scan-on-pull": true}).to_string();
+    std::fs::write(dir.path().join("daemon.json"), config).expect("config");
+    let daemon = berth_testkit::Daemon::start_host_network(
+        Path::new(env!("CARGO_BIN_EXE_berth")),
+        &dir.path().join("daemon"),
+        &dir.path().join("daemon.json"),
+    );
+    let reg = berth_testkit::Registry::start(&dir.path().join("registry"), None);
+    let berth = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("BERTH_HOST", daemon.host())
+            .output()
+            .expect("berth");
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let name = format!("{}/scan/alpine-like:1", reg.host());
+    berth(&["load", "-q", "-i", image.to_str().unwrap_or_default()]);
+    berth(&["tag", "alpine-like:1", &name]);
+    berth(&["push", "-q", &name]);
+    berth(&["rmi", &name, "alpine-like:1"]);
+    let out = berth(&["pull", &name]);
+    assert!(
+        out.contains(&format!(
+            "Vulnerabilities: 3 (3 unknown); `berth scan {name}` lists them"
+        )),
+        "{out}"
+    );
 }
