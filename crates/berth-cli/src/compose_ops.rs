@@ -235,6 +235,39 @@ fn step(kind: &str, name: &str, what: &str) {
     eprintln!(" {kind} {name}  {what}");
 }
 
+/// Stop (when running) and remove a container, with Compose's progress lines.
+pub(crate) async fn stop_and_remove(
+    c: &Client,
+    x: &Summary,
+    timeout: Option<i64>,
+    volumes: bool,
+) -> Result<()> {
+    let name = name_of(x);
+    if x.state == "running" || x.state == "paused" || x.state == "restarting" {
+        step("Container", &name, "Stopping");
+        let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+        c.call(
+            Method::POST,
+            &format!("/containers/{}/stop{t}", x.id),
+            &[],
+            berth_client::empty(),
+        )
+        .await?;
+        step("Container", &name, "Stopped");
+    }
+    step("Container", &name, "Removing");
+    let v = if volumes { "&v=1" } else { "" };
+    c.call(
+        Method::DELETE,
+        &format!("/containers/{}?force=1{v}", x.id),
+        &[],
+        berth_client::empty(),
+    )
+    .await?;
+    step("Container", &name, "Removed");
+    Ok(())
+}
+
 pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
     let mut list = containers(c, project, true).await?;
     if let Some(order) = &o.order {
@@ -264,34 +297,8 @@ pub async fn down(c: &Client, project: &str, o: &DownOptions) -> Result<i32> {
     } else {
         list.reverse();
     }
-    let t = o.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
     for s in &list {
-        let name = name_of(s);
-        if s.state == "running" || s.state == "paused" || s.state == "restarting" {
-            step("Container", &name, "Stopping");
-            c.call(
-                Method::POST,
-                &format!("/containers/{}/stop{t}", s.id),
-                &[],
-                berth_client::empty(),
-            )
-            .await?;
-            step("Container", &name, "Stopped");
-        }
-        step("Container", &name, "Removing");
-        let v = if o.volumes {
-            "?v=1&force=1"
-        } else {
-            "?force=1"
-        };
-        c.call(
-            Method::DELETE,
-            &format!("/containers/{}{v}", s.id),
-            &[],
-            berth_client::empty(),
-        )
-        .await?;
-        step("Container", &name, "Removed");
+        stop_and_remove(c, s, o.timeout, o.volumes).await?;
     }
     let filters = serde_json::json!({ "label": [format!("{PROJECT}={project}")] }).to_string();
     let q = query(&[("filters", &filters)]);

@@ -14,7 +14,7 @@ use berth_models::container::Summary;
 use serde_json::Value;
 
 use crate::compose_create::{COMPOSE_VERSION, Spec, copy_in, create_body, endpoint, file_objects};
-use crate::compose_ops::{PROJECT, SERVICE, containers, label, name_of};
+use crate::compose_ops::{PROJECT, SERVICE, containers, label, name_of, stop_and_remove};
 
 pub struct UpOptions {
     pub wait: bool,
@@ -223,36 +223,8 @@ async fn orphans(c: &Client, existing: &[Summary], o: &UpOptions) -> Result<()> 
         return Ok(());
     }
     for x in orphans {
-        remove(c, x, o.timeout, false).await?;
+        stop_and_remove(c, x, o.timeout, false).await?;
     }
-    Ok(())
-}
-
-/// Stop (when running) and remove a container, with Compose's progress lines.
-async fn remove(c: &Client, x: &Summary, timeout: Option<i64>, volumes: bool) -> Result<()> {
-    let name = name_of(x);
-    if x.state == "running" || x.state == "paused" || x.state == "restarting" {
-        step("Container", &name, "Stopping");
-        let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-        c.call(
-            Method::POST,
-            &format!("/containers/{}/stop{t}", x.id),
-            &[],
-            berth_client::empty(),
-        )
-        .await?;
-        step("Container", &name, "Stopped");
-    }
-    step("Container", &name, "Removing");
-    let v = if volumes { "&v=1" } else { "" };
-    c.call(
-        Method::DELETE,
-        &format!("/containers/{}?force=1{v}", x.id),
-        &[],
-        berth_client::empty(),
-    )
-    .await?;
-    step("Container", &name, "Removed");
     Ok(())
 }
 
@@ -428,7 +400,7 @@ async fn converge(
     // Scale down: the highest numbers go.
     while mine.len() > want {
         if let Some(x) = mine.pop() {
-            remove(c, x, o.timeout, false).await?;
+            stop_and_remove(c, x, o.timeout, false).await?;
         }
     }
     let mut next = mine.iter().map(|x| number(x)).max().unwrap_or(0) + 1;
@@ -516,36 +488,31 @@ async fn converge(
                         berth_client::empty(),
                     )
                     .await?;
-                    let spec = Spec { inherited, ..spec };
-                    let id = create(c, &spec).await?;
-                    step("Container", &old_name, "Recreated");
-                    start(c, &id, &name, o).await?;
-                    Ok(Converged {
-                        id,
-                        name,
-                        service: service.to_owned(),
-                        started: !o.no_start,
-                        fresh: true,
-                    })
+                    fresh(c, Spec { inherited, ..spec }, (&old_name, "Recreated"), o).await
                 }
                 None => {
                     step("Container", &name, "Creating");
-                    let id = create(c, &spec).await?;
-                    step("Container", &name, "Created");
-                    start(c, &id, &name, o).await?;
-                    Ok(Converged {
-                        id,
-                        name,
-                        service: service.to_owned(),
-                        started: !o.no_start,
-                        fresh: true,
-                    })
+                    fresh(c, spec, (&name, "Created"), o).await
                 }
             }
         }
     };
     let results = futures_util::future::join_all(jobs.into_iter().map(one)).await;
     results.into_iter().collect()
+}
+
+/// A container made anew from `spec` (the progress line `done` once it exists) and started.
+async fn fresh(c: &Client, spec: Spec<'_>, done: (&str, &str), o: &UpOptions) -> Result<Converged> {
+    let id = create(c, &spec).await?;
+    step("Container", done.0, done.1);
+    start(c, &id, &spec.name, o).await?;
+    Ok(Converged {
+        id,
+        name: spec.name,
+        service: spec.service.to_owned(),
+        started: !o.no_start,
+        fresh: true,
+    })
 }
 
 /// The image a service runs: `image`, else the one `build` makes (`<project>-<service>`).

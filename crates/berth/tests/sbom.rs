@@ -68,6 +68,21 @@ fn theirs(v: &serde_json::Value) -> BTreeSet<(String, String, String, String)> {
         .collect()
 }
 
+/// `berth scan ARGS` with the database `db`: (exit code, stdout, stderr).
+fn scan_cli(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("scan")
+        .args(args)
+        .env("BERTH_SCAN_DB", db)
+        .output()
+        .expect("berth scan");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// The Debian image (`target/images/debian.tar`, made once with mmdebstrap).
 fn debian_archive() -> PathBuf {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images");
@@ -533,19 +548,7 @@ fn scan_matches_osv_records_by_source_package_and_release() {
     )
     .expect("broken");
     let db = dir.path().join("vuln.db");
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("scan")
-            .args(args)
-            .env("BERTH_SCAN_DB", &db)
-            .output()
-            .expect("berth scan");
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| scan_cli(&db, args);
     let (code, out, err) = run(&[
         "db",
         "import",
@@ -821,14 +824,9 @@ fn scan_an_alpine_like_image_with_python_and_npm() {
     std::fs::write(dir.path().join("osv.json"), records.to_string()).expect("records");
     let db = dir.path().join("vuln.db");
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("scan")
-            .args(args)
-            .env("BERTH_SCAN_DB", &db)
-            .output()
-            .expect("berth scan");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let (code, out, err) = scan_cli(&db, args);
+        assert_eq!(code, 0, "{err}");
+        out
     };
     run(&[
         "db",
