@@ -15,8 +15,9 @@ base=(libseccomp-dev pkg-config gcc libc6-dev e2fsprogs procps busybox-static ca
 # Tests: iputils-ping (unprivileged ICMP), iproute2 and util-linux (test namespaces: ip netns,
 # nsenter), nftables and iproute2's tc (tests read the kernel's rules back), apache2-utils
 # (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image),
-# tmux (terminal clients are driven in one).
-tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap tmux)
+# tmux (terminal clients are driven in one), libssl-dev (the sigstore crate, the independent
+# cosign implementation the signature tests check against, is built on OpenSSL).
+tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap tmux libssl-dev)
 # Services tests start themselves, in namespaces of their own: the registry, and the callers
 # the runtime is checked with (podman, docker.io's dockerd, containerd), and buildah (bench/build).
 services=(docker-registry podman docker.io containerd buildah)

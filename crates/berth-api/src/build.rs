@@ -90,6 +90,7 @@ fn options(ctx: &Ctx, headers: &HeaderMap) -> Result<BuildOptions, Response> {
         ulimits,
         platform: ctx.s("platform"),
         secrets: secret_bytes,
+        content_trust: crate::ctx::content_trust(headers),
     })
 }
 

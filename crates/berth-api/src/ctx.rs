@@ -121,6 +121,15 @@ pub async fn body_json<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
 }
 
+/// Whether the client asks for content trust (`X-Berth-Content-Trust: 1`, set by the CLI when
+/// `DOCKER_CONTENT_TRUST` or `BERTH_CONTENT_TRUST` is on).
+pub fn content_trust(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(berth_models::trust::CONTENT_TRUST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !matches!(v, "" | "0" | "false"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

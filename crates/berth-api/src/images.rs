@@ -9,7 +9,7 @@ use berth_engine::images::{Credentials, Progress, SaveFormat};
 use berth_models::message::{Message, ProgressDetail, PushResult};
 use berth_models::system::AuthConfig;
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, body_json};
 use crate::respond::{blocking, blocking_json, engine_error, error, json, read_json};
 use crate::stream::{blocking_body, body_reader, json_lines};
 
@@ -64,6 +64,21 @@ pub async fn route(ctx: &Ctx, m: &Method, tail: &str, headers: &HeaderMap, body:
                     sbom(e, name, format).await
                 }
                 (&Method::GET, "get") => save(ctx, vec![name]).await,
+                (&Method::GET, "signatures") => {
+                    // Computing the signing target may compress layers: heavy work.
+                    let target = ctx.flag("target");
+                    blocking_json(move || e.image_signatures(&name, target)).await
+                }
+                (&Method::POST, "signatures") => {
+                    let req: berth_models::trust::AddSignature = match body_json(body).await {
+                        Ok(v) => v,
+                        Err(r) => return r,
+                    };
+                    crate::respond::blocking_status(StatusCode::CREATED, move || {
+                        e.add_image_signature(&name, &req)
+                    })
+                    .await
+                }
                 (&Method::POST, "tag") => {
                     let repo = ctx.s("repo");
                     let tag = ctx.q("tag").map(str::to_owned);
@@ -242,13 +257,14 @@ async fn create(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
         Err(e) => return engine_error(e),
     };
     let creds = credentials(headers);
+    let trust = crate::ctx::content_trust(headers);
     let platform = ctx.q("platform").map(str::to_owned);
     let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(1024);
     let e = ctx.engine.clone();
     tokio::spawn(async move {
         let p = Messages(tx.clone());
         let res = e
-            .image_pull(&r, platform.as_deref(), creds, &p)
+            .image_pull(&r, platform.as_deref(), creds, trust, &p)
             .await
             .map(|lines| lines.into_iter().map(Message::status).collect());
         let _ = tx.send(Msg::Done(res)).await;
@@ -282,14 +298,12 @@ async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> Response {
                     digest: digest.clone(),
                     size: size as i64,
                 };
-                vec![
-                    Message::status(format!("{tag}: digest: {digest} size: {size}")),
-                    Message {
-                        progress_detail: Some(ProgressDetail::default()),
-                        aux: serde_json::to_value(aux).ok(),
-                        ..Default::default()
-                    },
-                ]
+                // The registry's push reported `TAG: digest: … size: …` already.
+                vec![Message {
+                    progress_detail: Some(ProgressDetail::default()),
+                    aux: serde_json::to_value(aux).ok(),
+                    ..Default::default()
+                }]
             });
         let _ = tx.send(Msg::Done(res)).await;
     });

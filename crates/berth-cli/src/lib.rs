@@ -33,6 +33,7 @@ mod stats;
 mod system;
 pub mod template;
 mod term;
+mod trust;
 pub mod units;
 mod volumes;
 
@@ -74,6 +75,13 @@ enum Cmd {
     Sbom(sbom::SbomArgs),
     /// Find known vulnerabilities in an image's packages (offline, an OSV database)
     Scan(Box<scan::ScanArgs>),
+    /// Sign an image (cosign's format; the signature is kept with the image and pushed with it)
+    Sign(trust::SignArgs),
+    /// Verify an image's signatures with a public key
+    Verify(trust::VerifyArgs),
+    /// Manage signing keys and inspect signatures and the signature policy
+    #[command(subcommand)]
+    Trust(trust::TrustCmd),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -262,6 +270,9 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Compose(a) => compose::compose(g, a),
         Cmd::Sbom(a) => sbom::sbom(g, a),
         Cmd::Scan(a) => scan::scan(g, *a),
+        Cmd::Sign(a) => trust::sign(g, a),
+        Cmd::Verify(a) => trust::verify(g, a),
+        Cmd::Trust(t) => trust::trust(g, t),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

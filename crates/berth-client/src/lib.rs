@@ -46,6 +46,20 @@ pub struct Client {
     host: String,
     socket: PathBuf,
     version: String,
+    /// Content trust is on (`DOCKER_CONTENT_TRUST`/`BERTH_CONTENT_TRUST`): every request asks
+    /// the daemon to accept only images with a verified signature.
+    content_trust: bool,
+}
+
+/// Whether `DOCKER_CONTENT_TRUST` or `BERTH_CONTENT_TRUST` is on (Go's ParseBool's truths,
+/// as the docker CLI reads it).
+pub fn content_trust_from_env() -> bool {
+    ["BERTH_CONTENT_TRUST", "DOCKER_CONTENT_TRUST"]
+        .iter()
+        .any(|k| {
+            std::env::var(k)
+                .is_ok_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
+        })
 }
 
 fn other(e: impl std::fmt::Display) -> Error {
@@ -68,6 +82,7 @@ impl Client {
             host: host.to_owned(),
             socket,
             version: API_VERSION.to_owned(),
+            content_trust: content_trust_from_env(),
         })
     }
 
@@ -137,6 +152,9 @@ impl Client {
             );
         for (k, v) in headers.unwrap_or_default() {
             b = b.header(*k, v);
+        }
+        if self.content_trust {
+            b = b.header("X-Berth-Content-Trust", "1");
         }
         let req = b.body(body).map_err(other)?;
         sender.send_request(req).await.map_err(other)

@@ -92,6 +92,7 @@ impl Error {
                 I::NoSuchImage(_) | I::ManifestUnknown(_) => Kind::NotFound,
                 I::Conflict(_) => Kind::Conflict,
                 I::Unauthorized(_) => Kind::Unauthorized,
+                I::Refused(_) => Kind::Forbidden,
                 I::Reference(_)
                 | I::InvalidDigest(_)
                 | I::Format(_)

@@ -182,7 +182,7 @@ fn intermediates(list: &[Image]) -> std::collections::HashSet<String> {
         .collect()
 }
 
-fn name_attr(name: String) -> berth_models::Map {
+pub(crate) fn name_attr(name: String) -> berth_models::Map {
     [("name".to_owned(), name)].into()
 }
 
@@ -435,12 +435,14 @@ impl Engine {
     }
 
     /// `POST /images/create?fromImage=`: pull, reporting through `progress`; returns the
-    /// `Digest:`/`Status:` lines.
+    /// `Digest:`/`Status:` lines. The signature policy (and, with `require_signed`, content
+    /// trust) decides on the manifest before anything is stored.
     pub async fn image_pull(
         &self,
         r: &Reference,
         platform: Option<&str>,
         credentials: Credentials,
+        require_signed: bool,
         progress: &dyn Progress,
     ) -> Result<Vec<String>> {
         let platform = platform
@@ -451,6 +453,7 @@ impl Engine {
             platform,
             credentials,
             settings: self.config.registry.clone(),
+            check: self.pull_signature_check(require_signed)?,
         };
         let pulled = registry::pull(&self.images, r, &opts, progress).await?;
         self.events

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod supervisor;
 pub mod system;
 pub mod time;
+pub mod trust;
 pub mod util;
 pub mod volumes;
 
@@ -47,6 +48,8 @@ pub struct Config {
     pub defaults: containers::Defaults,
     /// Vulnerability scanning: the database and the policy.
     pub scan: scan::ScanPolicy,
+    /// The signature policy.
+    pub trust: trust::TrustConfig,
 }
 
 /// The engine.

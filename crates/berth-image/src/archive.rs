@@ -101,6 +101,84 @@ pub fn load(images: &Images, r: impl Read) -> Result<Vec<Image>> {
     for (config, layers, tags) in found {
         out.push(commit(images, &config, &layers, &tags)?);
     }
+    if let Some(data) = meta.get(crate::signatures::ARCHIVE_FILE) {
+        load_signatures(images, data, &out)?;
+    }
+    Ok(out)
+}
+
+/// Keep the signatures an archive carries for the images it loaded, each only when the
+/// archive's manifests tie the signed manifest to that image.
+fn load_signatures(images: &Images, data: &[u8], loaded: &[Image]) -> Result<()> {
+    use crate::signatures::{ArchivedSignatures, describes};
+    use base64::Engine as _;
+    let list: Vec<ArchivedSignatures> = serde_json::from_slice(data)
+        .map_err(|e| fmt_err(format!("{}: {e}", crate::signatures::ARCHIVE_FILE)))?;
+    for a in list {
+        if !loaded.iter().any(|i| i.id == a.image) {
+            continue;
+        }
+        let mut blobs: HashMap<Digest, Vec<u8>> = HashMap::new();
+        for (d, b64) in &a.manifests {
+            if let (Ok(d), Ok(b)) = (
+                Digest::parse(d),
+                base64::engine::general_purpose::STANDARD.decode(b64),
+            ) {
+                blobs.insert(d, b);
+            }
+        }
+        let Ok(top) = Digest::parse(&a.manifest) else {
+            continue;
+        };
+        if !describes(&|d| blobs.get(d).cloned(), &top, &a.image) {
+            continue;
+        }
+        for (d, b) in &blobs {
+            if Digest::of(b) == *d {
+                images.store().ingest_bytes(b, Some(d))?;
+            }
+        }
+        images.add_signatures(&top, &a.image, &a.signatures)?;
+    }
+    Ok(())
+}
+
+/// The signatures of the saved images, with the manifests that tie them to the images.
+fn saved_signatures(
+    images: &Images,
+    items: &[(Image, Vec<Reference>)],
+) -> Result<Vec<crate::signatures::ArchivedSignatures>> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (img, _) in items {
+        if !seen.insert(img.id.clone()) {
+            continue;
+        }
+        for (d, sigs) in images.signatures_of(&img.id)? {
+            let Ok(body) = images.store().read(&d) else {
+                continue;
+            };
+            let mut manifests = std::collections::BTreeMap::new();
+            if let Ok(ix) = serde_json::from_slice::<Value>(&body) {
+                for m in ix["manifests"].as_array().into_iter().flatten() {
+                    if let Some(c) = m["digest"].as_str().and_then(|x| Digest::parse(x).ok()) {
+                        if let Ok(b) = images.store().read(&c) {
+                            manifests.insert(c.to_string(), b64(&b));
+                        }
+                    }
+                }
+            }
+            manifests.insert(d.to_string(), b64(&body));
+            out.push(crate::signatures::ArchivedSignatures {
+                image: img.id.clone(),
+                manifest: d.to_string(),
+                manifests,
+                signatures: sigs,
+            });
+        }
+    }
     Ok(out)
 }
 
@@ -480,6 +558,11 @@ pub fn save(
             let ix = serde_json::to_vec(&index).map_err(|e| fmt_err(e.to_string()))?;
             add_bytes(&mut b, "index.json", &ix)?;
         }
+    }
+    let sigs = saved_signatures(images, items)?;
+    if !sigs.is_empty() {
+        let data = serde_json::to_vec(&sigs).map_err(|e| fmt_err(e.to_string()))?;
+        add_bytes(&mut b, crate::signatures::ARCHIVE_FILE, &data)?;
     }
     io(b.into_inner(), || "finish archive".into()).map(|_| ())
 }

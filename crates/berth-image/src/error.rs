@@ -25,6 +25,9 @@ pub enum Error {
     Unauthorized(String),
     #[error("blob {0} not found")]
     NotFound(String),
+    /// The signature policy refused the image.
+    #[error("{0}")]
+    Refused(String),
     #[error("layer entry {path:?}: {msg}")]
     Entry { path: String, msg: String },
     #[error("{ctx}: {source}")]

@@ -55,12 +55,15 @@ impl Image {
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct Index {
-    images: BTreeMap<String, Image>,
+pub(crate) struct Index {
+    pub(crate) images: BTreeMap<String, Image>,
     tags: BTreeMap<String, String>,
     /// Uncompressed layer blob → its gzip-compressed blob (made once for `push`).
     #[serde(default)]
     compressed: BTreeMap<String, String>,
+    /// Manifest digest → the image it is a manifest of and its signatures.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) signatures: BTreeMap<String, crate::signatures::SignedManifest>,
 }
 
 /// A file's identity: size, mtime (seconds, nanoseconds), inode.
@@ -109,7 +112,7 @@ impl Images {
         self.root.join("images.json")
     }
 
-    fn read_index(&self) -> Result<Index> {
+    pub(crate) fn read_index(&self) -> Result<Index> {
         use std::os::unix::fs::MetadataExt;
         let stamp = std::fs::metadata(self.index_path())
             .ok()
@@ -142,7 +145,7 @@ impl Images {
 
     /// Run `f` on the index under the exclusive lock; the index is written back (atomically)
     /// only if `f` succeeds.
-    fn change<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+    pub(crate) fn change<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         let lockf = io(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -346,6 +349,7 @@ impl Images {
                     ix.tags.remove(t);
                 }
                 ix.images.remove(&img.id);
+                ix.signatures.retain(|_, s| s.image != img.id);
                 out.deleted.push(img.id.clone());
             }
             Ok(out)
@@ -472,6 +476,10 @@ impl Images {
                     }
                 }
                 chains.extend(img.chain_ids.iter().cloned());
+            }
+            // Manifests made for signing (what push will send) stay with their signatures.
+            for d in ix.signatures.keys() {
+                keep.insert(Digest::parse(d)?);
             }
             ix.compressed.retain(|plain, _| {
                 keep.contains(&Digest::parse(plain).unwrap_or_else(|_| Digest::of(b"")))

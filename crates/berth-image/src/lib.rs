@@ -9,6 +9,7 @@ pub mod error;
 pub mod images;
 pub mod reference;
 pub mod registry;
+pub mod signatures;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;

@@ -20,6 +20,7 @@ pub mod message;
 pub mod network;
 pub mod stats;
 pub mod system;
+pub mod trust;
 pub mod version;
 pub mod volume;
 

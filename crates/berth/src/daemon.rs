@@ -66,6 +66,10 @@ struct Args {
     /// Scan each pulled image against the vulnerability database and report the counts
     #[arg(long)]
     scan_on_pull: bool,
+    /// The signature policy (containers/image policy.json; default /etc/berth/policy.json,
+    /// which may be absent: then every image is accepted)
+    #[arg(long)]
+    signature_policy: Option<PathBuf>,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -145,6 +149,7 @@ fn run(mut a: Args) -> Result<()> {
         "scan-db",
         "deny-vulnerable",
         "scan-on-pull",
+        "signature-policy",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
         if !known.contains(&k.as_str()) {
@@ -211,6 +216,10 @@ fn run(mut a: Args) -> Result<()> {
     }
     conflict("scan-on-pull", a.scan_on_pull)?;
     a.scan_on_pull |= file["scan-on-pull"].as_bool().unwrap_or(false);
+    conflict("signature-policy", a.signature_policy.is_some())?;
+    if let Some(p) = file["signature-policy"].as_str() {
+        a.signature_policy = Some(PathBuf::from(p));
+    }
     if let Some(d) = file["deny-vulnerable"].as_str() {
         a.deny_vulnerable = Some(d.to_owned());
     }
@@ -250,6 +259,17 @@ fn run(mut a: Args) -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
+    // A policy file given explicitly must exist; either must be valid before the daemon
+    // serves (later edits are read at each use).
+    let trust = berth_engine::trust::TrustConfig {
+        explicit: a.signature_policy.is_some(),
+        policy: match &a.signature_policy {
+            Some(p) => std::path::absolute(p)
+                .with_context(|| format!("signature policy {}", p.display()))?,
+            None => PathBuf::from(berth_engine::trust::DEFAULT_POLICY),
+        },
+    };
+    trust.load().map_err(|e| anyhow!("{e}"))?;
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
@@ -269,6 +289,7 @@ fn run(mut a: Args) -> Result<()> {
             deny: a.deny_vulnerable.clone(),
             on_pull: a.scan_on_pull,
         },
+        trust,
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);

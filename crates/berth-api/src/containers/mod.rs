@@ -45,7 +45,9 @@ pub async fn route(
                 Err(r) => return r,
             };
             let name = ctx.q("name").map(str::to_owned);
+            let trust = crate::ctx::content_trust(&parts.headers);
             match blocking(move || {
+                e.check_signature_policy(&req.config.image, trust)?;
                 e.check_vulnerability_policy(&req.config.image)?;
                 e.containers.create(&e.images, req, name.as_deref())
             })

@@ -306,6 +306,8 @@ impl Build<'_> {
                 images.resolve(from)?
             }
         };
+        self.engine
+            .check_signature_policy(from, self.opts.content_trust)?;
         let ls: Vec<PathBuf> = img
             .chain_ids
             .iter()

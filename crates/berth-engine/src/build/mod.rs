@@ -47,6 +47,8 @@ pub struct BuildOptions {
     pub platform: String,
     /// Secrets by id (`--secret id=…`), mounted only for the steps that ask.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Content trust on the client: base images need a verified signature.
+    pub content_trust: bool,
 }
 
 impl BuildOptions {

@@ -210,6 +210,9 @@ impl Build<'_> {
                 images.resolve(name)?
             }
         };
+        // The signature policy judges a base image as it judges a container's.
+        self.engine
+            .check_signature_policy(name, self.opts.content_trust)?;
         let cfg: ConfigFile = images.config_as(&img)?;
         *key_of = cache::key("", &["from", &img.id]);
         Ok(State {
@@ -228,7 +231,13 @@ impl Build<'_> {
         let e = self.engine;
         let platform = Some(self.opts.platform.as_str()).filter(|p| !p.is_empty());
         self.handle
-            .block_on(e.image_pull(&r, platform, creds, &berth_image::registry::Quiet))
+            .block_on(e.image_pull(
+                &r,
+                platform,
+                creds,
+                self.opts.content_trust,
+                &berth_image::registry::Quiet,
+            ))
             .map(|_| ())
     }
 

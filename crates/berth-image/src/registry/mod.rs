@@ -226,6 +226,21 @@ fn oci_ref(host: &str, r: &Reference, digest: Option<&Digest>) -> oci_client::Re
     }
 }
 
+/// Whether a registry answered that a manifest (or the repository) does not exist.
+fn not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+            matches!(
+                x.code,
+                oci_client::errors::OciErrorCode::ManifestUnknown
+                    | oci_client::errors::OciErrorCode::NameUnknown
+            )
+        }),
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        _ => false,
+    }
+}
+
 /// A one-line, Docker-like description of a registry failure.
 fn describe(e: &OciDistributionError, what: &str) -> Error {
     match e {
@@ -392,10 +407,12 @@ where
 mod auth;
 mod pull;
 mod push;
+mod sigstore;
 
 pub use auth::*;
 pub use pull::*;
 pub use push::*;
+pub use sigstore::SignatureCheck;
 
 #[cfg(test)]
 mod tests {

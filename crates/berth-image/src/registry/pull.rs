@@ -20,6 +20,8 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     pub credentials: Credentials,
     pub settings: Settings,
+    /// Decides on the manifest's signatures before anything is stored (the signature policy).
+    pub check: Option<SignatureCheck>,
 }
 
 /// Pull `r` into `images`.
@@ -66,22 +68,12 @@ async fn pull_from(
     let want = opts.platform.clone().unwrap_or_else(Platform::host);
     let (body, _) = with_retry(|| client.pull_manifest_raw(&oref, &auth, ACCEPT))
         .await
-        .map_err(|e| match e {
-            OciDistributionError::RegistryError { ref envelope, .. }
-                if envelope.errors.iter().any(|x| {
-                    matches!(
-                        x.code,
-                        oci_client::errors::OciErrorCode::ManifestUnknown
-                            | oci_client::errors::OciErrorCode::NameUnknown
-                    )
-                }) =>
-            {
+        .map_err(|e| {
+            if not_found(&e) {
                 Error::ManifestUnknown(format!("manifest for {r} not found: manifest unknown"))
+            } else {
+                describe(&e, &format!("pull {r}"))
             }
-            OciDistributionError::ImageManifestNotFoundError(_) => {
-                Error::ManifestUnknown(format!("manifest for {r} not found: manifest unknown"))
-            }
-            e => describe(&e, &format!("pull {r}")),
         })?;
     let top = Digest::of(&body);
     if let Some(d) = &r.digest {
@@ -89,6 +81,19 @@ async fn pull_from(
             return Err(Error::DigestMismatch {
                 expected: format!("manifest {d}"),
                 actual: top.to_string(),
+            });
+        }
+    }
+    // cosign's signatures of this manifest travel with it; the policy sees them first.
+    let (signatures, unread) = match super::sigstore::fetch(&client, &auth, host, r, &top).await {
+        Ok(s) => (s, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    if let Some(check) = &opts.check {
+        if let Err(e) = (check.0)(r, &top, &signatures) {
+            return Err(match unread {
+                Some(u) => Error::Refused(format!("{e} (reading its signatures failed: {u})")),
+                None => e,
             });
         }
     }
@@ -228,6 +233,7 @@ async fn pull_from(
         Vec::new()
     };
     let image = images.record(&config_digest, &blobs, &chains, &tags, Some(&repo_digest))?;
+    images.add_signatures(&top, &image.id, &signatures)?;
     Ok(Pulled {
         image,
         digest: top,

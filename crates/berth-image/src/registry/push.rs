@@ -10,7 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::digest::Digest;
 use crate::error::{Error, Result, io};
-use crate::images::Images;
+use crate::images::{Image, Images};
 use crate::reference::Reference;
 use crate::unpack::{Compression, detect};
 
@@ -28,10 +28,11 @@ pub async fn push(
     opts: &PushOptions,
     progress: &dyn Progress,
 ) -> Result<Pushed> {
-    let tag = r
-        .tag
-        .clone()
-        .ok_or_else(|| Error::Reference(format!("push {r}: a tag is needed, not a digest")))?;
+    if r.tag.is_none() {
+        return Err(Error::Reference(format!(
+            "push {r}: a tag is needed, not a digest"
+        )));
+    }
     let img = images.resolve(&r.to_string())?;
     let host = api_host(&r.registry).to_owned();
     progress.line(&format!(
@@ -56,47 +57,8 @@ pub async fn push(
             .map_err(|e| describe(&e, &format!("push {r}")))?;
     }
 
-    // Layers as the registry should get them: compressed.
-    let mut layers: Vec<(Digest, u64, &'static str)> = Vec::new();
-    let mut oci = false;
-    for l in &img.layers {
-        let plain = Digest::parse(l)?;
-        let path = images.store().path(&plain);
-        let mut head = [0u8; 8];
-        let n = io(
-            std::fs::File::open(&path).and_then(|mut f| f.read(&mut head)),
-            || format!("read layer {plain}"),
-        )?;
-        let (blob, media) = match detect(&head[..n]) {
-            Compression::Gzip => (plain, DOCKER_LAYER_GZIP),
-            Compression::Zstd => {
-                oci = true;
-                (plain, OCI_LAYER_ZSTD)
-            }
-            Compression::None => {
-                let gz = match images.compressed(&plain)? {
-                    Some(gz) => gz,
-                    None => {
-                        progress.update(&short(l), "Preparing", None);
-                        let gz = tokio::task::block_in_place(|| gzip_blob(images, &plain))?;
-                        images.set_compressed(&plain, &gz)?;
-                        gz
-                    }
-                };
-                (gz, DOCKER_LAYER_GZIP)
-            }
-        };
-        let size = io(std::fs::metadata(images.store().path(&blob)), || {
-            format!("stat {blob}")
-        })?
-        .len();
-        layers.push((blob, size, media));
-    }
-    let config = img.digest()?;
-    let config_size = io(std::fs::metadata(images.store().path(&config)), || {
-        format!("stat {config}")
-    })?
-    .len();
+    let local = tokio::task::block_in_place(|| local_manifest(images, &img, progress))?;
+    let (layers, config, config_size) = (&local.layers, &local.config, local.config_size);
     // Sources for cross-repository mounts: other repositories of the same registry this image
     // was pulled from or pushed to.
     let sources: Vec<oci_client::Reference> = img
@@ -156,11 +118,8 @@ pub async fn push(
         .await;
     results.into_iter().collect::<Result<Vec<()>>>()?;
 
-    let body = manifest(&config, config_size, &layers, oci)?;
-    let mt = if oci { OCI_MANIFEST } else { DOCKER_MANIFEST };
-    let digest = Digest::of(&body);
-    images.store().ingest_bytes(&body, Some(&digest))?;
-    let content_type = reqwest::header::HeaderValue::from_static(mt);
+    let (body, digest) = (local.body.clone(), local.digest.clone());
+    let content_type = reqwest::header::HeaderValue::from_static(local.media_type);
     with_retry(|| client.push_manifest_raw(&oref, body.clone(), content_type.clone()))
         .await
         .map_err(|e| describe(&e, &format!("push {r}")))?;
@@ -172,10 +131,101 @@ pub async fn push(
             ..r.clone()
         },
     )?;
-    progress.line(&format!("{tag}: digest: {digest} size: {}", body.len()));
+    // Signatures kept with the image for this repository go where cosign puts them.
+    let repo = format!("{}/{}", r.registry, r.repository);
+    let sigs: Vec<_> = images
+        .signatures_for(&digest)?
+        .into_iter()
+        .filter(|s| s.identity().as_deref() == Some(repo.as_str()))
+        .collect();
+    if !sigs.is_empty() {
+        let n = super::sigstore::push(&client, &auth, &host, r, &digest, &sigs).await?;
+        if n > 0 {
+            progress.line(&format!(
+                "{}: {n} signature{} pushed",
+                crate::signatures::signature_tag(&digest),
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    progress.line(&format!(
+        "{}: digest: {digest} size: {}",
+        r.tag.as_deref().unwrap_or_default(),
+        body.len()
+    ));
     Ok(Pushed {
         digest,
         size: body.len(),
+    })
+}
+
+/// The manifest `push` sends for an image, made from the store (uncompressed layers are
+/// gzip-compressed once and remembered, so the same image always gets the same manifest).
+pub struct LocalManifest {
+    pub body: Vec<u8>,
+    pub media_type: &'static str,
+    pub digest: Digest,
+    pub config: Digest,
+    pub config_size: u64,
+    pub layers: Vec<(Digest, u64, &'static str)>,
+}
+
+/// The manifest `push` would send for `img`; its bytes are kept in the store.
+pub fn local_manifest(
+    images: &Images,
+    img: &Image,
+    progress: &dyn Progress,
+) -> Result<LocalManifest> {
+    let mut layers: Vec<(Digest, u64, &'static str)> = Vec::new();
+    let mut oci = false;
+    for l in &img.layers {
+        let plain = Digest::parse(l)?;
+        let path = images.store().path(&plain);
+        let mut head = [0u8; 8];
+        let n = io(
+            std::fs::File::open(&path).and_then(|mut f| f.read(&mut head)),
+            || format!("read layer {plain}"),
+        )?;
+        let (blob, media) = match detect(&head[..n]) {
+            Compression::Gzip => (plain, DOCKER_LAYER_GZIP),
+            Compression::Zstd => {
+                oci = true;
+                (plain, OCI_LAYER_ZSTD)
+            }
+            Compression::None => {
+                let gz = match images.compressed(&plain)? {
+                    Some(gz) => gz,
+                    None => {
+                        progress.update(&short(l), "Preparing", None);
+                        let gz = gzip_blob(images, &plain)?;
+                        images.set_compressed(&plain, &gz)?;
+                        gz
+                    }
+                };
+                (gz, DOCKER_LAYER_GZIP)
+            }
+        };
+        let size = io(std::fs::metadata(images.store().path(&blob)), || {
+            format!("stat {blob}")
+        })?
+        .len();
+        layers.push((blob, size, media));
+    }
+    let config = img.digest()?;
+    let config_size = io(std::fs::metadata(images.store().path(&config)), || {
+        format!("stat {config}")
+    })?
+    .len();
+    let body = manifest(&config, config_size, &layers, oci)?;
+    let digest = Digest::of(&body);
+    images.store().ingest_bytes(&body, Some(&digest))?;
+    Ok(LocalManifest {
+        body,
+        media_type: if oci { OCI_MANIFEST } else { DOCKER_MANIFEST },
+        digest,
+        config,
+        config_size,
+        layers,
     })
 }
 
