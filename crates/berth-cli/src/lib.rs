@@ -153,7 +153,7 @@ enum Cmd {
     #[command(subcommand)]
     System(system::SystemCmd),
     /// Display system-wide information
-    Info,
+    Info(system::InfoArgs),
     /// Manage networks
     #[command(subcommand)]
     Network(networks::NetworkCmd),
@@ -309,7 +309,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Update(a) => lifecycle::update(g, a),
         Cmd::Attach(a) => term::attach(g, a),
         Cmd::System(s) => system::system(g, s),
-        Cmd::Info => system::system(g, system::SystemCmd::Info),
+        Cmd::Info(a) => system::system(g, system::SystemCmd::Info(a)),
         Cmd::Network(n) => networks::network(g, n),
         Cmd::Volume(v) => volumes::volume(g, v),
         Cmd::Version(a) => system::version(g, a),

@@ -17,7 +17,7 @@ pub enum SystemCmd {
     /// Remove unused data (stopped containers, dangling images; with -a all unused images)
     Prune(SystemPruneArgs),
     /// Display system-wide information (as `info`)
-    Info,
+    Info(InfoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,7 +37,7 @@ pub fn system(g: &Global, cmd: SystemCmd) -> Result<i32> {
     match cmd {
         SystemCmd::Df => df(g),
         SystemCmd::Prune(a) => prune(g, a),
-        SystemCmd::Info => info(g),
+        SystemCmd::Info(a) => info(g, a),
     }
 }
 
@@ -143,9 +143,21 @@ fn prune(g: &Global, a: SystemPruneArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn info(g: &Global) -> Result<i32> {
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+fn info(g: &Global, a: InfoArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
     let i: Info = rt.block_on(c.get("/info"))?;
+    if let Some(f) = &a.format {
+        let t = crate::template::Template::parse(&f.replace("\\n", "\n").replace("\\t", "\t"))?;
+        println!("{}", t.render(&serde_json::to_value(&i)?)?);
+        return Ok(0);
+    }
     println!("Server:");
     for (label, value) in [
         ("Containers", i.containers.to_string()),
@@ -167,6 +179,36 @@ fn info(g: &Global) -> Result<i32> {
     ] {
         println!(" {label}: {value}");
     }
+    println!(" Security Options:");
+    for o in &i.security_options {
+        let mut parts = o.split(',');
+        let name = parts.next().unwrap_or_default().trim_start_matches("name=");
+        println!("  {name}");
+        for kv in parts {
+            if let Some((k, v)) = kv.split_once('=') {
+                let mut k = k.to_owned();
+                k[..1].make_ascii_uppercase();
+                println!("   {k}: {v}");
+            }
+        }
+    }
+    let d = &i.container_defaults;
+    println!(" Container Defaults:");
+    let pids = if d.pids_limit > 0 {
+        d.pids_limit.to_string()
+    } else {
+        "none".into()
+    };
+    let memory = if d.memory > 0 {
+        crate::units::human_size(d.memory as f64)
+    } else {
+        "none".into()
+    };
+    println!("  Pids Limit: {pids}");
+    println!("  Memory: {memory}");
+    println!("  No New Privileges: {}", d.no_new_privileges);
+    println!("  Seccomp Profile: {}", d.seccomp_profile);
+    println!("  Capabilities: {}", d.capabilities.join(" "));
     Ok(0)
 }
 

@@ -180,13 +180,46 @@ impl Engine {
             containerd_commit: Commit::default(),
             runc_commit: Commit::default(),
             init_commit: Commit::default(),
-            security_options: vec![
-                "name=seccomp,profile=builtin".into(),
-                "name=no-new-privileges".into(),
-                "name=cgroupns".into(),
-            ],
+            security_options: self.security_options(),
             warnings: None,
+            container_defaults: self.container_defaults(),
             ..Default::default()
+        }
+    }
+
+    fn seccomp_default(&self) -> &'static str {
+        match self.config.defaults.seccomp_profile.as_deref() {
+            None | Some("builtin") => "builtin",
+            Some("unconfined") => "unconfined",
+            Some(_) => "custom",
+        }
+    }
+
+    /// `SecurityOptions` as dockerd lists them (`name=…,key=value`).
+    fn security_options(&self) -> Vec<String> {
+        let d = &self.config.defaults;
+        let mut out = vec![format!("name=seccomp,profile={}", self.seccomp_default())];
+        if d.no_new_privileges {
+            out.push("name=no-new-privileges".into());
+        }
+        out.push("name=cgroupns".into());
+        out
+    }
+
+    fn container_defaults(&self) -> berth_models::system::ContainerDefaults {
+        let d = &self.config.defaults;
+        let or = |v: &Option<Vec<String>>, dflt: &[&str]| {
+            v.clone()
+                .unwrap_or_else(|| dflt.iter().map(|p| (*p).to_owned()).collect())
+        };
+        berth_models::system::ContainerDefaults {
+            pids_limit: d.pids_limit.max(0),
+            memory: d.memory,
+            no_new_privileges: d.no_new_privileges,
+            seccomp_profile: self.seccomp_default().into(),
+            capabilities: d.capability_base(),
+            masked_paths: or(&d.masked_paths, &berth_runtime::spec::MASKED_PATHS),
+            readonly_paths: or(&d.readonly_paths, &berth_runtime::spec::READONLY_PATHS),
         }
     }
 

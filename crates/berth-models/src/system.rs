@@ -173,6 +173,24 @@ wire! {
         pub init_commit: Commit,
         pub security_options: Vec<String>,
         pub warnings: Option<Vec<String>>,
+        /// What every container gets unless it says otherwise (a Berth extension).
+        pub container_defaults: ContainerDefaults,
+    }
+}
+
+wire! {
+    /// The daemon's defaults for containers (`GET /info`, a Berth extension).
+    pub struct ContainerDefaults {
+        /// 0: none.
+        pub pids_limit: i64,
+        /// Bytes; 0: none.
+        pub memory: i64,
+        pub no_new_privileges: bool,
+        /// `builtin`, `unconfined` or `custom`.
+        pub seccomp_profile: String,
+        pub capabilities: Vec<String>,
+        pub masked_paths: Vec<String>,
+        pub readonly_paths: Vec<String>,
     }
 }
 

@@ -70,6 +70,8 @@ struct Args {
     /// which may be absent: then every image is accepted)
     #[arg(long)]
     signature_policy: Option<PathBuf>,
+    #[command(flatten)]
+    defaults: crate::defaults::Flags,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -152,7 +154,7 @@ fn run(mut a: Args) -> Result<()> {
         "signature-policy",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
-        if !known.contains(&k.as_str()) {
+        if !known.contains(&k.as_str()) && !crate::defaults::KEYS.contains(&k.as_str()) {
             bail!(
                 "the following directives don't match any configuration option: {k} (in {})",
                 a.config_file.display()
@@ -270,6 +272,7 @@ fn run(mut a: Args) -> Result<()> {
         },
     };
     trust.load().map_err(|e| anyhow!("{e}"))?;
+    let defaults = crate::defaults::defaults(&a.defaults, &file)?;
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
@@ -280,7 +283,7 @@ fn run(mut a: Args) -> Result<()> {
         cgroup_parent: a.cgroup_parent.clone(),
         icc: a.icc,
         dns: a.dns.clone(),
-        defaults: berth_engine::containers::Defaults::default(),
+        defaults,
         scan: berth_engine::scan::ScanPolicy {
             db: a
                 .scan_db

@@ -4,6 +4,7 @@
 //! issues.
 
 mod daemon;
+mod defaults;
 mod log;
 mod runtime_cli;
 

@@ -295,6 +295,7 @@ impl Containers {
             spec.drop_sysctls("net.");
         }
         super::host_config::apply(&mut spec, &rec.host_config, &self.defaults)?;
+        self.apply_namespace_modes(&mut spec, rec)?;
         let mut mounts = spec.mounts();
         mounts.extend(volume_mounts);
         // Parents before children, as dockerd orders them: a volume on /etc goes under the

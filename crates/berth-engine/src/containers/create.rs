@@ -12,7 +12,7 @@ use berth_models::image::ConfigFile;
 use berth_models::network::EndpointSettings;
 
 use super::store::Claim;
-use super::{Containers, Record, ZERO_TIME};
+use super::{Containers, Defaults, Record, ZERO_TIME};
 use crate::error::IoContext;
 use crate::time::now_rfc3339;
 use crate::util::{parse_size, random_hex, random_name, valid_name};
@@ -97,6 +97,40 @@ pub fn merge_config(
         c.volumes = Some(v);
     }
     Ok((c, path, argv))
+}
+
+/// The daemon's defaults for what the request left unset, recorded so that `inspect` shows
+/// what holds: the pids limit, the memory ceiling (without swap beyond it), the masked and
+/// read-only paths (none with `systempaths=unconfined`).
+pub fn apply_defaults(hc: &mut HostConfig, d: &Defaults) {
+    let r = &mut hc.resources;
+    if r.pids_limit.is_none_or(|p| p == 0) && d.pids_limit > 0 {
+        r.pids_limit = Some(d.pids_limit);
+    }
+    if r.memory == 0 && d.memory > 0 {
+        r.memory = d.memory;
+        if r.memory_swap == 0 {
+            r.memory_swap = d.memory;
+        }
+    }
+    let unconfined = hc.security_opt.iter().flatten().any(|o| {
+        matches!(
+            o.as_str(),
+            "systempaths=unconfined" | "systempaths:unconfined"
+        )
+    });
+    if unconfined {
+        hc.masked_paths.get_or_insert_with(Vec::new);
+        hc.readonly_paths.get_or_insert_with(Vec::new);
+    }
+    if !hc.privileged {
+        if hc.masked_paths.is_none() {
+            hc.masked_paths = d.masked_paths.clone();
+        }
+        if hc.readonly_paths.is_none() {
+            hc.readonly_paths = d.readonly_paths.clone();
+        }
+    }
 }
 
 /// dockerd's defaults for what the request left empty.
@@ -250,7 +284,9 @@ impl Containers {
         let (mut config, path, args) = merge_config(&req.config, &image_config, &id)?;
         config.image = image_name.clone();
         let mut hc = req.host_config.unwrap_or_default();
+        apply_defaults(&mut hc, &self.defaults);
         normalize_host_config(&mut hc);
+        self.check_namespace_modes(&mut hc, asked_hostname)?;
         let mut endpoints =
             self.network_settings_of(&mut hc, req.networking_config.unwrap_or_default(), &name)?;
         // The deprecated container-wide `MacAddress` is the network mode's endpoint's, unless
@@ -263,7 +299,7 @@ impl Containers {
                 }
             }
         }
-        if hc.network_mode == "host" && !asked_hostname {
+        if (hc.network_mode == "host" || hc.uts_mode == "host") && !asked_hostname {
             config.hostname = nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default();

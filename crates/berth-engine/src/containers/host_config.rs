@@ -73,20 +73,32 @@ fn cap_name(c: &str) -> Result<String> {
     }
 }
 
+/// Capability names as Docker accepts them, in their full form (`net_admin` → `CAP_NET_ADMIN`).
+pub fn cap_names(names: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in names {
+        let c = cap_name(n)?;
+        if c == "CAP_ALL" {
+            return Err(bad(format!("invalid capability: {n} (list them)")));
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 fn all_caps() -> Vec<String> {
     ALL_CAPS.iter().map(|c| (*c).to_owned()).collect()
 }
 
 /// The capability set of a container: Berth's default (or all, privileged), minus `CapDrop`,
 /// plus `CapAdd`.
-pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
+pub fn capabilities(hc: &HostConfig, d: &Defaults) -> Result<Vec<String>> {
     let mut caps: Vec<String> = if hc.privileged {
         all_caps()
     } else {
-        berth_runtime::spec::DEFAULT_CAPS
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect()
+        d.capability_base()
     };
     for d in hc.cap_drop.iter().flatten() {
         let d = cap_name(d)?;
@@ -121,17 +133,17 @@ pub fn pids_limit(hc: &HostConfig, d: &Defaults) -> i64 {
 /// Apply `hc` to `spec`.
 pub fn apply(spec: &mut Spec, hc: &HostConfig, defaults: &Defaults) -> Result<()> {
     resources(spec, hc, defaults)?;
-    let caps = capabilities(hc)?;
+    let caps = capabilities(hc, defaults)?;
     for set in ["bounding", "effective", "permitted"] {
         spec.set(&format!("/process/capabilities/{set}"), &caps);
     }
-    security(spec, hc, &caps)?;
     if let Some(m) = &hc.masked_paths {
         spec.set("/linux/maskedPaths", m);
     }
     if let Some(r) = &hc.readonly_paths {
         spec.set("/linux/readonlyPaths", r);
     }
+    security(spec, hc, &caps, defaults)?;
     rlimits(spec, hc)?;
     if hc.oom_score_adj != 0 {
         spec.set("/process/oomScoreAdj", hc.oom_score_adj);
@@ -192,8 +204,16 @@ fn resources(spec: &mut Spec, hc: &HostConfig, defaults: &Defaults) -> Result<()
 /// Seccomp follows the capabilities (Docker's profile grants syscalls by capability);
 /// `--security-opt` chooses the profile and no-new-privileges; `--privileged` lifts the
 /// confinement.
-fn security(spec: &mut Spec, hc: &HostConfig, caps: &[String]) -> Result<()> {
-    let mut profile = Some(berth_runtime::seccomp::default::profile());
+fn security(spec: &mut Spec, hc: &HostConfig, caps: &[String], d: &Defaults) -> Result<()> {
+    let mut profile = match d.seccomp_profile.as_deref() {
+        None | Some("builtin") => Some(berth_runtime::seccomp::default::profile()),
+        Some("unconfined") => None,
+        Some(json) => Some(
+            berth_runtime::seccomp::profile::Profile::from_json(json.as_bytes())
+                .map_err(|e| bad(format!("the daemon's seccomp profile: {e}")))?,
+        ),
+    };
+    spec.set("/process/noNewPrivileges", d.no_new_privileges);
     for opt in hc.security_opt.iter().flatten() {
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         match (k, v) {
@@ -207,6 +227,11 @@ fn security(spec: &mut Spec, hc: &HostConfig, caps: &[String]) -> Result<()> {
             }
             ("no-new-privileges", "" | "true") => spec.set("/process/noNewPrivileges", true),
             ("no-new-privileges", "false") => spec.set("/process/noNewPrivileges", false),
+            // The masked and read-only paths go (Docker's `systempaths=unconfined`).
+            ("systempaths", "unconfined") => {
+                spec.set("/linux/maskedPaths", Vec::<String>::new());
+                spec.set("/linux/readonlyPaths", Vec::<String>::new());
+            }
             ("label", "disable") | ("apparmor", "unconfined") => {}
             ("label" | "apparmor", _) => {
                 return Err(bad(format!(

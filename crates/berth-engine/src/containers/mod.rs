@@ -18,6 +18,7 @@ pub mod host_config;
 pub mod inspect;
 pub mod io;
 pub mod mounts;
+mod namespaces;
 pub mod ops;
 pub mod quota;
 pub mod record;
@@ -38,16 +39,64 @@ pub use state::{State, Status};
 use crate::db::guard;
 use crate::{Error, Result};
 
-/// What the daemon's configuration sets for every container.
+/// What the daemon's configuration sets for every container (each overridable per
+/// container); recorded in a container's HostConfig at create where Docker has a field for it.
 #[derive(Debug, Clone)]
 pub struct Defaults {
     /// `pids.max` unless the container sets its own (`--pids-limit`; 0 or -1: unlimited).
     pub pids_limit: i64,
+    /// Memory ceiling (bytes, no swap beyond it) of containers without `-m`; 0: none.
+    pub memory: i64,
+    /// `no_new_privs` unless `--security-opt no-new-privileges=false`.
+    pub no_new_privileges: bool,
+    /// A seccomp profile (Docker's JSON) in place of the built-in one, or `unconfined`.
+    pub seccomp_profile: Option<String>,
+    /// The capability set in place of Berth's default one.
+    pub capabilities: Option<Vec<String>>,
+    /// Masked and read-only paths in place of the defaults.
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { pids_limit: 2048 }
+        Defaults {
+            pids_limit: 2048,
+            memory: 0,
+            no_new_privileges: true,
+            seccomp_profile: None,
+            capabilities: None,
+            masked_paths: None,
+            readonly_paths: None,
+        }
+    }
+}
+
+impl Defaults {
+    /// The default memory ceiling: the host's memory less a reserve for the host itself
+    /// (10 %, at least 256 MiB), so that no one container can take all of it.
+    pub fn host_memory_ceiling() -> i64 {
+        let total = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024);
+        let reserve = (total / 10).max(256 << 20);
+        (total - reserve).max(0)
+    }
+
+    /// The capabilities a container starts from (before its `--cap-add`/`--cap-drop`).
+    pub fn capability_base(&self) -> Vec<String> {
+        match &self.capabilities {
+            Some(c) => c.clone(),
+            None => berth_runtime::spec::DEFAULT_CAPS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+        }
     }
 }
 

@@ -1,0 +1,480 @@
+//! Defense in depth (issue 17), through the docker CLI: the defaults every container gets
+//! (pids limit, memory ceiling, capabilities, seccomp, no-new-privileges, masked paths), as
+//! seen from inside, in `inspect` and `info`, each overridable per container and in
+//! daemon.json; Docker's namespace modes (`--pid`, `--ipc`, `--uts`, `--cgroupns`).
+
+mod common;
+
+use common::Env;
+
+/// `docker run --rm busybox sh -c SCRIPT` (with `flags` before the image): its output.
+fn inside(env: &Env, flags: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", script]);
+    let r = env.docker(&args);
+    assert_eq!(r.code, 0, "docker {args:?}: {}{}", r.out, r.err);
+    r.out
+}
+
+/// A line `Key:\tvalue` of /proc/self/status inside a container with `flags`.
+fn status(env: &Env, flags: &[&str], key: &str) -> String {
+    inside(
+        env,
+        flags,
+        &format!("grep '^{key}:' /proc/self/status | cut -f2"),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// Docker's default capability set less AUDIT_WRITE, MKNOD, NET_RAW: Berth's 11.
+const DEFAULT_CAPS: &str = "00000000800405fb";
+
+#[test]
+fn the_defaults_hold_inside_a_container_and_show_in_inspect_and_info() {
+    let env = Env::start("berth-defense-", "{}");
+    let info: serde_json::Value =
+        serde_json::from_str(&env.ok(&["info", "--format", "{{json .ContainerDefaults}}"]))
+            .expect("info");
+    assert_eq!(info["PidsLimit"], 2048);
+    let ceiling = info["Memory"].as_i64().expect("memory");
+    let total: i64 = std::fs::read_to_string("/proc/meminfo")
+        .expect("meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .expect("MemTotal")
+        * 1024;
+    assert!(
+        ceiling > 0 && ceiling < total && ceiling >= total * 8 / 10,
+        "{ceiling} of {total}"
+    );
+    assert_eq!(info["NoNewPrivileges"], true);
+    assert_eq!(info["SeccompProfile"], "builtin");
+    let d = env.docker(&["info"]);
+    assert!(
+        d.out.contains("no-new-privileges") && d.out.contains("Profile: builtin"),
+        "{}",
+        d.out
+    );
+
+    // From inside a default container.
+    let cg = inside(
+        &env,
+        &[],
+        "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    );
+    let cg: Vec<&str> = cg.lines().collect();
+    assert_eq!(cg[0], "2048");
+    let limit: i64 = cg[1].parse().expect("limit");
+    assert!(
+        (limit - ceiling).abs() < 4096,
+        "memory.limit_in_bytes {limit} vs {ceiling}"
+    );
+    assert_eq!(status(&env, &[], "CapEff"), DEFAULT_CAPS);
+    assert_eq!(status(&env, &[], "NoNewPrivs"), "1");
+    assert_eq!(status(&env, &[], "Seccomp"), "2");
+    assert_eq!(
+        inside(&env, &[], "wc -c < /proc/timer_list").trim(),
+        "0",
+        "masked"
+    );
+    assert!(inside(&env, &[], "touch /proc/sys/kernel/x 2>&1 || echo ro").contains("ro"));
+
+    // Recorded in inspect as what holds.
+    let id = env
+        .docker(&["create", "busybox", "true"])
+        .out
+        .trim()
+        .to_owned();
+    let hc = env.docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.PidsLimit}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{len .HostConfig.MaskedPaths}}",
+        &id,
+    ]);
+    let f: Vec<&str> = hc.out.split_whitespace().collect();
+    assert_eq!(f[0], "2048");
+    assert_eq!(f[1], ceiling.to_string());
+    assert_eq!(
+        f[2],
+        ceiling.to_string(),
+        "no swap beyond the default ceiling"
+    );
+    assert_ne!(f[3], "0");
+
+    // A fork bomb stops at the limit (read from the host's side of the cgroup: nothing can
+    // fork inside); the host carries on.
+    let bomb = env
+        .docker(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "seq 3000 | xargs -P 3000 -n 1 sleep 600",
+        ])
+        .out
+        .trim()
+        .to_owned();
+    let cg = format!("/sys/fs/cgroup/pids{}/{bomb}", env.daemon.cgroup_parent);
+    let read = |f: &str| std::fs::read_to_string(format!("{cg}/{f}")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !read("pids.events").starts_with("max ") || read("pids.events").trim() == "max 0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bomb never hit the limit: {}",
+            read("pids.current")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let current: i64 = read("pids.current").trim().parse().expect("pids.current");
+    assert!((2040..=2048).contains(&current), "pids.current {current}");
+    let logs = env.docker(&["logs", &bomb]);
+    assert!(
+        logs.err.contains("Resource temporarily unavailable"),
+        "{}",
+        logs.err
+    );
+    let r = env.docker(&["rm", "-f", &bomb]);
+    assert_eq!(r.code, 0, "{}", r.err);
+
+    // Each overridden per container.
+    assert_eq!(
+        inside(
+            &env,
+            &["--pids-limit", "50"],
+            "cat /sys/fs/cgroup/pids/pids.max"
+        )
+        .trim(),
+        "50"
+    );
+    assert_eq!(
+        inside(&env, &["-m", "128m"], "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").trim(),
+        format!("{}\n{}", 128 << 20, 256 << 20)
+    );
+    assert_eq!(
+        status(
+            &env,
+            &["--security-opt", "no-new-privileges=false"],
+            "NoNewPrivs"
+        ),
+        "0"
+    );
+    assert_eq!(
+        status(&env, &["--security-opt", "seccomp=unconfined"], "Seccomp"),
+        "0"
+    );
+    assert_eq!(
+        status(&env, &["--cap-drop", "ALL"], "CapEff"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status(&env, &["--cap-add", "NET_RAW"], "CapEff"),
+        "00000000800425fb"
+    );
+    let unmasked = inside(
+        &env,
+        &["--security-opt", "systempaths=unconfined"],
+        "wc -c < /proc/timer_list",
+    );
+    assert_ne!(unmasked.trim(), "0", "systempaths=unconfined unmasks");
+}
+
+#[test]
+fn the_daemons_defaults_come_from_daemon_json() {
+    let env = Env::start(
+        "berth-defense-json-",
+        r#"{"default-pids-limit": 100, "default-memory": "64m", "no-new-privileges": false,
+            "seccomp-profile": "unconfined", "default-capabilities": ["CHOWN", "kill"],
+            "default-masked-paths": ["/proc/keys"]}"#,
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&env.ok(&["info", "--format", "{{json .ContainerDefaults}}"]))
+            .expect("info");
+    assert_eq!(d["PidsLimit"], 100);
+    assert_eq!(d["Memory"], 64 << 20);
+    assert_eq!(
+        d["Capabilities"],
+        serde_json::json!(["CAP_CHOWN", "CAP_KILL"])
+    );
+    assert_eq!(
+        inside(
+            &env,
+            &[],
+            "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes"
+        )
+        .trim(),
+        format!("100\n{}", 64 << 20)
+    );
+    assert_eq!(status(&env, &[], "NoNewPrivs"), "0");
+    assert_eq!(status(&env, &[], "Seccomp"), "0");
+    assert_eq!(status(&env, &[], "CapEff"), "0000000000000021");
+    assert_eq!(inside(&env, &[], "wc -c < /proc/keys").trim(), "0");
+    assert_ne!(inside(&env, &[], "wc -c < /proc/timer_list").trim(), "0");
+
+    // A memory hog is stopped at the ceiling; `-m` wins over the default.
+    let r = env.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 300m /dev/zero | tail",
+    ]);
+    assert_eq!(r.code, 137, "the hog: {}{}", r.out, r.err);
+    let st = env.docker(&[
+        "inspect",
+        "--format",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "hog",
+    ]);
+    assert!(st.out.contains("137"), "{}", st.out);
+    let ok = env.docker(&[
+        "run",
+        "--rm",
+        "-m",
+        "512m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 200m /dev/zero | tail | wc -c",
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.err);
+    assert_eq!(ok.out.trim(), (200u64 << 20).to_string());
+}
+
+#[test]
+fn bad_daemon_defaults_stop_the_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (config, want) in [
+        (r#"{"default-memory": "lots"}"#, "default-memory"),
+        (r#"{"default-memory": "1k"}"#, "minimum"),
+        (r#"{"default-capabilities": ["CAP_NOPE"]}"#, "CAP_NOPE"),
+        (
+            r#"{"seccomp-profile": "/nonexistent.json"}"#,
+            "/nonexistent.json",
+        ),
+        (r#"{"default-masked-paths": ["proc/keys"]}"#, "proc/keys"),
+    ] {
+        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["daemon", "-H"])
+            .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .output()
+            .expect("daemon");
+        assert!(!o.status.success(), "{config} started");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{config}: {err}");
+    }
+}
+
+#[test]
+fn namespace_modes_are_dockers() {
+    let env = Env::start("berth-ns-", "{}");
+    let ok = |args: &[&str]| {
+        let r = env.docker(args);
+        assert_eq!(r.code, 0, "docker {args:?}: {}", r.err);
+        r.out
+    };
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "--pid",
+        "container:donor",
+        "--ipc",
+        "container:donor",
+        "--network",
+        "container:donor",
+        "busybox",
+        "sleep",
+        "301",
+    ]);
+    let donor_id = ok(&["inspect", "--format", "{{.Id}}", "donor"])
+        .trim()
+        .to_owned();
+    assert_eq!(
+        ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}",
+            "joiner"
+        ])
+        .trim(),
+        format!("container:{donor_id} container:{donor_id}")
+    );
+    // One PID namespace: each sees the other's processes; exec and top work.
+    let ps = ok(&["exec", "joiner", "ps"]);
+    assert!(ps.contains("sleep 300") && ps.contains("sleep 301"), "{ps}");
+    let top = ok(&["top", "joiner"]);
+    assert!(top.contains("sleep 301"), "{top}");
+    // One IPC namespace and its /dev/shm.
+    ok(&["exec", "donor", "sh", "-c", "echo shared > /dev/shm/x"]);
+    assert_eq!(
+        ok(&["exec", "joiner", "cat", "/dev/shm/x"]).trim(),
+        "shared"
+    );
+    assert_eq!(
+        ok(&["exec", "donor", "readlink", "/proc/self/ns/ipc"]),
+        ok(&["exec", "joiner", "readlink", "/proc/self/ns/ipc"])
+    );
+
+    // The host's namespaces.
+    let host_uts = nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        inside(&env, &["--uts", "host"], "hostname").trim(),
+        host_uts
+    );
+    let host_pid = std::fs::read_link("/proc/self/ns/pid").expect("ns");
+    assert_eq!(
+        inside(&env, &["--pid", "host"], "readlink /proc/self/ns/pid").trim(),
+        host_pid.display().to_string()
+    );
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").expect("ns");
+    assert_eq!(
+        inside(&env, &["--ipc", "host"], "readlink /proc/self/ns/ipc").trim(),
+        host_ipc.display().to_string()
+    );
+    let own = inside(&env, &[], "readlink /proc/self/ns/cgroup");
+    let host_cg = std::fs::read_link("/proc/self/ns/cgroup").expect("ns");
+    assert_ne!(own.trim(), host_cg.display().to_string());
+    assert_eq!(
+        inside(
+            &env,
+            &["--cgroupns", "host"],
+            "readlink /proc/self/ns/cgroup"
+        )
+        .trim(),
+        host_cg.display().to_string()
+    );
+    assert!(inside(&env, &["--ipc", "none"], "ls /dev/shm 2>&1 || true").contains("No such file"));
+
+    // Refusals in dockerd's words.
+    ok(&["run", "-d", "--name", "private", "busybox", "sleep", "300"]);
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:private",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err
+            .contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)"),
+        "{}",
+        r.err
+    );
+    ok(&["stop", "-t", "0", "private"]);
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:private",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("is not running"), "{}", r.err);
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:nonexistent",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        r.err.contains("No such container: nonexistent"),
+        "{}",
+        r.err
+    );
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "--hostname",
+        "x",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        r.err
+            .contains("conflicting options: hostname and the UTS mode"),
+        "{}",
+        r.err
+    );
+    let ps = ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(ps.lines().count(), 3, "refused runs leave nothing: {ps}");
+    // Modes the docker CLI checks itself are checked by the daemon too (other clients).
+    for (key, value, want) in [
+        ("PidMode", "bogus", "invalid PID mode: bogus"),
+        ("IpcMode", "bogus", "Invalid IPC mode: bogus"),
+        ("UTSMode", "bogus", "invalid UTS mode: bogus"),
+        (
+            "CgroupnsMode",
+            "bogus",
+            "invalid cgroup namespace mode: bogus",
+        ),
+        ("UsernsMode", "bogus", "invalid user namespace mode: bogus"),
+    ] {
+        let body = serde_json::json!({"Image": "busybox", "HostConfig": {key: value}}).to_string();
+        let o = std::process::Command::new("curl")
+            .args(["-s", "--unix-socket"])
+            .arg(&env.daemon.socket)
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+                "http://x/containers/create",
+            ])
+            .output()
+            .expect("curl");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(want), "{key}: {out}");
+    }
+
+    // As with dockerd, the donor can go; the processes in its PID namespace go with it.
+    ok(&["rm", "-f", "donor"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st = ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "joiner",
+        ]);
+        if st.trim() == "exited 137" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "joiner: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
