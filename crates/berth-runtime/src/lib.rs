@@ -18,6 +18,7 @@ pub mod error;
 pub mod exe;
 pub mod features;
 pub mod hooks;
+pub mod landlock;
 pub mod linux;
 pub mod process;
 pub mod rootfs;

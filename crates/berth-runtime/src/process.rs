@@ -24,6 +24,8 @@ pub struct Plan {
     /// For `SCMP_ACT_NOTIFY` profiles: the connection to `listenerPath` (made by the runtime on
     /// the host side) and the container state to send with the listener descriptor.
     pub notify: Option<(std::os::unix::net::UnixStream, serde_json::Value)>,
+    /// The container's Landlock profile (its annotation), applied just before seccomp.
+    pub landlock: Option<crate::landlock::Profile>,
 }
 
 fn cap_name(c: &Capability) -> String {
@@ -149,6 +151,7 @@ pub fn plan(process: &Process, seccomp: Option<LoadedFilter>, preserve_fds: u32)
         seccomp,
         preserve_fds,
         notify: None,
+        landlock: None,
     })
 }
 
@@ -227,8 +230,12 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
     // CVE-2024-21626: nothing of ours reaches the container. Done before seccomp, which may not
     // allow close_range (older profiles do not list it).
     crate::linux::cloexec_from(3 + plan.preserve_fds)?;
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+    // Without no_new_privs, loading a filter (and restricting with Landlock) needs
+    // CAP_SYS_ADMIN: do it while we have it.
     if !nnp {
+        if let Some(l) = &plan.landlock {
+            crate::landlock::apply(l)?;
+        }
         if let Some(f) = &plan.seccomp {
             load_seccomp(plan, f)?;
         }
@@ -303,6 +310,9 @@ pub fn finalize_and_exec(plan: &Plan) -> Result<std::convert::Infallible> {
         }
     }
     if nnp {
+        if let Some(l) = &plan.landlock {
+            crate::landlock::apply(l)?;
+        }
         if let Some(f) = &plan.seccomp {
             load_seccomp(plan, f)?;
         }

@@ -478,3 +478,127 @@ fn namespace_modes_are_dockers() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn landlock_profiles_confine_the_container_and_its_execs() {
+    let env = Env::start("berth-landlock-", "{}");
+    // Built-in: nothing but the volumes (and devices) may be written.
+    let out = inside(
+        &env,
+        &[
+            "--security-opt",
+            "landlock=readonly-except-volumes",
+            "-v",
+            "ll-vol:/data",
+        ],
+        "echo x > /data/ok && echo volume-ok; echo x > /etc/nope 2>&1 || echo etc-denied; \
+         echo x > /dev/null && echo devnull-ok; cat /etc/passwd > /dev/null && echo read-ok",
+    );
+    for want in ["volume-ok", "etc-denied", "devnull-ok", "read-ok"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    // Built-in: programs run only from the system directories, which cannot be written.
+    let out = inside(
+        &env,
+        &["--security-opt", "landlock=no-exec-writable"],
+        "cp /bin/busybox /tmp/bb && echo copied; /tmp/bb true 2>/dev/null || echo tmp-exec-denied; \
+         /bin/busybox true && echo bin-exec-ok; echo x > /bin/evil 2>/dev/null || echo bin-write-denied",
+    );
+    for want in [
+        "copied",
+        "tmp-exec-denied",
+        "bin-exec-ok",
+        "bin-write-denied",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    // A custom profile from a file the daemon reads: paths, TCP ports, scopes.
+    let profile = env.dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"filesystem":[{"path":"/","access":["read","execute"]},{"path":"/tmp","access":["read","write"]},
+                          {"path":"/dev","access":["read","write"]}],
+            "network":{"bind":[8080],"connect":[8080]},"scope":["signal","abstract-unix-socket"]}"#,
+    )
+    .expect("profile");
+    let opt = format!("landlock={}", profile.display());
+    let out = inside(
+        &env,
+        &["--security-opt", &opt],
+        "echo x > /tmp/ok && echo tmp-ok; echo x > /etc/no 2>/dev/null || echo etc-denied; \
+         (nc -l -p 8080 -e echo served &); sleep 0.3; nc 127.0.0.1 8080 </dev/null; \
+         nc -l -p 9090 2>/dev/null || echo bind-9090-denied",
+    );
+    for want in ["tmp-ok", "etc-denied", "served", "bind-9090-denied"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    // An exec'd process is held to the profile too; inspect shows the profile inline.
+    let r = env.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "confined",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let e = env.docker(&["exec", "confined", "sh", "-c", "echo x > /etc/no"]);
+    assert_ne!(e.code, 0);
+    assert!(e.err.contains("Permission denied"), "{}", e.err);
+    let so = env.docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.SecurityOpt}}",
+        "confined",
+    ]);
+    assert!(so.out.contains(r#"landlock={\"filesystem\""#), "{}", so.out);
+
+    // Bad input: an unknown profile, a malformed one, a path the container lacks.
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "landlock=bogus",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err.contains("unknown landlock profile \"bogus\""),
+        "{}",
+        r.err
+    );
+    std::fs::write(
+        &profile,
+        r#"{"filesystem":[{"path":"/tmp","access":["fly"]}]}"#,
+    )
+    .expect("p");
+    let r = env.docker(&["run", "--rm", "--security-opt", &opt, "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.err.contains("unknown access \"fly\""), "{}", r.err);
+    std::fs::write(
+        &profile,
+        r#"{"filesystem":[{"path":"/nonexistent","access":["read"]}]}"#,
+    )
+    .expect("p");
+    let r = env.docker(&[
+        "run",
+        "--name",
+        "nopath",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "echo",
+        "ran",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        !r.out.contains("ran"),
+        "the program must not run: {}",
+        r.out
+    );
+    assert!(r.err.contains("/nonexistent"), "{}", r.err);
+}

@@ -314,6 +314,7 @@ impl Containers {
             args.extend(spec.args());
             spec.set("/process/args", &args);
         }
+        super::landlock::annotate(&mut spec, &rec.host_config, rootfs)?;
         let path = dir.join("bundle/config.json");
         std::fs::write(&path, serde_json::to_vec(&spec.0).map_err(Error::internal)?)
             .ctx(|| format!("write {}", path.display()))

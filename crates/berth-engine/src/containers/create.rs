@@ -287,6 +287,7 @@ impl Containers {
         apply_defaults(&mut hc, &self.defaults);
         normalize_host_config(&mut hc);
         self.check_namespace_modes(&mut hc, asked_hostname)?;
+        let warnings = super::landlock::check(&mut hc)?;
         let mut endpoints =
             self.network_settings_of(&mut hc, req.networking_config.unwrap_or_default(), &name)?;
         // The deprecated container-wide `MacAddress` is the network mode's endpoint's, unless
@@ -382,10 +383,7 @@ impl Containers {
             return Err(e);
         }
         self.emit_for(&rec, "create", &[]);
-        Ok(CreateResponse {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(CreateResponse { id, warnings })
     }
 
     /// The container's directory: rootfs mount point, bundle, writable layer (in a quota

@@ -233,6 +233,8 @@ fn security(spec: &mut Spec, hc: &HostConfig, caps: &[String], d: &Defaults) -> 
                 spec.set("/linux/readonlyPaths", Vec::<String>::new());
             }
             ("label", "disable") | ("apparmor", "unconfined") => {}
+            // Checked at create, applied by the runtime (containers/landlock.rs).
+            ("landlock", _) => {}
             ("label" | "apparmor", _) => {
                 return Err(bad(format!(
                     "security option {opt:?} needs SELinux/AppArmor, which this host does not have"

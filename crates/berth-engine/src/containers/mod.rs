@@ -17,6 +17,7 @@ pub mod health;
 pub mod host_config;
 pub mod inspect;
 pub mod io;
+mod landlock;
 pub mod mounts;
 mod namespaces;
 pub mod ops;

@@ -68,6 +68,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     }
     let filter = compile_filter(crate::spec::seccomp_of(&st.config)?.as_ref(), root)?;
     let notify = notify_connection(filter.as_ref())?.map(|s| (s, st.oci(status)));
+    let landlock = crate::landlock::from_annotations(st.annotations.iter())?;
     let cg = cgroups::open(&st.cgroup_path)?;
     let mut joins = Vec::new();
     for (name, t) in NS_ORDER {
@@ -110,8 +111,11 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 &child,
                 &joins,
                 &process,
-                filter,
-                notify,
+                Confinement {
+                    filter,
+                    notify,
+                    landlock,
+                },
                 console.as_ref(),
                 o,
             )
@@ -157,15 +161,27 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     wait_exit(pid.as_raw())
 }
 
+/// What confines an exec'd process besides its spec: the container's seccomp filter (with the
+/// connection to its agent) and its Landlock profile.
+struct Confinement {
+    filter: Option<LoadedFilter>,
+    notify: Option<(UnixStream, Value)>,
+    landlock: Option<crate::landlock::Profile>,
+}
+
 fn exec_child(
     chan: &Channel,
     joins: &[(LinuxNamespaceType, OwnedFd)],
     process: &Process,
-    filter: Option<LoadedFilter>,
-    notify: Option<(UnixStream, Value)>,
+    confinement: Confinement,
     console: Option<&UnixStream>,
     o: &ExecOpts,
 ) -> Result<std::convert::Infallible> {
+    let Confinement {
+        filter,
+        notify,
+        landlock,
+    } = confinement;
     chan.expect(b"go")?;
     for (t, fd) in joins {
         if !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
@@ -190,5 +206,7 @@ fn exec_child(
     crate::process::set_rlimits(process)?;
     let mut plan = crate::process::plan(process, filter, o.preserve_fds)?;
     plan.notify = notify;
+    // An exec'd process is held to the container's Landlock profile too.
+    plan.landlock = landlock;
     crate::process::finalize_and_exec(&plan)
 }

@@ -476,11 +476,9 @@ fn finish_setup(
     }
     let plan = if c.has_process {
         crate::process::set_rlimits(process)?;
-        Some(crate::process::plan(
-            process,
-            c.seccomp.clone(),
-            c.opts.preserve_fds,
-        )?)
+        let mut plan = crate::process::plan(process, c.seccomp.clone(), c.opts.preserve_fds)?;
+        plan.landlock = crate::landlock::from_annotations(c.spec.annotations().iter().flatten())?;
+        Some(plan)
     } else {
         None
     };
