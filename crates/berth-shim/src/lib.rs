@@ -151,6 +151,9 @@ struct Args {
     log_max_file: u32,
     /// Another runc-compatible runtime (`--runtime`), used through its command line.
     runtime: Option<PathBuf>,
+    /// `--seccomp-record FILE`: be the seccomp agent of a recording profile (its listener
+    /// socket is `seccomp.sock` in `dir`) and write the profile it needed to FILE at the end.
+    seccomp_record: Option<PathBuf>,
 }
 
 fn parse(args: &[std::ffi::OsString]) -> Result<Args, Error> {
@@ -160,6 +163,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, Error> {
     let (mut tty, mut stdin) = (false, false);
     let (mut log_max_size, mut log_max_file) = (None, 1u32);
     let mut runtime = None;
+    let mut seccomp_record = None;
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -175,6 +179,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, Error> {
             Some("--attempt") => attempt = val()?.display().to_string(),
             Some("--tty") => tty = true,
             Some("--runtime") => runtime = Some(val()?),
+            Some("--seccomp-record") => seccomp_record = Some(val()?),
             Some("--log-max-size") => {
                 log_max_size = val()?.to_str().and_then(|v| v.parse().ok());
             }
@@ -202,6 +207,7 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Args, Error> {
         log_max_size,
         log_max_file,
         runtime,
+        seccomp_record,
     })
 }
 
@@ -330,6 +336,11 @@ fn run(a: &Args) -> Result<(), Error> {
     if let Some(rt) = &a.runtime {
         return run_external(a, rt, &null, listener, &sock_path);
     }
+    let recorder = a
+        .seccomp_record
+        .as_ref()
+        .map(|_| Recorder::start(a))
+        .transpose()?;
     let (outputs, stdin_w, pty, created) = if a.tty {
         // The runtime opens the pty inside the container and hands us its master.
         dup_onto(&null, 0)?;
@@ -363,8 +374,41 @@ fn run(a: &Args) -> Result<(), Error> {
         &sock_path,
         || {
             let _ = container::delete(&root, &a.id, true);
+            if let (Some(r), Some(file)) = (recorder, &a.seccomp_record) {
+                r.finish(file);
+            }
         },
     )
+}
+
+/// The seccomp agent of a recording profile, on a thread of its own.
+struct Recorder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<std::collections::BTreeSet<String>>,
+}
+
+impl Recorder {
+    /// Listen on `seccomp.sock` in the container's directory before the runtime connects.
+    fn start(a: &Args) -> Result<Recorder, Error> {
+        let path = a.dir.join("seccomp.sock");
+        let _ = std::fs::remove_file(&path);
+        let (short, _dir) = short_path(&a.dir, "seccomp.sock")?;
+        let l = std::os::unix::net::UnixListener::bind(&short)
+            .map_err(io(format!("bind {}", path.display())))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || berth_runtime::seccomp::record::record(l, s));
+        Ok(Recorder { stop, thread })
+    }
+
+    /// The container ended: write the profile it needed (atomically).
+    fn finish(self, file: &Path) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let names = self.thread.join().unwrap_or_default();
+        let profile = berth_runtime::seccomp::record::docker_profile(&names);
+        let data = serde_json::to_vec_pretty(&profile).unwrap_or_default();
+        let _ = write_atomic(file, &data);
+    }
 }
 
 /// Pipes for the container's stdio (stdin only with `--stdin`) on our 0, 1, 2 while `f`

@@ -602,3 +602,81 @@ fn landlock_profiles_confine_the_container_and_its_execs() {
     );
     assert!(r.err.contains("/nonexistent"), "{}", r.err);
 }
+
+#[test]
+fn the_seccomp_recorder_writes_the_profile_a_workload_needs() {
+    let env = Env::start("berth-seccomp-rec-", "{}");
+    let workload = "echo hi > /tmp/x; cat /tmp/x; ls / > /dev/null";
+    let file = env.dir.path().join("recorded.json");
+    // The docker CLI reads any `seccomp=` value as a profile file: `seccomp-record=` it passes on.
+    let out = inside(
+        &env,
+        &[
+            "--security-opt",
+            &format!("seccomp-record={}", file.display()),
+        ],
+        workload,
+    );
+    assert_eq!(out, "hi\n");
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("the recorded profile")).expect("json");
+    assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
+    let names: Vec<String> =
+        serde_json::from_value(p["syscalls"][0]["names"].clone()).expect("names");
+    for want in ["execve", "openat", "write", "getdents64"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not recorded: {names:?}"
+        );
+    }
+    for never in ["mkdir", "mkdirat", "mount", "ptrace", "reboot"] {
+        assert!(
+            !names.iter().any(|n| n == never),
+            "{never} recorded: {names:?}"
+        );
+    }
+    // Berth's CLI takes the spelling.
+    let file2 = env.dir.path().join("recorded2.json");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp=record:{}", file2.display()),
+        "busybox",
+        "sh",
+        "-c",
+        workload,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(file2.exists());
+
+    // The recorded profile runs the workload, and nothing outside it.
+    let opt = format!("seccomp={}", file.display());
+    assert_eq!(inside(&env, &["--security-opt", &opt], workload), "hi\n");
+    let r = env.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{workload}; mkdir /tmp/d"),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.err.contains("Operation not permitted"), "{}", r.err);
+
+    // Bad input: a relative path, a directory that does not exist.
+    for bad in [
+        "seccomp-record=relative.json",
+        "seccomp-record=/nonexistent/dir/p.json",
+    ] {
+        let r = env.docker(&["run", "--rm", "--security-opt", bad, "busybox", "true"]);
+        assert_eq!(r.code, 125, "{bad}");
+        assert!(
+            r.err.contains("must be absolute, in an existing directory"),
+            "{}",
+            r.err
+        );
+    }
+}

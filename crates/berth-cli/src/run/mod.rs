@@ -361,6 +361,8 @@ fn host_config(a: &CreateArgs) -> Result<HostConfig> {
     let mut sec = Vec::new();
     for o in &a.security_opt {
         match o.split_once(['=', ':']) {
+            // The recorder's file is written by the daemon's side: sent as given.
+            Some(("seccomp", f)) if f.starts_with("record:") => sec.push(o.clone()),
             Some(("seccomp", f)) if f != "unconfined" && f != "builtin" => {
                 let text = std::fs::read_to_string(f)
                     .map_err(|e| anyhow!("opening seccomp profile ({f}) failed: {e}"))?;

@@ -315,6 +315,12 @@ impl Containers {
             spec.set("/process/args", &args);
         }
         super::landlock::annotate(&mut spec, &rec.host_config, rootfs)?;
+        if super::host_config::seccomp_record(&rec.host_config).is_some() {
+            spec.set(
+                "/linux/seccomp/listenerPath",
+                dir.join("seccomp.sock").display().to_string(),
+            );
+        }
         let path = dir.join("bundle/config.json");
         std::fs::write(&path, serde_json::to_vec(&spec.0).map_err(Error::internal)?)
             .ctx(|| format!("write {}", path.display()))

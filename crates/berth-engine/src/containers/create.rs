@@ -288,6 +288,14 @@ impl Containers {
         normalize_host_config(&mut hc);
         self.check_namespace_modes(&mut hc, asked_hostname)?;
         let warnings = super::landlock::check(&mut hc)?;
+        if super::host_config::seccomp_record(&hc).is_some()
+            && !matches!(hc.runtime.as_str(), "" | "berth" | "berth-runtime")
+        {
+            return Err(bad(format!(
+                "seccomp=record: is Berth's runtime's (its shim is the recording agent), not {:?}'s",
+                hc.runtime
+            )));
+        }
         let mut endpoints =
             self.network_settings_of(&mut hc, req.networking_config.unwrap_or_default(), &name)?;
         // The deprecated container-wide `MacAddress` is the network mode's endpoint's, unless

@@ -73,6 +73,27 @@ fn cap_name(c: &str) -> Result<String> {
     }
 }
 
+/// The recording profile for `seccomp=record:FILE` (FILE checked).
+fn recorder(file: &str) -> Result<berth_runtime::seccomp::Profile> {
+    let parent = std::path::Path::new(file).parent();
+    if !file.starts_with('/') || !parent.is_some_and(|p| p.is_dir()) {
+        return Err(bad(format!(
+            "seccomp=record:{file}: the profile's path must be absolute, in an existing directory of the daemon's host"
+        )));
+    }
+    Ok(berth_runtime::seccomp::record::recording_profile(""))
+}
+
+/// `--security-opt seccomp=record:FILE`: where the recorded profile goes.
+/// (`seccomp-record=FILE` is the same: the docker CLI reads any `seccomp=` value as a file.)
+pub fn seccomp_record(hc: &HostConfig) -> Option<&str> {
+    hc.security_opt.iter().flatten().find_map(|o| {
+        o.strip_prefix("seccomp=record:")
+            .or_else(|| o.strip_prefix("seccomp:record:"))
+            .or_else(|| o.strip_prefix("seccomp-record="))
+    })
+}
+
 /// Capability names as Docker accepts them, in their full form (`net_admin` → `CAP_NET_ADMIN`).
 pub fn cap_names(names: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -218,6 +239,13 @@ fn security(spec: &mut Spec, hc: &HostConfig, caps: &[String], d: &Defaults) -> 
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         match (k, v) {
             ("seccomp", "unconfined") => profile = None,
+            // The recorder: every syscall goes to the shim's agent, which lets it through and
+            // notes it (the listener path is the container's, set by the bundle).
+            ("seccomp", v) if v.starts_with("record:") => {
+                profile = Some(recorder(&v["record:".len()..])?);
+            }
+            ("seccomp-record", file) => profile = Some(recorder(file)?),
+
             ("seccomp", "builtin" | "") => {}
             ("seccomp", json_text) => {
                 profile = Some(

@@ -169,6 +169,11 @@ impl Containers {
             .args(rec.config.open_stdin.then_some("--stdin"))
             .args(log_args(&rec.host_config.log_config))
             .args(
+                super::host_config::seccomp_record(&rec.host_config)
+                    .map(|f| vec!["--seccomp-record".to_owned(), f.to_owned()])
+                    .unwrap_or_default(),
+            )
+            .args(
                 runtime
                     .map(|p| vec![std::ffi::OsString::from("--runtime"), p.into_os_string()])
                     .unwrap_or_default(),

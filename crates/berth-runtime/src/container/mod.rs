@@ -118,7 +118,20 @@ fn notify_connection(filter: Option<&LoadedFilter>) -> Result<Option<UnixStream>
                 "profile uses SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set".into(),
             )
         })?;
-    Ok(Some(UnixStream::connect(path).ctx(|| {
+    // A path longer than a socket address holds is reached through its directory.
+    let p = std::path::Path::new(path);
+    let res = if path.len() < 100 {
+        UnixStream::connect(p)
+    } else {
+        let dir = std::fs::File::open(p.parent().unwrap_or(std::path::Path::new("/")))
+            .ctx(|| format!("open the directory of seccomp listenerPath {path}"))?;
+        UnixStream::connect(format!(
+            "/proc/self/fd/{}/{}",
+            dir.as_raw_fd(),
+            p.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    };
+    Ok(Some(res.ctx(|| {
         format!("connect to seccomp listenerPath {path}")
     })?))
 }

@@ -10,6 +10,7 @@ pub mod bpf;
 pub mod compile;
 pub mod default;
 pub mod profile;
+pub mod record;
 
 pub use compile::{LoadedFilter, compile, compile_cached, load, send_listener};
 pub use profile::Profile;
