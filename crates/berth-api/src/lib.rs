@@ -47,6 +47,29 @@ pub struct Options {
     /// `POST /_berth/test/panic` panics in its handler (for the test that proves a panic
     /// fails only its request; off unless the daemon is started for that test).
     pub panic_route: bool,
+    /// Callers other than root may read but not change anything (the socket's group is the
+    /// daemon's `read-only-group`).
+    pub read_only_non_root: bool,
+}
+
+/// The caller at the other end of the socket (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::UnixListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        s.io().peer_cred().map_or(Peer::default(), |c| Peer {
+            uid: c.uid(),
+            gid: c.gid(),
+            pid: c.pid().unwrap_or(0),
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -86,9 +109,12 @@ pub async fn serve(
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(engine, options))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(engine, options).into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 fn percent_decode(s: &str) -> String {
@@ -128,8 +154,23 @@ fn split_version(raw: &str) -> Result<(ApiVersion, String), Response> {
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     priority::request_thread();
     let (mut parts, body) = req.into_parts();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map(|c| c.0);
+    let mutating = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let refused = mutating
+        && st.options.read_only_non_root
+        && peer.is_none_or(|p| p.uid != 0);
     let mut resp = match split_version(parts.uri.path()) {
         Err(r) => r,
+        Ok(_) if refused => error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "permission denied: uid {} may only read (the daemon's read-only group)",
+                peer.map_or(u32::MAX, |p| p.uid)
+            ),
+        ),
         Ok((version, path)) => {
             let query =
                 url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
@@ -148,6 +189,9 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         }
     };
     log_failure(&parts, &resp);
+    if mutating {
+        audit(&st.engine, peer, &parts, &resp);
+    }
     // Every response says which API it speaks, as dockerd's do.
     let h = resp.headers_mut();
     h.insert("Api-Version", header::HeaderValue::from_static(API_VERSION));
@@ -161,6 +205,51 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         header::HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
     );
     resp
+}
+
+/// A mutating request in the engine's audit log: who, what, on which object, the result.
+fn audit(engine: &Engine, peer: Option<Peer>, parts: &axum::http::request::Parts, resp: &Response) {
+    let p = peer.unwrap_or_default();
+    let path = split_version(parts.uri.path()).map_or_else(|_| parts.uri.path().to_owned(), |(_, p)| p);
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let q = |k: &str| {
+        query
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let target = match segs.as_slice() {
+        ["containers", "create"] | ["networks", "create"] | ["volumes", "create"] => q("name"),
+        ["images", "create"] => [q("fromImage"), q("fromSrc")].concat(),
+        ["build"] => q("t"),
+        ["commit"] => q("container"),
+        [_, "prune"] | [_] => String::new(),
+        [_, name, ..] => percent_decode(name),
+        _ => String::new(),
+    };
+    let error = resp
+        .extensions()
+        .get::<respond::ErrorText>()
+        .map(|e| e.0.clone())
+        .unwrap_or_default();
+    let r = berth_engine::audit_log::Request {
+        uid: p.uid,
+        gid: p.gid,
+        pid: p.pid,
+        method: parts.method.to_string(),
+        path,
+        target,
+        status: resp.status().as_u16(),
+        error,
+    };
+    if let Err(e) = engine.audit.append(r) {
+        tracing::error!("audit log: {e}");
+    }
 }
 
 /// A failed request in the daemon's log, as dockerd words it: server errors at `error`,
@@ -198,6 +287,14 @@ async fn route(
         (&Method::GET | &Method::HEAD, "/_ping") => system::ping(m),
         (&Method::GET, "/version") => system::version(),
         (&Method::GET, "/info") => system::info(ctx).await,
+        (&Method::GET, "/audit/log") => {
+            let (e, since) = (ctx.engine.clone(), ctx.s("since"));
+            respond::read_json(move || Ok(e.audit.entries(&since)?)).await
+        }
+        (&Method::GET, "/audit/log/verify") => {
+            let e = ctx.engine.clone();
+            respond::read_json(move || Ok(e.audit.verify()?)).await
+        }
         (&Method::POST, "/auth") => system::auth(ctx, body).await,
         (&Method::GET, "/events") => system::events(ctx).await,
         (&Method::GET, "/system/df") => system::df(ctx).await,

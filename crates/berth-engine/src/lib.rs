@@ -12,6 +12,7 @@ pub mod fsops;
 pub mod images;
 pub mod layer;
 pub mod networks;
+pub mod audit_log;
 pub mod scan;
 pub mod stats;
 pub mod supervisor;
@@ -55,6 +56,8 @@ pub struct Config {
 /// The engine.
 pub struct Engine {
     pub config: Config,
+    /// Every mutating API request, hash-chained.
+    pub audit: audit_log::AuditLog,
     pub images: Images,
     pub containers: Arc<containers::Containers>,
     pub events: Arc<events::Events>,
@@ -91,6 +94,7 @@ impl Engine {
         // while no daemon ran are given back.
         networks.reconcile(&|id| containers.state(id).is_ok_and(|s| s.running()))?;
         Ok(Engine {
+            audit: audit_log::AuditLog::open(&config.data_root)?,
             config,
             images,
             containers,

@@ -70,6 +70,10 @@ struct Args {
     /// which may be absent: then every image is accepted)
     #[arg(long)]
     signature_policy: Option<PathBuf>,
+    /// Group of the API socket whose members may read but not change anything (root keeps
+    /// full access)
+    #[arg(long)]
+    read_only_group: Option<String>,
     #[command(flatten)]
     defaults: crate::defaults::Flags,
 }
@@ -152,6 +156,7 @@ fn run(mut a: Args) -> Result<()> {
         "deny-vulnerable",
         "scan-on-pull",
         "signature-policy",
+        "read-only-group",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
         if !known.contains(&k.as_str()) && !crate::defaults::KEYS.contains(&k.as_str()) {
@@ -218,6 +223,13 @@ fn run(mut a: Args) -> Result<()> {
     }
     conflict("scan-on-pull", a.scan_on_pull)?;
     a.scan_on_pull |= file["scan-on-pull"].as_bool().unwrap_or(false);
+    conflict("read-only-group", a.read_only_group.is_some())?;
+    if let Some(g) = file["read-only-group"].as_str() {
+        a.read_only_group = Some(g.to_owned());
+    }
+    if a.read_only_group.is_some() && a.group.is_some() {
+        bail!("--group and --read-only-group both name the socket's group: give one");
+    }
     conflict("signature-policy", a.signature_policy.is_some())?;
     if let Some(p) = file["signature-policy"].as_str() {
         a.signature_policy = Some(PathBuf::from(p));
@@ -300,6 +312,7 @@ fn run(mut a: Args) -> Result<()> {
     engine.supervise();
     let options = berth_api::Options {
         panic_route: std::env::var_os("BERTH_TEST_PANIC_ROUTE").is_some_and(|v| v == "1"),
+        read_only_non_root: a.read_only_group.is_some(),
     };
 
     // Request threads run raised (berth_api::priority); the threads of the heavy work, and
@@ -314,7 +327,7 @@ fn run(mut a: Args) -> Result<()> {
         let mut listeners = Vec::new();
         let mut inodes = Vec::new();
         for s in &sockets {
-            listeners.push(bind(s, a.group.as_deref()).await?);
+            listeners.push(bind(s, a.group.as_deref().or(a.read_only_group.as_deref())).await?);
             inodes.push(inode(s));
         }
         tracing::info!("Daemon has completed initialization");
