@@ -60,8 +60,10 @@ pub struct Peer {
     pub pid: i32,
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::UnixListener>>
-    for Peer
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, tokio::net::UnixListener>,
+    > for Peer
 {
     fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
         s.io().peer_cred().map_or(Peer::default(), |c| Peer {
@@ -159,9 +161,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         .get::<axum::extract::ConnectInfo<Peer>>()
         .map(|c| c.0);
     let mutating = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let refused = mutating
-        && st.options.read_only_non_root
-        && peer.is_none_or(|p| p.uid != 0);
+    let refused = mutating && st.options.read_only_non_root && peer.is_none_or(|p| p.uid != 0);
     let mut resp = match split_version(parts.uri.path()) {
         Err(r) => r,
         Ok(_) if refused => error(
@@ -210,7 +210,8 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
 /// A mutating request in the engine's audit log: who, what, on which object, the result.
 fn audit(engine: &Engine, peer: Option<Peer>, parts: &axum::http::request::Parts, resp: &Response) {
     let p = peer.unwrap_or_default();
-    let path = split_version(parts.uri.path()).map_or_else(|_| parts.uri.path().to_owned(), |(_, p)| p);
+    let path =
+        split_version(parts.uri.path()).map_or_else(|_| parts.uri.path().to_owned(), |(_, p)| p);
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -227,6 +228,7 @@ fn audit(engine: &Engine, peer: Option<Peer>, parts: &axum::http::request::Parts
         ["containers", "create"] | ["networks", "create"] | ["volumes", "create"] => q("name"),
         ["images", "create"] => [q("fromImage"), q("fromSrc")].concat(),
         ["build"] => q("t"),
+        ["images", "load"] => String::new(),
         ["commit"] => q("container"),
         [_, "prune"] | [_] => String::new(),
         [_, name, ..] => percent_decode(name),
@@ -289,11 +291,19 @@ async fn route(
         (&Method::GET, "/info") => system::info(ctx).await,
         (&Method::GET, "/audit/log") => {
             let (e, since) = (ctx.engine.clone(), ctx.s("since"));
-            respond::read_json(move || Ok(e.audit.entries(&since)?)).await
+            respond::read_json(move || e.audit.entries(&since)).await
+        }
+        (&Method::GET, "/audit/checks") => {
+            let e = ctx.engine.clone();
+            respond::blocking_json(move || e.audit()).await
+        }
+        (&Method::GET, "/audit/rules") => {
+            let text = ctx.engine.audit_rules();
+            axum::response::IntoResponse::into_response(text)
         }
         (&Method::GET, "/audit/log/verify") => {
             let e = ctx.engine.clone();
-            respond::read_json(move || Ok(e.audit.verify()?)).await
+            respond::read_json(move || e.audit.verify()).await
         }
         (&Method::POST, "/auth") => system::auth(ctx, body).await,
         (&Method::GET, "/events") => system::events(ctx).await,

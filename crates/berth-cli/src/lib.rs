@@ -6,6 +6,7 @@
 //! for it.
 
 mod archives;
+mod audit;
 mod build;
 mod compose;
 mod compose_attach;
@@ -75,6 +76,8 @@ enum Cmd {
     Sbom(sbom::SbomArgs),
     /// Find known vulnerabilities in an image's packages (offline, an OSV database)
     Scan(Box<scan::ScanArgs>),
+    /// Check Berth against the CIS Docker Benchmark; auditd rules; the API audit log
+    Audit(audit::AuditArgs),
     /// Sign an image (cosign's format; the signature is kept with the image and pushed with it)
     Sign(trust::SignArgs),
     /// Verify an image's signatures with a public key
@@ -270,6 +273,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Compose(a) => compose::compose(g, a),
         Cmd::Sbom(a) => sbom::sbom(g, a),
         Cmd::Scan(a) => scan::scan(g, *a),
+        Cmd::Audit(a) => audit::audit(g, a),
         Cmd::Sign(a) => trust::sign(g, a),
         Cmd::Verify(a) => trust::verify(g, a),
         Cmd::Trust(t) => trust::trust(g, t),

@@ -204,13 +204,31 @@ impl AuditLog {
                 Err(err) => return Ok(bad(n, format!("line {}: not an entry: {err}", i + 1))),
             };
             if e.seq != n + 1 {
-                return Ok(bad(n, format!("line {}: entry {} where {} was due (removed or reordered)", i + 1, e.seq, n + 1)));
+                return Ok(bad(
+                    n,
+                    format!(
+                        "line {}: entry {} where {} was due (removed or reordered)",
+                        i + 1,
+                        e.seq,
+                        n + 1
+                    ),
+                ));
             }
             if e.prev != prev {
-                return Ok(bad(n, format!("line {}: entry {} does not follow the one before", i + 1, e.seq)));
+                return Ok(bad(
+                    n,
+                    format!(
+                        "line {}: entry {} does not follow the one before",
+                        i + 1,
+                        e.seq
+                    ),
+                ));
             }
             if digest(&e) != e.hash {
-                return Ok(bad(n, format!("line {}: entry {} was changed", i + 1, e.seq)));
+                return Ok(bad(
+                    n,
+                    format!("line {}: entry {} was changed", i + 1, e.seq),
+                ));
             }
             prev = e.hash;
             n += 1;
@@ -220,7 +238,13 @@ impl AuditLog {
             .and_then(|d| serde_json::from_slice(&d).ok());
         if let Some(h) = head {
             if h.seq != n || h.hash != prev {
-                return Ok(bad(n, format!("the log ends at entry {n}, but entry {} was written (entries removed from the end)", h.seq)));
+                return Ok(bad(
+                    n,
+                    format!(
+                        "the log ends at entry {n}, but entry {} was written (entries removed from the end)",
+                        h.seq
+                    ),
+                ));
             }
         }
         Ok(Verification {
@@ -260,12 +284,27 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             let v = AuditLog::open(dir.path()).unwrap().verify().unwrap();
             assert!(!v.ok, "{want}");
-            assert!(v.problem.as_deref().unwrap_or_default().contains(want), "{v:?}");
+            assert!(
+                v.problem.as_deref().unwrap_or_default().contains(want),
+                "{v:?}"
+            );
         };
-        check(orig.replace("/containers/b/stop", "/containers/x/stop"), "changed");
-        check(format!("{}\n{}\n", lines[0], lines[2]), "removed or reordered");
-        check(format!("{}\n{}\n{}\n", lines[1], lines[0], lines[2]), "removed or reordered");
-        check(format!("{}\n{}\n", lines[0], lines[1]), "removed from the end");
+        check(
+            orig.replace("/containers/b/stop", "/containers/x/stop"),
+            "changed",
+        );
+        check(
+            format!("{}\n{}\n", lines[0], lines[2]),
+            "removed or reordered",
+        );
+        check(
+            format!("{}\n{}\n{}\n", lines[1], lines[0], lines[2]),
+            "removed or reordered",
+        );
+        check(
+            format!("{}\n{}\n", lines[0], lines[1]),
+            "removed from the end",
+        );
         // Back to the original; a torn line from a crash is dropped on open.
         std::fs::write(&path, format!("{orig}{{\"seq\":4,")).unwrap();
         let log = AuditLog::open(dir.path()).unwrap();

@@ -3,6 +3,8 @@
 //! events, restart policies, health checks and auto-removal — answering in the Engine API's
 //! typed shapes (`berth-models`). The API crate only parses, calls and serializes.
 
+pub mod audit;
+pub mod audit_log;
 pub mod build;
 pub mod containers;
 mod db;
@@ -12,7 +14,6 @@ pub mod fsops;
 pub mod images;
 pub mod layer;
 pub mod networks;
-pub mod audit_log;
 pub mod scan;
 pub mod stats;
 pub mod supervisor;
@@ -51,6 +52,8 @@ pub struct Config {
     pub scan: scan::ScanPolicy,
     /// The signature policy.
     pub trust: trust::TrustConfig,
+    /// What the daemon knows of itself (for `berth audit`).
+    pub facts: audit::DaemonFacts,
 }
 
 /// The engine.

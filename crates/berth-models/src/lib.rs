@@ -10,6 +10,7 @@
 #[macro_use]
 mod macros;
 
+pub mod audit;
 pub mod build;
 pub mod container;
 pub mod events;

@@ -18,6 +18,17 @@ const SEALS: SealFlag = SealFlag::from_bits_truncate(
         | SealFlag::F_SEAL_WRITE.bits(),
 );
 
+/// The environment variable that names the binary a sealed copy was made of.
+pub const SEALED_FROM: &str = "BERTH_SEALED_FROM";
+
+/// The binary this process runs (the original of a sealed copy).
+pub fn original() -> std::path::PathBuf {
+    std::env::var_os(SEALED_FROM)
+        .filter(|_| is_sealed())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::fs::read_link("/proc/self/exe").unwrap_or_default())
+}
+
 /// Is this process running from a sealed memfd?
 pub fn is_sealed() -> bool {
     std::fs::File::open("/proc/self/exe")
@@ -46,7 +57,14 @@ pub fn ensure_sealed() -> Result<()> {
             CString::new(a.as_bytes()).map_err(|_| Error::Other("argument holds a NUL byte".into()))
         })
         .collect::<Result<_>>()?;
+    // Where the copy came from, for whoever asks (`berth audit` names the binary).
+    let from = std::fs::read_link("/proc/self/exe").unwrap_or_default();
     let env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != SEALED_FROM)
+        .chain(std::iter::once((
+            std::ffi::OsString::from(SEALED_FROM),
+            from.into_os_string(),
+        )))
         .filter_map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');

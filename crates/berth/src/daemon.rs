@@ -305,6 +305,19 @@ fn run(mut a: Args) -> Result<()> {
             on_pull: a.scan_on_pull,
         },
         trust,
+        facts: berth_engine::audit::DaemonFacts {
+            binary: berth_runtime::exe::original(),
+            config_file: std::path::absolute(&a.config_file)
+                .unwrap_or_else(|_| a.config_file.clone()),
+            sockets: sockets.clone(),
+            log_level: if a.debug {
+                "debug".into()
+            } else {
+                a.log_level.clone()
+            },
+            audit_rules_dir: std::env::var_os("BERTH_AUDIT_RULES_DIR")
+                .map_or_else(|| PathBuf::from("/etc/audit/rules.d"), PathBuf::from),
+        },
     })
     .map_err(|e| anyhow!("{e}"))?;
     let engine = Arc::new(engine);

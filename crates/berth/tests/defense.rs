@@ -174,6 +174,13 @@ fn the_defaults_hold_inside_a_container_and_show_in_inspect_and_info() {
         status(&env, &["--cap-add", "NET_RAW"], "CapEff"),
         "00000000800425fb"
     );
+    // Privileged: every capability the host's root has (this host's lacks CAP_SYS_RESOURCE).
+    let host_bounding = std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_owned()))
+        .expect("CapBnd");
+    assert_eq!(status(&env, &["--privileged"], "CapEff"), host_bounding);
     let unmasked = inside(
         &env,
         &["--security-opt", "systempaths=unconfined"],

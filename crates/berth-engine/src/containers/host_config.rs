@@ -109,8 +109,24 @@ pub fn cap_names(names: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Every capability the daemon itself may grant (`--privileged`, `--cap-add ALL`): those in
+/// its bounding set. A host whose root lacks one (this one lacks CAP_SYS_RESOURCE) would
+/// otherwise fail every privileged start with EPERM from capset.
 fn all_caps() -> Vec<String> {
-    ALL_CAPS.iter().map(|c| (*c).to_owned()).collect()
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| (*c).to_owned())
+        .collect()
 }
 
 /// The capability set of a container: Berth's default (or all, privileged), minus `CapDrop`,
