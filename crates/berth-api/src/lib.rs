@@ -320,10 +320,37 @@ async fn route(
             panic!("a panic asked for by the panic test's route")
         }
         (_, "/networks") => networks::route(ctx, m, "", body).await,
+        (&Method::GET, "/network-policies") => {
+            let e = ctx.engine.clone();
+            respond::read_json(move || e.networks.policies()).await
+        }
+        (&Method::POST, "/network-policies/create") => {
+            let p: berth_models::network::NetworkPolicy = match ctx::body_json(body).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let e = ctx.engine.clone();
+            match respond::blocking(move || e.networks.create_policy(p)).await {
+                Ok(p) => respond::json_with(StatusCode::CREATED, &p),
+                Err(r) => r,
+            }
+        }
         (_, "/volumes") => volumes::route(ctx, m, "", body).await,
         _ => {
             if let Some(t) = tail("/volumes/") {
                 volumes::route(ctx, m, &t, body).await
+            } else if let Some(name) = tail("/network-policies/") {
+                let e = ctx.engine.clone();
+                match *m {
+                    Method::GET => respond::read_json(move || e.networks.policy(&name)).await,
+                    Method::DELETE => {
+                        respond::blocking_status(StatusCode::NO_CONTENT, move || {
+                            e.networks.remove_policy(&name)
+                        })
+                        .await
+                    }
+                    _ => error(StatusCode::NOT_FOUND, "page not found"),
+                }
             } else if let Some(t) = tail("/networks/") {
                 networks::route(ctx, m, &t, body).await
             } else if let Some(t) = tail("/images/") {

@@ -22,6 +22,7 @@ mod fs;
 mod images;
 mod lifecycle;
 mod logs;
+mod netpolicy;
 mod networks;
 mod output;
 pub mod progress;

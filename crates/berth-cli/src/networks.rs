@@ -37,6 +37,9 @@ pub enum NetworkCmd {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
+    /// Manage network policies (which containers may talk to which)
+    #[command(subcommand)]
+    Policy(crate::netpolicy::PolicyCmd),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +168,7 @@ struct Row {
 pub fn network(g: &Global, cmd: NetworkCmd) -> Result<i32> {
     let (rt, c) = connect(g)?;
     match cmd {
+        NetworkCmd::Policy(p) => crate::netpolicy::policy(g, p),
         NetworkCmd::Create(a) => {
             let v6 = |x: &String| x.contains(':');
             if a.subnet.is_empty() && (!a.ip_range.is_empty() || !a.gateway.is_empty()) {

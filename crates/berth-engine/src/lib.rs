@@ -93,6 +93,15 @@ impl Engine {
             networks.clone(),
             volumes.clone(),
         )?);
+        // Network policies select containers by labels: the networks ask the containers
+        // (weakly: the containers own the networks).
+        let weak = Arc::downgrade(&containers);
+        let _ = networks.labels.set(Box::new(move |id: &str| {
+            weak.upgrade()
+                .and_then(|c| c.record(id).ok())
+                .and_then(|r| r.config.labels.clone())
+                .unwrap_or_default()
+        }));
         // Bridges and firewall rules for what exists; endpoints of containers that stopped
         // while no daemon ran are given back.
         networks.reconcile(&|id| containers.state(id).is_ok_and(|s| s.running()))?;

@@ -202,3 +202,26 @@ wire! {
         pub networks_deleted: Option<Vec<String>>,
     }
 }
+
+wire! {
+    /// A network policy (a Berth extension; Kubernetes NetworkPolicy's semantics): the
+    /// containers whose labels hold every pair of `Selector` accept (`Ingress`) and send
+    /// (`Egress`) only what the rules allow, once any policy with that direction selects them.
+    pub struct NetworkPolicy {
+        pub name: String,
+        pub selector: BTreeMap<String, String>,
+        /// `None`: the policy does not restrict incoming traffic; `Some([])`: none is allowed.
+        pub ingress: Option<Vec<PolicyRule>>,
+        pub egress: Option<Vec<PolicyRule>>,
+        pub created: String,
+    }
+}
+
+wire! {
+    /// Peers (label selectors: any one matching; none: every container of the network) and
+    /// ports (`80/tcp`, `53/udp`; none: every port).
+    pub struct PolicyRule {
+        pub peers: Vec<BTreeMap<String, String>>,
+        pub ports: Vec<String>,
+    }
+}

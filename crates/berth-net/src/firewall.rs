@@ -35,6 +35,76 @@ pub struct Publish {
     pub container_port: u16,
 }
 
+/// What network policies allow between containers of a network: addresses isolated in a
+/// direction drop what no allowed flow lets through. There is no connection tracking in the
+/// bridge family on this kernel: replies are known by their source port (UDP) or as TCP
+/// segments that open no connection (a new TCP connection starts with a lone SYN).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flows {
+    pub ingress_isolated: Vec<Ipv4Addr>,
+    pub egress_isolated: Vec<Ipv4Addr>,
+    pub ingress_allowed: Vec<Flow>,
+    pub egress_allowed: Vec<Flow>,
+}
+
+/// Traffic from `src` to `dst`, on one protocol and port (`None`: any).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Flow {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub port: Option<(String, u16)>,
+}
+
+impl Flows {
+    pub fn is_empty(&self) -> bool {
+        self.ingress_isolated.is_empty() && self.egress_isolated.is_empty()
+    }
+}
+
+/// A chain that returns for each allowed flow (and its replies) and drops the rest of what
+/// goes to (`ingress`) or comes from the isolated addresses.
+fn policy_chain(name: &str, allowed: &[Flow], isolated: &[Ipv4Addr], ingress: bool) -> Chain {
+    let mut rules = Vec::new();
+    for f in allowed {
+        let (there, back): (Vec<Expr>, Vec<Expr>) = match &f.port {
+            None => (vec![], vec![]),
+            Some((proto, port)) => {
+                let proto = Proto::parse(proto).unwrap_or(Proto::Tcp);
+                (
+                    vec![Expr::Dport { proto, port: *port }],
+                    vec![Expr::Sport { proto, port: *port }],
+                )
+            }
+        };
+        let mut r = vec![Expr::BridgeIpSaddr(f.src), Expr::BridgeIpDaddr(f.dst)];
+        r.extend(there);
+        r.push(Expr::Return);
+        rules.push(r);
+        let mut r = vec![Expr::BridgeIpSaddr(f.dst), Expr::BridgeIpDaddr(f.src)];
+        r.extend(back);
+        r.push(Expr::Return);
+        rules.push(r);
+    }
+    for a in isolated {
+        let m = || {
+            if ingress {
+                Expr::BridgeIpDaddr(*a)
+            } else {
+                Expr::BridgeIpSaddr(*a)
+            }
+        };
+        // TCP that opens no connection belongs to one a policy allowed (or to none, and the
+        // peer's stack refuses it): without connection tracking, replies are known so.
+        rules.push(vec![m(), Expr::TcpNotSyn, Expr::Return]);
+        rules.push(vec![m(), Expr::Drop]);
+    }
+    Chain {
+        name: name.to_owned(),
+        base: None,
+        rules,
+    }
+}
+
 use crate::nft::{BaseChain, Chain, Expr, Family, Hook, Proto, Table};
 
 fn iif(name: &str) -> Expr {
@@ -65,7 +135,11 @@ fn base(name: &str, kind: &'static str, hook: Hook, priority: i32, rules: Vec<Ve
 
 /// The model as Berth's two tables: `inet berth` (published ports, masquerading, isolation
 /// between networks, `--internal`) and `bridge berth` (`icc` off). None: nothing to hold.
-pub fn tables(bridges: &[Bridge], publish: &[Publish]) -> (Option<Table>, Option<Table>) {
+pub fn tables(
+    bridges: &[Bridge],
+    publish: &[Publish],
+    flows: &Flows,
+) -> (Option<Table>, Option<Table>) {
     if bridges.is_empty() && publish.is_empty() {
         return (None, None);
     }
@@ -148,29 +222,51 @@ pub fn tables(bridges: &[Bridge], publish: &[Publish]) -> (Option<Table>, Option
     };
     // Frames between two ports of a bridge without icc (container to container); traffic to
     // and from the host, published ports included, is routed and not seen here.
-    let icc_off: Vec<Vec<Expr>> = bridges
+    let mut fwd: Vec<Vec<Expr>> = bridges
         .iter()
         .filter(|b| !b.icc)
         .map(|b| vec![iif(&format!("{}*", b.port_prefix)), Expr::Drop])
         .collect();
-    let bridge = (!icc_off.is_empty()).then(|| Table {
-        family: Family::Bridge,
-        name: "berth".into(),
-        chains: vec![base("forward", "filter", Hook::Forward, 0, icc_off)],
+    // Network policies, after icc (which they cannot open): a frame must pass its sender's
+    // egress policy and its receiver's ingress policy.
+    let mut chains = Vec::new();
+    if !flows.is_empty() {
+        fwd.push(vec![Expr::Jump("policy_egress".into())]);
+        fwd.push(vec![Expr::Jump("policy_ingress".into())]);
+        chains.push(policy_chain(
+            "policy_egress",
+            &flows.egress_allowed,
+            &flows.egress_isolated,
+            false,
+        ));
+        chains.push(policy_chain(
+            "policy_ingress",
+            &flows.ingress_allowed,
+            &flows.ingress_isolated,
+            true,
+        ));
+    }
+    let bridge = (!fwd.is_empty()).then(|| {
+        chains.insert(0, base("forward", "filter", Hook::Forward, 0, fwd));
+        Table {
+            family: Family::Bridge,
+            name: "berth".into(),
+            chains,
+        }
     });
     (Some(inet), bridge)
 }
 
 /// Apply the model (replacing Berth's tables atomically, each in one netlink batch).
-pub fn apply(bridges: &[Bridge], publish: &[Publish]) -> Result<()> {
-    let (inet, bridge) = tables(bridges, publish);
+pub fn apply(bridges: &[Bridge], publish: &[Publish], flows: &Flows) -> Result<()> {
+    let (inet, bridge) = tables(bridges, publish, flows);
     crate::nft::replace(Family::Inet, "berth", inet.as_ref())?;
     crate::nft::replace(Family::Bridge, "berth", bridge.as_ref())
 }
 
 /// Remove Berth's tables.
 pub fn clear() -> Result<()> {
-    apply(&[], &[])
+    apply(&[], &[], &Flows::default())
 }
 
 /// A kernel setting (`/proc/sys/…`) written if it differs.
@@ -197,7 +293,39 @@ mod tests {
             port_prefix: format!("vb{}", &name[..2]),
             subnet6: None,
         };
-        assert_eq!(tables(&[], &[]), (None, None));
+        assert_eq!(tables(&[], &[], &Flows::default()), (None, None));
+        let db = Ipv4Addr::new(172, 18, 0, 2);
+        let api = Ipv4Addr::new(172, 18, 0, 3);
+        let flows = Flows {
+            ingress_isolated: vec![db],
+            ingress_allowed: vec![Flow {
+                src: api,
+                dst: db,
+                port: Some(("tcp".into(), 5432)),
+            }],
+            ..Default::default()
+        };
+        let x = Bridge {
+            name: "br-x".into(),
+            subnet: crate::ipam::Subnet::parse("172.18.0.0/16").expect("subnet"),
+            icc: true,
+            internal: false,
+            masquerade: true,
+            port_prefix: "vbx".into(),
+            subnet6: None,
+        };
+        let (_, bridge) = tables(&[x], &[], &flows);
+        let b = bridge.expect("a bridge table for the policies").to_string();
+        for want in [
+            "jump policy_egress",
+            "jump policy_ingress",
+            "ip saddr 172.18.0.3 ip daddr 172.18.0.2 tcp dport 5432 return",
+            "ip saddr 172.18.0.2 ip daddr 172.18.0.3 tcp sport 5432 return",
+            "ip daddr 172.18.0.2 tcp flags & (syn | ack) != syn return",
+            "ip daddr 172.18.0.2 drop",
+        ] {
+            assert!(b.contains(want), "{want}: {b}");
+        }
         let bridges = [
             net("berth0", "172.17.0.0/16", true, false),
             net("br-a", "10.1.0.0/24", false, false),
@@ -210,7 +338,7 @@ mod tests {
             container_ip: "172.17.0.2".parse().expect("ip"),
             container_port: 80,
         }];
-        let (inet, bridge) = tables(&bridges, &publish);
+        let (inet, bridge) = tables(&bridges, &publish, &Flows::default());
         let text = inet.expect("inet table").to_string();
         for want in [
             "type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump publish",

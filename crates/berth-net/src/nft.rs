@@ -99,6 +99,20 @@ pub enum Expr {
     Masquerade,
     Drop,
     Jump(String),
+    /// `ip saddr 10.0.0.2` in the bridge family (an IPv4 frame's source).
+    BridgeIpSaddr(Ipv4Addr),
+    /// `ip daddr 10.0.0.2` in the bridge family.
+    BridgeIpDaddr(Ipv4Addr),
+    /// `tcp sport 80` (or udp, sctp)
+    Sport {
+        proto: Proto,
+        port: u16,
+    },
+    /// `meta l4proto tcp` (any port)
+    L4proto(Proto),
+    /// `tcp flags & (syn | ack) != syn`: a TCP segment that opens no connection.
+    TcpNotSyn,
+    Return,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +179,12 @@ impl std::fmt::Display for Expr {
             Expr::Masquerade => write!(f, "masquerade"),
             Expr::Drop => write!(f, "drop"),
             Expr::Jump(c) => write!(f, "jump {c}"),
+            Expr::BridgeIpSaddr(a) => write!(f, "ip saddr {a}"),
+            Expr::BridgeIpDaddr(a) => write!(f, "ip daddr {a}"),
+            Expr::Sport { proto, port } => write!(f, "{} sport {port}", proto.name()),
+            Expr::L4proto(p) => write!(f, "meta l4proto {}", p.name()),
+            Expr::TcpNotSyn => write!(f, "tcp flags & (syn | ack) != syn"),
+            Expr::Return => write!(f, "return"),
         }
     }
 }
@@ -415,6 +435,36 @@ fn encode_rule(r: &[Expr]) -> Attrs {
             Expr::Masquerade => expr(&mut l, "masq", |_| {}),
             Expr::Drop => verdict(&mut l, 0, None),
             Expr::Jump(c) => verdict(&mut l, -3, Some(c)),
+            Expr::BridgeIpSaddr(a) | Expr::BridgeIpDaddr(a) => {
+                // In the bridge family nfproto is the bridge's: the frame's ethertype says IPv4.
+                meta(&mut l, 1); // NFT_META_PROTOCOL
+                cmp(&mut l, false, &0x0800u16.to_be_bytes());
+                let offset = if matches!(e, Expr::BridgeIpSaddr(_)) {
+                    12
+                } else {
+                    16
+                };
+                payload(&mut l, 1, offset, 4);
+                cmp(&mut l, false, &a.octets());
+            }
+            Expr::Sport { proto, port } => {
+                meta(&mut l, 16); // NFT_META_L4PROTO
+                cmp(&mut l, false, &[proto.number()]);
+                payload(&mut l, 2, 0, 2);
+                cmp(&mut l, false, &port.to_be_bytes());
+            }
+            Expr::L4proto(p) => {
+                meta(&mut l, 16);
+                cmp(&mut l, false, &[p.number()]);
+            }
+            Expr::TcpNotSyn => {
+                meta(&mut l, 16);
+                cmp(&mut l, false, &[Proto::Tcp.number()]);
+                payload(&mut l, 2, 13, 1); // the flags byte
+                bitwise(&mut l, &[0x12]); // SYN | ACK
+                cmp(&mut l, true, &[0x02]);
+            }
+            Expr::Return => verdict(&mut l, -5, None), // NFT_RETURN
         }
     }
     l

@@ -109,14 +109,14 @@ fn bridges_connect_isolate_and_publish() {
             container_port: 80,
         }];
         firewall::sysctl("net.ipv4.conf.brt-a.route_localnet", "1").expect("route_localnet");
-        firewall::apply(&bridges, &publish).expect("nft");
+        firewall::apply(&bridges, &publish, &Default::default()).expect("nft");
         assert!(!ping(&nss.0[0], ip(b, 2)), "isolated networks");
         assert!(!ping(&nss.0[2], ip(a, 2)), "isolated networks, both ways");
         assert!(ping(&nss.0[0], ip(a, 3)), "same bridge still");
         // icc off: same-bridge traffic dropped, the published port still answers.
         let mut off = bridges.clone();
         off[0].icc = false;
-        firewall::apply(&off, &publish).expect("nft");
+        firewall::apply(&off, &publish, &Default::default()).expect("nft");
         assert!(!ping(&nss.0[0], ip(a, 3)), "icc off");
         let mut server = Command::new("nsenter")
             .arg(format!("--net={}", nss.0[0].display()))

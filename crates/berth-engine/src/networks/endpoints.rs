@@ -223,6 +223,7 @@ impl Networks {
             }
         }
         if any_ports
+            || self.has_policies()
             || !self
                 .firewall_applied
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -529,7 +530,7 @@ impl Networks {
         let _ = self
             .db()
             .execute("DELETE FROM endpoints WHERE container = ?1", params![id]);
-        if eps.iter().any(|e| !e.ports.is_empty()) {
+        if eps.iter().any(|e| !e.ports.is_empty()) || self.has_policies() {
             let _ = self.apply_firewall();
         }
         for e in &eps {
@@ -585,7 +586,7 @@ impl Networks {
             "DELETE FROM endpoints WHERE container = ?1 AND network = ?2",
             params![id, net.id],
         )?;
-        if !ep.ports.is_empty() {
+        if !ep.ports.is_empty() || self.has_policies() {
             self.apply_firewall()?;
         }
         self.emit(&net, "disconnect", &[("container", id.to_owned())]);

@@ -40,7 +40,8 @@ impl Networks {
                 });
             }
         }
-        berth_net::firewall::apply(&bridges, &publish)?;
+        let flows = self.policy_flows()?;
+        berth_net::firewall::apply(&bridges, &publish, &flows)?;
         self.firewall_applied.store(true, Ordering::Relaxed);
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 mod endpoints;
 mod firewall;
+pub mod policies;
 mod settings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,6 +70,8 @@ pub struct Networks {
     /// Bridges made or checked by this daemon (a start skips the check; a bridge deleted
     /// behind our back is made again when an attach finds it missing).
     ensured: Mutex<HashSet<String>>,
+    /// A container's labels, by id (network policies select by them; set by the engine).
+    pub labels: std::sync::OnceLock<policies::LabelsOf>,
 }
 
 pub fn is_default_bridge(n: &Network) -> bool {
@@ -206,6 +209,10 @@ impl Networks {
                  ports TEXT NOT NULL,
                  ip6 TEXT NOT NULL DEFAULT '',
                  PRIMARY KEY (container, network)
+             );
+             CREATE TABLE IF NOT EXISTS network_policies (
+                 name TEXT PRIMARY KEY,
+                 record TEXT NOT NULL
              );",
         )?;
         {
@@ -230,6 +237,7 @@ impl Networks {
             dns_bound: Mutex::new(HashMap::new()),
             firewall_applied: AtomicBool::new(false),
             ensured: Mutex::default(),
+            labels: std::sync::OnceLock::new(),
         };
         n.predefine()?;
         Ok(n)
