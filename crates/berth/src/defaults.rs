@@ -45,10 +45,12 @@ struct File {
     default_capabilities: Option<Vec<String>>,
     default_masked_paths: Option<Vec<String>>,
     default_readonly_paths: Option<Vec<String>>,
+    default_userns: Option<String>,
 }
 
 /// The config file's keys this module reads.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
+    "default-userns",
     "default-pids-limit",
     "default-memory",
     "no-new-privileges",
@@ -132,6 +134,11 @@ pub fn defaults(flags: &Flags, file: &serde_json::Value) -> Result<Defaults> {
                 .map_err(|e| anyhow!("default-capabilities: {e}"))?,
         );
     }
+    d.userns_auto = match f.default_userns.as_deref() {
+        None | Some("host") | Some("") => false,
+        Some("auto") => true,
+        Some(o) => bail!("invalid default-userns {o:?}: use auto or host"),
+    };
     d.masked_paths = f.default_masked_paths;
     d.readonly_paths = f.default_readonly_paths;
     for p in d.masked_paths.iter().chain(&d.readonly_paths).flatten() {

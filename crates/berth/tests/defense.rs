@@ -687,3 +687,95 @@ fn the_seccomp_recorder_writes_the_profile_a_workload_needs() {
         );
     }
 }
+
+#[test]
+fn user_namespaces_map_root_to_a_range_of_its_own() {
+    let env = Env::start("berth-userns-", r#"{"default-userns": "auto"}"#);
+    // A directory the first range's root may write, and a file only host root may read.
+    let shared = env.dir.path().join("shared");
+    std::fs::create_dir_all(&shared).expect("dir");
+    std::os::unix::fs::chown(&shared, Some(200_000), Some(200_000)).expect("chown");
+    let secret = env.dir.path().join("secret");
+    std::fs::write(&secret, "host root only").expect("secret");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let bind = format!("{}:/data", shared.display());
+    let sec = format!("{}:/secret", secret.display());
+    // The daemon's default (`default-userns: auto`) holds for the docker CLI's containers.
+    let out = inside(
+        &env,
+        &["-v", &bind, "-v", &sec],
+        "id -u; cat /proc/self/uid_map; touch /data/made && echo wrote; \
+         cat /secret 2>/dev/null || echo secret-denied; echo x > /etc/x && echo rootfs-writable; \
+         stat -c %u /bin/busybox",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {out}");
+    let map: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(map[0], "0");
+    let base: u32 = map[1].parse().expect("host id");
+    assert_eq!(map[2], "65536");
+    assert!(base >= 200_000, "{out}");
+    assert!(
+        out.contains("wrote") && out.contains("secret-denied") && out.contains("rootfs-writable"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("0"),
+        "the image's files are root's inside: {out}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::metadata(shared.join("made")).expect("made");
+    assert_eq!(made.uid(), base, "the container's root is host id {base}");
+    // Ranges never overlap: two running containers, two ranges.
+    let a = env
+        .docker(&["run", "-d", "busybox", "sleep", "60"])
+        .out
+        .trim()
+        .to_owned();
+    let b = env
+        .docker(&["run", "-d", "busybox", "sleep", "60"])
+        .out
+        .trim()
+        .to_owned();
+    let range = |id: &str| {
+        env.docker(&["exec", id, "cat", "/proc/self/uid_map"])
+            .out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse::<u32>().ok())
+            .expect("range")
+    };
+    let (ra, rb) = (range(&a), range(&b));
+    assert!(ra.abs_diff(rb) >= 65536, "{ra} and {rb} overlap");
+    // `--userns host` opts out; the image is never copied or chowned.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("4294967295"), "the host's map: {}", r.out);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--userns",
+        "auto",
+        "--privileged",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err.contains("incompatible with user namespaces"),
+        "{}",
+        r.err
+    );
+}

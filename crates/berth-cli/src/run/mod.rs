@@ -108,6 +108,21 @@ pub struct CreateArgs {
     /// Give extended privileges to this container
     #[arg(long)]
     pub(crate) privileged: bool,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long)]
+    pub(crate) pid: Option<String>,
+    /// IPC mode to use (private, shareable, none, host, container:NAME)
+    #[arg(long)]
+    pub(crate) ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long)]
+    pub(crate) uts: Option<String>,
+    /// User namespace to use (auto: a range of host ids of its own; host)
+    #[arg(long)]
+    pub(crate) userns: Option<String>,
+    /// Cgroup namespace to use (host, private)
+    #[arg(long)]
+    pub(crate) cgroupns: Option<String>,
     /// Add a host device to the container (HOST[:CONTAINER[:PERMS]])
     #[arg(long)]
     pub(crate) device: Vec<String>,
@@ -355,6 +370,11 @@ fn host_config(a: &CreateArgs) -> Result<HostConfig> {
         });
     }
     r.devices = Some(devices);
+    hc.pid_mode = a.pid.clone().unwrap_or_default();
+    hc.ipc_mode = a.ipc.clone().unwrap_or_default();
+    hc.uts_mode = a.uts.clone().unwrap_or_default();
+    hc.userns_mode = a.userns.clone().unwrap_or_default();
+    hc.cgroupns_mode = a.cgroupns.clone().unwrap_or_default();
     hc.cap_add = Some(a.cap_add.clone());
     hc.cap_drop = Some(a.cap_drop.clone());
     // docker sends a seccomp profile's content, not its path.

@@ -180,6 +180,18 @@ impl Spec {
         self.set("/linux/resources/devices", &rules);
     }
 
+    /// A namespace of its own for `typ` (when the spec has none).
+    pub fn add_namespace(&mut self, typ: &str) {
+        let mut ns: Vec<serde_json::Value> = self
+            .get("/linux/namespaces")
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
+        if !ns.iter().any(|n| n["type"] == typ) {
+            ns.push(serde_json::json!({"type": typ}));
+        }
+        self.set("/linux/namespaces", &ns);
+    }
+
     /// Namespaces: join `path` for `typ`, or leave `typ` out (None: the host's).
     pub fn set_namespace(&mut self, typ: &str, path: Option<&Path>) {
         #[derive(serde::Serialize, serde::Deserialize)]

@@ -29,6 +29,7 @@ pub mod state;
 pub mod stop;
 pub mod store;
 pub mod user;
+pub mod userns;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,8 @@ pub struct Defaults {
     /// Masked and read-only paths in place of the defaults.
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// Containers get user namespaces of their own unless `--userns host`.
+    pub userns_auto: bool,
 }
 
 impl Default for Defaults {
@@ -69,6 +72,7 @@ impl Default for Defaults {
             capabilities: None,
             masked_paths: None,
             readonly_paths: None,
+            userns_auto: false,
         }
     }
 }

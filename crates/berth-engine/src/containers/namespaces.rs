@@ -59,8 +59,23 @@ impl Containers {
             "" | "private" | "host" => {}
             m => return Err(bad(format!("invalid cgroup namespace mode: {m}"))),
         }
+        if hc.userns_mode.is_empty() && self.defaults.userns_auto {
+            hc.userns_mode = "auto".into();
+        }
         match hc.userns_mode.as_str() {
             "" | "host" => {}
+            "auto" if !matches!(hc.runtime.as_str(), "" | "berth" | "berth-runtime") => {
+                return Err(bad(format!(
+                    "--userns auto is made by Berth's runtime and mounts, not {:?}",
+                    hc.runtime
+                )));
+            }
+            "auto" if hc.privileged => {
+                return Err(bad(
+                    "privileged mode is incompatible with user namespaces (use --userns host)",
+                ));
+            }
+            "auto" => {}
             m => return Err(bad(format!("invalid user namespace mode: {m}"))),
         }
         Ok(())
@@ -175,6 +190,12 @@ impl Containers {
         }
         if hc.cgroupns_mode == "host" {
             spec.set_namespace("cgroup", None);
+        }
+        if let Some(base) = rec.userns_base {
+            spec.add_namespace("user");
+            let map = serde_json::json!([{"containerID": 0, "hostID": base, "size": super::userns::SIZE}]);
+            spec.set("/linux/uidMappings", &map);
+            spec.set("/linux/gidMappings", &map);
         }
         Ok(())
     }

@@ -71,6 +71,9 @@ pub struct Record {
     /// Its restart policy will start it again once the delay has passed.
     #[serde(default)]
     pub restarting: bool,
+    /// The first host id of the container's user namespace range (`--userns auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_base: Option<u32>,
 }
 
 impl Record {

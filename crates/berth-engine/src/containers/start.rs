@@ -67,13 +67,31 @@ impl Containers {
         // takes its pid; exit.json stays until the new shim runs (state reads shim.json first).
         let _ = std::fs::remove_file(dir.join("shim.json"));
         let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
-        berth_image::snapshot::mount_rootfs(
-            images.layers(),
-            &rec.chains(),
-            &dir.join("upper"),
-            &dir.join("work"),
-            &rootfs,
-        )?;
+        match rec.userns_base {
+            Some(base) => {
+                let layers: Vec<std::path::PathBuf> = rec
+                    .chains()
+                    .iter()
+                    .rev()
+                    .map(|c| images.layers().path(c))
+                    .collect();
+                super::userns::mount_rootfs(
+                    &layers,
+                    &dir,
+                    &dir.join("upper"),
+                    &dir.join("work"),
+                    &rootfs,
+                    base,
+                )?;
+            }
+            None => berth_image::snapshot::mount_rootfs(
+                images.layers(),
+                &rec.chains(),
+                &dir.join("upper"),
+                &dir.join("work"),
+                &rootfs,
+            )?,
+        }
         let unmount = || {
             let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
         };

@@ -266,6 +266,7 @@ impl Containers {
         let _ = nix::mount::umount2(&dir.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let _ = nix::mount::umount2(&dir.join("quota"), nix::mount::MntFlags::MNT_DETACH);
         let _ = nix::mount::umount2(&dir.join("shm"), nix::mount::MntFlags::MNT_DETACH);
+        super::userns::unmount(&dir);
         // Anonymous volumes first (`rm -v`, `--rm`): a client that saw the container gone
         // sees them gone too. Other users keep them.
         if volumes {

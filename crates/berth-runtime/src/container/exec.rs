@@ -183,7 +183,12 @@ fn exec_child(
         landlock,
     } = confinement;
     chan.expect(b"go")?;
-    for (t, fd) in joins {
+    // The user namespace last: namespaces its parent owns (a network namespace the daemon
+    // made) can only be joined with the privileges we have before entering it.
+    let (user, rest): (Vec<_>, Vec<_>) = joins
+        .iter()
+        .partition(|(t, _)| *t == LinuxNamespaceType::User);
+    for (t, fd) in rest.into_iter().chain(user) {
         if !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
             nix::sched::setns(fd, ns_flag(*t)).ctx(|| format!("join {t} namespace"))?;
         }

@@ -85,6 +85,8 @@ impl Drop for Undo<'_> {
 /// What the cloned child needs.
 struct ChildCtx<'a> {
     id: &'a str,
+    /// The `net.` sysctls were written from outside (see `create`).
+    net_sysctls_done: bool,
     spec: &'a Spec,
     rootfs: &'a Path,
     chan: Channel,
@@ -284,7 +286,55 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
     }
 
     let new_user = flags.contains(CloneFlags::CLONE_NEWUSER);
+    // A new user namespace cannot join namespaces its parent's owns (a daemon's network
+    // namespace joined by path): the child is created inside them instead, as pid and time
+    // above, and this thread goes back afterwards.
+    let mut restore: Vec<(CloneFlags, OwnedFd)> = Vec::new();
+    if new_user {
+        let mut kept = Vec::new();
+        for (t, fd) in joins {
+            let kind = match t {
+                LinuxNamespaceType::Network => Some("net"),
+                LinuxNamespaceType::Ipc => Some("ipc"),
+                LinuxNamespaceType::Uts => Some("uts"),
+                _ => None,
+            };
+            match kind {
+                Some(k) => {
+                    let ours: OwnedFd = std::fs::File::open(format!("/proc/thread-self/ns/{k}"))
+                        .ctx(|| format!("open our {k} namespace"))?
+                        .into();
+                    nix::sched::setns(&fd, ns_flag(t)).ctx(|| format!("join {t} namespace"))?;
+                    restore.push((ns_flag(t), ours));
+                }
+                None => kept.push((t, fd)),
+            }
+        }
+        joins = kept;
+    }
+    let net_joined_from_outside = restore.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNET);
+    if net_joined_from_outside {
+        // This thread is in the joined network namespace now: its sysctls are written here,
+        // with our privileges over it (/proc/sys/net is the opener's namespace's).
+        for (k, v) in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.sysctl().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("net."))
+        {
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            if let Err(e) = std::fs::write(&path, &v) {
+                for (flag, fd) in &restore {
+                    let _ = nix::sched::setns(fd, *flag);
+                }
+                return Err(e).ctx(|| format!("sysctl {k}={v}"));
+            }
+        }
+    }
     let ctx = ChildCtx {
+        net_sysctls_done: net_joined_from_outside,
         id: &o.id,
         spec,
         rootfs: &bundle.rootfs,
@@ -314,12 +364,17 @@ pub fn create(root: &Root, o: &CreateOpts, foreground_tty: bool) -> Result<Creat
             Some(libc::SIGCHLD),
         )
     }
-    .ctx(|| "clone container process".into())?;
+    .ctx(|| "clone container process".into());
+    for (flag, fd) in restore {
+        let _ = nix::sched::setns(&fd, flag);
+    }
+    let pid = pid?;
     drop(ctx);
     undo.pid = Some(pid);
     if new_user {
         write_id_maps(pid, spec)?;
     }
+
     cg.add(pid.as_raw())?;
     parent_chan.send(b"go")?;
     let (msg, pty) = parent_chan.recv_fd()?;
@@ -477,6 +532,11 @@ fn finish_setup(
         .and_then(|l| l.sysctl().clone())
         .unwrap_or_default()
     {
+        // A joined network namespace is not ours to change from a new user namespace: the
+        // runtime wrote its sysctls from outside.
+        if c.net_sysctls_done && k.starts_with("net.") {
+            continue;
+        }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, &v).ctx(|| format!("sysctl {k}={v}"))?;
     }
