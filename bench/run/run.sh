@@ -11,6 +11,8 @@ berth=$(readlink -f "${1:?usage: run.sh PATH/TO/berth IMAGES_DIR [RUNS]}")
 images=$(readlink -f "${2:?usage: run.sh PATH/TO/berth IMAGES_DIR [RUNS]}")
 runs=${3:-20}
 work=$(mktemp -d /tmp/berth-bench-run-XXXXXX)
+# Searchable by others: a --userns auto container's root is an unprivileged host id.
+chmod 711 "$work"
 ns="berthbench-run-$$"
 ip netns add "$ns"
 nsenter --net="/run/netns/$ns" ip link set lo up
@@ -44,6 +46,15 @@ berth_pid=$!; pids+=("$berth_pid")
 for _ in $(seq 200); do [ -S "$work/berth.sock" ] && break; sleep 0.05; done
 b() { "$berth" -H "unix://$work/berth.sock" "$@"; }
 b load -q -i "$images/busybox.tar" >/dev/null
+# The same without the daemon's defaults (memory ceiling, pids limit, no_new_privs): what
+# they cost.
+echo '{"default-memory": "0", "default-pids-limit": 0, "no-new-privileges": false}' >"$work/bare.json"
+nsenter --net="/run/netns/$ns" "$berth" daemon --data-root "$work/berth-bare" --exec-root "$work/berth-bare-exec" -H "unix://$work/berth-bare.sock" \
+  --config-file "$work/bare.json" --cgroup-parent "/$cg-bare" >"$work/berth-bare.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 200); do [ -S "$work/berth-bare.sock" ] && break; sleep 0.05; done
+bb() { "$berth" -H "unix://$work/berth-bare.sock" "$@"; }
+bb load -q -i "$images/busybox.tar" >/dev/null
 
 # Podman.
 have_podman=""
@@ -102,6 +113,8 @@ fi
 
 for i in $(seq "$runs"); do
   time_it berth b run --rm --network none busybox true
+  time_it berth-userns b run --rm --network none --userns auto busybox true
+  time_it berth-nodefaults bb run --rm --network none busybox true
   [ -n "$have_podman" ] && time_it podman pd run --rm --network none --cgroup-parent "/$cg-podman" busybox true
   [ -n "$have_docker" ] && time_it docker dk run --rm --network none busybox true
   [ -n "$have_crun" ] && time_it crun crun --root "$work/crun-state" run --bundle "$work/bundle" "bench-$i"
@@ -127,7 +140,7 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {p
 b_med=$(median "${times[berth]}")
 echo "| tool | median run --rm true (ms) | berth / tool |"
 echo "|---|---|---|"
-for tool in berth podman docker crun; do
+for tool in berth berth-userns berth-nodefaults podman docker crun; do
   [ -n "${times[$tool]:-}" ] || continue
   m=$(median "${times[$tool]}")
   printf '| %s | %s | %.2f |\n' "$tool" "$m" "$(bc -l <<<"$b_med/$m")"

@@ -699,6 +699,17 @@ fn user_namespaces_map_root_to_a_range_of_its_own() {
     std::fs::write(&secret, "host root only").expect("secret");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A directory above the data root that others cannot search keeps the range's root from
+    // reaching its files: refused with what to do, nothing made.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+    let r = env.docker(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.err.contains("is not searchable by others") && r.err.contains("chmod o+x"),
+        "{}",
+        r.err
+    );
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod");
     let bind = format!("{}:/data", shared.display());

@@ -367,6 +367,7 @@ impl Containers {
                 .iter()
                 .filter_map(|r| r.userns_base)
                 .collect();
+            super::userns::check_reachable(&self.dir_of(&rec.id))?;
             rec.userns_base = Some(super::userns::allocate(&used)?);
             Some(g)
         } else {

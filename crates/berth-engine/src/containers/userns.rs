@@ -18,6 +18,26 @@ pub const SIZE: u32 = 65_536;
 /// Held while a range is chosen and recorded.
 pub static ALLOCATING: Mutex<()> = Mutex::new(());
 
+/// The container's root (a host id of its range) must be able to reach its root filesystem:
+/// every directory above the container's must be searchable by others.
+pub fn check_reachable(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut p = dir.parent();
+    while let Some(d) = p {
+        if let Ok(m) = std::fs::metadata(d) {
+            if m.permissions().mode() & 0o001 == 0 {
+                return Err(Error::InvalidParameter(format!(
+                    "--userns auto: {} is not searchable by others, so the container's root (an unprivileged host id) cannot reach its files; chmod o+x {}",
+                    d.display(),
+                    d.display()
+                )));
+            }
+        }
+        p = d.parent();
+    }
+    Ok(())
+}
+
 /// The lowest free range not in `used` (bases).
 pub fn allocate(used: &[u32]) -> Result<u32> {
     let mut base = FIRST;
