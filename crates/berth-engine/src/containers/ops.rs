@@ -257,7 +257,8 @@ impl Containers {
     /// `precpu_stats` (a client computes CPU% from the two).
     pub fn stats(&self, id: &str, prev: Option<&Stats>) -> Result<Stats> {
         let rec = self.record(id)?;
-        let running = self.state_of(&rec).status == Status::Running;
+        let state = self.state_of(&rec);
+        let running = state.status == Status::Running;
         let mut s = if running {
             crate::stats::sample(&self.cgroup_of(id))
         } else {
@@ -270,7 +271,11 @@ impl Containers {
         };
         s.name = rec.name.clone();
         s.id = id.to_owned();
-        s.networks = Some(Default::default());
+        s.networks = Some(if running {
+            interface_stats(state.pid)
+        } else {
+            Default::default()
+        });
         if let Some(p) = prev {
             s.precpu_stats = p.cpu_stats.clone();
             s.preread = p.read.clone();
@@ -279,6 +284,45 @@ impl Containers {
         }
         Ok(s)
     }
+}
+
+/// The container's interfaces (not `lo`) and their counters, from its network namespace's
+/// `/proc/PID/net/dev`, as dockerd reports them.
+fn interface_stats(
+    pid: i64,
+) -> std::collections::BTreeMap<String, berth_models::stats::NetworkStats> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let n: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if n.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_owned(),
+            berth_models::stats::NetworkStats {
+                rx_bytes: n[0],
+                rx_packets: n[1],
+                rx_errors: n[2],
+                rx_dropped: n[3],
+                tx_bytes: n[8],
+                tx_packets: n[9],
+                tx_errors: n[10],
+                tx_dropped: n[11],
+            },
+        );
+    }
+    out
 }
 
 /// `ps` output → the rows of the container's processes (the last column keeps its spaces).
