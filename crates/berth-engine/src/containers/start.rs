@@ -114,7 +114,22 @@ impl Containers {
                 self.networks.teardown(id);
                 unmount();
             });
-        let started = spawned.and_then(|_| self.await_shim(&rec, &attempt));
+        let started = spawned.and_then(|shim| {
+            self.await_shim(&rec, &attempt).inspect_err(|e| {
+                if matches!(e, Error::Internal(m) if m.contains("did not start within")) {
+                    // Nothing may stay behind a start that never came: the shim's session
+                    // (it called setsid: its pid is the group's), the runtime's container,
+                    // the network side, the root filesystem.
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(shim as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = berth_runtime::container::delete(&self.berth_runtime_root(), id, true);
+                    self.networks.teardown(id);
+                    unmount();
+                }
+            })
+        });
         // The container's mounts are made (or never will be): staged subpaths go.
         self.unstage_subpaths(id);
         started
@@ -166,7 +181,7 @@ impl Containers {
         attempt: &str,
         runtime: Option<PathBuf>,
         rootfs: &std::path::Path,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         let dir = self.dir_of(&rec.id);
         self.forget_shim(&rec.id);
         let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -210,12 +225,13 @@ impl Containers {
             }
         }
         let mut child = cmd.spawn().map_err(|e| Error::io("start the shim", e))?;
+        let pid = child.id();
         // The shim reports through files; it is reaped here when it exits (it is our child),
         // in a thread so the daemon never accumulates zombies.
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        Ok(())
+        Ok(pid)
     }
 
     /// Wait for the shim to say the container runs (`shim.json`) or ended (this attempt's
