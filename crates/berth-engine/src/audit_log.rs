@@ -127,6 +127,15 @@ impl AuditLog {
         })
     }
 
+    /// The log's text (empty before the first entry).
+    fn text(&self) -> Result<String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::io(format!("read {}", self.path.display()), e)),
+        }
+    }
+
     /// Append one request.
     pub fn append(&self, r: Request) -> Result<()> {
         let mut head = crate::db::guard(&self.state);
@@ -171,11 +180,7 @@ impl AuditLog {
             .parse::<i64>()
             .map_or_else(|_| since.to_owned(), berth_units::rfc3339);
         let since = since.as_str();
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io(format!("read {}", self.path.display()), e)),
-        };
+        let text = self.text()?;
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
@@ -186,11 +191,7 @@ impl AuditLog {
 
     /// Check the chain from the first entry to the head.
     pub fn verify(&self) -> Result<Verification> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io(format!("read {}", self.path.display()), e)),
-        };
+        let text = self.text()?;
         let bad = |n: u64, p: String| Verification {
             entries: n,
             ok: false,

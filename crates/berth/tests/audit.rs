@@ -142,12 +142,7 @@ fn every_check_family_flips_with_its_setting() {
     .expect("df");
     env.ok(&["build", "-q", "-t", "good:1", "ctx"]);
     env.docker(&["rm", "-f", "plain"]);
-    let id = env
-        .ok(&["inspect", "--format", "{{.Id}}", "busybox"])
-        .trim()
-        .to_owned();
     env.ok(&["rmi", "-f", "busybox", "alpine:latest", "alpine:3.10"]);
-    let _ = id;
     assert_eq!(env.result("4.1"), "pass");
     assert_eq!(env.result("4.6"), "pass");
 
@@ -203,10 +198,9 @@ fn the_api_audit_log_is_a_hash_chain() {
         assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
     }
     assert!(
-        paths.iter().any(
-            |p| p.starts_with("POST /containers/") && p.ends_with("/start  204")
-                || p.contains("/start ")
-        ),
+        paths.iter().any(|p| p.starts_with("POST /containers/")
+            && p.contains("/start ")
+            && p.ends_with(" 204")),
         "{paths:?}"
     );
     assert!(

@@ -6,6 +6,32 @@ mod common;
 
 use common::Env;
 
+/// db accepts api on its port; api may only reach db's port.
+const DB_IN: [&str; 10] = [
+    "network",
+    "policy",
+    "create",
+    "db-in",
+    "--select",
+    "app=db",
+    "--ingress-from",
+    "app=api",
+    "--ingress-port",
+    "5432/tcp",
+];
+const API_OUT: [&str; 10] = [
+    "network",
+    "policy",
+    "create",
+    "api-out",
+    "--select",
+    "app=api",
+    "--egress-to",
+    "app=db",
+    "--egress-port",
+    "5432/tcp",
+];
+
 /// `nc` from `from` to `to:port`: the server's answer, or empty when refused.
 fn talk(env: &Env, from: &str, to: &str, port: u16) -> String {
     let r = env.docker(&["exec", from, "nc", "-w", "2", to, &port.to_string()]);
@@ -36,18 +62,7 @@ fn policies_allow_only_what_they_name() {
     let env = Env::start("berth-netpolicy-", "{}");
     env.ok(&["network", "create", "seg"]);
     // A policy made before its containers start applies to them as they start.
-    env.ok(&[
-        "network",
-        "policy",
-        "create",
-        "db-in",
-        "--select",
-        "app=db",
-        "--ingress-from",
-        "app=api",
-        "--ingress-port",
-        "5432/tcp",
-    ]);
+    env.ok(&DB_IN);
     server(&env, "db", "seg", "app=db", 5432);
     server(&env, "api", "seg", "app=api", 8080);
     server(&env, "web", "seg", "app=web", 80);
@@ -63,18 +78,7 @@ fn policies_allow_only_what_they_name() {
     );
 
     // Egress: api may reach db's port and nothing else; others may still reach api.
-    env.ok(&[
-        "network",
-        "policy",
-        "create",
-        "api-out",
-        "--select",
-        "app=api",
-        "--egress-to",
-        "app=db",
-        "--egress-port",
-        "5432/tcp",
-    ]);
+    env.ok(&API_OUT);
     assert_eq!(talk(&env, "api", "db", 5432), "db-ok");
     assert_eq!(talk(&env, "api", "web", 80), "");
     assert_eq!(talk(&env, "web", "api", 8080), "api-ok");
@@ -110,30 +114,8 @@ fn policies_allow_only_what_they_name() {
     assert_eq!(talk(&env, "web", "db", 5432), "db-ok");
     assert_eq!(talk(&env, "api", "web", 80), "web-ok");
 
-    env.ok(&[
-        "network",
-        "policy",
-        "create",
-        "db-in",
-        "--select",
-        "app=db",
-        "--ingress-from",
-        "app=api",
-        "--ingress-port",
-        "5432/tcp",
-    ]);
-    env.ok(&[
-        "network",
-        "policy",
-        "create",
-        "api-out",
-        "--select",
-        "app=api",
-        "--egress-to",
-        "app=db",
-        "--egress-port",
-        "5432/tcp",
-    ]);
+    env.ok(&DB_IN);
+    env.ok(&API_OUT);
     // The rules follow containers that stop and start: after a restart they name db's
     // address again, and web stays out. (Traffic that the rules allow to the restarted
     // container timed out in some runs although the rules were these — under investigation,

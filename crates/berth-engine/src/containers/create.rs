@@ -289,7 +289,7 @@ impl Containers {
         self.check_namespace_modes(&mut hc, asked_hostname)?;
         let warnings = super::landlock::check(&mut hc)?;
         if super::host_config::seccomp_record(&hc).is_some()
-            && !matches!(hc.runtime.as_str(), "" | "berth" | "berth-runtime")
+            && !super::is_berth_runtime(&hc.runtime)
         {
             return Err(bad(format!(
                 "seccomp=record: is Berth's runtime's (its shim is the recording agent), not {:?}'s",

@@ -53,7 +53,7 @@ pub fn check(hc: &mut HostConfig) -> Result<Vec<String>> {
             BUILTIN.join(", ")
         )));
     };
-    if !matches!(hc.runtime.as_str(), "" | "berth" | "berth-runtime") {
+    if !super::is_berth_runtime(&hc.runtime) {
         return Err(bad(format!(
             "landlock profiles are applied by Berth's runtime, not {:?}",
             hc.runtime

@@ -435,10 +435,16 @@ impl Containers {
     }
 }
 
+/// Whether `name` (HostConfig.Runtime) is Berth's own runtime: what only it does (Landlock,
+/// the seccomp recorder, user namespaces) needs it.
+pub(crate) fn is_berth_runtime(name: &str) -> bool {
+    matches!(name, "" | "berth" | "berth-runtime")
+}
+
 /// A container's runtime: Berth's own (None) or another runc-compatible binary.
 pub(crate) fn runtime_of(name: &str) -> Result<Option<PathBuf>> {
     match name {
-        "" | "berth" | "berth-runtime" => Ok(None),
+        n if is_berth_runtime(n) => Ok(None),
         name if name.starts_with('/') => {
             if Path::new(name).is_file() {
                 Ok(Some(PathBuf::from(name)))

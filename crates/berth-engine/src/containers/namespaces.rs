@@ -64,7 +64,7 @@ impl Containers {
         }
         match hc.userns_mode.as_str() {
             "" | "host" => {}
-            "auto" if !matches!(hc.runtime.as_str(), "" | "berth" | "berth-runtime") => {
+            "auto" if !super::is_berth_runtime(&hc.runtime) => {
                 return Err(bad(format!(
                     "--userns auto is made by Berth's runtime and mounts, not {:?}",
                     hc.runtime
