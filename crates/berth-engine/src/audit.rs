@@ -169,15 +169,24 @@ impl Engine {
             "the API is served on unix sockets only".into(),
             "",
         ));
+        let d = &c.defaults;
         out.push(check(
             "2.9",
             2,
             "Enable user namespace support",
-            "fail",
-            "containers share the host's user namespace (no userns-remap)".into(),
-            "Run containers with --userns (user namespaces of their own)",
+            pass_fail(d.userns_auto || d.userns_remap.is_some()),
+            match (&d.userns_remap, d.userns_auto) {
+                (_, true) => "default-userns is auto: each container has a range of its own".into(),
+                (Some(m), _) => {
+                    format!("userns-remap maps containers to host ids {}", m.describe())
+                }
+                (None, false) => {
+                    "containers share the host's user namespace unless run with --userns auto"
+                        .into()
+                }
+            },
+            "Set \"default-userns\": \"auto\" (or \"userns-remap\") in daemon.json",
         ));
-        let d = &c.defaults;
         out.push(check(
             "2.14",
             1,

@@ -202,6 +202,9 @@ impl Engine {
         if d.no_new_privileges {
             out.push("name=no-new-privileges".into());
         }
+        if d.userns_remap.is_some() || d.userns_auto {
+            out.push("name=userns".into());
+        }
         out.push("name=cgroupns".into());
         out
     }
@@ -220,6 +223,11 @@ impl Engine {
             capabilities: d.capability_base(),
             masked_paths: or(&d.masked_paths, &berth_runtime::spec::MASKED_PATHS),
             readonly_paths: or(&d.readonly_paths, &berth_runtime::spec::READONLY_PATHS),
+            userns: match (&d.userns_remap, d.userns_auto) {
+                (_, true) => "auto".into(),
+                (Some(m), false) => format!("remap:{}", m.describe()),
+                (None, false) => "host".into(),
+            },
         }
     }
 

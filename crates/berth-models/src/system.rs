@@ -191,6 +191,8 @@ wire! {
         pub capabilities: Vec<String>,
         pub masked_paths: Vec<String>,
         pub readonly_paths: Vec<String>,
+        /// `host`, `auto`, or `remap:FIRST-LAST` (the host ids of `userns-remap`).
+        pub userns: String,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The daemon's defaults for containers, from flags and the config file (flag and key may not
 //! both be given, dockerd's rule): pids limit, memory ceiling, no-new-privileges, seccomp
-//! profile, capabilities, masked and read-only paths.
+//! profile, capabilities, masked and read-only paths, user namespaces.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,9 @@ pub struct Flags {
     /// Seccomp profile of containers: a Docker JSON profile's path, `builtin` or `unconfined`
     #[arg(long)]
     seccomp_profile: Option<String>,
+    /// Map containers' root to subordinate ids (dockerd's): default, USER, USER:GROUP or UID:GID
+    #[arg(long)]
+    userns_remap: Option<String>,
 }
 
 /// A size given as a number of bytes or as Docker writes sizes.
@@ -46,11 +49,13 @@ struct File {
     default_masked_paths: Option<Vec<String>>,
     default_readonly_paths: Option<Vec<String>>,
     default_userns: Option<String>,
+    userns_remap: Option<String>,
 }
 
 /// The config file's keys this module reads.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "default-userns",
+    "userns-remap",
     "default-pids-limit",
     "default-memory",
     "no-new-privileges",
@@ -96,6 +101,11 @@ pub fn defaults(flags: &Flags, file: &serde_json::Value) -> Result<Defaults> {
         f.no_new_privileges.is_some(),
     )?;
     both(
+        "userns-remap",
+        flags.userns_remap.is_some(),
+        f.userns_remap.is_some(),
+    )?;
+    both(
         "seccomp-profile",
         flags.seccomp_profile.is_some(),
         f.seccomp_profile.is_some(),
@@ -139,6 +149,16 @@ pub fn defaults(flags: &Flags, file: &serde_json::Value) -> Result<Defaults> {
         Some("auto") => true,
         Some(o) => bail!("invalid default-userns {o:?}: use auto or host"),
     };
+    if let Some(v) = flags.userns_remap.as_deref().or(f.userns_remap.as_deref()) {
+        if !v.is_empty() {
+            if d.userns_auto {
+                bail!(
+                    "default-userns auto and userns-remap {v:?} cannot both be set: each container gets a range of its own, or all share one"
+                );
+            }
+            d.userns_remap = Some(crate::userns_remap::resolve(v)?);
+        }
+    }
     d.masked_paths = f.default_masked_paths;
     d.readonly_paths = f.default_readonly_paths;
     for p in d.masked_paths.iter().chain(&d.readonly_paths).flatten() {

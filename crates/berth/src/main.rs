@@ -7,6 +7,7 @@ mod daemon;
 mod defaults;
 mod log;
 mod runtime_cli;
+mod userns_remap;
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -101,12 +101,15 @@ fn every_check_family_flips_with_its_setting() {
     for id in ["1.1.3", "1.1.4", "1.1.5", "1.1.6"] {
         assert_eq!(env.result(id), "pass", "{id}");
     }
-    // Daemon: icc, no-new-privileges (a second daemon with the other settings).
+    // Daemon: icc, no-new-privileges, user namespaces (a second daemon with the other settings).
     assert_eq!(env.result("2.2"), "fail");
     assert_eq!(env.result("2.14"), "pass");
-    let other = Env::start(r#"{"icc": false, "no-new-privileges": false}"#);
+    assert_eq!(env.result("2.9"), "fail");
+    let other =
+        Env::start(r#"{"icc": false, "no-new-privileges": false, "default-userns": "auto"}"#);
     assert_eq!(other.result("2.2"), "pass");
     assert_eq!(other.result("2.14"), "fail");
+    assert_eq!(other.result("2.9"), "pass");
     drop(other);
     // Files: the config file's mode.
     assert_eq!(env.result("3.17"), "pass");

@@ -117,9 +117,14 @@ pub struct CreateArgs {
     /// UTS namespace to use (host)
     #[arg(long)]
     pub(crate) uts: Option<String>,
-    /// User namespace to use (auto: a range of host ids of its own; host)
+    /// User namespace to use (auto[:size=N]: a free range of host ids of its own;
+    /// map:CONTAINER_ID:HOST_ID:SIZE[,…]: these ids; host)
     #[arg(long)]
     pub(crate) userns: Option<String>,
+    /// Map container ids to host ids in a user namespace of its own
+    /// (CONTAINER_ID:HOST_ID:SIZE, Podman's; users and groups alike)
+    #[arg(long)]
+    pub(crate) uidmap: Vec<String>,
     /// Cgroup namespace to use (host, private)
     #[arg(long)]
     pub(crate) cgroupns: Option<String>,
@@ -373,7 +378,11 @@ fn host_config(a: &CreateArgs) -> Result<HostConfig> {
     hc.pid_mode = a.pid.clone().unwrap_or_default();
     hc.ipc_mode = a.ipc.clone().unwrap_or_default();
     hc.uts_mode = a.uts.clone().unwrap_or_default();
-    hc.userns_mode = a.userns.clone().unwrap_or_default();
+    hc.userns_mode = match (&a.userns, a.uidmap.is_empty()) {
+        (Some(_), false) => bail!("--userns and --uidmap cannot both be given"),
+        (_, false) => format!("map:{}", a.uidmap.join(",")),
+        (u, true) => u.clone().unwrap_or_default(),
+    };
     hc.cgroupns_mode = a.cgroupns.clone().unwrap_or_default();
     hc.cap_add = Some(a.cap_add.clone());
     hc.cap_drop = Some(a.cap_drop.clone());

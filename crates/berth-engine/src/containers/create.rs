@@ -356,23 +356,10 @@ impl Containers {
             manually_stopped: false,
             restarting: false,
             userns_base: None,
+            userns: None,
         };
         // A user namespace range of its own, chosen and recorded under one lock.
-        let _allocating = if rec.host_config.userns_mode == "auto" {
-            let g = super::userns::ALLOCATING
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let used: Vec<u32> = self
-                .records()?
-                .iter()
-                .filter_map(|r| r.userns_base)
-                .collect();
-            super::userns::check_reachable(&self.dir_of(&rec.id))?;
-            rec.userns_base = Some(super::userns::allocate(&used)?);
-            Some(g)
-        } else {
-            None
-        };
+        let _allocating = self.choose_id_maps(&mut rec)?;
         let mut inserted = self.insert(&rec);
         // A generated name that is taken: another one (Docker adds a number as well).
         let mut tries = 0;

@@ -15,6 +15,7 @@ pub mod create;
 pub mod exec;
 pub mod health;
 pub mod host_config;
+pub mod idmap;
 pub mod inspect;
 pub mod io;
 mod landlock;
@@ -60,6 +61,9 @@ pub struct Defaults {
     pub readonly_paths: Option<Vec<String>>,
     /// Containers get user namespaces of their own unless `--userns host`.
     pub userns_auto: bool,
+    /// dockerd's `userns-remap`: the ranges every container without a `--userns` of its
+    /// own is mapped to (shared by all of them).
+    pub userns_remap: Option<idmap::IdMaps>,
 }
 
 impl Default for Defaults {
@@ -73,6 +77,7 @@ impl Default for Defaults {
             masked_paths: None,
             readonly_paths: None,
             userns_auto: false,
+            userns_remap: None,
         }
     }
 }

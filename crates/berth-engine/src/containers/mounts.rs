@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_models::container::{HostConfig, MountPoint, Set};
 
 use super::bundle::Mount;
+use super::idmap::IdMaps;
 use super::{Containers, Record, VolumeMount};
 use crate::{Error, Result};
 
@@ -135,11 +136,15 @@ impl Containers {
     }
 
     /// Mount the container's volumes: a bind of each volume's directory, filled from the
-    /// image on first use when empty (copy-up) unless `nocopy`.
+    /// image on first use when empty (copy-up) unless `nocopy`. In a user namespace of its
+    /// own the container sees each volume through an idmapped mount: volumes keep unshifted
+    /// ids on disk, whichever range the container that wrote them had.
     pub(crate) fn volume_mounts(&self, rec: &mut Record, rootfs: &Path) -> Result<Vec<Mount>> {
         let mut mounts = Vec::new();
         let mut copied = false;
-        for m in rec.mount_points.iter_mut() {
+        let maps = rec.id_maps();
+        let dir = self.dir_of(&rec.id);
+        for (i, m) in rec.mount_points.iter_mut().enumerate() {
             self.volumes.ensure_mounted(&m.name)?;
             let mut mp = self.volumes.mountpoint(&m.name);
             if !m.subpath.is_empty() {
@@ -148,10 +153,13 @@ impl Containers {
             }
             if !m.no_copy && !m.copied {
                 if self.volumes.is_empty(&m.name) {
-                    copy_up(rootfs, &m.destination, &mp)?;
+                    copy_up(rootfs, &m.destination, &mp, maps.as_ref())?;
                 }
                 m.copied = true;
                 copied = true;
+            }
+            if let Some(maps) = &maps {
+                mp = super::userns::idmap_volume(&dir, &format!("v{i}"), &mp, maps)?;
             }
             let mut o = vec!["rbind".to_owned(), "rprivate".to_owned()];
             if !m.rw {
@@ -251,7 +259,8 @@ impl Containers {
 
 /// Copy-up: the image's content at `dst` (resolved inside the container's root, so its
 /// symlinks cannot lead out) into an empty volume, keeping modes, owners, times and links.
-fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
+/// With a user namespace's `maps` the rootfs shows shifted ids: the volume gets them unshifted.
+fn copy_up(rootfs: &Path, dst: &str, volume: &Path, maps: Option<&IdMaps>) -> Result<()> {
     use nix::fcntl::OFlag;
     let root = std::fs::File::open(rootfs)
         .map_err(|e| Error::io(format!("open {}", rootfs.display()), e))?;
@@ -264,8 +273,19 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&fd)
     ));
+    let owner = |md: &std::fs::Metadata| match maps {
+        None => (md.uid(), md.gid()),
+        Some(m) => (
+            IdMaps::to_container(&m.uids, md.uid()).unwrap_or(md.uid()),
+            IdMaps::to_container(&m.gids, md.gid()).unwrap_or(md.gid()),
+        ),
+    };
     // Hand-written (a few lines over std and nix) instead of `cp -a`: no process per start.
-    fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    fn copy_tree(
+        src: &Path,
+        dst: &Path,
+        owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32),
+    ) -> std::io::Result<()> {
         for e in std::fs::read_dir(src)? {
             let e = e?;
             let (from, to) = (e.path(), dst.join(e.file_name()));
@@ -275,13 +295,14 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
                 std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
             } else if ft.is_dir() {
                 std::fs::create_dir(&to)?;
-                copy_tree(&from, &to)?;
+                copy_tree(&from, &to, owner)?;
             } else if ft.is_file() {
                 std::fs::copy(&from, &to)?;
             } else {
                 continue; // devices, fifos, sockets stay in the image
             }
-            let _ = std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()));
+            let (uid, gid) = owner(&md);
+            let _ = std::os::unix::fs::lchown(&to, Some(uid), Some(gid));
             if !ft.is_symlink() {
                 std::fs::set_permissions(
                     &to,
@@ -291,10 +312,11 @@ fn copy_up(rootfs: &Path, dst: &str, volume: &Path) -> Result<()> {
         }
         Ok(())
     }
-    copy_tree(&src, volume).map_err(|e| Error::io(format!("copy-up of {dst}"), e))?;
+    copy_tree(&src, volume, &owner).map_err(|e| Error::io(format!("copy-up of {dst}"), e))?;
     // The volume's root takes the image directory's owner and mode.
     if let Ok(md) = std::fs::metadata(&src) {
-        let _ = std::os::unix::fs::chown(volume, Some(md.uid()), Some(md.gid()));
+        let (uid, gid) = owner(&md);
+        let _ = std::os::unix::fs::chown(volume, Some(uid), Some(gid));
         let _ = std::fs::set_permissions(
             volume,
             std::os::unix::fs::PermissionsExt::from_mode(md.mode()),

@@ -62,23 +62,67 @@ impl Containers {
         if hc.userns_mode.is_empty() && self.defaults.userns_auto {
             hc.userns_mode = "auto".into();
         }
-        match hc.userns_mode.as_str() {
-            "" | "host" => {}
-            "auto" if !super::is_berth_runtime(&hc.runtime) => {
+        let req = super::idmap::parse(&hc.userns_mode, self.defaults.userns_remap.is_some())?;
+        if req != super::idmap::Request::Host {
+            if !super::is_berth_runtime(&hc.runtime) {
                 return Err(bad(format!(
-                    "--userns auto is made by Berth's runtime and mounts, not {:?}",
+                    "user namespaces are made by Berth's runtime and mounts, not {:?} (use --userns host)",
                     hc.runtime
                 )));
             }
-            "auto" if hc.privileged => {
+            if hc.privileged {
                 return Err(bad(
-                    "privileged mode is incompatible with user namespaces (use --userns host)",
+                    "privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns host)",
                 ));
             }
-            "auto" => {}
-            m => return Err(bad(format!("invalid user namespace mode: {m}"))),
         }
         Ok(())
+    }
+
+    /// Choose and record (in `rec`) the maps of the new container's user namespace: a free
+    /// range for `auto`, the asked ranges when no other container's overlap them, the
+    /// daemon's remap ranges. The guard returned holds the choice until the record is in.
+    pub(super) fn choose_id_maps(
+        &self,
+        rec: &mut Record,
+    ) -> Result<Option<std::sync::MutexGuard<'static, ()>>> {
+        use super::idmap::{self, Request};
+        let remap = self.defaults.userns_remap.clone();
+        let req = idmap::parse(&rec.host_config.userns_mode, remap.is_some())?;
+        if req == Request::Host {
+            return Ok(None);
+        }
+        super::userns::check_reachable(&self.dir_of(&rec.id))?;
+        if req == Request::Remap {
+            rec.userns = remap;
+            return Ok(None);
+        }
+        let guard = super::userns::ALLOCATING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut taken: idmap::Taken = Vec::new();
+        // The remap first: a range overlapping it is named as the remap's, not a container's.
+        if let Some(m) = &remap {
+            taken.extend(
+                m.host_ranges()
+                    .map(|x| ("the daemon's userns-remap".into(), *x)),
+            );
+        }
+        for r in self.records()? {
+            if let Some(m) = r.id_maps() {
+                let who = format!("container {}", r.short_name());
+                taken.extend(m.host_ranges().map(|x| (who.clone(), *x)));
+            }
+        }
+        rec.userns = Some(match req {
+            Request::Auto(size) => idmap::allocate(&taken, size)?,
+            Request::Map(maps) => {
+                idmap::check_free(&taken, &maps)?;
+                maps
+            }
+            Request::Host | Request::Remap => unreachable!("handled above"),
+        });
+        Ok(Some(guard))
     }
 
     /// The running container a `container:ID` mode joins: its id and init's pid.
@@ -191,11 +235,11 @@ impl Containers {
         if hc.cgroupns_mode == "host" {
             spec.set_namespace("cgroup", None);
         }
-        if let Some(base) = rec.userns_base {
+        if let Some(maps) = rec.id_maps() {
+            use super::idmap::IdMaps;
             spec.add_namespace("user");
-            let map = serde_json::json!([{"containerID": 0, "hostID": base, "size": super::userns::SIZE}]);
-            spec.set("/linux/uidMappings", &map);
-            spec.set("/linux/gidMappings", &map);
+            spec.set("/linux/uidMappings", IdMaps::spec(&maps.uids));
+            spec.set("/linux/gidMappings", IdMaps::spec(&maps.gids));
         }
         Ok(())
     }

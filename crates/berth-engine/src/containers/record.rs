@@ -71,12 +71,24 @@ pub struct Record {
     /// Its restart policy will start it again once the delay has passed.
     #[serde(default)]
     pub restarting: bool,
-    /// The first host id of the container's user namespace range (`--userns auto`).
+    /// The first host id of the container's user namespace range (`--userns auto`), as
+    /// records made before `userns` have it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns_base: Option<u32>,
+    /// The maps of the container's user namespace (none: the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<super::idmap::IdMaps>,
 }
 
 impl Record {
+    /// The maps of the container's user namespace, if it has one of its own.
+    pub fn id_maps(&self) -> Option<super::idmap::IdMaps> {
+        self.userns.clone().or_else(|| {
+            self.userns_base
+                .map(|b| super::idmap::IdMaps::single(b, super::idmap::SIZE))
+        })
+    }
+
     /// The name without the slash.
     pub fn short_name(&self) -> &str {
         self.name.trim_start_matches('/')

@@ -67,8 +67,8 @@ impl Containers {
         // takes its pid; exit.json stays until the new shim runs (state reads shim.json first).
         let _ = std::fs::remove_file(dir.join("shim.json"));
         let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
-        match rec.userns_base {
-            Some(base) => {
+        match rec.id_maps() {
+            Some(maps) => {
                 let layers: Vec<std::path::PathBuf> = rec
                     .chains()
                     .iter()
@@ -81,7 +81,7 @@ impl Containers {
                     &dir.join("upper"),
                     &dir.join("work"),
                     &rootfs,
-                    base,
+                    &maps,
                 )?;
             }
             None => berth_image::snapshot::mount_rootfs(

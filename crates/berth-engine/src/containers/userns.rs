@@ -1,19 +1,14 @@
-//! User namespaces (`--userns auto`, or the daemon's `default-userns`): each container gets
-//! its own range of 65,536 host ids, recorded with it so that no two ranges overlap; root in
-//! the container is the range's first id on the host. Images are not copied or chowned: the
-//! rootfs's layers are idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP) under the overlay,
-//! whose writable layer belongs to the range's root.
+//! User namespaces' mounts (the ranges are [`super::idmap`]'s business). Images are not
+//! copied or chowned: the rootfs's layers are idmapped mounts (mount_setattr
+//! MOUNT_ATTR_IDMAP) under the overlay, whose writable layer belongs to the range's root;
+//! named volumes are idmapped the same way, so they keep unshifted ids on disk.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::idmap::IdMaps;
 use crate::{Error, Result};
-
-/// Ranges start here (above the ids of the host's own users and of /etc/subuid's usual
-/// first range), 65,536 apart.
-pub const FIRST: u32 = 200_000;
-pub const SIZE: u32 = 65_536;
 
 /// Held while a range is chosen and recorded.
 pub static ALLOCATING: Mutex<()> = Mutex::new(());
@@ -27,7 +22,7 @@ pub fn check_reachable(dir: &Path) -> Result<()> {
         if let Ok(m) = std::fs::metadata(d) {
             if m.permissions().mode() & 0o001 == 0 {
                 return Err(Error::InvalidParameter(format!(
-                    "--userns auto: {} is not searchable by others, so the container's root (an unprivileged host id) cannot reach its files; chmod o+x {}",
+                    "a container with a user namespace cannot reach its files: {} is not searchable by others (the container's root is an unprivileged host id); chmod o+x {}",
                     d.display(),
                     d.display()
                 )));
@@ -38,20 +33,6 @@ pub fn check_reachable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The lowest free range not in `used` (bases).
-pub fn allocate(used: &[u32]) -> Result<u32> {
-    let mut base = FIRST;
-    loop {
-        if !used.iter().any(|u| u.abs_diff(base) < SIZE) {
-            return Ok(base);
-        }
-        base = base
-            .checked_add(SIZE)
-            .filter(|b| b.checked_add(SIZE).is_some())
-            .ok_or_else(|| Error::Conflict("no free user namespace range is left".into()))?;
-    }
-}
-
 fn sys(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     if ret < 0 {
         Err(Error::io(what.to_owned(), std::io::Error::last_os_error()))
@@ -60,9 +41,9 @@ fn sys(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     }
 }
 
-/// A user namespace whose ids 0..SIZE are host ids base..base+SIZE: made by a child that
-/// unshares and waits while we write its maps and open its namespace.
-fn userns_fd(base: u32) -> Result<OwnedFd> {
+/// A user namespace with the maps `maps`: made by a child that unshares and waits while we
+/// write its maps and open its namespace.
+fn userns_fd(maps: &IdMaps) -> Result<OwnedFd> {
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::io("pipe", e.into()))?;
     let (done_r, done_w) = nix::unistd::pipe().map_err(|e| Error::io("pipe", e.into()))?;
     // SAFETY: the child only calls async-signal-safe functions (unshare, write, read, _exit).
@@ -92,9 +73,8 @@ fn userns_fd(base: u32) -> Result<OwnedFd> {
         if got != 1 || b[0] != 1 {
             return Err(Error::Internal("could not make a user namespace".into()));
         }
-        let map = format!("0 {base} {SIZE}\n");
-        for f in ["uid_map", "gid_map"] {
-            std::fs::write(format!("/proc/{pid}/{f}"), &map)
+        for (f, m) in [("uid_map", &maps.uids), ("gid_map", &maps.gids)] {
+            std::fs::write(format!("/proc/{pid}/{f}"), IdMaps::lines(m))
                 .map_err(|e| Error::io(format!("write {f} of a user namespace"), e))?;
         }
         let f = std::fs::File::open(format!("/proc/{pid}/ns/user"))
@@ -196,10 +176,10 @@ pub fn mount_rootfs(
     upper: &Path,
     work: &Path,
     rootfs: &Path,
-    base: u32,
+    maps: &IdMaps,
 ) -> Result<()> {
     unmount(dir);
-    let ns = userns_fd(base)?;
+    let ns = userns_fd(maps)?;
     let mut lower = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let dst = dir.join("idmapped").join(format!("l{i}"));
@@ -211,12 +191,13 @@ pub fn mount_rootfs(
     }
     for d in [upper, work] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(format!("create {}", d.display()), e))?;
+        let (uid, gid) = maps.root();
         let owned = std::fs::metadata(d).is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt;
-            m.uid() == base
+            m.uid() == uid && m.gid() == gid
         });
         if !owned {
-            std::os::unix::fs::chown(d, Some(base), Some(base))
+            std::os::unix::fs::chown(d, Some(uid), Some(gid))
                 .map_err(|e| Error::io(format!("chown {}", d.display()), e))?;
         }
     }
@@ -225,16 +206,13 @@ pub fn mount_rootfs(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_never_overlap() {
-        assert_eq!(allocate(&[]).unwrap(), FIRST);
-        assert_eq!(allocate(&[FIRST]).unwrap(), FIRST + SIZE);
-        assert_eq!(allocate(&[FIRST + SIZE]).unwrap(), FIRST);
-        assert_eq!(allocate(&[FIRST, FIRST + 2 * SIZE]).unwrap(), FIRST + SIZE);
-        assert_eq!(allocate(&[FIRST + 10]).unwrap(), FIRST + 2 * SIZE);
-    }
+/// A volume's directory `src` as the container's user namespace sees it, mounted at
+/// `dir/idmapped/NAME` for the runtime to bind: the volume keeps unshifted ids on disk (root's
+/// files are 0's), so containers of any range share it.
+pub fn idmap_volume(dir: &Path, name: &str, src: &Path, maps: &IdMaps) -> Result<PathBuf> {
+    let ns = userns_fd(maps)?;
+    let dst = dir.join("idmapped").join(name);
+    let _ = nix::mount::umount2(&dst, nix::mount::MntFlags::MNT_DETACH);
+    idmapped(src, &dst, &ns)?;
+    Ok(dst)
 }

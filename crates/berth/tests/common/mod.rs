@@ -27,16 +27,29 @@ impl Env {
     /// The same, with `prepare` given the daemon's directory before the daemon starts (to
     /// mount something under it: the daemon's drop undoes every mount below it).
     pub fn start_prepared(prefix: &str, config: &str, prepare: impl FnOnce(&Path)) -> Env {
+        Self::start_in(prefix, config, prepare, |_| Vec::new())
+    }
+
+    /// The same, the daemon's environment made by `env` from the test's directory.
+    pub fn start_in(
+        prefix: &str,
+        config: &str,
+        prepare: impl FnOnce(&Path),
+        env: impl FnOnce(&Path) -> Vec<(String, String)>,
+    ) -> Env {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .expect("tempdir");
         std::fs::write(dir.path().join("daemon.json"), config).expect("config");
         prepare(&dir.path().join("daemon"));
-        let daemon = Daemon::start(
+        let vars = env(dir.path());
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let daemon = Daemon::start_with_env(
             Path::new(env!("CARGO_BIN_EXE_berth")),
             &dir.path().join("daemon"),
             &dir.path().join("daemon.json"),
+            &vars,
         );
         let archive = xtask::busybox_image(dir.path()).expect("busybox image");
         std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
