@@ -33,6 +33,8 @@ if [ "${1:-}" = "--tests" ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get install -y -qq "${services[0]}" >/dev/null
+  # prometheus (without its recommended node exporter): the metrics tests scrape the daemon.
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   apt-get install -y -qq "${services[@]:1}" >/dev/null \
     || echo "warning: ${services[*]:1} not installed; their tests will skip"
   if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
