@@ -17,6 +17,7 @@ mod containers;
 mod ctx;
 mod exec;
 mod images;
+pub mod metrics;
 mod networks;
 pub mod priority;
 mod respond;
@@ -155,6 +156,7 @@ fn split_version(raw: &str) -> Result<(ApiVersion, String), Response> {
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     priority::request_thread();
+    let began = std::time::Instant::now();
     let (mut parts, body) = req.into_parts();
     let peer = parts
         .extensions
@@ -189,6 +191,13 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         }
     };
     log_failure(&parts, &resp);
+    let path = split_version(parts.uri.path()).map_or_else(|_| String::new(), |(_, p)| p);
+    metrics::observe(
+        parts.method.as_str(),
+        &path,
+        resp.status().as_u16(),
+        began.elapsed(),
+    );
     if mutating {
         audit(&st.engine, peer, &parts, &resp);
     }
@@ -289,6 +298,7 @@ async fn route(
         (&Method::GET | &Method::HEAD, "/_ping") => system::ping(m),
         (&Method::GET, "/version") => system::version(),
         (&Method::GET, "/info") => system::info(ctx).await,
+        (&Method::GET, "/metrics") => metrics::response(ctx.engine.clone()).await,
         (&Method::GET, "/audit/log") => {
             let (e, since) = (ctx.engine.clone(), ctx.s("since"));
             respond::read_json(move || e.audit.entries(&since)).await

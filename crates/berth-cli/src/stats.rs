@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow};
 use berth_models::container::Summary;
-use berth_models::stats::Stats;
+use berth_models::stats::{HistoryPoint, Stats};
 use clap::Args;
 use serde::Serialize;
 
@@ -24,7 +24,145 @@ pub struct StatsArgs {
     /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
+    /// Show the daemon's sampled history from this long ago (1h, 30m), Unix seconds or an
+    /// RFC 3339 time, instead of live samples
+    #[arg(long)]
+    since: Option<String>,
     containers: Vec<String>,
+}
+
+/// One row of `stats --since`: a sampled point of one container.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryRow {
+    pub time: String,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub container: String,
+    pub name: String,
+    #[serde(rename = "CPUPerc")]
+    pub cpu_perc: String,
+    pub mem_usage: String,
+    pub mem_perc: String,
+    #[serde(rename = "NetIO")]
+    pub net_io: String,
+    #[serde(rename = "BlockIO")]
+    pub block_io: String,
+    #[serde(rename = "PIDs")]
+    pub pids: String,
+}
+
+fn history_row(p: &HistoryPoint, id: &str, name: &str, no_trunc: bool) -> HistoryRow {
+    let used = p.memory_working_set as f64;
+    let limit = p.memory_limit as f64;
+    let id = short_id(id, no_trunc);
+    HistoryRow {
+        time: p.time.get(..19).unwrap_or(&p.time).replace('T', " "),
+        container: id.clone(),
+        id,
+        name: name.trim_start_matches('/').to_owned(),
+        cpu_perc: format!("{:.2}%", p.cpu_percent),
+        mem_usage: if limit > 0.0 {
+            format!(
+                "{} / {}",
+                crate::units::bytes_size(used),
+                crate::units::bytes_size(limit)
+            )
+        } else {
+            crate::units::bytes_size(used)
+        },
+        mem_perc: if limit > 0.0 {
+            format!("{:.2}%", used / limit * 100.0)
+        } else {
+            "--".into()
+        },
+        net_io: format!(
+            "{} / {}",
+            crate::units::human_size(p.net_rx as f64),
+            crate::units::human_size(p.net_tx as f64)
+        ),
+        block_io: format!(
+            "{} / {}",
+            crate::units::human_size(p.blk_read as f64),
+            crate::units::human_size(p.blk_write as f64)
+        ),
+        pids: p.pids.to_string(),
+    }
+}
+
+/// `stats --since`: the history of each container, oldest first.
+fn history(
+    rt: &tokio::runtime::Runtime,
+    c: &berth_client::Client,
+    a: &StatsArgs,
+    since: &str,
+) -> Result<i32> {
+    let list: Vec<Summary> = rt.block_on(c.get("/containers/json?all=1"))?;
+    let wanted: Vec<(String, String)> = if a.containers.is_empty() {
+        list.iter()
+            .filter(|s| a.all || s.state == "running")
+            .map(|s| (s.id.clone(), s.names.first().cloned().unwrap_or_default()))
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for n in &a.containers {
+            let i: berth_models::container::Inspect =
+                match rt.block_on(c.get(&format!("/containers/{n}/json"))) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("{}", crate::describe(&e.into()));
+                        return Ok(1);
+                    }
+                };
+            v.push((i.id, i.name));
+        }
+        v
+    };
+    let q = berth_client::query(&[("since", since)]);
+    let mut rows = Vec::new();
+    for (id, name) in wanted {
+        let points: Vec<HistoryPoint> =
+            match rt.block_on(c.get(&format!("/containers/{id}/stats/history{q}"))) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{}", crate::describe(&e.into()));
+                    return Ok(1);
+                }
+            };
+        rows.extend(
+            points
+                .iter()
+                .map(|p| history_row(p, &id, &name, a.no_trunc)),
+        );
+    }
+    print_formatted(
+        a.format.as_deref(),
+        &[
+            ("Time", "TIME"),
+            ("ID", "CONTAINER ID"),
+            ("Name", "NAME"),
+            ("CPUPerc", "CPU %"),
+            ("MemUsage", "MEM USAGE / LIMIT"),
+            ("MemPerc", "MEM %"),
+            ("NetIO", "NET I/O"),
+            ("BlockIO", "BLOCK I/O"),
+            ("PIDs", "PIDS"),
+        ],
+        &[
+            ("Time", "TIME"),
+            ("ID", "CONTAINER ID"),
+            ("Container", "CONTAINER"),
+            ("Name", "NAME"),
+            ("CPUPerc", "CPU %"),
+            ("MemUsage", "MEM USAGE / LIMIT"),
+            ("MemPerc", "MEM %"),
+            ("NetIO", "NET I/O"),
+            ("BlockIO", "BLOCK I/O"),
+            ("PIDs", "PIDS"),
+        ],
+        &rows,
+    )?;
+    Ok(0)
 }
 
 /// One `docker stats` row.
@@ -118,6 +256,9 @@ pub fn stats_row(s: &Stats, no_trunc: bool) -> Row {
 
 pub fn stats(g: &Global, a: StatsArgs) -> Result<i32> {
     let (rt, c) = connect(g)?;
+    if let Some(since) = &a.since {
+        return history(&rt, &c, &a, since);
+    }
     loop {
         let names: Vec<String> = if a.containers.is_empty() {
             let list: Vec<Summary> = rt.block_on(c.get(if a.all {

@@ -455,7 +455,9 @@ impl Engine {
             settings: self.config.registry.clone(),
             check: self.pull_signature_check(require_signed)?,
         };
-        let pulled = registry::pull(&self.images, r, &opts, progress).await?;
+        let pulled = registry::pull(&self.images, r, &opts, progress).await;
+        self.counters.pulled(pulled.is_ok());
+        let pulled = pulled?;
         self.events
             .emit("image", "pull", &r.to_string(), name_attr(r.to_string()));
         let mut lines = vec![

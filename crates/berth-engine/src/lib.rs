@@ -13,9 +13,11 @@ pub mod events;
 pub mod fsops;
 pub mod images;
 pub mod layer;
+pub mod metrics;
 pub mod networks;
 pub mod scan;
 pub mod stats;
+pub mod stats_history;
 pub mod supervisor;
 pub mod system;
 pub mod time;
@@ -66,6 +68,10 @@ pub struct Engine {
     pub events: Arc<events::Events>,
     pub networks: Arc<networks::Networks>,
     pub volumes: Arc<volumes::Volumes>,
+    /// Counted as things happen (image pulls), for `/metrics`.
+    pub counters: metrics::Counters,
+    /// Running containers' sampled counters (`stats --since`).
+    pub history: Arc<stats_history::History>,
 }
 
 impl Engine {
@@ -102,6 +108,12 @@ impl Engine {
                 .and_then(|r| r.config.labels.clone())
                 .unwrap_or_default()
         }));
+        // A removed container's samples go with it.
+        let history = Arc::new(stats_history::History::open(&config.data_root)?);
+        let h = history.clone();
+        let _ = containers
+            .on_removed
+            .set(Box::new(move |id: &str| h.forget(id)));
         // Bridges and firewall rules for what exists; endpoints of containers that stopped
         // while no daemon ran are given back.
         networks.reconcile(&|id| containers.state(id).is_ok_and(|s| s.running()))?;
@@ -113,6 +125,8 @@ impl Engine {
             events,
             networks,
             volumes,
+            counters: metrics::Counters::default(),
+            history,
         })
     }
 }

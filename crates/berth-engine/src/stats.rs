@@ -72,10 +72,15 @@ fn mem_total() -> u64 {
         .map_or(u64::MAX, |kb| kb * 1024)
 }
 
+/// Is /sys/fs/cgroup one v2 hierarchy (else: v1 controllers, maybe v2 beside them)?
+pub fn is_v2() -> bool {
+    static V2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V2.get_or_init(|| Path::new("/sys/fs/cgroup/cgroup.controllers").exists())
+}
+
 /// One sample of the container's counters.
 pub fn sample(cgroup_path: &str) -> Stats {
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if v2 {
+    if is_v2() {
         let d = Path::new("/sys/fs/cgroup").join(cgroup_path.trim_start_matches('/'));
         let cpu = kv_file(&d.join("cpu.stat"));
         let g = |k: &str| cpu.get(k).copied().unwrap_or(0);

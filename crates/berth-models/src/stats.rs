@@ -147,3 +147,21 @@ pub struct Stats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networks: Option<BTreeMap<String, NetworkStats>>,
 }
+
+/// One point of `GET /containers/{id}/stats/history` (a Berth extension): the counters the
+/// daemon sampled at `time`, with the CPU % since the sample before it (of one CPU).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    pub time: String,
+    pub cpu_percent: f64,
+    pub cpu_total_ns: u64,
+    pub memory_usage: u64,
+    pub memory_working_set: u64,
+    /// The container's limit (0: none).
+    pub memory_limit: u64,
+    pub pids: u64,
+    pub blk_read: u64,
+    pub blk_write: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+}

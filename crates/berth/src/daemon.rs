@@ -76,6 +76,8 @@ struct Args {
     read_only_group: Option<String>,
     #[command(flatten)]
     defaults: crate::defaults::Flags,
+    #[command(flatten)]
+    monitoring: crate::monitoring::MonitoringFlags,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -159,7 +161,10 @@ fn run(mut a: Args) -> Result<()> {
         "read-only-group",
     ];
     for k in file.as_object().into_iter().flatten().map(|(k, _)| k) {
-        if !known.contains(&k.as_str()) && !crate::defaults::KEYS.contains(&k.as_str()) {
+        if !known.contains(&k.as_str())
+            && !crate::defaults::KEYS.contains(&k.as_str())
+            && !crate::monitoring::KEYS.contains(&k.as_str())
+        {
             bail!(
                 "the following directives don't match any configuration option: {k} (in {})",
                 a.config_file.display()
@@ -285,6 +290,7 @@ fn run(mut a: Args) -> Result<()> {
     };
     trust.load().map_err(|e| anyhow!("{e}"))?;
     let defaults = crate::defaults::defaults(&a.defaults, &file)?;
+    let monitoring = crate::monitoring::settings(&a.monitoring, &file, &a.data_root)?;
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
@@ -323,6 +329,7 @@ fn run(mut a: Args) -> Result<()> {
     let engine = Arc::new(engine);
     // Exits, restart policies, auto-removal, health checks.
     engine.supervise();
+    engine.sample_stats(monitoring.history);
     let options = berth_api::Options {
         panic_route: std::env::var_os("BERTH_TEST_PANIC_ROUTE").is_some_and(|v| v == "1"),
         read_only_non_root: a.read_only_group.is_some(),
@@ -355,6 +362,20 @@ fn run(mut a: Args) -> Result<()> {
         tokio::spawn(engine.clone().serve_dns());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
+        if let Some((addr, token)) = monitoring.metrics {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics-addr {addr}"))?;
+            tracing::info!("metrics listen on http://{addr}/metrics");
+            let mut rx = stop_rx.clone();
+            let e = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                berth_api::metrics::serve_tcp(e, l, token, async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+            }));
+        }
         for l in listeners {
             let mut rx = stop_rx.clone();
             let e = engine.clone();

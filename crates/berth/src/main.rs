@@ -6,6 +6,7 @@
 mod daemon;
 mod defaults;
 mod log;
+mod monitoring;
 mod runtime_cli;
 mod userns_remap;
 

@@ -193,6 +193,10 @@ async fn one(
         (&Method::POST, "attach") => io::attach(ctx, id, parts).await,
         (&Method::POST, "resize") => io::resize(ctx, id).await,
         (&Method::GET, "stats") => io::stats(ctx, id).await,
+        (&Method::GET, "stats/history") => {
+            let since = ctx.s("since");
+            crate::respond::read_json(move || e.stats_history(&id, &since)).await
+        }
         (&Method::POST, "exec") => crate::exec::create(ctx, id, body).await,
         (&Method::GET, "changes") => fs::changes(ctx, id).await,
         (&Method::GET, "export") => fs::export(ctx, id),

@@ -118,6 +118,9 @@ struct KnownShim {
 }
 
 /// The container store and what the engine knows of running containers.
+/// What is told of a removed container (its id).
+pub type OnRemoved = Box<dyn Fn(&str) + Send + Sync>;
+
 pub struct Containers {
     db: Mutex<rusqlite::Connection>,
     /// The records, parsed (`store::Cache`).
@@ -151,6 +154,8 @@ pub struct Containers {
     health: Mutex<HashMap<String, health::Health>>,
     /// Exit codes of containers removed after their exit (`wait?condition=removed`).
     removed_exits: Mutex<BTreeMap<String, i64>>,
+    /// Told of each removed container (the stats history forgets it; set by the engine).
+    pub on_removed: OnceLock<OnRemoved>,
 }
 
 impl Containers {
@@ -194,6 +199,7 @@ impl Containers {
             seen: Mutex::default(),
             health: Mutex::default(),
             removed_exits: Mutex::default(),
+            on_removed: OnceLock::new(),
         })
     }
 
@@ -234,7 +240,7 @@ impl Containers {
         self.dir_of(id).join(format!("{id}-json.log"))
     }
 
-    fn cgroup_of(&self, id: &str) -> String {
+    pub(crate) fn cgroup_of(&self, id: &str) -> String {
         format!("{}/{}", self.cgroup_parent, id)
     }
 

@@ -280,6 +280,9 @@ impl Containers {
         // The row goes first (the container is gone for every client), then the directory,
         // renamed so an interrupted removal is finished at the next start.
         self.delete_record(id)?;
+        if let Some(f) = self.on_removed.get() {
+            f(id);
+        }
         guard(&self.health).remove(id);
         guard(&self.seen).remove(id);
         let gone = self.dir.join(format!(".removing-{id}"));
