@@ -15,6 +15,7 @@ pub mod images;
 pub mod layer;
 pub mod metrics;
 pub mod networks;
+pub mod sandboxes;
 pub mod scan;
 pub mod stats;
 pub mod stats_history;
@@ -22,6 +23,7 @@ pub mod supervisor;
 pub mod system;
 pub mod time;
 pub mod trust;
+pub mod users;
 pub mod util;
 pub mod volumes;
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub trust: trust::TrustConfig,
     /// What the daemon knows of itself (for `berth audit`).
     pub facts: audit::DaemonFacts,
+    /// Which images sandboxes may be, and their limits.
+    pub sandboxes: sandboxes::Settings,
 }
 
 /// The engine.
@@ -72,6 +76,8 @@ pub struct Engine {
     pub counters: metrics::Counters,
     /// Running containers' sampled counters (`stats --since`).
     pub history: Arc<stats_history::History>,
+    /// The dashboard's users.
+    pub users: users::Users,
 }
 
 impl Engine {
@@ -108,6 +114,7 @@ impl Engine {
                 .and_then(|r| r.config.labels.clone())
                 .unwrap_or_default()
         }));
+        let users = users::Users::open(&config.data_root)?;
         // A removed container's samples go with it.
         let history = Arc::new(stats_history::History::open(&config.data_root)?);
         let h = history.clone();
@@ -127,6 +134,7 @@ impl Engine {
             volumes,
             counters: metrics::Counters::default(),
             history,
+            users,
         })
     }
 }

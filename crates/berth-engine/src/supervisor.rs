@@ -1,5 +1,6 @@
 //! The daemon's background duties: every 100 ms, containers' exits are noticed (`die`),
-//! restart policies and auto-removal applied and health checks run; at start-up, the same
+//! restart policies and auto-removal applied and health checks run (each second, sandboxes
+//! whose time is up removed); at start-up, the same
 //! for what happened while no daemon ran. The embedded DNS servers follow the user networks.
 
 use std::sync::Arc;
@@ -18,12 +19,17 @@ impl Engine {
             // `unless-stopped` ones run again.
             c.remove_exited_auto_removed();
             c.apply_restart_policies(&e.images, true);
+            let mut ticks = 0u64;
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 c.watch_exits();
                 c.remove_exited_auto_removed();
                 c.apply_restart_policies(&e.images, false);
                 c.run_health_checks();
+                ticks += 1;
+                if ticks % 10 == 0 {
+                    e.reap_sandboxes();
+                }
             }
         });
     }

@@ -99,6 +99,19 @@ pub fn version() -> Version {
 }
 
 impl Engine {
+    /// Create a container as every caller must: the image judged by the signature policy
+    /// (`require_signed`: content trust) and the vulnerability policy first.
+    pub fn create_container(
+        &self,
+        req: berth_models::container::CreateRequest,
+        name: Option<&str>,
+        require_signed: bool,
+    ) -> Result<berth_models::container::CreateResponse> {
+        self.check_signature_policy(&req.config.image, require_signed)?;
+        self.check_vulnerability_policy(&req.config.image)?;
+        self.containers.create(&self.images, req, name)
+    }
+
     /// `GET /info`.
     pub fn info(&self) -> Info {
         let (kernel, machine) = uname();

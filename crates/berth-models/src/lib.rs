@@ -13,6 +13,7 @@ mod macros;
 pub mod audit;
 pub mod build;
 pub mod container;
+pub mod dashboard;
 pub mod events;
 pub mod exec;
 pub mod filters;

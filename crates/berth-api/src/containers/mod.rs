@@ -46,12 +46,7 @@ pub async fn route(
             };
             let name = ctx.q("name").map(str::to_owned);
             let trust = crate::ctx::content_trust(&parts.headers);
-            match blocking(move || {
-                e.check_signature_policy(&req.config.image, trust)?;
-                e.check_vulnerability_policy(&req.config.image)?;
-                e.containers.create(&e.images, req, name.as_deref())
-            })
-            .await
+            match blocking(move || e.create_container(req, name.as_deref(), trust)).await
             {
                 Ok(v) => json_with(StatusCode::CREATED, &v),
                 Err(r) => r,
