@@ -16,8 +16,9 @@ base=(libseccomp-dev pkg-config gcc libc6-dev e2fsprogs procps busybox-static ca
 # nsenter), nftables and iproute2's tc (tests read the kernel's rules back), apache2-utils
 # (htpasswd), curl, runc and crun (callers and comparisons), mmdebstrap (the Debian image),
 # tmux (terminal clients are driven in one), libssl-dev (the sigstore crate, the independent
-# cosign implementation the signature tests check against, is built on OpenSSL).
-tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap tmux libssl-dev)
+# cosign implementation the signature tests check against, is built on OpenSSL), chromium
+# (the dashboard's browser tests, driven by Playwright).
+tests=(iputils-ping iproute2 util-linux nftables apache2-utils curl runc crun mmdebstrap tmux libssl-dev chromium)
 # Services tests start themselves, in namespaces of their own: the registry, and the callers
 # the runtime is checked with (podman, docker.io's dockerd, containerd), and buildah (bench/build).
 services=(docker-registry podman docker.io containerd buildah)
@@ -49,6 +50,10 @@ if [ "${1:-}" = "--tests" ]; then
   compose_bin=$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
   mkdir -p /usr/local/lib/docker/cli-plugins
   ln -sf "$compose_bin" /usr/local/lib/docker/cli-plugins/docker-compose
+  # Playwright (the library only: it drives Debian's chromium) for the dashboard's browser
+  # tests, where crates/berth/tests/dashboard.rs looks for it.
+  command -v npm >/dev/null 2>&1 || apt-get install -y -qq nodejs npm >/dev/null
+  npm install --silent --no-audit --no-fund --prefix /usr/local/lib/berth-tests playwright-core@1 >/dev/null
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
   fi

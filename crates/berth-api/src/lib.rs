@@ -15,6 +15,7 @@ mod build;
 mod buildkit;
 mod containers;
 mod ctx;
+mod dashboard;
 mod exec;
 mod images;
 pub mod metrics;
@@ -346,9 +347,15 @@ async fn route(
             }
         }
         (_, "/volumes") => volumes::route(ctx, m, "", body).await,
+        (_, "/dashboard/users") => dashboard::users(ctx, m, "", body).await,
+        (_, "/sandboxes") => dashboard::sandboxes(ctx, m, "", body).await,
         _ => {
             if let Some(t) = tail("/volumes/") {
                 volumes::route(ctx, m, &t, body).await
+            } else if let Some(t) = tail("/dashboard/users/") {
+                dashboard::users(ctx, m, &t, body).await
+            } else if let Some(t) = tail("/sandboxes/") {
+                dashboard::sandboxes(ctx, m, &t, body).await
             } else if let Some(name) = tail("/network-policies/") {
                 let e = ctx.engine.clone();
                 match *m {

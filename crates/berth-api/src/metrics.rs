@@ -108,7 +108,7 @@ pub fn route_template(path: &str) -> String {
     let Some(first) = segs.first() else {
         return "/".into();
     };
-    const RESOURCES: [&str; 21] = [
+    const RESOURCES: [&str; 23] = [
         "containers",
         "images",
         "networks",
@@ -130,6 +130,8 @@ pub fn route_template(path: &str) -> String {
         "swarm",
         "plugins",
         "distribution",
+        "dashboard",
+        "sandboxes",
     ];
     if !RESOURCES.contains(first) {
         return "other".into();

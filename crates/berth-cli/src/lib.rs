@@ -17,6 +17,7 @@ mod compose_ops;
 mod compose_up;
 mod compose_watch;
 mod connect;
+mod dashboard;
 mod exec;
 mod fs;
 mod images;
@@ -86,6 +87,12 @@ enum Cmd {
     /// Manage signing keys and inspect signatures and the signature policy
     #[command(subcommand)]
     Trust(trust::TrustCmd),
+    /// Manage the web dashboard (its users)
+    #[command(subcommand)]
+    Dashboard(dashboard::DashboardCmd),
+    /// Throwaway containers of allowed images, removed when their time is up
+    #[command(subcommand)]
+    Sandbox(dashboard::SandboxCmd),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -278,6 +285,8 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Sign(a) => trust::sign(g, a),
         Cmd::Verify(a) => trust::verify(g, a),
         Cmd::Trust(t) => trust::trust(g, t),
+        Cmd::Dashboard(d) => dashboard::dashboard(g, d),
+        Cmd::Sandbox(s) => dashboard::sandbox(g, s),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -252,3 +252,25 @@ pub fn attach(g: &Global, a: AttachArgs) -> Result<i32> {
     }
     waited_code(&rt, waited)
 }
+
+/// Read a line from the terminal with echo off.
+pub fn read_secret(text: &str, no_tty: &str) -> Result<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| anyhow::anyhow!("{no_tty}"))?;
+    let old = tcgetattr(&tty).map_err(|e| anyhow::anyhow!("terminal: {e}"))?;
+    let mut quiet = old.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&tty, SetArg::TCSANOW, &quiet).map_err(|e| anyhow::anyhow!("terminal: {e}"))?;
+    let mut w = &tty;
+    let _ = w.write_all(text.as_bytes());
+    let mut line = String::new();
+    let res = std::io::BufRead::read_line(&mut std::io::BufReader::new(&tty), &mut line);
+    let _ = tcsetattr(&tty, SetArg::TCSANOW, &old);
+    let _ = w.write_all(b"\n");
+    res.map_err(|e| anyhow::anyhow!("read from the terminal: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}

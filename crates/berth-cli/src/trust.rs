@@ -82,26 +82,11 @@ fn passphrase(confirm: bool) -> Result<String> {
     Ok(first)
 }
 
-/// Read a line from the terminal with echo off.
 fn prompt(text: &str) -> Result<String> {
-    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| anyhow!("no passphrase: set BERTH_PASSWORD, or run on a terminal"))?;
-    let old = tcgetattr(&tty).map_err(|e| anyhow!("terminal: {e}"))?;
-    let mut quiet = old.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    tcsetattr(&tty, SetArg::TCSANOW, &quiet).map_err(|e| anyhow!("terminal: {e}"))?;
-    let mut w = &tty;
-    let _ = w.write_all(text.as_bytes());
-    let mut line = String::new();
-    let res = std::io::BufRead::read_line(&mut std::io::BufReader::new(&tty), &mut line);
-    let _ = tcsetattr(&tty, SetArg::TCSANOW, &old);
-    let _ = w.write_all(b"\n");
-    res.map_err(|e| anyhow!("read the passphrase: {e}"))?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    crate::term::read_secret(
+        text,
+        "no passphrase: set BERTH_PASSWORD, or run on a terminal",
+    )
 }
 
 pub fn trust(g: &Global, cmd: TrustCmd) -> Result<i32> {

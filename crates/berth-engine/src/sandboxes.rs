@@ -66,7 +66,10 @@ impl Engine {
                 image: rec.config.image.clone(),
                 owner: o.clone(),
                 created: rec.created.clone(),
-                expires: labels.get(EXPIRES).and_then(|e| e.parse().ok()).unwrap_or(0),
+                expires: labels
+                    .get(EXPIRES)
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or(0),
                 state: self.containers.state_of(&rec).status.to_string(),
             });
         }
@@ -115,9 +118,13 @@ impl Engine {
             config: Config {
                 image: image.to_owned(),
                 cmd: Some(
-                    ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done"]
-                        .map(String::from)
-                        .to_vec(),
+                    [
+                        "sh",
+                        "-c",
+                        "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                 ),
                 hostname: "sandbox".into(),
                 labels: Some(labels.into_iter().collect()),
@@ -127,9 +134,16 @@ impl Engine {
                 network_mode: "none".into(),
                 cap_drop: Some(vec!["ALL".into()]),
                 cap_add: Some(
-                    ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
-                        .map(String::from)
-                        .to_vec(),
+                    [
+                        "CHOWN",
+                        "DAC_OVERRIDE",
+                        "FOWNER",
+                        "SETUID",
+                        "SETGID",
+                        "KILL",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                 ),
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 storage_opt: (!storage.is_empty()).then(|| storage.into_iter().collect()),
@@ -184,11 +198,16 @@ impl Engine {
 
     /// Remove every sandbox whose time is up (the supervisor's, each second).
     pub fn reap_sandboxes(&self) {
-        let Ok(all) = self.sandboxes(None) else { return };
+        let Ok(all) = self.sandboxes(None) else {
+            return;
+        };
         let t = now();
         for s in all.into_iter().filter(|s| s.expires > 0 && s.expires <= t) {
             if let Err(e) = self.containers.remove(&s.id, true, true) {
-                tracing::warn!("sandbox {}: its time is up, but removing it failed: {e}", s.name);
+                tracing::warn!(
+                    "sandbox {}: its time is up, but removing it failed: {e}",
+                    s.name
+                );
             } else {
                 tracing::info!("sandbox {} of {} expired and was removed", s.name, s.owner);
             }

@@ -27,7 +27,7 @@ impl Engine {
                 c.apply_restart_policies(&e.images, false);
                 c.run_health_checks();
                 ticks += 1;
-                if ticks % 10 == 0 {
+                if ticks.is_multiple_of(10) {
                     e.reap_sandboxes();
                 }
             }

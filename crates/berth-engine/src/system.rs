@@ -99,6 +99,22 @@ pub fn version() -> Version {
 }
 
 impl Engine {
+    /// `start`: a user's start also clears "stopped by a user" (false: it was running).
+    pub fn start_container(&self, id: &str) -> Result<bool> {
+        self.containers.set_manually_stopped(id, false)?;
+        self.containers.start(&self.images, id)
+    }
+
+    /// `stop` (false: it was not running), or `restart`: stop, then start again.
+    pub fn stop_container(&self, id: &str, timeout: Option<i64>, restart: bool) -> Result<bool> {
+        let stopped = self.containers.stop(id, timeout, !restart)?;
+        if restart {
+            self.start_container(id)?;
+            return Ok(true);
+        }
+        Ok(stopped)
+    }
+
     /// Create a container as every caller must: the image judged by the signature policy
     /// (`require_signed`: content trust) and the vulnerability policy first.
     pub fn create_container(

@@ -149,7 +149,8 @@ impl Users {
     pub fn verify(&self, name: &str, password: &str) -> Result<Option<(User, Role)>> {
         let row: Option<(String, String, String)> = {
             let db = db::lock(&self.db);
-            let mut q = db.prepare_cached("SELECT role, hash, created FROM users WHERE name = ?1")?;
+            let mut q =
+                db.prepare_cached("SELECT role, hash, created FROM users WHERE name = ?1")?;
             let mut rows = q.query([name])?;
             match rows.next()? {
                 Some(r) => Some((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -206,10 +207,17 @@ mod tests {
         assert!(u.add("bob", "root", "long enough").is_err());
         assert!(u.add("bob", "viewer", "short").is_err());
         u.add("bob", "viewer", "long enough").expect("add");
-        let (user, role) = u.verify("ann", "correct horse").expect("verify").expect("ok");
+        let (user, role) = u
+            .verify("ann", "correct horse")
+            .expect("verify")
+            .expect("ok");
         assert_eq!((user.name.as_str(), role), ("ann", Role::Admin));
         assert!(u.verify("ann", "wrong horse").expect("verify").is_none());
-        assert!(u.verify("nobody", "correct horse").expect("verify").is_none());
+        assert!(
+            u.verify("nobody", "correct horse")
+                .expect("verify")
+                .is_none()
+        );
         u.passwd("ann", "battery staple").expect("passwd");
         assert!(u.verify("ann", "correct horse").expect("verify").is_none());
         assert!(u.verify("ann", "battery staple").expect("verify").is_some());

@@ -78,6 +78,8 @@ struct Args {
     defaults: crate::defaults::Flags,
     #[command(flatten)]
     monitoring: crate::monitoring::MonitoringFlags,
+    #[command(flatten)]
+    web: crate::web::WebFlags,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -164,6 +166,7 @@ fn run(mut a: Args) -> Result<()> {
         if !known.contains(&k.as_str())
             && !crate::defaults::KEYS.contains(&k.as_str())
             && !crate::monitoring::KEYS.contains(&k.as_str())
+            && !crate::web::KEYS.contains(&k.as_str())
         {
             bail!(
                 "the following directives don't match any configuration option: {k} (in {})",
@@ -291,6 +294,7 @@ fn run(mut a: Args) -> Result<()> {
     trust.load().map_err(|e| anyhow!("{e}"))?;
     let defaults = crate::defaults::defaults(&a.defaults, &file)?;
     let monitoring = crate::monitoring::settings(&a.monitoring, &file, &a.data_root)?;
+    let web = crate::web::settings(&a.web, &file, &a.data_root)?;
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
@@ -311,6 +315,7 @@ fn run(mut a: Args) -> Result<()> {
             on_pull: a.scan_on_pull,
         },
         trust,
+        sandboxes: web.sandboxes,
         facts: berth_engine::audit::DaemonFacts {
             binary: berth_runtime::exe::original(),
             config_file: std::path::absolute(&a.config_file)
@@ -362,6 +367,21 @@ fn run(mut a: Args) -> Result<()> {
         tokio::spawn(engine.clone().serve_dns());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
+        if let Some(settings) = &web.dashboard {
+            let server = berth_dashboard::bind(engine.clone(), settings)
+                .await
+                .with_context(|| format!("dashboard-addr {}", settings.addr))?;
+            tracing::info!("dashboard listen on https://{}/", settings.addr);
+            let mut rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                server
+                    .run(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+                Ok(())
+            }));
+        }
         if let Some((addr, token)) = monitoring.metrics {
             let l = tokio::net::TcpListener::bind(addr)
                 .await

@@ -9,6 +9,7 @@ mod log;
 mod monitoring;
 mod runtime_cli;
 mod userns_remap;
+mod web;
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -46,8 +46,7 @@ pub async fn route(
             };
             let name = ctx.q("name").map(str::to_owned);
             let trust = crate::ctx::content_trust(&parts.headers);
-            match blocking(move || e.create_container(req, name.as_deref(), trust)).await
-            {
+            match blocking(move || e.create_container(req, name.as_deref(), trust)).await {
                 Ok(v) => json_with(StatusCode::CREATED, &v),
                 Err(r) => r,
             }
@@ -135,11 +134,7 @@ async fn one(
             blocking_json(move || e.containers.top(&id, &args)).await
         }
         (&Method::POST, "start") => {
-            let r = blocking(move || {
-                e.containers.set_manually_stopped(&id, false)?;
-                e.containers.start(&e.images, &id)
-            })
-            .await;
+            let r = blocking(move || e.start_container(&id)).await;
             started(r)
         }
         (&Method::POST, "stop" | "restart") => {
@@ -152,16 +147,7 @@ async fn one(
                 Err(r) => return r,
             };
             let restart = op == "restart";
-            let r = blocking(move || {
-                let stopped = e.containers.stop(&id, t, !restart)?;
-                if restart {
-                    e.containers.set_manually_stopped(&id, false)?;
-                    e.containers.start(&e.images, &id)?;
-                    return Ok(true);
-                }
-                Ok(stopped)
-            })
-            .await;
+            let r = blocking(move || e.stop_container(&id, t, restart)).await;
             started(r)
         }
         (&Method::POST, "kill") => {
