@@ -234,7 +234,7 @@ fn main() -> Result<()> {
             }
             run_bench(&format!("bench/{which}/run.sh"), &berth, Some(&out), rest)?;
         }
-        ["bench", which @ ("run" | "net" | "compose"), rest @ ..] => {
+        ["bench", which @ ("run" | "net" | "compose" | "metrics"), rest @ ..] => {
             let berth = build_release()?;
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;
@@ -268,7 +268,7 @@ fn main() -> Result<()> {
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose|scan [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose|scan|metrics [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
         ),
     }
     Ok(())
