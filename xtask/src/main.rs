@@ -234,7 +234,11 @@ fn main() -> Result<()> {
             }
             run_bench(&format!("bench/{which}/run.sh"), &berth, Some(&out), rest)?;
         }
-        ["bench", which @ ("run" | "net" | "compose" | "metrics"), rest @ ..] => {
+        [
+            "bench",
+            which @ ("run" | "net" | "compose" | "metrics"),
+            rest @ ..,
+        ] => {
             let berth = build_release()?;
             let out = workspace().join("target/images");
             std::fs::create_dir_all(&out)?;

@@ -103,6 +103,14 @@ impl Sessions {
         Some((s.user.clone(), s.csrf.clone()))
     }
 
+    /// A request of the session just ended: it was activity until now (however long it took).
+    fn keep(&self, t: &str) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = m.get_mut(t) {
+            s.last = Instant::now();
+        }
+    }
+
     fn end(&self, t: &str) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(t);
     }
@@ -418,7 +426,7 @@ pub async fn require_session(State(app): State<Arc<App>>, req: Request, next: Ne
     let r = next.run(Request::from_parts(parts, body)).await;
     // A request that took long (a stop waits for its container) was activity throughout.
     if let Some(t) = token {
-        app.sessions.touch(&t);
+        app.sessions.keep(&t);
     }
     r
 }

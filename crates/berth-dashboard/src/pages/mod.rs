@@ -4,6 +4,7 @@
 
 mod containers;
 mod resources;
+mod stacks;
 
 pub use containers::do_action;
 pub use resources::{Lines, do_pull};
@@ -17,7 +18,9 @@ use crate::App;
 use crate::html::esc;
 
 pub fn routes() -> Router<Arc<App>> {
-    containers::routes().merge(resources::routes())
+    containers::routes()
+        .merge(resources::routes())
+        .merge(stacks::routes())
 }
 
 /// Run blocking engine work off the async threads.

@@ -1,14 +1,13 @@
 //! The other pages: overview, images (pull, remove, history, SBOM and scan), networks,
 //! volumes, compose stacks, events, sandboxes and the audit log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use berth_engine::containers::inspect::ListOptions;
 use berth_models::Filters;
 
 use super::{back, blocking, flash, size, table, when};
@@ -25,7 +24,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/images/{id}/remove", post(image_remove))
         .route("/networks", get(networks))
         .route("/volumes", get(volumes))
-        .route("/stacks", get(stacks))
         .route("/events", get(events))
         .route("/audit", get(audit))
         .route("/sandboxes", get(sandboxes).post(sandbox_run))
@@ -325,53 +323,6 @@ async fn volumes(State(app): State<Arc<App>>, Extension(user): Extension<User>) 
         ),
     )
     .into_response()
-}
-
-/// Compose projects: containers grouped by their `com.docker.compose.project` label.
-async fn stacks(State(app): State<Arc<App>>, Extension(user): Extension<User>) -> Response {
-    let e = app.engine.clone();
-    let list = match blocking(move || {
-        e.containers.list(
-            &e.images,
-            &ListOptions {
-                all: true,
-                ..Default::default()
-            },
-        )
-    })
-    .await
-    {
-        Ok(l) => l,
-        Err(err) => return error_page(&user, "/stacks", "Stacks", &err),
-    };
-    let mut projects: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
-    for c in &list {
-        if let Some(p) = c.labels.get("com.docker.compose.project") {
-            let e = projects.entry(p.clone()).or_default();
-            e.0 += 1;
-            if c.state == "running" {
-                e.1 += 1;
-            }
-            if let Some(s) = c.labels.get("com.docker.compose.service") {
-                if !e.2.contains(s) {
-                    e.2.push(s.clone());
-                }
-            }
-        }
-    }
-    let rows: Vec<Vec<String>> = projects
-        .iter()
-        .map(|(p, (n, r, s))| vec![esc(p), esc(&s.join(", ")), format!("{r} running of {n}")])
-        .collect();
-    let main = format!(
-        "{}<p>Stacks are deployed with <code>berth compose up</code> (or Docker Compose) against this daemon.</p>",
-        table(
-            "Compose projects",
-            &["Project", "Services", "Containers"],
-            &rows
-        )
-    );
-    page(&user, "/stacks", "Stacks", &main).into_response()
 }
 
 async fn events(Extension(user): Extension<User>) -> Response {

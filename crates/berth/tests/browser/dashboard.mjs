@@ -100,6 +100,19 @@ try {
     await until("the shell's answer", async () => (await page.evaluate(() => window.berthTerm.text())).includes("answer=42"));
     await shot("console");
   });
+  await run("deploy a stack from a pasted compose file, then down", async () => {
+    await page.goto(`${base}/stacks`);
+    await page.fill("input[name=name]", "demo");
+    await page.fill("textarea[name=compose]", "services:\n  app:\n    image: busybox\n    command: sleep 3600\n");
+    await page.click("button:has-text('Deploy')");
+    await page.waitForURL(/\/stacks\?/);
+    const text = await page.textContent("main");
+    check(text.includes("demo deployed") && text.includes("1 running of 1"), `the stack up: ${text.slice(0, 400)}`);
+    await shot("stacks");
+    await page.locator("tr", { hasText: "demo" }).locator("button", { hasText: "Down" }).click();
+    await page.waitForURL(/\/stacks\?/);
+    check(!(await page.locator("table").textContent()).includes("demo"), "the stack down");
+  });
   await run("a request without the CSRF token is refused", async () => {
     const status = await page.evaluate(async () => (await fetch("/api/containers/web/stop", { method: "POST" })).status);
     check(status === 403, `403, got ${status}`);
