@@ -258,6 +258,7 @@ fn audit(engine: &Engine, peer: Option<Peer>, parts: &axum::http::request::Parts
         target,
         status: resp.status().as_u16(),
         error,
+        user: String::new(),
     };
     if let Err(e) = engine.audit.append(r) {
         tracing::error!("audit log: {e}");

@@ -53,6 +53,9 @@ struct Entry {
     status: u16,
     #[serde(default)]
     error: String,
+    /// A dashboard user's request: NAME@ADDRESS.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    user: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -104,15 +107,20 @@ pub fn audit(g: &Global, a: AuditArgs) -> Result<i32> {
                 return Ok(0);
             }
             println!(
-                "{:<6} {:<30} {:<6} {:<8} {:<7} {:<40} {:<20} STATUS",
+                "{:<6} {:<30} {:<16} {:<8} {:<7} {:<40} {:<20} STATUS",
                 "SEQ", "TIME", "UID", "PID", "METHOD", "PATH", "TARGET"
             );
             for e in entries {
+                let who = if e.user.is_empty() {
+                    e.uid.to_string()
+                } else {
+                    e.user.clone()
+                };
                 println!(
-                    "{:<6} {:<30} {:<6} {:<8} {:<7} {:<40} {:<20} {}",
+                    "{:<6} {:<30} {:<16} {:<8} {:<7} {:<40} {:<20} {}",
                     e.seq,
                     e.time,
-                    e.uid,
+                    who,
                     e.pid,
                     e.method,
                     e.path,

@@ -422,8 +422,59 @@ pub async fn require_session(State(app): State<Arc<App>>, req: Request, next: Ne
         }
         axum::body::Body::from(bytes)
     };
+    let audited = (!reading).then(|| {
+        (
+            parts.method.to_string(),
+            parts.uri.path().to_owned(),
+            parts
+                .extensions
+                .get::<Client>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_default(),
+        )
+    });
+    let who = user.name.clone();
     parts.extensions.insert(user);
     let r = next.run(Request::from_parts(parts, body)).await;
+    // Every change made through the dashboard is in the API audit log too, with its user.
+    if let Some((method, path, addr)) = audited {
+        let target = path
+            .trim_start_matches("/api")
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let redirect_err = r
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.split_once("?err="))
+            .map(|(_, e)| {
+                url::form_urlencoded::parse(format!("e={e}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            });
+        let entry = berth_engine::audit_log::Request {
+            uid: u32::MAX,
+            gid: u32::MAX,
+            pid: 0,
+            method,
+            path: format!("dashboard:{path}"),
+            target,
+            status: r.status().as_u16(),
+            error: redirect_err.unwrap_or_default(),
+            user: format!("{who}@{addr}"),
+        };
+        let e = app.engine.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(err) = e.audit.append(entry) {
+                tracing::error!("audit log: {err}");
+            }
+        })
+        .await;
+    }
     // A request that took long (a stop waits for its container) was activity throughout.
     if let Some(t) = token {
         app.sessions.keep(&t);

@@ -29,6 +29,9 @@ pub struct Entry {
     pub status: u16,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// A dashboard user's request: `NAME@ADDRESS` (the socket's callers have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
     /// The previous entry's hash (64 zeros for the first).
     pub prev: String,
     /// sha256 of `prev` and this entry's other fields.
@@ -46,6 +49,7 @@ pub struct Request {
     pub target: String,
     pub status: u16,
     pub error: String,
+    pub user: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +61,15 @@ struct Head {
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn digest(e: &Entry) -> String {
-    let body = serde_json::json!([
+    let mut body = serde_json::json!([
         e.seq, e.time, e.uid, e.gid, e.pid, e.method, e.path, e.target, e.status, e.error, e.prev
     ]);
+    // Entries without a user hash as they did before the field existed.
+    if !e.user.is_empty() {
+        if let Some(a) = body.as_array_mut() {
+            a.push(serde_json::Value::String(e.user.clone()));
+        }
+    }
     let h = Sha256::digest(body.to_string().as_bytes());
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -150,6 +160,7 @@ impl AuditLog {
             target: r.target,
             status: r.status,
             error: r.error,
+            user: r.user,
             prev: head.hash.clone(),
             hash: String::new(),
         };

@@ -27,7 +27,7 @@ pub struct Settings {
     pub memory: i64,
     pub nano_cpus: i64,
     pub pids: i64,
-    /// `--storage-opt size=` of the writable layer (empty: none).
+    /// `--storage-opt size=` of the writable layer (empty: none; default 1g).
     pub disk: String,
 }
 
@@ -41,7 +41,7 @@ impl Default for Settings {
             memory: 256 << 20,
             nano_cpus: 1_000_000_000,
             pids: 128,
-            disk: String::new(),
+            disk: "1g".into(),
         }
     }
 }

@@ -155,6 +155,16 @@ fn the_dashboard_in_a_real_browser() {
         shots.display()
     );
     assert!(shots.join("console.png").exists());
+    // What the browser changed is in the audit log, with its user, and the chain holds.
+    let log = env.ok(&["audit", "log", "--format", "json"]);
+    assert!(
+        log.contains("\"user\": \"ann@127.0.0.1\"") && log.contains("dashboard:/containers/"),
+        "{log}"
+    );
+    assert!(
+        env.ok(&["audit", "log", "--verify"])
+            .contains("the chain is intact")
+    );
 
     // A viewer's console, and one from a forged origin.
     let jar2 = env.dir.path().join("jar2");
@@ -225,11 +235,17 @@ fn sandboxes_from_the_cli_and_their_limits() {
         "one sandbox, nothing more"
     );
     // Its limits and hardening, seen from inside.
-    let r = env.docker(&["exec", &name, "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/class/net"]);
+    let r = env.docker(&["exec", &name, "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/class/net; df -k / | tail -n1"]);
     assert_eq!(r.code, 0, "{}", r.err);
     let lines: Vec<&str> = r.out.lines().collect();
     assert_eq!(lines[..2], ["128", "268435456"], "{}", r.out);
-    assert_eq!(lines[2..], ["lo"], "no network but loopback: {}", r.out);
+    assert_eq!(lines[2], "lo", "no network but loopback: {}", r.out);
+    let disk_kb: u64 = lines[3]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|k| k.parse().ok())
+        .expect("df");
+    assert!(disk_kb < 1_100_000, "a 1g writable layer: {}", r.out);
     let ls = env.ok(&["sandbox", "ls"]);
     assert!(
         ls.contains(&name) && ls.contains("bob") && ls.contains("TIME LEFT"),

@@ -345,7 +345,11 @@ async fn audit(State(app): State<Arc<App>>, Extension(user): Extension<User>) ->
             vec![
                 x.seq.to_string(),
                 esc(&x.time),
-                format!("{}:{} pid {}", x.uid, x.gid, x.pid),
+                if x.user.is_empty() {
+                    format!("{}:{} pid {}", x.uid, x.gid, x.pid)
+                } else {
+                    esc(&x.user)
+                },
                 esc(&x.method),
                 esc(&x.path),
                 esc(&x.target),
