@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/networks", get(networks))
         .route("/api/volumes", get(volumes))
         .route("/api/sandboxes", get(sandboxes))
+        .route("/api/stacks", get(stacks))
         .route("/api/events", get(events))
         .route("/api/audit", get(audit))
         .route("/api/host", get(host))
@@ -168,6 +169,23 @@ async fn networks(State(app): State<Arc<App>>) -> Response {
 async fn volumes(State(app): State<Arc<App>>) -> Response {
     let e = app.engine.clone();
     answer(blocking(move || e.volume_list(&Filters::default())).await)
+}
+
+async fn stacks(State(app): State<Arc<App>>) -> Response {
+    let e = app.engine.clone();
+    answer(
+        blocking(move || {
+            e.containers.list(
+                &e.images,
+                &ListOptions {
+                    all: true,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .map(|l| crate::pages::projects(&l)),
+    )
 }
 
 async fn sandboxes(State(app): State<Arc<App>>) -> Response {

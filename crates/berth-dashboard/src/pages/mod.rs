@@ -8,6 +8,7 @@ mod stacks;
 
 pub use containers::do_action;
 pub use resources::{Lines, do_pull};
+pub use stacks::projects;
 
 use std::sync::Arc;
 

@@ -88,6 +88,34 @@ fn compose(app: &App, dir: &std::path::Path, args: &[&str]) -> Result<String, St
     }
 }
 
+/// A compose project as its containers' labels show it.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Stack {
+    pub services: Vec<String>,
+    pub containers: usize,
+    pub running: usize,
+}
+
+/// The compose projects among `list`, by name.
+pub fn projects(list: &[berth_models::container::Summary]) -> BTreeMap<String, Stack> {
+    let mut out: BTreeMap<String, Stack> = BTreeMap::new();
+    for c in list {
+        if let Some(p) = c.labels.get("com.docker.compose.project") {
+            let e = out.entry(p.clone()).or_default();
+            e.containers += 1;
+            if c.state == "running" {
+                e.running += 1;
+            }
+            if let Some(s) = c.labels.get("com.docker.compose.service") {
+                if !e.services.contains(s) {
+                    e.services.push(s.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn stack_dir(app: &App, name: &str) -> std::path::PathBuf {
     app.engine.config.data_root.join("stacks").join(name)
 }
@@ -112,26 +140,16 @@ async fn stacks(
         Ok(l) => l,
         Err(err) => return back("/", Err(err)),
     };
-    let mut projects: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
-    for c in &list {
-        if let Some(p) = c.labels.get("com.docker.compose.project") {
-            let e = projects.entry(p.clone()).or_default();
-            e.0 += 1;
-            if c.state == "running" {
-                e.1 += 1;
-            }
-            if let Some(s) = c.labels.get("com.docker.compose.service") {
-                if !e.2.contains(s) {
-                    e.2.push(s.clone());
-                }
-            }
-        }
-    }
+    let projects = projects(&list);
     let act = user.role.can_act();
     let rows: Vec<Vec<String>> = projects
         .iter()
-        .map(|(p, (n, r, s))| {
-            let mut row = vec![esc(p), esc(&s.join(", ")), format!("{r} running of {n}")];
+        .map(|(p, s)| {
+            let mut row = vec![
+                esc(p),
+                esc(&s.services.join(", ")),
+                format!("{} running of {}", s.running, s.containers),
+            ];
             if act {
                 row.push(action(
                     &user.csrf,
