@@ -301,6 +301,9 @@ async fn route(
         (&Method::GET, "/version") => system::version(),
         (&Method::GET, "/info") => system::info(ctx).await,
         (&Method::GET, "/metrics") => metrics::response(ctx.engine.clone()).await,
+        (&Method::POST, "/config/reload") => system::reload(ctx).await,
+        (&Method::POST, "/mirrors/test") => system::mirror_test(ctx, body).await,
+        (&Method::POST, "/mirrors/use") => system::mirrors_use(ctx, body).await,
         (&Method::GET, "/audit/log") => {
             let (e, since) = (ctx.engine.clone(), ctx.s("since"));
             respond::read_json(move || e.audit.entries(&since)).await

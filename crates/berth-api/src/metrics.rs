@@ -108,7 +108,7 @@ pub fn route_template(path: &str) -> String {
     let Some(first) = segs.first() else {
         return "/".into();
     };
-    const RESOURCES: [&str; 23] = [
+    const RESOURCES: [&str; 25] = [
         "containers",
         "images",
         "networks",
@@ -132,6 +132,8 @@ pub fn route_template(path: &str) -> String {
         "distribution",
         "dashboard",
         "sandboxes",
+        "config",
+        "mirrors",
     ];
     if !RESOURCES.contains(first) {
         return "other".into();

@@ -7,7 +7,7 @@ use berth_models::events::Message;
 use berth_models::system::{AuthConfig, AuthResponse};
 
 use crate::ctx::{Ctx, body_json};
-use crate::respond::{blocking_json, engine_error, error, json};
+use crate::respond::{blocking_json, engine_error, error, json, json_with};
 use crate::stream::json_lines;
 
 pub fn ping(m: &Method) -> Response {
@@ -131,4 +131,55 @@ pub async fn events(ctx: &Ctx) -> Response {
         }
     });
     json_lines(out, b"\n")
+}
+
+/// `POST /config/reload` (a Berth extension): the daemon reads its config file again, as on
+/// SIGHUP, and answers with what changed.
+pub async fn reload(ctx: &Ctx) -> Response {
+    let Some(tx) = ctx.engine.live.reload.get() else {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "this daemon cannot reload its configuration",
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the daemon's reloader is gone",
+        );
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(60), answer).await {
+        Ok(Ok(report)) if report.error.is_empty() => json(&report),
+        Ok(Ok(report)) => json_with(StatusCode::BAD_REQUEST, &report),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the reload did not answer",
+        ),
+    }
+}
+
+/// `POST /mirrors/test`: each candidate measured, fastest first.
+pub async fn mirror_test(ctx: &Ctx, body: axum::body::Body) -> Response {
+    let req: berth_models::system::MirrorTestRequest = match crate::ctx::body_json(body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match ctx.engine.mirror_test(req).await {
+        Ok(v) => json(&v),
+        Err(e) => crate::respond::engine_error(e),
+    }
+}
+
+/// `POST /mirrors/use`: the daemon's `registry-mirrors`, written and applied.
+pub async fn mirrors_use(ctx: &Ctx, body: axum::body::Body) -> Response {
+    let req: berth_models::system::MirrorUseRequest = match crate::ctx::body_json(body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match ctx.engine.mirrors_use(&req.mirrors).await {
+        Ok(report) if report.error.is_empty() => json(&report),
+        Ok(report) => json_with(StatusCode::BAD_REQUEST, &report),
+        Err(e) => crate::respond::engine_error(e),
+    }
 }

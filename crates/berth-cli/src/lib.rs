@@ -23,6 +23,7 @@ mod fs;
 mod images;
 mod lifecycle;
 mod logs;
+mod mirror;
 mod netpolicy;
 mod networks;
 mod output;
@@ -93,6 +94,9 @@ enum Cmd {
     /// Throwaway containers of allowed images, removed when their time is up
     #[command(subcommand)]
     Sandbox(dashboard::SandboxCmd),
+    /// Measure registry mirrors and switch the daemon to the fastest
+    #[command(subcommand)]
+    Mirror(mirror::MirrorCmd),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -287,6 +291,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Trust(t) => trust::trust(g, t),
         Cmd::Dashboard(d) => dashboard::dashboard(g, d),
         Cmd::Sandbox(s) => dashboard::sandbox(g, s),
+        Cmd::Mirror(m) => mirror::mirror(g, m),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),

@@ -169,7 +169,7 @@ impl Engine {
             "the API is served on unix sockets only".into(),
             "",
         ));
-        let d = &c.defaults;
+        let d = &*self.defaults();
         out.push(check(
             "2.9",
             2,

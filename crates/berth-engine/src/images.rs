@@ -452,7 +452,7 @@ impl Engine {
         let opts = registry::PullOptions {
             platform,
             credentials,
-            settings: self.config.registry.clone(),
+            settings: (*self.live.registry()).clone(),
             check: self.pull_signature_check(require_signed)?,
         };
         let pulled = registry::pull(&self.images, r, &opts, progress).await;
@@ -492,7 +492,7 @@ impl Engine {
         }
         let opts = registry::PushOptions {
             credentials,
-            settings: self.config.registry.clone(),
+            settings: (*self.live.registry()).clone(),
         };
         let pushed = registry::push(&self.images, r, &opts, progress).await?;
         self.events
@@ -513,7 +513,7 @@ impl Engine {
             .next()
             .filter(|h| !h.is_empty() && *h != "index.docker.io")
             .unwrap_or("docker.io");
-        registry::check_login(&self.config.registry, host, user, password)
+        registry::check_login(&self.live.registry(), host, user, password)
             .await
             .map_err(|e| Error::Unauthorized(e.to_string()))
     }

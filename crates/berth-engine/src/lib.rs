@@ -13,7 +13,9 @@ pub mod events;
 pub mod fsops;
 pub mod images;
 pub mod layer;
+pub mod live;
 pub mod metrics;
+pub mod mirrors;
 pub mod networks;
 pub mod sandboxes;
 pub mod scan;
@@ -78,6 +80,8 @@ pub struct Engine {
     pub history: Arc<stats_history::History>,
     /// The dashboard's users.
     pub users: users::Users,
+    /// What a reload of the daemon's configuration may change (`live.rs`).
+    pub live: live::Live,
 }
 
 impl Engine {
@@ -115,6 +119,7 @@ impl Engine {
                 .unwrap_or_default()
         }));
         let users = users::Users::open(&config.data_root)?;
+        let live = live::Live::new(&config);
         // A removed container's samples go with it.
         let history = Arc::new(stats_history::History::open(&config.data_root)?);
         let h = history.clone();
@@ -135,6 +140,7 @@ impl Engine {
             counters: metrics::Counters::default(),
             history,
             users,
+            live,
         })
     }
 }

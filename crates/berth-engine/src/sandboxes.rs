@@ -79,7 +79,7 @@ impl Engine {
 
     /// A new sandbox of `image` for `owner`, running (its shell comes by exec).
     pub fn sandbox_run(&self, owner: &str, image: &str, ttl_secs: i64) -> Result<Sandbox> {
-        let s = &self.config.sandboxes;
+        let s = self.live.sandboxes();
         if s.images.is_empty() {
             return Err(Error::Forbidden(
                 "sandboxes are off: the daemon's sandbox-images allows no image".into(),
@@ -186,7 +186,7 @@ impl Engine {
     /// Give the sandbox `secs` more (never beyond the maximum from now): its new end.
     pub fn sandbox_extend(&self, owner: Option<&str>, name: &str, secs: i64) -> Result<i64> {
         let s = self.sandbox_of(owner, name)?;
-        let max = now() + self.config.sandboxes.max_ttl.as_secs() as i64;
+        let max = now() + self.live.sandboxes().max_ttl.as_secs() as i64;
         let end = (s.expires.max(now()) + secs.max(0)).min(max);
         self.containers.update_record(&s.id, |r| {
             let labels = r.config.labels.get_or_insert_with(Default::default);

@@ -181,14 +181,18 @@ pub fn parse_since(since: &str) -> Result<f64> {
 }
 
 impl Engine {
-    /// Start the sampler thread (once per daemon; nothing when the interval is zero).
+    /// Start the sampler thread (once per daemon) with `settings`; a reload may change them
+    /// (an interval of zero: no sampling until it is set).
     pub fn sample_stats(self: &Arc<Self>, settings: Settings) {
-        if settings.interval.is_zero() {
-            return;
-        }
+        self.live.set_history(settings);
         let e = self.clone();
         std::thread::spawn(move || {
             loop {
+                let settings = e.live.history();
+                if settings.interval.is_zero() {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
                 std::thread::sleep(settings.interval);
                 let t = unix_now();
                 let pass = e.sample_containers().and_then(|(samples, _)| {

@@ -189,7 +189,7 @@ impl Engine {
             registry_config: RegistryConfig {
                 insecure_registry_cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()],
                 index_configs: Default::default(),
-                mirrors: self.config.registry.mirrors.clone(),
+                mirrors: self.live.registry().mirrors.clone(),
                 ..Default::default()
             },
             ncpu: std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
@@ -217,7 +217,7 @@ impl Engine {
     }
 
     fn seccomp_default(&self) -> &'static str {
-        match self.config.defaults.seccomp_profile.as_deref() {
+        match self.defaults().seccomp_profile.as_deref() {
             None | Some("builtin") => "builtin",
             Some("unconfined") => "unconfined",
             Some(_) => "custom",
@@ -226,7 +226,7 @@ impl Engine {
 
     /// `SecurityOptions` as dockerd lists them (`name=…,key=value`).
     fn security_options(&self) -> Vec<String> {
-        let d = &self.config.defaults;
+        let d = self.defaults();
         let mut out = vec![format!("name=seccomp,profile={}", self.seccomp_default())];
         if d.no_new_privileges {
             out.push("name=no-new-privileges".into());
@@ -239,7 +239,7 @@ impl Engine {
     }
 
     fn container_defaults(&self) -> berth_models::system::ContainerDefaults {
-        let d = &self.config.defaults;
+        let d = self.defaults();
         let or = |v: &Option<Vec<String>>, dflt: &[&str]| {
             v.clone()
                 .unwrap_or_else(|| dflt.iter().map(|p| (*p).to_owned()).collect())

@@ -234,3 +234,36 @@ wire! {
         pub identity_token: String,
     }
 }
+
+wire! {
+    /// `POST /config/reload` (a Berth extension; SIGHUP does the same and logs it): what the
+    /// reload changed, what changed but needs a restart, and why it failed (then nothing
+    /// changed).
+    pub struct ReloadReport {
+        pub applied: Vec<String>,
+        pub not_live: Vec<String>,
+        pub error: String,
+    }
+}
+
+wire! {
+    /// `POST /mirrors/test` (a Berth extension): which mirrors to measure and how.
+    pub struct MirrorTestRequest {
+        /// URLs or host[:port]; none: the daemon's `registry-mirrors` and the built-in list.
+        pub candidates: Vec<String>,
+        /// The probe image (default `library/busybox:latest`).
+        pub image: String,
+        pub rounds: u32,
+        pub parallel: u32,
+        /// Seconds per request.
+        pub timeout: u64,
+    }
+}
+
+wire! {
+    /// `POST /mirrors/use`: the daemon's new `registry-mirrors`, written to its config file and
+    /// applied at once.
+    pub struct MirrorUseRequest {
+        pub mirrors: Vec<String>,
+    }
+}

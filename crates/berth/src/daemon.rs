@@ -8,78 +8,84 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "berth daemon",
     about = "Run Berth's daemon (the Docker Engine API)"
 )]
-struct Args {
+pub(crate) struct Args {
     /// Daemon socket(s) to listen on (unix:///path)
     #[arg(short = 'H', long = "host")]
-    hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
     /// Root of persistent state
     #[arg(long, default_value = "/var/lib/berth")]
-    data_root: PathBuf,
+    pub(crate) data_root: PathBuf,
     /// Root of runtime state
     #[arg(long, default_value = "/run/berth")]
-    exec_root: PathBuf,
+    pub(crate) exec_root: PathBuf,
     /// Path of the daemon's pid file
     #[arg(short = 'p', long)]
-    pidfile: Option<PathBuf>,
+    pub(crate) pidfile: Option<PathBuf>,
     /// Daemon configuration file (dockerd's key names)
     #[arg(long, default_value = "/etc/berth/daemon.json")]
-    config_file: PathBuf,
+    pub(crate) config_file: PathBuf,
     /// Group of the API socket (as dockerd's -G)
     #[arg(short = 'G', long)]
-    group: Option<String>,
+    pub(crate) group: Option<String>,
     /// Enable inter-container communication
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    icc: bool,
+    pub(crate) icc: bool,
     /// DNS server for containers (and upstream of the embedded DNS server)
     #[arg(long)]
-    dns: Vec<std::net::Ipv4Addr>,
+    pub(crate) dns: Vec<std::net::Ipv4Addr>,
     /// Registries reached over plain HTTP (host[:port] or CIDR)
     #[arg(long = "insecure-registry")]
-    insecure_registries: Vec<String>,
+    pub(crate) insecure_registries: Vec<String>,
     /// Mirrors for Docker Hub
     #[arg(long = "registry-mirror")]
-    registry_mirrors: Vec<String>,
+    pub(crate) registry_mirrors: Vec<String>,
+    /// Layers pulled at once per pull (default 3)
+    #[arg(long)]
+    pub(crate) max_concurrent_downloads: Option<usize>,
+    /// Layers pushed at once per push (default 3)
+    #[arg(long)]
+    pub(crate) max_concurrent_uploads: Option<usize>,
     /// Default ulimits for containers (name=soft[:hard])
     #[arg(long = "default-ulimit")]
-    default_ulimits: Vec<String>,
+    pub(crate) default_ulimits: Vec<String>,
     /// Parent cgroup of containers
     #[arg(long, default_value = "/berth")]
-    cgroup_parent: String,
+    pub(crate) cgroup_parent: String,
     /// Log level (debug, info, warn, error, fatal)
     #[arg(short = 'l', long, default_value = "info")]
-    log_level: String,
+    pub(crate) log_level: String,
     /// Enable debug mode
     #[arg(short = 'D', long)]
-    debug: bool,
+    pub(crate) debug: bool,
     /// The OSV vulnerability database (default: DATA_ROOT/vuln.db)
     #[arg(long)]
-    scan_db: Option<PathBuf>,
+    pub(crate) scan_db: Option<PathBuf>,
     /// Refuse containers of images with a fixable vulnerability at or above this severity
     /// (LOW, MEDIUM, HIGH, CRITICAL)
     #[arg(long)]
-    deny_vulnerable: Option<String>,
+    pub(crate) deny_vulnerable: Option<String>,
     /// Scan each pulled image against the vulnerability database and report the counts
     #[arg(long)]
-    scan_on_pull: bool,
+    pub(crate) scan_on_pull: bool,
     /// The signature policy (containers/image policy.json; default /etc/berth/policy.json,
     /// which may be absent: then every image is accepted)
     #[arg(long)]
-    signature_policy: Option<PathBuf>,
+    pub(crate) signature_policy: Option<PathBuf>,
     /// Group of the API socket whose members may read but not change anything (root keeps
     /// full access)
     #[arg(long)]
-    read_only_group: Option<String>,
+    pub(crate) read_only_group: Option<String>,
     #[command(flatten)]
-    defaults: crate::defaults::Flags,
+    pub(crate) defaults: crate::defaults::Flags,
     #[command(flatten)]
-    monitoring: crate::monitoring::MonitoringFlags,
+    pub(crate) monitoring: crate::monitoring::MonitoringFlags,
     #[command(flatten)]
-    web: crate::web::WebFlags,
+    pub(crate) web: crate::web::WebFlags,
 }
 
 const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -134,7 +140,9 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
     }
 }
 
-fn run(mut a: Args) -> Result<()> {
+/// The flags `a` with the config file applied (dockerd's rule: a key given both ways is an
+/// error), checked; and the file. Run at start and at each reload.
+pub(crate) fn resolve(mut a: Args) -> Result<(Args, serde_json::Value)> {
     // The config file: flags and file may not both set a key (dockerd's rule).
     let file: serde_json::Value = match std::fs::read(&a.config_file) {
         Ok(d) => serde_json::from_slice(&d)
@@ -152,6 +160,8 @@ fn run(mut a: Args) -> Result<()> {
         "dns",
         "insecure-registries",
         "registry-mirrors",
+        "max-concurrent-downloads",
+        "max-concurrent-uploads",
         "default-ulimits",
         "log-level",
         "debug",
@@ -193,6 +203,27 @@ fn run(mut a: Args) -> Result<()> {
     }
     if a.registry_mirrors.is_empty() {
         a.registry_mirrors = strings(&file, "registry-mirrors");
+    }
+    for m in &a.registry_mirrors {
+        berth_engine::mirrors::parse_url(m).map_err(|e| anyhow!("registry-mirrors: {e}"))?;
+    }
+    for (key, flag) in [
+        ("max-concurrent-downloads", &mut a.max_concurrent_downloads),
+        ("max-concurrent-uploads", &mut a.max_concurrent_uploads),
+    ] {
+        if flag.is_some() && !file[key].is_null() {
+            bail!(
+                "the following directives are specified both as a flag and in the configuration file: {key}"
+            );
+        }
+        if let Some(v) = &file[key].as_u64() {
+            *flag = Some(*v as usize);
+        } else if !file[key].is_null() {
+            bail!("invalid {key}: a positive number");
+        }
+        if *flag == Some(0) {
+            bail!("invalid {key} 0: at least 1");
+        }
     }
     if let Some(d) = file["data-root"].as_str() {
         a.data_root = PathBuf::from(d);
@@ -252,6 +283,11 @@ fn run(mut a: Args) -> Result<()> {
         }
         a.deny_vulnerable = Some(up);
     }
+    Ok((a, file))
+}
+
+fn run(orig: Args) -> Result<()> {
+    let (mut a, file) = resolve(orig.clone())?;
     let level = crate::log::parse_level(&a.log_level)
         .ok_or_else(|| anyhow!("Unable to parse logging level: {}", a.log_level))?;
     crate::log::init(if a.debug {
@@ -298,10 +334,7 @@ fn run(mut a: Args) -> Result<()> {
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: a.data_root.clone(),
         exec_root: a.exec_root.clone(),
-        registry: berth_engine::RegistrySettings {
-            insecure: a.insecure_registries.clone(),
-            mirrors: a.registry_mirrors.clone(),
-        },
+        registry: registry_settings(&a),
         cgroup_parent: a.cgroup_parent.clone(),
         icc: a.icc,
         dns: a.dns.clone(),
@@ -367,35 +400,22 @@ fn run(mut a: Args) -> Result<()> {
         tokio::spawn(engine.clone().serve_dns());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
-        if let Some(settings) = &web.dashboard {
-            let server = berth_dashboard::bind(engine.clone(), settings)
-                .await
-                .with_context(|| format!("dashboard-addr {}", settings.addr))?;
-            tracing::info!("dashboard listen on https://{}/", settings.addr);
-            let mut rx = stop_rx.clone();
-            tasks.push(tokio::spawn(async move {
-                server
-                    .run(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await;
-                Ok(())
-            }));
-        }
-        if let Some((addr, token)) = monitoring.metrics {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("metrics-addr {addr}"))?;
-            tracing::info!("metrics listen on http://{addr}/metrics");
-            let mut rx = stop_rx.clone();
-            let e = engine.clone();
-            tasks.push(tokio::spawn(async move {
-                berth_api::metrics::serve_tcp(e, l, token, async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-            }));
-        }
+        let mut state = crate::reload::State {
+            orig,
+            file,
+            listeners: Default::default(),
+        };
+        state
+            .listeners
+            .set_dashboard(&engine, web.dashboard.as_ref())
+            .await?;
+        state
+            .listeners
+            .set_metrics(&engine, monitoring.metrics.as_ref())
+            .await?;
+        // Reloads asked for through the API come here.
+        let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
+        let _ = engine.live.reload.set(reload_tx);
         for l in listeners {
             let mut rx = stop_rx.clone();
             let e = engine.clone();
@@ -416,10 +436,23 @@ fn run(mut a: Args) -> Result<()> {
             .context("SIGTERM handler")?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("SIGINT handler")?;
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("SIGHUP handler")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!("Got signal to reload configuration, reloading from: {}", state.orig.config_file.display());
+                    crate::reload::reload(&mut state, &engine).await;
+                }
+                Some(reply) = reload_rx.recv() => {
+                    let report = crate::reload::reload(&mut state, &engine).await;
+                    let _ = reply.send(report);
+                }
+            }
         }
+        state.listeners.stop_all().await;
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
@@ -439,6 +472,16 @@ fn run(mut a: Args) -> Result<()> {
         }
         Ok::<(), anyhow::Error>(())
     })
+}
+
+/// The registry settings of resolved flags.
+pub(crate) fn registry_settings(a: &Args) -> berth_engine::RegistrySettings {
+    berth_engine::RegistrySettings {
+        insecure: a.insecure_registries.clone(),
+        mirrors: a.registry_mirrors.clone(),
+        max_concurrent_downloads: a.max_concurrent_downloads.unwrap_or(0),
+        max_concurrent_uploads: a.max_concurrent_uploads.unwrap_or(0),
+    }
 }
 
 fn inode(p: &std::path::Path) -> Option<(u64, u64)> {

@@ -9,7 +9,7 @@ use berth_engine::containers::Defaults;
 use serde::Deserialize;
 
 /// The flags that set defaults.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Flags {
     /// Default pids limit of containers (0 or -1: none; default 2048)
     #[arg(long)]

@@ -20,13 +20,38 @@ pub fn parse_level(s: &str) -> Option<Level> {
     })
 }
 
+type LevelHandle = tracing_subscriber::reload::Handle<
+    tracing_subscriber::filter::LevelFilter,
+    tracing_subscriber::Registry,
+>;
+
+static LEVEL: std::sync::OnceLock<LevelHandle> = std::sync::OnceLock::new();
+
 /// Install the log for this process (once; later calls change nothing).
 pub fn init(level: Level) {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::filter::LevelFilter::from_level(level),
+    );
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .event_format(Dockerd)
-        .try_init();
+        .event_format(Dockerd);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
+        let _ = LEVEL.set(handle);
+    }
+}
+
+/// A new level (a reload's `log-level` or `debug`).
+pub fn set_level(level: Level) {
+    if let Some(h) = LEVEL.get() {
+        let _ = h.modify(|f| *f = tracing_subscriber::filter::LevelFilter::from_level(level));
+    }
 }
 
 struct Dockerd;

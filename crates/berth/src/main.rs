@@ -7,6 +7,7 @@ mod daemon;
 mod defaults;
 mod log;
 mod monitoring;
+mod reload;
 mod runtime_cli;
 mod userns_remap;
 mod web;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use berth_engine::stats_history::Settings as History;
 use serde::Deserialize;
 
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct MonitoringFlags {
     /// Serve /metrics on this TCP address (host:port; a missing host is 127.0.0.1), behind a
     /// bearer token

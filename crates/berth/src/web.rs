@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use berth_engine::sandboxes::Settings as Sandboxes;
 use serde::Deserialize;
 
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct WebFlags {
     /// Serve the web dashboard on this address (host:port; a missing host is 127.0.0.1)
     #[arg(long)]

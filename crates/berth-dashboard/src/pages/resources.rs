@@ -398,7 +398,7 @@ async fn sandboxes(
         Ok(l) => l,
         Err(err) => return error_page(&user, "/sandboxes", "Sandboxes", &err),
     };
-    let s = &app.engine.config.sandboxes;
+    let s = app.engine.live.sandboxes();
     let mut main = flash(&q);
     if user.role.can_act() && !s.images.is_empty() {
         let opts: String = s

@@ -306,7 +306,7 @@ impl Containers {
         if netns.is_none() {
             spec.drop_sysctls("net.");
         }
-        super::host_config::apply(&mut spec, &rec.host_config, &self.defaults)?;
+        super::host_config::apply(&mut spec, &rec.host_config, &self.defaults())?;
         self.apply_namespace_modes(&mut spec, rec)?;
         let mut mounts = spec.mounts();
         mounts.extend(volume_mounts);

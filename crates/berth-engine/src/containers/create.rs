@@ -284,7 +284,7 @@ impl Containers {
         let (mut config, path, args) = merge_config(&req.config, &image_config, &id)?;
         config.image = image_name.clone();
         let mut hc = req.host_config.unwrap_or_default();
-        apply_defaults(&mut hc, &self.defaults);
+        apply_defaults(&mut hc, &self.defaults());
         normalize_host_config(&mut hc);
         self.check_namespace_modes(&mut hc, asked_hostname)?;
         let warnings = super::landlock::check(&mut hc)?;
@@ -330,7 +330,7 @@ impl Containers {
         super::host_config::apply(
             &mut super::bundle::Spec::default_spec(),
             &hc,
-            &self.defaults,
+            &self.defaults(),
         )?;
         // Volumes: `-v name:/dst`, `-v /dst`, `--mount type=volume`, the image's VOLUMEs,
         // `--volumes-from`; made now (as dockerd does), recorded as the container's mount points.

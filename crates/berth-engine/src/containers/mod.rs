@@ -129,7 +129,8 @@ pub struct Containers {
     exec_root: PathBuf,
     runtime_root: PathBuf,
     cgroup_parent: String,
-    pub defaults: Defaults,
+    /// Swapped whole by a reload (containers made before keep what they recorded).
+    defaults: std::sync::RwLock<Arc<Defaults>>,
     events: Arc<crate::events::Events>,
     pub networks: Arc<crate::networks::Networks>,
     pub volumes: Arc<crate::volumes::Volumes>,
@@ -159,6 +160,15 @@ pub struct Containers {
 }
 
 impl Containers {
+    /// The defaults now.
+    pub fn defaults(&self) -> Arc<Defaults> {
+        crate::db::read(&self.defaults).clone()
+    }
+
+    pub fn set_defaults(&self, d: Defaults) {
+        *crate::db::write(&self.defaults) = Arc::new(d);
+    }
+
     pub fn open(
         data_root: &Path,
         exec_root: &Path,
@@ -185,7 +195,7 @@ impl Containers {
             exec_root: exec_root.to_owned(),
             runtime_root: exec_root.join("runtime"),
             cgroup_parent: cgroup_parent.trim_end_matches('/').to_owned(),
-            defaults,
+            defaults: std::sync::RwLock::new(Arc::new(defaults)),
             events,
             networks,
             volumes,

@@ -59,10 +59,11 @@ impl Containers {
             "" | "private" | "host" => {}
             m => return Err(bad(format!("invalid cgroup namespace mode: {m}"))),
         }
-        if hc.userns_mode.is_empty() && self.defaults.userns_auto {
+        let defaults = self.defaults();
+        if hc.userns_mode.is_empty() && defaults.userns_auto {
             hc.userns_mode = "auto".into();
         }
-        let req = super::idmap::parse(&hc.userns_mode, self.defaults.userns_remap.is_some())?;
+        let req = super::idmap::parse(&hc.userns_mode, defaults.userns_remap.is_some())?;
         if req != super::idmap::Request::Host {
             if !super::is_berth_runtime(&hc.runtime) {
                 return Err(bad(format!(
@@ -87,7 +88,7 @@ impl Containers {
         rec: &mut Record,
     ) -> Result<Option<std::sync::MutexGuard<'static, ()>>> {
         use super::idmap::{self, Request};
-        let remap = self.defaults.userns_remap.clone();
+        let remap = self.defaults().userns_remap.clone();
         let req = idmap::parse(&rec.host_config.userns_mode, remap.is_some())?;
         if req == Request::Host {
             return Ok(None);

@@ -122,7 +122,7 @@ impl Containers {
             }
         }
         let mut spec = super::bundle::Spec::default_spec();
-        super::host_config::apply(&mut spec, &rec.host_config, &self.defaults)?;
+        super::host_config::apply(&mut spec, &rec.host_config, &self.defaults())?;
         if self.state_of(&rec).status == Status::Running {
             let resources = spec.resources();
             match super::runtime_of(&rec.host_config.runtime)? {

@@ -53,6 +53,9 @@ pub struct Settings {
     pub insecure: Vec<String>,
     /// Mirrors for Docker Hub, as URLs (`http://10.0.0.1:5000`) or host[:port].
     pub mirrors: Vec<String>,
+    /// Blobs pulled and pushed at once (0: Docker's default, 3).
+    pub max_concurrent_downloads: usize,
+    pub max_concurrent_uploads: usize,
 }
 
 /// Credentials for one registry.
@@ -196,8 +199,14 @@ fn client_for(settings: &Settings, host: &str) -> oci_client::Client {
     };
     oci_client::Client::new(ClientConfig {
         protocol,
-        max_concurrent_download: CONCURRENT,
-        max_concurrent_upload: CONCURRENT,
+        max_concurrent_download: match settings.max_concurrent_downloads {
+            0 => CONCURRENT,
+            n => n,
+        },
+        max_concurrent_upload: match settings.max_concurrent_uploads {
+            0 => CONCURRENT,
+            n => n,
+        },
         connect_timeout: Some(Duration::from_secs(15)),
         read_timeout: Some(Duration::from_secs(60)),
         ..Default::default()
@@ -413,6 +422,7 @@ pub use auth::*;
 pub use pull::*;
 pub use push::*;
 pub use sigstore::SignatureCheck;
+pub mod probe;
 
 #[cfg(test)]
 mod tests {
@@ -424,6 +434,7 @@ mod tests {
         let s = Settings {
             insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into()],
             mirrors: vec![],
+            ..Default::default()
         };
         for h in [
             "127.0.0.1:5000",
