@@ -38,6 +38,7 @@ mod system;
 pub mod template;
 mod term;
 mod trust;
+mod tui;
 pub mod units;
 mod volumes;
 
@@ -97,6 +98,8 @@ enum Cmd {
     /// Measure registry mirrors and switch the daemon to the fastest
     #[command(subcommand)]
     Mirror(mirror::MirrorCmd),
+    /// A terminal UI for containers, images, volumes and networks (lazydocker's job)
+    Tui(tui::TuiArgs),
     /// Load an image from a tar archive or STDIN
     Load(archives::LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -292,6 +295,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
         Cmd::Dashboard(d) => dashboard::dashboard(g, d),
         Cmd::Sandbox(s) => dashboard::sandbox(g, s),
         Cmd::Mirror(m) => mirror::mirror(g, m),
+        Cmd::Tui(a) => tui::tui(g, a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => archives::save(g, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => archives::import(g, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::ls(g, a),
