@@ -272,7 +272,7 @@ fn main() -> Result<()> {
             run_bench("bench/runtime/run.sh", &berth, None, rest)?;
         }
         _ => bail!(
-            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose|scan|metrics [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
+            "usage: cargo xtask bundle DIR | demo | images [busybox] [debian] | bench runtime|images|run|net|build|compose|scan|metrics|tui [RUNS] | bench api [SECONDS] [CONTAINERS] [CLIENTS] [ROUNDS]"
         ),
     }
     Ok(())
