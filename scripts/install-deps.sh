@@ -53,7 +53,7 @@ if [ "${1:-}" = "--tests" ]; then
   # Playwright (the library only: it drives Debian's chromium) for the dashboard's browser
   # tests, where crates/berth/tests/dashboard.rs looks for it.
   command -v npm >/dev/null 2>&1 || apt-get install -y -qq nodejs npm >/dev/null
-  npm install --silent --no-audit --no-fund --prefix /usr/local/lib/berth-tests playwright-core@1 >/dev/null
+  npm install --silent --no-audit --no-fund --prefix /usr/local/lib/berth-tests playwright-core@1.65.2 >/dev/null
   if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
   fi
