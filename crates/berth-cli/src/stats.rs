@@ -36,28 +36,15 @@ pub struct StatsArgs {
 #[serde(rename_all = "PascalCase")]
 pub struct HistoryRow {
     pub time: String,
-    #[serde(rename = "ID")]
-    pub id: String,
-    pub container: String,
-    pub name: String,
-    #[serde(rename = "CPUPerc")]
-    pub cpu_perc: String,
-    pub mem_usage: String,
-    pub mem_perc: String,
-    #[serde(rename = "NetIO")]
-    pub net_io: String,
-    #[serde(rename = "BlockIO")]
-    pub block_io: String,
-    #[serde(rename = "PIDs")]
-    pub pids: String,
+    #[serde(flatten)]
+    pub row: Row,
 }
 
 fn history_row(p: &HistoryPoint, id: &str, name: &str, no_trunc: bool) -> HistoryRow {
     let used = p.memory_working_set as f64;
     let limit = p.memory_limit as f64;
     let id = short_id(id, no_trunc);
-    HistoryRow {
-        time: p.time.get(..19).unwrap_or(&p.time).replace('T', " "),
+    let row = Row {
         container: id.clone(),
         id,
         name: name.trim_start_matches('/').to_owned(),
@@ -87,6 +74,10 @@ fn history_row(p: &HistoryPoint, id: &str, name: &str, no_trunc: bool) -> Histor
             crate::units::human_size(p.blk_write as f64)
         ),
         pids: p.pids.to_string(),
+    };
+    HistoryRow {
+        time: p.time.get(..19).unwrap_or(&p.time).replace('T', " "),
+        row,
     }
 }
 

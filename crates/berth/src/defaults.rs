@@ -74,17 +74,31 @@ fn size(v: &str, what: &str) -> Result<i64> {
         .ok_or_else(|| anyhow!("invalid {what} {v:?}: a size such as 512m or 4g"))
 }
 
+/// dockerd's rule: a key is given as a flag or in the config file, not both.
+pub fn not_both(key: &str, flag: bool, in_file: bool) -> Result<()> {
+    if flag && in_file {
+        bail!(
+            "the following directives are specified both as a flag and in the configuration file: {key}"
+        );
+    }
+    Ok(())
+}
+
+/// A listener's `host:port` (a missing host: 127.0.0.1), or what is wrong with it.
+pub fn listen_addr(a: &str, key: &str, example: &str) -> Result<std::net::SocketAddr> {
+    let full = if a.starts_with(':') {
+        format!("127.0.0.1{a}")
+    } else {
+        a.to_owned()
+    };
+    full.parse()
+        .map_err(|_| anyhow!("invalid {key} {a:?}: host:port, e.g. {example}"))
+}
+
 /// The defaults the flags and the config file `file` make.
 pub fn defaults(flags: &Flags, file: &serde_json::Value) -> Result<Defaults> {
     let f: File = serde_json::from_value(file.clone()).map_err(|e| anyhow!("config file: {e}"))?;
-    let both = |key: &str, flag: bool, in_file: bool| -> Result<()> {
-        if flag && in_file {
-            bail!(
-                "the following directives are specified both as a flag and in the configuration file: {key}"
-            );
-        }
-        Ok(())
-    };
+    let both = not_both;
     both(
         "default-pids-limit",
         flags.default_pids_limit.is_some(),

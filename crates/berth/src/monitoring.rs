@@ -75,11 +75,7 @@ pub fn settings(
             f.metrics_token_file.is_some(),
         ),
     ] {
-        if flag && in_file {
-            bail!(
-                "the following directives are specified both as a flag and in the configuration file: {key}"
-            );
-        }
+        crate::defaults::not_both(key, flag, in_file)?;
     }
     let mut history = History::default();
     if let Some(v) = &f.stats_interval {
@@ -95,14 +91,7 @@ pub fn settings(
     let metrics = match addr.filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => {
-            let full = if a.starts_with(':') {
-                format!("127.0.0.1{a}")
-            } else {
-                a.clone()
-            };
-            let sa: std::net::SocketAddr = full.parse().map_err(|_| {
-                anyhow!("invalid metrics-addr {a:?}: host:port, e.g. 127.0.0.1:9323")
-            })?;
+            let sa = crate::defaults::listen_addr(&a, "metrics-addr", "127.0.0.1:9323")?;
             let path = flags
                 .metrics_token_file
                 .clone()

@@ -100,11 +100,7 @@ pub fn settings(
             f.dashboard_tls_key.is_some(),
         ),
     ] {
-        if flag && in_file {
-            bail!(
-                "the following directives are specified both as a flag and in the configuration file: {key}"
-            );
-        }
+        crate::defaults::not_both(key, flag, in_file)?;
     }
     let mut s = Sandboxes::default();
     if let Some(v) = f.sandbox_images {
@@ -156,14 +152,7 @@ pub fn settings(
     let dashboard = match addr.filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => {
-            let full = if a.starts_with(':') {
-                format!("127.0.0.1{a}")
-            } else {
-                a.clone()
-            };
-            let addr: std::net::SocketAddr = full.parse().map_err(|_| {
-                anyhow!("invalid dashboard-addr {a:?}: host:port, e.g. 127.0.0.1:8443")
-            })?;
+            let addr = crate::defaults::listen_addr(&a, "dashboard-addr", "127.0.0.1:8443")?;
             let cert = flags.dashboard_tls_cert.clone().or(f.dashboard_tls_cert);
             let key = flags.dashboard_tls_key.clone().or(f.dashboard_tls_key);
             let tls = match (cert, key) {

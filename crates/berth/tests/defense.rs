@@ -266,21 +266,7 @@ fn bad_daemon_defaults_stop_the_start() {
         ),
         (r#"{"default-masked-paths": ["proc/keys"]}"#, "proc/keys"),
     ] {
-        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["daemon", "-H"])
-            .arg(format!("unix://{}", dir.path().join("s.sock").display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
-            .output()
-            .expect("daemon");
-        assert!(!o.status.success(), "{config} started");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(want), "{config}: {err}");
+        common::daemon_refuses(dir.path(), config, want, &[]);
     }
 }
 

@@ -329,22 +329,15 @@ fn bad_userns_remap_stops_the_start() {
             "cannot both be set",
         ),
     ] {
-        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["daemon", "-H"])
-            .arg(format!("unix://{}", dir.path().join("s.sock").display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
-            .env("BERTH_SUBUID_FILE", dir.path().join("subuid"))
-            .env("BERTH_SUBGID_FILE", dir.path().join("subgid"))
-            .output()
-            .expect("daemon");
-        assert!(!o.status.success(), "{config} started");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(want), "{config}: {err}");
+        let (uid, gid) = (dir.path().join("subuid"), dir.path().join("subgid"));
+        common::daemon_refuses(
+            dir.path(),
+            config,
+            want,
+            &[
+                ("BERTH_SUBUID_FILE", uid.to_str().expect("path")),
+                ("BERTH_SUBGID_FILE", gid.to_str().expect("path")),
+            ],
+        );
     }
 }

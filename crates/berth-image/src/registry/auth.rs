@@ -70,13 +70,7 @@ pub async fn check_login(
         ))
     };
     if challenge.to_lowercase().starts_with("bearer") {
-        let param = |k: &str| {
-            challenge
-                .split([',', ' '])
-                .filter_map(|p| p.split_once('='))
-                .find(|(n, _)| n.trim() == k)
-                .map(|(_, v)| v.trim_matches('"').to_owned())
-        };
+        let param = |k: &str| challenge_param(&challenge, k);
         let realm = param("realm").ok_or_else(|| reg_err("login: registry sent no token realm"))?;
         let mut q = vec![
             ("account", user.to_owned()),
@@ -110,4 +104,13 @@ pub async fn check_login(
     } else {
         Err(denied(&url, res.status()))
     }
+}
+
+/// A parameter of a `WWW-Authenticate: Bearer realm="…",service="…"` challenge.
+pub(super) fn challenge_param(challenge: &str, key: &str) -> Option<String> {
+    challenge
+        .split([',', ' '])
+        .filter_map(|p| p.split_once('='))
+        .find(|(n, _)| n.trim() == key)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
 }

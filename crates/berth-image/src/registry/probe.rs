@@ -44,13 +44,7 @@ fn is_html(r: &reqwest::Response) -> bool {
 
 /// A bearer token for `repo` when the registry asks for one (anonymous).
 async fn token(http: &reqwest::Client, challenge: &str, repo: &str) -> Option<String> {
-    let param = |k: &str| {
-        challenge
-            .split([',', ' '])
-            .filter_map(|p| p.split_once('='))
-            .find(|(n, _)| n.trim() == k)
-            .map(|(_, v)| v.trim_matches('"').to_owned())
-    };
+    let param = |k: &str| super::auth::challenge_param(challenge, k);
     let realm = param("realm")?;
     let mut q = vec![("scope", format!("repository:{repo}:pull"))];
     if let Some(s) = param("service") {

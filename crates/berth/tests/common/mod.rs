@@ -121,3 +121,25 @@ pub fn nothing_left_of_builds(env: &Env) {
     let ours = build.display().to_string();
     assert!(!mounts.contains(&ours), "mounts left under {ours}");
 }
+
+/// `berth daemon` with `config` as its config file (and `env`) must refuse to start, saying
+/// `want` on stderr: checked before the daemon opens anything, so it runs in the host's
+/// namespaces with a private data root and touches nothing.
+pub fn daemon_refuses(dir: &Path, config: &str, want: &str, env: &[(&str, &str)]) {
+    std::fs::write(dir.join("daemon.json"), config).expect("config");
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["daemon", "-H"])
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--config-file")
+        .arg(dir.join("daemon.json"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("daemon");
+    assert!(!o.status.success(), "{config} started");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(want), "{config}: {err}");
+}
