@@ -31,6 +31,29 @@ pub struct StatsArgs {
     containers: Vec<String>,
 }
 
+/// `docker stats`' table: the columns shown by default, and every field a template may name.
+const DEFAULT_COLUMNS: [(&str, &str); 8] = [
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
+const COLUMNS: [(&str, &str); 9] = [
+    ("ID", "CONTAINER ID"),
+    ("Container", "CONTAINER"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
+
 /// One row of `stats --since`: a sampled point of one container.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -128,29 +151,8 @@ fn history(
     }
     print_formatted(
         a.format.as_deref(),
-        &[
-            ("Time", "TIME"),
-            ("ID", "CONTAINER ID"),
-            ("Name", "NAME"),
-            ("CPUPerc", "CPU %"),
-            ("MemUsage", "MEM USAGE / LIMIT"),
-            ("MemPerc", "MEM %"),
-            ("NetIO", "NET I/O"),
-            ("BlockIO", "BLOCK I/O"),
-            ("PIDs", "PIDS"),
-        ],
-        &[
-            ("Time", "TIME"),
-            ("ID", "CONTAINER ID"),
-            ("Container", "CONTAINER"),
-            ("Name", "NAME"),
-            ("CPUPerc", "CPU %"),
-            ("MemUsage", "MEM USAGE / LIMIT"),
-            ("MemPerc", "MEM %"),
-            ("NetIO", "NET I/O"),
-            ("BlockIO", "BLOCK I/O"),
-            ("PIDs", "PIDS"),
-        ],
+        &[&[("Time", "TIME")], &DEFAULT_COLUMNS[..]].concat(),
+        &[&[("Time", "TIME")], &COLUMNS[..]].concat(),
         &rows,
     )?;
     Ok(0)
@@ -284,31 +286,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> Result<i32> {
             // Clear the screen and home the cursor, as docker stats does.
             print!("\x1b[2J\x1b[H");
         }
-        print_formatted(
-            a.format.as_deref(),
-            &[
-                ("ID", "CONTAINER ID"),
-                ("Name", "NAME"),
-                ("CPUPerc", "CPU %"),
-                ("MemUsage", "MEM USAGE / LIMIT"),
-                ("MemPerc", "MEM %"),
-                ("NetIO", "NET I/O"),
-                ("BlockIO", "BLOCK I/O"),
-                ("PIDs", "PIDS"),
-            ],
-            &[
-                ("ID", "CONTAINER ID"),
-                ("Container", "CONTAINER"),
-                ("Name", "NAME"),
-                ("CPUPerc", "CPU %"),
-                ("MemUsage", "MEM USAGE / LIMIT"),
-                ("MemPerc", "MEM %"),
-                ("NetIO", "NET I/O"),
-                ("BlockIO", "BLOCK I/O"),
-                ("PIDs", "PIDS"),
-            ],
-            &rows,
-        )?;
+        print_formatted(a.format.as_deref(), &DEFAULT_COLUMNS, &COLUMNS, &rows)?;
         if a.no_stream {
             return Ok(0);
         }
