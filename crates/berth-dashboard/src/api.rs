@@ -12,7 +12,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use berth_engine::containers::inspect::ListOptions;
 use berth_engine::containers::io::LogOptions;
 use berth_models::Filters;
 
@@ -55,18 +54,7 @@ type Q = Query<HashMap<String, String>>;
 
 async fn containers(State(app): State<Arc<App>>) -> Response {
     let e = app.engine.clone();
-    answer(
-        blocking(move || {
-            e.containers.list(
-                &e.images,
-                &ListOptions {
-                    all: true,
-                    ..Default::default()
-                },
-            )
-        })
-        .await,
-    )
+    answer(blocking(move || crate::pages::all_containers(&e)).await)
 }
 
 async fn container(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
@@ -174,17 +162,9 @@ async fn volumes(State(app): State<Arc<App>>) -> Response {
 async fn stacks(State(app): State<Arc<App>>) -> Response {
     let e = app.engine.clone();
     answer(
-        blocking(move || {
-            e.containers.list(
-                &e.images,
-                &ListOptions {
-                    all: true,
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .map(|l| crate::pages::projects(&l)),
+        blocking(move || crate::pages::all_containers(&e))
+            .await
+            .map(|l| crate::pages::projects(&l)),
     )
 }
 

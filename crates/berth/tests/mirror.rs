@@ -7,48 +7,14 @@
 //! The daemon runs in the host's network namespace (the registry is on its loopback) and
 //! runs no container; nothing leaves loopback.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use berth_testkit::{Daemon, Registry, free_port, throttled_proxy};
-
-struct Env {
-    daemon: Daemon,
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Env {
-    fn cli(&self, bin: &str, var: &str, args: &[&str]) -> Run {
-        let o = Command::new(bin)
-            .env(var, self.daemon.host())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("client");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            out: String::from_utf8_lossy(&o.stdout).into_owned(),
-            err: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    fn berth(&self, args: &[&str]) -> Run {
-        self.cli(env!("CARGO_BIN_EXE_berth"), "BERTH_HOST", args)
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.berth(args);
-        assert_eq!(r.code, 0, "berth {args:?}: {}{}", r.out, r.err);
-        r.out
-    }
-}
+use berth_testkit::{Registry, free_port, throttled_proxy};
+use common::Env;
 
 /// A server of canned answers: `html` answers every request with a web page; otherwise
 /// `/v2/` answers `{}`, the manifest `manifest`, and every blob garbage.
@@ -125,21 +91,8 @@ fn manifest_of(reg: &Registry) -> (Vec<u8>, String) {
 
 #[test]
 fn mirrors_are_ranked_chosen_and_applied_live() {
-    let dir = tempfile::Builder::new()
-        .prefix("berth-mirror-")
-        .tempdir()
-        .expect("dir");
-    let reg = Registry::start(&dir.path().join("registry"), None);
-    std::fs::write(dir.path().join("daemon.json"), r#"{"log-level": "info"}"#).expect("config");
-    let daemon = Daemon::start_host_network(
-        Path::new(env!("CARGO_BIN_EXE_berth")),
-        &dir.path().join("daemon"),
-        &dir.path().join("daemon.json"),
-    );
-    let archive = xtask::busybox_image(dir.path()).expect("busybox image");
-    std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
-    let env = Env { daemon, dir };
-    env.ok(&["load", "-q", "-i", "busybox.tar"]);
+    let env = Env::start_host_network("berth-mirror-", r#"{"log-level": "info"}"#);
+    let reg = Registry::start(&env.dir.path().join("registry"), None);
     let hub_name = format!("{}/library/busybox:latest", reg.host());
     env.ok(&["tag", "busybox:latest", &hub_name]);
     env.ok(&["push", &hub_name]);
@@ -226,11 +179,7 @@ fn mirrors_are_ranked_chosen_and_applied_live() {
     .expect("json");
     assert_eq!(cfg["registry-mirrors"], serde_json::json!([medium]));
     assert_eq!(cfg["log-level"], "info", "the other keys stay");
-    let info = env.cli(
-        "/usr/local/bin/docker",
-        "DOCKER_HOST",
-        &["info", "--format", "{{json .RegistryConfig.Mirrors}}"],
-    );
+    let info = env.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
     assert!(
         info.out.contains(&medium),
         "docker info: {}{}",

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use berth_engine::containers::inspect::ListOptions;
 use berth_models::container::{Config, CreateRequest, HostConfig, PortBinding};
 
 use super::{back, blocking, flash, table};
@@ -64,13 +63,7 @@ async fn list(
 ) -> Response {
     let e = app.engine.clone();
     let data = blocking(move || {
-        let list = e.containers.list(
-            &e.images,
-            &ListOptions {
-                all: true,
-                ..Default::default()
-            },
-        )?;
+        let list = crate::pages::all_containers(&e)?;
         // The last 10 minutes of each running container: its sparklines.
         let since = berth_units::now() as f64 - 600.0;
         let mut spark = HashMap::new();

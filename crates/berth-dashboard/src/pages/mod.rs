@@ -24,6 +24,17 @@ pub fn routes() -> Router<Arc<App>> {
         .merge(stacks::routes())
 }
 
+/// Every container, as the list shows them (blocking: call it inside [`blocking`]).
+pub fn all_containers(
+    e: &berth_engine::Engine,
+) -> berth_engine::Result<Vec<berth_models::container::Summary>> {
+    let all = berth_engine::containers::inspect::ListOptions {
+        all: true,
+        ..Default::default()
+    };
+    e.containers.list(&e.images, &all)
+}
+
 /// Run blocking engine work off the async threads.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,

@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use berth_engine::containers::inspect::ListOptions;
 
 use super::{back, blocking, flash, table};
 use crate::App;
@@ -126,17 +125,7 @@ async fn stacks(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let e = app.engine.clone();
-    let list = match blocking(move || {
-        e.containers.list(
-            &e.images,
-            &ListOptions {
-                all: true,
-                ..Default::default()
-            },
-        )
-    })
-    .await
-    {
+    let list = match blocking(move || crate::pages::all_containers(&e)).await {
         Ok(l) => l,
         Err(err) => return back("/", Err(err)),
     };

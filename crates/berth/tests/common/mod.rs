@@ -30,6 +30,22 @@ impl Env {
         Self::start_in(prefix, config, prepare, |_| Vec::new())
     }
 
+    /// A daemon in the host's network namespace (to reach a registry on the host's loopback;
+    /// it must run no container that touches the network).
+    pub fn start_host_network(prefix: &str, config: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
+        std::fs::write(dir.path().join("daemon.json"), config).expect("config");
+        let daemon = Daemon::start_host_network(
+            Path::new(env!("CARGO_BIN_EXE_berth")),
+            &dir.path().join("daemon"),
+            &dir.path().join("daemon.json"),
+        );
+        Self::loaded(daemon, dir)
+    }
+
     /// The same, the daemon's environment made by `env` from the test's directory.
     pub fn start_in(
         prefix: &str,
@@ -51,6 +67,11 @@ impl Env {
             &dir.path().join("daemon.json"),
             &vars,
         );
+        Self::loaded(daemon, dir)
+    }
+
+    /// The env of `daemon`, with the busybox test image loaded.
+    fn loaded(daemon: Daemon, dir: tempfile::TempDir) -> Env {
         let archive = xtask::busybox_image(dir.path()).expect("busybox image");
         std::fs::write(dir.path().join("busybox.tar"), archive).expect("archive");
         let env = Env { daemon, dir };
